@@ -1,0 +1,75 @@
+# Ratedesk: `make run` (demo on SQLite) and `make test` (the whole suite; PostgreSQL when DATABASE_URL is set).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Find a Python 3.12+ interpreter: python3.13, python3.12, or one under `pyenv root`.
+PYTHON ?= $(shell \
+  for p in python3.13 python3.12; do \
+    if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then \
+      command -v $$p; exit 0; fi; done; \
+  root=$$(pyenv root 2>/dev/null); \
+  if [ -n "$$root" ]; then \
+    for p in $$(ls -d $$root/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV); do \
+      if $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then echo $$p; exit 0; fi; done; fi)
+
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+export UV_PYTHON_DOWNLOADS := never
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: help install run serve migrate seed test test-fast bench worker beat check-python clean
+
+help:
+	@echo "make run     - install, migrate SQLite, seed demo data, serve on http://$(HOST):$(PORT)"
+	@echo "make test    - the whole test suite (PostgreSQL when DATABASE_URL is set)"
+	@echo "make bench   - performance figures (PostgreSQL from DATABASE_URL)"
+	@echo "make worker  - a Celery worker (needs CELERY_BROKER_URL), make beat - the scheduler"
+
+check-python:
+	@if [ -z "$(PYTHON)" ]; then \
+	  echo "Ratedesk needs Python 3.12 or newer and none was found." >&2; \
+	  echo "Install one: 'apt-get install python3.12', or 'pyenv install 3.12', or set PYTHON=/path/to/python3.12." >&2; \
+	  exit 1; fi
+
+.tools/bin/uv: | check-python
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet uv
+
+$(VENV)/.installed: pyproject.toml uv.lock | check-python $(if $(findstring .tools,$(UV)),.tools/bin/uv)
+	$(UV) sync --frozen --python "$(PYTHON)"
+	@touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+seed: migrate
+	$(PY) manage.py seed_demo
+
+run: seed
+	$(PY) manage.py demo_users
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+serve: install
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+test: install
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(VENV)/bin/pytest -m "not e2e" -x $(PYTEST_ARGS)
+
+bench: install
+	$(PY) manage.py bench
+
+worker: install
+	$(VENV)/bin/celery -A config worker -l info
+
+beat: install
+	$(VENV)/bin/celery -A config beat -l info
+
+clean:
+	rm -rf $(VENV) .tools db.sqlite3 staticfiles .pytest_cache

@@ -1,0 +1,35 @@
+"""Demo users, one per persona (two account managers)."""
+from __future__ import annotations
+
+from django.conf import settings
+
+from .actors import SYSTEM
+from .models import User
+from .roles import Role
+
+DEMO_USERS = [
+    ("owner", "Olivia", "Owner", [Role.MONETIZATION_OWNER]),
+    ("owner2", "Omar", "Pricing", [Role.MONETIZATION_OWNER]),
+    ("finance", "Farah", "Finance", [Role.FINANCE_APPROVER]),
+    ("am", "Alex", "Account", [Role.ACCOUNT_MANAGER]),
+    ("am2", "Amira", "Manager", [Role.ACCOUNT_MANAGER]),
+    ("support", "Sam", "Support", [Role.SUPPORT_AGENT]),
+    ("admin", "Ada", "Admin", [Role.ADMIN]),
+]
+
+
+def seed(*, stdout, size: str = "small") -> None:
+    from .services import user_create, user_roles_set
+
+    password = settings.RATEDESK["DEMO_PASSWORD"]
+    for username, first, last, roles in DEMO_USERS:
+        user = User.objects.filter(username=username).first()
+        if user is None:
+            user = user_create(username=username, password=password, roles=roles, first_name=first,
+                               last_name=last, email=f"{username}@ratedesk.example", actor=SYSTEM)
+        else:
+            user_roles_set(user=user, roles=roles, actor=SYSTEM)
+        if username == "admin" and not user.is_staff:
+            user.is_staff = True
+            user.is_superuser = False
+            user.save(update_fields=["is_staff", "is_superuser"])

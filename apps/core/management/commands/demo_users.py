@@ -1,0 +1,18 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from apps.core.demo import DEMO_USERS
+
+
+class Command(BaseCommand):
+    help = "Print the demo users, their roles and the demo password."
+
+    def handle(self, *args, **options):
+        password = settings.RATEDESK["DEMO_PASSWORD"]
+        self.stdout.write("")
+        self.stdout.write(self.style.MIGRATE_HEADING("Ratedesk demo users (password for all: %s)" % password))
+        for username, first, last, roles in DEMO_USERS:
+            self.stdout.write(f"  {username:<10} {first} {last:<10} {', '.join(r.value for r in roles)}")
+        self.stdout.write("")
+        self.stdout.write("Open http://127.0.0.1:8000/ and log in as one of them.")
+        self.stdout.write("")

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.utils import timezone
+
+from .actors import Actor
+from .errors import NotFound, ValidationFailed
+from .models import ApiKey, User
+from .roles import API_KEY_DEFAULT_SCOPES, Cap, Role
+
+
+@dataclass(frozen=True)
+class CreatedApiKey:
+    api_key: ApiKey
+    raw_key: str  # shown once, never stored
+
+
+@transaction.atomic
+def api_key_create(*, name: str, actor: Actor, scopes: frozenset[Cap] | None = None) -> CreatedApiKey:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed("An API key needs a name.", field="name")
+    if len(name) > 100:
+        raise ValidationFailed("Name is at most 100 characters.", field="name")
+    scopes = API_KEY_DEFAULT_SCOPES if scopes is None else scopes
+    prefix = f"rd_{secrets.token_hex(4)}"
+    while ApiKey.objects.filter(prefix=prefix).exists():  # pragma: no cover - 32 bits of randomness
+        prefix = f"rd_{secrets.token_hex(4)}"
+    raw_key = f"{prefix}_{secrets.token_urlsafe(32).replace('_', 'x')}"
+    key = ApiKey.objects.create(
+        name=name, prefix=prefix, key_hash=ApiKey.hash_key(raw_key),
+        scopes=sorted(str(s) for s in scopes), created_by=actor.user,
+    )
+    return CreatedApiKey(api_key=key, raw_key=raw_key)
+
+
+@transaction.atomic
+def api_key_revoke(*, api_key_id: int, actor: Actor) -> ApiKey:
+    key = ApiKey.objects.select_for_update().filter(pk=api_key_id).first()
+    if key is None:
+        raise NotFound("No such API key.")
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.revoked_by = actor.user
+        key.save(update_fields=["revoked_at", "revoked_by"])
+    return key
+
+
+@transaction.atomic
+def user_roles_set(*, user: User, roles: list[Role], actor: Actor) -> User:
+    groups = list(Group.objects.filter(name__in=[r.value for r in roles]))
+    user.groups.set(groups)
+    return user
+
+
+@transaction.atomic
+def user_create(*, username: str, password: str, roles: list[Role], first_name: str = "", last_name: str = "",
+                email: str = "", actor: Actor) -> User:
+    if User.objects.filter(username=username).exists():
+        raise ValidationFailed(f"A user named {username} already exists.", field="username")
+    user = User.objects.create_user(username=username, password=password, first_name=first_name,
+                                    last_name=last_name, email=email)
+    user_roles_set(user=user, roles=roles, actor=actor)
+    return user

@@ -1,0 +1,3 @@
+app_name = "wallets"
+
+urlpatterns: list = []

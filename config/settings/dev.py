@@ -1,0 +1,5 @@
+from .base import *  # noqa: F401,F403
+from .base import env
+
+DEBUG = env.bool("DEBUG", default=True)
+DEMO_MODE = True
