@@ -1,0 +1,125 @@
+"""Contracts: customers, their contract terms, included allowances and price overrides."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+from apps.catalog.models import DecimalField
+
+
+def default_thresholds() -> list[int]:
+    return [70, 90, 100]
+
+
+class Customer(models.Model):
+    class Segment(models.TextChoices):
+        STARTUP = "startup", "Startup"
+        SMB = "smb", "SMB"
+        MID_MARKET = "mid_market", "Mid-market"
+        ENTERPRISE = "enterprise", "Enterprise"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        TRIAL = "trial", "Trial"
+        SUSPENDED = "suspended", "Suspended"
+        CHURNED = "churned", "Churned"
+
+    external_id = models.SlugField(max_length=80, unique=True, help_text="The CRM id; usage events use it.")
+    name = models.CharField(max_length=200)
+    segment = models.CharField(max_length=20, choices=Segment.choices, default=Segment.SMB)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    account_manager = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                        related_name="accounts")
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contract(models.Model):
+    class BillingModel(models.TextChoices):
+        PREPAID = "prepaid", "Prepaid (credits)"
+        POSTPAID = "postpaid", "Postpaid (invoiced)"
+        HYBRID = "hybrid", "Hybrid (credits, then overage)"
+
+    class Enforcement(models.TextChoices):
+        HARD = "hard", "Hard: block at zero"
+        SOFT = "soft", "Soft: overdraft up to a limit"
+        UNLIMITED = "unlimited", "Unlimited"
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="contracts")
+    rate_table = models.ForeignKey("catalog.RateTable", on_delete=models.PROTECT, related_name="contracts")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(null=True, blank=True, help_text="Exclusive; empty means open-ended.")
+    billing_model = models.CharField(max_length=10, choices=BillingModel.choices, default=BillingModel.PREPAID)
+    currency = models.CharField(max_length=10, default="USD")
+    base_fee = DecimalField(default=Decimal(0), help_text="Subscription fee per billing period.")
+    included_credits = DecimalField(default=Decimal(0), help_text="Credits included per period.")
+    credit_price = DecimalField(default=Decimal(1), help_text="Currency per credit.")
+    enforcement = models.CharField(max_length=10, choices=Enforcement.choices, default=Enforcement.HARD)
+    overdraft_limit = DecimalField(default=Decimal(0), help_text="Soft policy: how far below zero usage may go.")
+    alert_thresholds = models.JSONField(default=default_thresholds, help_text="% of included usage, e.g. [70, 90, 100].")
+    billing_anchor_day = models.PositiveSmallIntegerField(default=1, help_text="Day of month periods start (1-31).")
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["customer__name", "-starts_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_at__isnull=True) | Q(ends_at__gt=models.F("starts_at")),
+                                   name="contract_ends_after_start"),
+            models.CheckConstraint(condition=Q(billing_anchor_day__gte=1) & Q(billing_anchor_day__lte=31),
+                                   name="contract_anchor_day_range"),
+            models.CheckConstraint(condition=Q(base_fee__gte=0) & Q(included_credits__gte=0) & Q(credit_price__gte=0)
+                                   & Q(overdraft_limit__gte=0), name="contract_amounts_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer} · {self.rate_table} from {self.starts_at:%Y-%m-%d}"
+
+
+class IncludedAllowance(models.Model):
+    """Units of a meter included per billing period."""
+
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="allowances")
+    meter = models.ForeignKey("catalog.Meter", on_delete=models.PROTECT, related_name="+")
+    quantity = DecimalField()
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["contract", "meter"], name="allowance_unique_meter"),
+            models.CheckConstraint(condition=Q(quantity__gte=0), name="allowance_non_negative"),
+        ]
+
+
+class PriceOverride(models.Model):
+    class Kind(models.TextChoices):
+        MULTIPLIER = "multiplier", "Multiplier (follows list price)"
+        FIXED = "fixed", "Fixed price"
+
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="overrides")
+    meter = models.ForeignKey("catalog.Meter", on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    multiplier = DecimalField(null=True, blank=True, help_text="e.g. 0.8 for 20 % off list.")
+    unit_price = DecimalField(null=True, blank=True, help_text="Fixed price per block of price_per_units.")
+    price_per_units = DecimalField(default=Decimal(1))
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["contract", "meter"], name="override_unique_meter"),
+            models.CheckConstraint(
+                condition=(Q(kind="multiplier", multiplier__isnull=False, multiplier__gte=0))
+                | (Q(kind="fixed", unit_price__isnull=False, unit_price__gte=0)),
+                name="override_kind_has_value"),
+        ]
