@@ -1,0 +1,323 @@
+"""Catalog reads. Plain data out (frozen dataclasses / dicts); no template-side queries."""
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from django.db.models import Count, Prefetch, Q
+from django.utils import timezone
+
+from apps.core.money import margin_percent, percent_change
+
+from .models import ApprovalDecision, Meter, MeterCost, Product, Rate, RateTable, RateTableVersion, RateTier, VersionStatus
+from .pricing import RateSpec, TierSpec, list_unit_price
+
+
+@dataclass(frozen=True)
+class MeterSpec:
+    id: int
+    code: str
+    name: str
+    unit: str
+    aggregation: str
+    product_id: int
+
+
+@dataclass(frozen=True)
+class VersionSpec:
+    id: int
+    number: int
+    rate_table_id: int
+    effective_from: datetime
+    rates: dict[int, RateSpec] = field(default_factory=dict)  # meter_id -> RateSpec
+
+
+def rate_spec_from(rate: Rate) -> RateSpec:
+    tiers = tuple(TierSpec(t.up_to, t.unit_price, t.flat_fee) for t in rate.tiers.all())
+    return RateSpec(pricing_model=rate.pricing_model, unit_price=rate.unit_price,
+                    price_per_units=rate.price_per_units, free_units=rate.free_units, tiers=tiers,
+                    meter_id=rate.meter_id)
+
+
+def _rates_prefetch() -> Prefetch:
+    return Prefetch("rates", queryset=Rate.objects.select_related("meter").prefetch_related(
+        Prefetch("tiers", queryset=RateTier.objects.order_by(*RateTier._meta.ordering))))
+
+
+def _version_spec(version: RateTableVersion) -> VersionSpec:
+    return VersionSpec(id=version.id, number=version.number, rate_table_id=version.rate_table_id,
+                       effective_from=version.effective_from,
+                       rates={r.meter_id: rate_spec_from(r) for r in version.rates.all()})
+
+
+def _approved(rate_table_id: int):
+    return RateTableVersion.objects.filter(rate_table_id=rate_table_id, status=VersionStatus.APPROVED)
+
+
+def rate_table_version_in_force(*, rate_table_id: int, at: datetime) -> VersionSpec | None:
+    """The approved version with the latest effective_from <= at (exact at the boundary instant)."""
+    version = (_approved(rate_table_id).filter(effective_from__lte=at).order_by("-effective_from")
+               .prefetch_related(_rates_prefetch()).first())
+    return _version_spec(version) if version else None
+
+
+def rate_table_version_in_force_id(*, rate_table_id: int, at: datetime) -> int | None:
+    return (_approved(rate_table_id).filter(effective_from__lte=at).order_by("-effective_from")
+            .values_list("id", flat=True).first())
+
+
+def rate_table_versions_approved(*, rate_table_ids) -> dict[int, list[VersionSpec]]:
+    """All approved versions of the tables, sorted by effective_from (for resolving many instants)."""
+    result: dict[int, list[VersionSpec]] = {i: [] for i in rate_table_ids}
+    versions = (RateTableVersion.objects.filter(rate_table_id__in=list(rate_table_ids), status=VersionStatus.APPROVED)
+                .order_by("rate_table_id", "effective_from").prefetch_related(_rates_prefetch()))
+    for version in versions:
+        result[version.rate_table_id].append(_version_spec(version))
+    return result
+
+
+def version_for_instant(versions: list[VersionSpec], at: datetime) -> VersionSpec | None:
+    """Pick from a sorted list (see rate_table_versions_approved) the version in force at `at`."""
+    index = bisect_right([v.effective_from for v in versions], at)
+    return versions[index - 1] if index else None
+
+
+def meters_by_code() -> dict[str, MeterSpec]:
+    return {m.code: MeterSpec(m.id, m.code, m.name, m.unit, m.aggregation, m.product_id)
+            for m in Meter.objects.filter(is_active=True)}
+
+
+def meter_list(*, search: str = "", product: str = "", include_inactive: bool = True) -> list[Meter]:
+    qs = Meter.objects.select_related("product")
+    if search:
+        qs = qs.filter(Q(code__icontains=search) | Q(name__icontains=search))
+    if product:
+        qs = qs.filter(product__code=product)
+    if not include_inactive:
+        qs = qs.filter(is_active=True)
+    meters = list(qs.order_by("product__name", "code"))
+    costs = meter_costs_in_force(meter_ids=[m.id for m in meters], at=timezone.now())
+    for meter in meters:
+        meter.current_cost = costs.get(meter.id)
+    return meters
+
+
+def product_list(*, search: str = "") -> list[Product]:
+    qs = Product.objects.annotate(meter_count=Count("meters"))
+    if search:
+        qs = qs.filter(Q(code__icontains=search) | Q(name__icontains=search))
+    return list(qs.order_by("name"))
+
+
+def meter_cost_in_force(*, meter_id: int, at: datetime) -> Decimal | None:
+    """Cost of ONE unit in force at `at`, or None when no cost is recorded."""
+    cost = MeterCost.objects.filter(meter_id=meter_id, effective_from__lte=at).order_by("-effective_from").first()
+    return cost.cost_per_unit if cost else None
+
+
+def meter_costs_in_force(*, meter_ids, at: datetime) -> dict[int, Decimal]:
+    result: dict[int, Decimal] = {}
+    for cost in (MeterCost.objects.filter(meter_id__in=list(meter_ids), effective_from__lte=at)
+                 .order_by("meter_id", "-effective_from")):
+        result.setdefault(cost.meter_id, cost.cost_per_unit)
+    return result
+
+
+def meter_cost_history(*, meter_ids) -> dict[int, list[tuple[datetime, Decimal]]]:
+    """Per meter, (effective_from, cost per unit) sorted ascending: resolve many instants in memory."""
+    result: dict[int, list[tuple[datetime, Decimal]]] = {i: [] for i in meter_ids}
+    for cost in MeterCost.objects.filter(meter_id__in=list(meter_ids)).order_by("meter_id", "effective_from"):
+        result[cost.meter_id].append((cost.effective_from, cost.cost_per_unit))
+    return result
+
+
+# ---- version status as seen at an instant -------------------------------------------------------
+
+def version_display_status(version: RateTableVersion, *, in_force_id: int | None, now: datetime) -> str:
+    if version.status != VersionStatus.APPROVED:
+        return version.status
+    if version.id == in_force_id:
+        return "active"
+    if version.effective_from > now:
+        return "scheduled"
+    return "superseded"
+
+
+DISPLAY_LABELS = {
+    "draft": "Draft", "pending_approval": "Pending approval", "changes_requested": "Changes requested",
+    "approved": "Approved", "rejected": "Rejected", "discarded": "Discarded", "active": "Active",
+    "scheduled": "Scheduled", "superseded": "Superseded",
+}
+
+
+@dataclass(frozen=True)
+class RateTableSummary:
+    table: RateTable
+    active: RateTableVersion | None
+    scheduled: RateTableVersion | None
+    open_version: RateTableVersion | None  # draft / pending / changes requested
+
+
+def rate_table_list(*, now: datetime | None = None) -> list[RateTableSummary]:
+    now = now or timezone.now()
+    tables = list(RateTable.objects.order_by("name"))
+    versions = list(RateTableVersion.objects.filter(rate_table__in=tables).exclude(
+        status__in=[VersionStatus.DISCARDED, VersionStatus.REJECTED]).select_related("submitted_by", "created_by"))
+    by_table: dict[int, list[RateTableVersion]] = {}
+    for v in versions:
+        by_table.setdefault(v.rate_table_id, []).append(v)
+    summaries = []
+    for table in tables:
+        vs = by_table.get(table.id, [])
+        approved = sorted((v for v in vs if v.status == VersionStatus.APPROVED), key=lambda v: v.effective_from)
+        past = [v for v in approved if v.effective_from <= now]
+        future = [v for v in approved if v.effective_from > now]
+        open_versions = sorted((v for v in vs if v.status in (VersionStatus.DRAFT, VersionStatus.PENDING_APPROVAL,
+                                                              VersionStatus.CHANGES_REQUESTED)),
+                               key=lambda v: v.number)
+        summaries.append(RateTableSummary(table, past[-1] if past else None, future[0] if future else None,
+                                          open_versions[-1] if open_versions else None))
+    return summaries
+
+
+def rate_table_get(*, code: str) -> RateTable | None:
+    return RateTable.objects.filter(code=code).first()
+
+
+def rate_table_versions(*, rate_table_id: int, now: datetime | None = None) -> list[dict]:
+    now = now or timezone.now()
+    in_force = rate_table_version_in_force_id(rate_table_id=rate_table_id, at=now)
+    versions = (RateTableVersion.objects.filter(rate_table_id=rate_table_id)
+                .select_related("created_by", "submitted_by", "decided_by").annotate(rate_count=Count("rates"))
+                .order_by("-number"))
+    rows = []
+    for v in versions:
+        status = version_display_status(v, in_force_id=in_force, now=now)
+        rows.append({"version": v, "status": status, "status_label": DISPLAY_LABELS[status]})
+    return rows
+
+
+def rate_table_timeline(*, rate_table_id: int) -> list[ApprovalDecision]:
+    return list(ApprovalDecision.objects.filter(version__rate_table_id=rate_table_id)
+                .select_related("actor", "version").order_by("-created_at", "-id"))
+
+
+def version_get(*, version_id: int) -> RateTableVersion | None:
+    return (RateTableVersion.objects.select_related("rate_table", "created_by", "submitted_by", "decided_by",
+                                                    "based_on").filter(pk=version_id).first())
+
+
+def version_decisions(*, version_id: int) -> list[ApprovalDecision]:
+    return list(ApprovalDecision.objects.filter(version_id=version_id).select_related("actor").order_by("created_at", "id"))
+
+
+@dataclass(frozen=True)
+class RateRow:
+    rate: Rate
+    tiers: list[RateTier]
+    list_price_per_unit: Decimal
+    cost_per_unit: Decimal | None
+    margin_pct: Decimal | None
+    below_cost: bool
+
+
+def version_rate_rows(*, version_id: int, at: datetime | None = None) -> list[RateRow]:
+    """The grid: one row per meter with current cost per unit and margin % at list price."""
+    at = at or timezone.now()
+    rates = list(Rate.objects.filter(version_id=version_id).select_related("meter", "meter__product")
+                 .prefetch_related(Prefetch("tiers", queryset=RateTier.objects.order_by(*RateTier._meta.ordering)))
+                 .order_by("meter__product__name", "meter__code"))
+    costs = meter_costs_in_force(meter_ids=[r.meter_id for r in rates], at=at)
+    return [_rate_row(rate, costs.get(rate.meter_id)) for rate in rates]
+
+
+def rate_row(*, rate_id: int, at: datetime | None = None) -> RateRow:
+    rate = (Rate.objects.select_related("meter", "meter__product")
+            .prefetch_related(Prefetch("tiers", queryset=RateTier.objects.order_by(*RateTier._meta.ordering)))
+            .get(pk=rate_id))
+    return _rate_row(rate, meter_cost_in_force(meter_id=rate.meter_id, at=at or timezone.now()))
+
+
+def _rate_row(rate: Rate, cost: Decimal | None) -> RateRow:
+    tiers = list(rate.tiers.all())
+    spec = RateSpec(rate.pricing_model, rate.unit_price, rate.price_per_units, rate.free_units,
+                    tuple(TierSpec(t.up_to, t.unit_price, t.flat_fee) for t in tiers))
+    price = list_unit_price(spec)
+    margin = margin_percent(price, cost) if cost is not None else None
+    return RateRow(rate, tiers, price, cost, margin, cost is not None and price < cost)
+
+
+def meters_not_in_version(*, version_id: int) -> list[Meter]:
+    used = Rate.objects.filter(version_id=version_id).values("meter_id")
+    return list(Meter.objects.filter(is_active=True).exclude(id__in=used).select_related("product")
+                .order_by("product__name", "code"))
+
+
+# ---- review: diff against the version it replaces ----------------------------------------------
+
+def version_replaced(version: RateTableVersion) -> RateTableVersion | None:
+    """The approved version this one would replace: in force at its effective instant (or now)."""
+    at = version.effective_from or timezone.now()
+    return (_approved(version.rate_table_id).exclude(pk=version.pk).filter(effective_from__lte=at)
+            .order_by("-effective_from").first())
+
+
+@dataclass(frozen=True)
+class DiffRow:
+    meter: Meter
+    change: str  # added | removed | changed | unchanged
+    old: RateRow | None
+    new: RateRow | None
+    pct_change: Decimal | None
+
+    @property
+    def below_cost(self) -> bool:
+        return bool(self.new and self.new.below_cost)
+
+
+def version_diff(*, version_id: int) -> dict:
+    version = version_get(version_id=version_id)
+    base = version_replaced(version)
+    new_rows = {r.rate.meter_id: r for r in version_rate_rows(version_id=version.id)}
+    old_rows = {r.rate.meter_id: r for r in version_rate_rows(version_id=base.id)} if base else {}
+    rows = []
+    for meter_id in sorted(set(new_rows) | set(old_rows),
+                           key=lambda m: (new_rows.get(m) or old_rows.get(m)).rate.meter.code):
+        new, old = new_rows.get(meter_id), old_rows.get(meter_id)
+        meter = (new or old).rate.meter
+        if new and not old:
+            change, pct = "added", None
+        elif old and not new:
+            change, pct = "removed", None
+        else:
+            same = _rate_signature(old.rate, old.tiers) == _rate_signature(new.rate, new.tiers)
+            change = "unchanged" if same else "changed"
+            pct = percent_change(old.list_price_per_unit, new.list_price_per_unit)
+        rows.append(DiffRow(meter, change, old, new, pct))
+    return {
+        "version": version, "base": base, "rows": rows,
+        "changed": sum(1 for r in rows if r.change == "changed"),
+        "added": sum(1 for r in rows if r.change == "added"),
+        "removed": sum(1 for r in rows if r.change == "removed"),
+        "below_cost": [r for r in rows if r.below_cost],
+    }
+
+
+def _rate_signature(rate: Rate, tiers: list[RateTier]):
+    return (rate.pricing_model, rate.unit_price, rate.price_per_units, rate.free_units,
+            tuple((t.up_to, t.unit_price, t.flat_fee) for t in tiers))
+
+
+def review_queue() -> list[RateTableVersion]:
+    return list(RateTableVersion.objects.filter(status=VersionStatus.PENDING_APPROVAL)
+                .select_related("rate_table", "submitted_by").annotate(rate_count=Count("rates"))
+                .order_by("submitted_at"))
+
+
+def review_queue_count(user=None) -> int:
+    qs = RateTableVersion.objects.filter(status=VersionStatus.PENDING_APPROVAL)
+    if user is not None and getattr(user, "pk", None):
+        qs = qs.exclude(submitted_by=user)
+    return qs.count()
