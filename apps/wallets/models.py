@@ -6,6 +6,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from apps.catalog.models import DecimalField
@@ -32,8 +33,16 @@ class CreditGrant(models.Model):
         SUPPORT = "support", "Support (goodwill)"
         ROLLOVER = "rollover", "Rollover"
 
+    class Source(models.TextChoices):
+        DIRECT = "direct", "Direct grant (billing, migration, demo)"
+        SUPPORT = "support", "Support credit within the caps"
+        REQUEST = "request", "Credit request approved by finance"
+
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="grants")
     kind = models.CharField(max_length=12, choices=Kind.choices)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.DIRECT,
+                              help_text="How the grant came about; support and request grants count towards the "
+                                        "monthly support cap.")
     amount = DecimalField()
     remaining = DecimalField()
     priority = models.PositiveSmallIntegerField(default=100, help_text="Lower draws first.")
@@ -51,7 +60,8 @@ class CreditGrant(models.Model):
     history = HistoricalRecords()
 
     class Meta:
-        ordering = ["priority", "expires_at", "price_per_credit", "created_at", "id"]
+        # Burn-down order (NULL expiry last on every database).
+        ordering = ["priority", models.F("expires_at").asc(nulls_last=True), "price_per_credit", "created_at", "id"]
         constraints = [
             models.CheckConstraint(condition=Q(remaining__gte=0), name="grant_remaining_non_negative"),
             models.CheckConstraint(condition=Q(remaining__lte=models.F("amount")), name="grant_remaining_within_amount"),
@@ -78,6 +88,7 @@ class LedgerEntry(models.Model):
     grant = models.ForeignKey(CreditGrant, null=True, blank=True, on_delete=models.PROTECT, related_name="entries",
                               help_text="Set when the entry concerns one grant (grant, expiry, void).")
     amount = DecimalField(help_text="Signed: + adds to the balance, - takes from it.")
+    requested = DecimalField(null=True, blank=True, help_text="Debits: what was asked for; shortfall = requested - drawn.")
     balance_after = DecimalField()
     revenue = DecimalField(default=Decimal(0), help_text="Debits: what the drawn credits were paid for.")
     idempotency_key = models.CharField(max_length=200, unique=True)
@@ -87,11 +98,15 @@ class LedgerEntry(models.Model):
                                    related_name="+")
     actor_api_key = models.ForeignKey("core.ApiKey", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     note = models.TextField(blank=True)
+    effective_at = models.DateTimeField(default=timezone.now, db_index=True,
+                                        help_text="When the movement happened (a debit's usage instant, "
+                                                  "an expiry's expiry instant); created_at is when it was written.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
-        ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["wallet", "created_at"], name="ledger_wallet_created")]
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["wallet", "created_at"], name="ledger_wallet_created"),
+                   models.Index(fields=["wallet", "entry_type", "effective_at"], name="ledger_wallet_type_effective")]
 
 
 class LedgerAllocation(models.Model):
@@ -104,6 +119,16 @@ class LedgerAllocation(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+
+class CreditReason(models.TextChoices):
+    """Why support issued a credit (CreditGrant.reason_code / CreditRequest.reason_code)."""
+
+    OUTAGE = "outage", "Outage"
+    BILLING_DISPUTE = "billing_dispute", "Billing dispute"
+    GOODWILL = "goodwill", "Goodwill"
+    TRIAL_EXTENSION = "trial_extension", "Trial extension"
+    OTHER = "other", "Other"
 
 
 class CreditRequest(models.Model):

@@ -1,0 +1,284 @@
+"""Contracts reads. Plain data out (frozen dataclasses, dicts, lists); the other apps read contracts only here."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+
+from .models import Contract, Customer, IncludedAllowance, PriceOverride
+from .periods import billing_period
+
+
+@dataclass(frozen=True)
+class OverrideTerms:
+    kind: str  # "multiplier" | "fixed"
+    multiplier: Decimal | None
+    unit_price: Decimal | None
+    price_per_units: Decimal
+
+
+@dataclass(frozen=True)
+class ContractTerms:
+    id: int
+    customer_id: int
+    rate_table_id: int
+    billing_model: str  # prepaid | postpaid | hybrid
+    enforcement: str  # hard | soft | unlimited
+    overdraft_limit: Decimal
+    credit_price: Decimal
+    included_credits: Decimal
+    base_fee: Decimal
+    currency: str
+    alert_thresholds: tuple[int, ...]
+    billing_anchor_day: int
+    starts_at: datetime
+    ends_at: datetime | None
+    allowances: dict[int, Decimal] = field(default_factory=dict)  # meter_id -> units included per period
+    overrides: dict[int, OverrideTerms] = field(default_factory=dict)  # meter_id -> override
+    rate_table_code: str = ""
+    pricing_unit: str = ""
+
+    def period(self, at: datetime) -> tuple[datetime, datetime]:
+        """The billing period containing `at` under this contract's anchor."""
+        return billing_period(self.billing_anchor_day, at)
+
+    def in_force_at(self, at: datetime) -> bool:
+        return self.starts_at <= at and (self.ends_at is None or at < self.ends_at)
+
+
+def _in_force_q(at: datetime) -> Q:
+    return Q(starts_at__lte=at) & (Q(ends_at__isnull=True) | Q(ends_at__gt=at))
+
+
+def _terms_queryset() -> QuerySet[Contract]:
+    return Contract.objects.select_related("rate_table").prefetch_related(
+        Prefetch("allowances", queryset=IncludedAllowance.objects.order_by("meter_id")),
+        Prefetch("overrides", queryset=PriceOverride.objects.order_by("meter_id")),
+    )
+
+
+def contract_terms_from(contract: Contract) -> ContractTerms:
+    return ContractTerms(
+        id=contract.id, customer_id=contract.customer_id, rate_table_id=contract.rate_table_id,
+        billing_model=contract.billing_model, enforcement=contract.enforcement,
+        overdraft_limit=contract.overdraft_limit, credit_price=contract.credit_price,
+        included_credits=contract.included_credits, base_fee=contract.base_fee, currency=contract.currency,
+        alert_thresholds=tuple(int(t) for t in (contract.alert_thresholds or [])),
+        billing_anchor_day=contract.billing_anchor_day, starts_at=contract.starts_at, ends_at=contract.ends_at,
+        allowances={a.meter_id: a.quantity for a in contract.allowances.all()},
+        overrides={o.meter_id: OverrideTerms(kind=o.kind, multiplier=o.multiplier, unit_price=o.unit_price,
+                                             price_per_units=o.price_per_units)
+                   for o in contract.overrides.all()},
+        rate_table_code=contract.rate_table.code, pricing_unit=contract.rate_table.pricing_unit,
+    )
+
+
+# --- interfaces used by usage rating and alerts -----------------------------------------------------------
+
+def customer_ids_by_external_id(external_ids: Iterable[str]) -> dict[str, int]:
+    """Map CRM ids to primary keys in one query; unknown ids are simply absent."""
+    wanted = {str(e) for e in external_ids}
+    if not wanted:
+        return {}
+    return dict(Customer.objects.filter(external_id__in=wanted).values_list("external_id", "id"))
+
+
+def customer_get(*, external_id: str) -> Customer | None:
+    return Customer.objects.select_related("account_manager").filter(external_id=external_id).first()
+
+
+def customer_get_by_id(*, customer_id: int) -> Customer | None:
+    return Customer.objects.select_related("account_manager").filter(pk=customer_id).first()
+
+
+def contract_in_force(*, customer_id: int, at: datetime) -> ContractTerms | None:
+    """The contract in force for the customer at the instant `at` (start inclusive, end exclusive)."""
+    contract = _terms_queryset().filter(_in_force_q(at), customer_id=customer_id).order_by("-starts_at").first()
+    return contract_terms_from(contract) if contract else None
+
+
+def contracts_in_force(*, customer_ids: Iterable[int], at: datetime) -> dict[int, ContractTerms]:
+    """Contracts in force at `at` for many customers: three queries whatever the number of customers."""
+    ids = list({int(i) for i in customer_ids})
+    if not ids:
+        return {}
+    result: dict[int, ContractTerms] = {}
+    for contract in _terms_queryset().filter(_in_force_q(at), customer_id__in=ids).order_by("customer_id", "-starts_at"):
+        result.setdefault(contract.customer_id, contract_terms_from(contract))
+    return result
+
+
+def contracts_for_customers(*, customer_ids: Iterable[int]) -> dict[int, list[ContractTerms]]:
+    """Every contract of the customers, oldest first (for resolving many instants, e.g. re-rating)."""
+    ids = list({int(i) for i in customer_ids})
+    result: dict[int, list[ContractTerms]] = {i: [] for i in ids}
+    for contract in _terms_queryset().filter(customer_id__in=ids).order_by("customer_id", "starts_at"):
+        result[contract.customer_id].append(contract_terms_from(contract))
+    return result
+
+
+# --- pages ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CustomerFilters:
+    q: str = ""
+    account_manager_id: int | None = None
+    unassigned: bool = False
+    segment: str = ""
+    status: str = ""
+    billing_model: str = ""
+
+
+def customer_list(*, filters: CustomerFilters, at: datetime) -> QuerySet[Customer]:
+    """Customers matching the filters, each annotated with its contract in force (`current_contract`)."""
+    qs = Customer.objects.select_related("account_manager")
+    if filters.q:
+        qs = qs.filter(Q(name__icontains=filters.q) | Q(external_id__icontains=filters.q))
+    if filters.unassigned:
+        qs = qs.filter(account_manager__isnull=True)
+    elif filters.account_manager_id:
+        qs = qs.filter(account_manager_id=filters.account_manager_id)
+    if filters.segment:
+        qs = qs.filter(segment=filters.segment)
+    if filters.status:
+        qs = qs.filter(status=filters.status)
+    if filters.billing_model:
+        qs = qs.filter(Q(contracts__billing_model=filters.billing_model)
+                       & Q(contracts__starts_at__lte=at)
+                       & (Q(contracts__ends_at__isnull=True) | Q(contracts__ends_at__gt=at))).distinct()
+    return qs.order_by("name", "id")
+
+
+def attach_current_contracts(customers: list[Customer], *, at: datetime) -> list[dict]:
+    """Rows for the customer table: the customer plus its contract in force (one query for the page)."""
+    terms = {}
+    if customers:
+        contracts = (Contract.objects.select_related("rate_table")
+                     .filter(_in_force_q(at), customer_id__in=[c.id for c in customers]).order_by("-starts_at"))
+        for contract in contracts:
+            terms.setdefault(contract.customer_id, contract)
+    return [{"customer": c, "contract": terms.get(c.id)} for c in customers]
+
+
+def customer_counts_by_manager() -> dict[int | None, int]:
+    return {row["account_manager_id"]: row["n"]
+            for row in Customer.objects.values("account_manager_id").annotate(n=Count("id"))}
+
+
+def account_managers() -> list:
+    """Users who manage at least one account or hold the account-manager role."""
+    from apps.core.models import User
+    from apps.core.roles import Role
+
+    return list(User.objects.filter(Q(accounts__isnull=False) | Q(groups__name=Role.ACCOUNT_MANAGER.value))
+                .distinct().order_by("username"))
+
+
+def customer_contracts(*, customer_id: int) -> list[Contract]:
+    return list(Contract.objects.select_related("rate_table").prefetch_related(
+        Prefetch("allowances", queryset=IncludedAllowance.objects.select_related("meter").order_by("meter__code")),
+        Prefetch("overrides", queryset=PriceOverride.objects.select_related("meter").order_by("meter__code")),
+    ).filter(customer_id=customer_id).order_by("-starts_at"))
+
+
+def contract_get(*, customer_id: int, contract_id: int) -> Contract | None:
+    return (Contract.objects.select_related("rate_table", "customer")
+            .prefetch_related(
+                Prefetch("allowances", queryset=IncludedAllowance.objects.select_related("meter").order_by("meter__code")),
+                Prefetch("overrides", queryset=PriceOverride.objects.select_related("meter").order_by("meter__code")))
+            .filter(customer_id=customer_id, pk=contract_id).first())
+
+
+def contract_status(contract: Contract, at: datetime) -> str:
+    if contract.starts_at > at:
+        return "scheduled"
+    if contract.ends_at is not None and contract.ends_at <= at:
+        return "ended"
+    return "active"
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    at: datetime
+    user: str
+    kind: str  # created | changed | deleted
+    subject: str  # "contract", "allowance llm.input_tokens.fast", ...
+    reason: str
+    changes: list[tuple[str, str, str]]  # (field, old, new)
+
+
+_CONTRACT_HISTORY_FIELDS = [
+    "rate_table", "starts_at", "ends_at", "billing_model", "currency", "base_fee", "included_credits", "credit_price",
+    "enforcement", "overdraft_limit", "alert_thresholds", "billing_anchor_day", "notes",
+]
+
+
+def _fmt(value) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, Decimal):
+        from apps.core.money import decimal_str
+
+        return decimal_str(value)
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return str(value)
+
+
+def _history_rows(records, subject_of, fields) -> list[HistoryRow]:
+    rows = []
+    previous: dict = {}
+    for record in sorted(records, key=lambda r: (r.history_date, r.history_id)):
+        key = subject_of(record)
+        prev = previous.get(record.id)
+        kind = {"+": "created", "~": "changed", "-": "deleted"}[record.history_type]
+        changes = []
+        for name in fields:
+            new = getattr(record, f"{name}_id", None) if name in ("rate_table", "meter") else getattr(record, name)
+            if prev is None:
+                if kind == "created":
+                    changes.append((name, "", _fmt(new)))
+                continue
+            old = getattr(prev, f"{name}_id", None) if name in ("rate_table", "meter") else getattr(prev, name)
+            if old != new:
+                changes.append((name, _fmt(old), _fmt(new)))
+        previous[record.id] = record
+        if kind == "changed" and not changes:
+            continue
+        user = record.history_user.username if record.history_user_id else "system"
+        rows.append(HistoryRow(at=record.history_date, user=user, kind=kind, subject=key,
+                               reason=record.history_change_reason or "", changes=changes))
+    return rows
+
+
+def contract_history(*, contract_id: int) -> list[HistoryRow]:
+    """The contract's changes, with its allowances and overrides, newest first."""
+    from apps.catalog.models import Meter, RateTable
+
+    contract_records = list(Contract.history.filter(id=contract_id).select_related("history_user"))
+    allowance_records = list(IncludedAllowance.history.filter(contract_id=contract_id).select_related("history_user"))
+    override_records = list(PriceOverride.history.filter(contract_id=contract_id).select_related("history_user"))
+    meter_ids = {r.meter_id for r in allowance_records + override_records}
+    meters = dict(Meter.objects.filter(id__in=meter_ids).values_list("id", "code"))
+    tables = dict(RateTable.objects.filter(id__in={r.rate_table_id for r in contract_records}).values_list("id", "code"))
+
+    rows = _history_rows(contract_records, lambda r: "contract", _CONTRACT_HISTORY_FIELDS)
+    rows = [HistoryRow(at=r.at, user=r.user, kind=r.kind, subject=r.subject, reason=r.reason,
+                       changes=[(f, tables.get(int(o), o) if f == "rate_table" and o not in ("", "—") else o,
+                                 tables.get(int(n), n) if f == "rate_table" and n not in ("", "—") else n)
+                                for f, o, n in r.changes]) for r in rows]
+    rows += _history_rows(allowance_records, lambda r: f"allowance {meters.get(r.meter_id, r.meter_id)}", ["quantity"])
+    rows += _history_rows(override_records, lambda r: f"override {meters.get(r.meter_id, r.meter_id)}",
+                          ["kind", "multiplier", "unit_price", "price_per_units"])
+    rows.sort(key=lambda r: r.at, reverse=True)
+    return rows
+
+
+def customer_history(*, customer_id: int) -> list[HistoryRow]:
+    records = list(Customer.history.filter(id=customer_id).select_related("history_user"))
+    rows = _history_rows(records, lambda r: "customer", ["name", "segment", "status", "account_manager_id"])
+    rows.sort(key=lambda r: r.at, reverse=True)
+    return rows

@@ -1,0 +1,340 @@
+"""Wallet reads: balances, grants, runway, ledger, credit requests, support activity. Plain data out."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django.db.models import Q, QuerySet, Sum
+from django.utils import timezone
+
+from apps.core.money import ZERO
+
+from .models import CreditGrant, CreditRequest, LedgerEntry, Wallet
+from .services import BURN_ORDER
+
+RUNWAY_BASIS_DAYS = 14
+RUNWAY_HORIZON_DAYS = 3 * 365
+
+
+@dataclass(frozen=True)
+class GrantView:
+    id: int
+    kind: str
+    kind_label: str
+    amount: Decimal
+    remaining: Decimal
+    priority: int
+    effective_at: datetime
+    expires_at: datetime | None
+    price_per_credit: Decimal
+    reason_code: str
+    reference: str
+    note: str
+    source: str
+    status: str  # active | scheduled | used | expired | voided
+    created_by: str
+    created_at: datetime
+    expiring_soon: bool
+
+    @property
+    def used(self) -> Decimal:
+        return self.amount - self.remaining
+
+
+@dataclass(frozen=True)
+class BalanceView:
+    customer_id: int
+    balance: Decimal
+    unit: str
+    grants: list[GrantView]  # grants with credits left, in burn-down order
+    available_now: Decimal = ZERO  # effective now and not expired (what a debit could draw at this instant)
+    expiring_30d: Decimal = ZERO
+
+
+def _grant_status(grant: CreditGrant, now: datetime) -> str:
+    if grant.voided_at is not None:
+        return "voided"
+    if grant.expired_at is not None or (grant.expires_at is not None and grant.expires_at <= now):
+        return "expired"
+    if grant.remaining == 0:
+        return "used"
+    if grant.effective_at > now:
+        return "scheduled"
+    return "active"
+
+
+def grant_view(grant: CreditGrant, now: datetime) -> GrantView:
+    status = _grant_status(grant, now)
+    return GrantView(
+        id=grant.pk, kind=grant.kind, kind_label=grant.get_kind_display(), amount=grant.amount,
+        remaining=grant.remaining, priority=grant.priority, effective_at=grant.effective_at,
+        expires_at=grant.expires_at, price_per_credit=grant.price_per_credit, reason_code=grant.reason_code,
+        reference=grant.reference, note=grant.note, source=grant.source, status=status,
+        created_by=grant.created_by.username if grant.created_by_id else "",
+        created_at=grant.created_at,
+        expiring_soon=status == "active" and grant.expires_at is not None
+        and grant.expires_at <= now + timedelta(days=30) and grant.remaining > 0,
+    )
+
+
+def wallet_of(*, customer_id: int) -> Wallet | None:
+    return Wallet.objects.filter(customer_id=customer_id).first()
+
+
+def wallet_balance(*, customer_id: int, now: datetime | None = None) -> BalanceView:
+    now = now or timezone.now()
+    wallet = wallet_of(customer_id=customer_id)
+    if wallet is None:
+        return BalanceView(customer_id=customer_id, balance=ZERO, unit="credits", grants=[])
+    grants = [grant_view(g, now) for g in CreditGrant.objects.select_related("created_by")
+              .filter(wallet=wallet, remaining__gt=0).order_by(*BURN_ORDER)]
+    available = sum((g.remaining for g in grants if g.status == "active"), ZERO)
+    expiring = sum((g.remaining for g in grants if g.expiring_soon), ZERO)
+    return BalanceView(customer_id=customer_id, balance=wallet.balance, unit=wallet.unit, grants=grants,
+                       available_now=available, expiring_30d=expiring)
+
+
+def wallet_grants(*, customer_id: int, include_closed: bool = True, now: datetime | None = None) -> list[GrantView]:
+    """All grants of the wallet: open ones in burn-down order first, then used/expired/voided, newest first."""
+    now = now or timezone.now()
+    qs = CreditGrant.objects.select_related("created_by").filter(wallet__customer_id=customer_id)
+    open_grants = [grant_view(g, now) for g in qs.filter(remaining__gt=0).order_by(*BURN_ORDER)]
+    if not include_closed:
+        return open_grants
+    closed = [grant_view(g, now) for g in qs.filter(remaining=0).order_by("-created_at", "-id")]
+    return open_grants + closed
+
+
+# --- runway --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RunwayGrant:
+    remaining: Decimal
+    priority: int
+    effective_at: datetime
+    expires_at: datetime | None
+    price_per_credit: Decimal
+    created_at: datetime
+    id: int = 0
+
+    def sort_key(self):
+        return (self.priority, self.expires_at is None, self.expires_at or self.created_at, self.price_per_credit,
+                self.created_at, self.id)
+
+
+@dataclass(frozen=True)
+class RunwayView:
+    burn_per_day: Decimal  # average net debits per day over the trailing basis_days
+    runs_out_on: date | None  # the day the balance reaches zero at that burn (and through expiries); None: not within the horizon
+    days_left: Decimal | None
+    balance: Decimal
+    basis_days: int = RUNWAY_BASIS_DAYS
+    runs_out_at: datetime | None = None
+    expiring_before_run_out: Decimal = ZERO  # credits that expire unused before they can be burnt
+    horizon_days: int = RUNWAY_HORIZON_DAYS
+
+
+def project_runway(*, grants: list[RunwayGrant], burn_per_day: Decimal, now: datetime,
+                   horizon_days: int = RUNWAY_HORIZON_DAYS) -> tuple[datetime | None, Decimal]:
+    """When does the usable balance run out, burning `burn_per_day` continuously in burn-down order, with each
+    grant usable from its effective instant and losing what is left at its expiry instant?
+
+    Returns (instant or None if not within the horizon, credits lost to expiry before then). Pure: no database.
+    With no burn, the balance runs out only when its last grant expires.
+    """
+    rate = burn_per_day / Decimal(86400)  # credits per second
+    horizon = now + timedelta(days=horizon_days)
+    order = sorted(range(len(grants)), key=lambda i: grants[i].sort_key())
+    state = {i: grants[i].remaining for i in order if grants[i].remaining > 0}
+    lost = ZERO
+    for i in list(state):  # already past their expiry (the expiry job has not run yet): gone
+        if grants[i].expires_at is not None and grants[i].expires_at <= now:
+            lost += state.pop(i)
+    t = now
+    while True:
+        live = [i for i in order if state.get(i, ZERO) > 0]
+        if not live:
+            return t, lost
+        usable = [i for i in live if grants[i].effective_at <= t]
+        events = [e for i in live for e in (grants[i].effective_at, grants[i].expires_at) if e is not None and e > t]
+        next_event = min(events) if events else None
+        available = sum((state[i] for i in usable), ZERO)
+        if rate > 0:
+            if available == 0:
+                return t, lost  # nothing usable right now
+            empty_at = t + timedelta(seconds=int(available / rate))
+            if next_event is None or empty_at <= next_event:
+                return (empty_at if empty_at <= horizon else None), lost
+            need = rate * Decimal((next_event - t).total_seconds())
+            for i in usable:
+                take = min(state[i], need)
+                state[i] -= take
+                need -= take
+                if need == 0:
+                    break
+        if next_event is None or next_event > horizon:
+            return None, lost
+        t = next_event
+        for i in live:
+            if grants[i].expires_at is not None and grants[i].expires_at <= t:
+                lost += state.pop(i)
+
+
+def burn_per_day(*, wallet_id: int, now: datetime, days: int = RUNWAY_BASIS_DAYS) -> Decimal:
+    """Net credits debited per day over the trailing `days` (debits minus their reversals)."""
+    since = now - timedelta(days=days)
+    total = (LedgerEntry.objects.filter(wallet_id=wallet_id, effective_at__gt=since, effective_at__lte=now)
+             .filter(Q(entry_type=LedgerEntry.EntryType.DEBIT) | Q(entry_type=LedgerEntry.EntryType.REVERSAL))
+             .aggregate(total=Sum("amount"))["total"]) or ZERO
+    return max(-total, ZERO) / Decimal(days)
+
+
+def wallet_runway(*, customer_id: int, now: datetime | None = None) -> RunwayView:
+    now = now or timezone.now()
+    wallet = wallet_of(customer_id=customer_id)
+    if wallet is None:
+        return RunwayView(burn_per_day=ZERO, runs_out_on=None, days_left=None, balance=ZERO)
+    burn = burn_per_day(wallet_id=wallet.pk, now=now)
+    grants = [RunwayGrant(remaining=g.remaining, priority=g.priority, effective_at=g.effective_at,
+                          expires_at=g.expires_at, price_per_credit=g.price_per_credit, created_at=g.created_at,
+                          id=g.pk)
+              for g in CreditGrant.objects.filter(wallet=wallet, remaining__gt=0, expired_at__isnull=True,
+                                                  voided_at__isnull=True)]
+    at, lost = project_runway(grants=grants, burn_per_day=burn, now=now)
+    days_left = None
+    if at is not None:
+        days_left = (Decimal((at - now).total_seconds()) / Decimal(86400)).quantize(Decimal("0.1"))
+    return RunwayView(burn_per_day=burn, runs_out_on=at.date() if at else None, days_left=days_left,
+                      balance=wallet.balance, runs_out_at=at, expiring_before_run_out=lost)
+
+
+# --- ledger --------------------------------------------------------------------------------------------------
+
+def ledger_entries(*, customer_id: int, entry_type: str = "", limit: int | None = None) -> QuerySet[LedgerEntry]:
+    """The wallet's ledger, newest first (insertion order, which is the order balance_after follows)."""
+    qs = (LedgerEntry.objects.filter(wallet__customer_id=customer_id)
+          .select_related("grant", "actor_user", "actor_api_key", "reverses")
+          .prefetch_related("allocations__grant").order_by("-id"))
+    if entry_type:
+        qs = qs.filter(entry_type=entry_type)
+    return qs[:limit] if limit else qs
+
+
+@dataclass(frozen=True)
+class Conservation:
+    granted: Decimal
+    debited: Decimal  # net of reversals
+    expired: Decimal
+    voided: Decimal
+    balance: Decimal
+    sum_remaining: Decimal
+
+    @property
+    def holds(self) -> bool:
+        return (self.granted - self.debited - self.expired - self.voided == self.balance == self.sum_remaining
+                and self.balance >= 0)
+
+
+def wallet_conservation(*, customer_id: int) -> Conservation:
+    """granted - debited - expired - voided == balance == sum(remaining): the wallet invariant, recomputed."""
+    wallet = wallet_of(customer_id=customer_id)
+    if wallet is None:
+        return Conservation(ZERO, ZERO, ZERO, ZERO, ZERO, ZERO)
+    sums = {row["entry_type"]: row["total"] for row in
+            LedgerEntry.objects.filter(wallet=wallet).values("entry_type").annotate(total=Sum("amount"))}
+    t = LedgerEntry.EntryType
+    remaining = CreditGrant.objects.filter(wallet=wallet).aggregate(total=Sum("remaining"))["total"] or ZERO
+    return Conservation(granted=sums.get(t.GRANT) or ZERO,
+                        debited=-((sums.get(t.DEBIT) or ZERO) + (sums.get(t.REVERSAL) or ZERO)),
+                        expired=-(sums.get(t.EXPIRY) or ZERO), voided=-(sums.get(t.VOID) or ZERO),
+                        balance=wallet.balance, sum_remaining=remaining)
+
+
+# --- credit requests and support activity ---------------------------------------------------------------------
+
+def credit_requests_pending() -> list[CreditRequest]:
+    return list(CreditRequest.objects.filter(status=CreditRequest.Status.PENDING)
+                .select_related("wallet__customer", "requested_by", "requested_by_api_key").order_by("requested_at", "id"))
+
+
+def credit_requests_pending_count() -> int:
+    return CreditRequest.objects.filter(status=CreditRequest.Status.PENDING).count()
+
+
+def credit_requests_decided(*, limit: int = 20) -> list[CreditRequest]:
+    return list(CreditRequest.objects.exclude(status=CreditRequest.Status.PENDING)
+                .select_related("wallet__customer", "requested_by", "decided_by", "grant")
+                .order_by("-decided_at", "-id")[:limit])
+
+
+def credit_request_get(*, request_id: int) -> CreditRequest | None:
+    return (CreditRequest.objects.select_related("wallet__customer", "requested_by", "decided_by", "grant")
+            .filter(pk=request_id).first())
+
+
+@dataclass(frozen=True)
+class ActivityRow:
+    at: datetime
+    customer_id: int
+    customer_name: str
+    customer_external_id: str
+    amount: Decimal
+    kind: str
+    reason_code: str
+    reference: str
+    note: str
+    by: str
+    status: str  # issued | pending | approved | rejected | voided
+    decided_by: str
+    decision_comment: str
+    grant_id: int | None
+    request_id: int | None
+
+
+def support_activity(*, customer_id: int | None = None, requested_by_id: int | None = None, status: str = "",
+                     limit: int = 200) -> list[ActivityRow]:
+    """Credits issued by support (within the caps) and credit requests (pending, approved, rejected), newest first."""
+    grants = (CreditGrant.objects.filter(source=CreditGrant.Source.SUPPORT)
+              .select_related("wallet__customer", "created_by").order_by("-created_at", "-id"))
+    requests = (CreditRequest.objects.select_related("wallet__customer", "requested_by", "requested_by_api_key",
+                                                     "decided_by", "grant")
+                .order_by("-requested_at", "-id"))
+    if customer_id is not None:
+        grants = grants.filter(wallet__customer_id=customer_id)
+        requests = requests.filter(wallet__customer_id=customer_id)
+    if requested_by_id is not None:
+        grants = grants.filter(created_by_id=requested_by_id)
+        requests = requests.filter(requested_by_id=requested_by_id)
+    if status:
+        if status in ("issued", "voided"):
+            grants = grants.filter(voided_at__isnull=(status == "issued"))
+            requests = requests.none()
+        else:
+            grants = grants.none()
+            requests = requests.filter(status=status)
+    rows = []
+    for g in grants[:limit]:
+        customer = g.wallet.customer
+        rows.append(ActivityRow(at=g.created_at, customer_id=customer.pk, customer_name=customer.name,
+                                customer_external_id=customer.external_id, amount=g.amount, kind=g.kind,
+                                reason_code=g.reason_code, reference=g.reference, note=g.note,
+                                by=g.created_by.username if g.created_by_id else "api",
+                                status="voided" if g.voided_at else "issued", decided_by="", decision_comment="",
+                                grant_id=g.pk, request_id=None))
+    for r in requests[:limit]:
+        customer = r.wallet.customer
+        by = r.requested_by.username if r.requested_by_id else (
+            f"api key {r.requested_by_api_key.prefix}" if r.requested_by_api_key_id else "system")
+        rows.append(ActivityRow(at=r.requested_at, customer_id=customer.pk, customer_name=customer.name,
+                                customer_external_id=customer.external_id, amount=r.amount, kind=r.kind,
+                                reason_code=r.reason_code, reference=r.reference, note=r.note, by=by,
+                                status=r.status, decided_by=r.decided_by.username if r.decided_by_id else "",
+                                decision_comment=r.decision_comment, grant_id=r.grant_id, request_id=r.pk))
+    rows.sort(key=lambda row: row.at, reverse=True)
+    return rows[:limit]
+
+
+def customer_balances(*, customer_ids) -> dict[int, Decimal]:
+    """Balances of many customers in one query (for lists)."""
+    return dict(Wallet.objects.filter(customer_id__in=list(customer_ids)).values_list("customer_id", "balance"))

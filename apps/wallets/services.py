@@ -1,0 +1,523 @@
+"""Wallet writes: grants, burn-down debits, reversals, expiry, voids, support credits and their approval.
+
+Rules every service here keeps:
+- keyword-only, @transaction.atomic, idempotent by key: a repeat with the same key returns the first result and
+  changes nothing (a key already used for another wallet or another kind of operation is a Conflict);
+- the wallet row is locked first (select_for_update), then its grants in burn-down order, so concurrent writers
+  of one wallet serialize and never deadlock;
+- the ledger is append-only: every balance change is one new LedgerEntry (plus LedgerAllocations for debits and
+  reversals); grants' `remaining` and the wallet's `balance` are updated in the same transaction, so always
+  sum(entries) == balance == sum(remaining), and no remaining is ever negative.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, Sum
+from django.utils import timezone
+
+from apps.core.actors import SYSTEM, Actor
+from apps.core.errors import Conflict, FourEyesViolation, Forbidden, InvalidTransition, NotFound, ValidationFailed
+from apps.core.money import ZERO, quantize_rated, to_decimal
+
+from .models import CreditGrant, CreditReason, CreditRequest, LedgerAllocation, LedgerEntry, Wallet
+
+# Burn-down order: priority, earliest expiry (no expiry last, on SQLite and PostgreSQL alike), free before paid,
+# oldest first; the id makes it total.
+BURN_ORDER = ("priority", F("expires_at").asc(nulls_last=True), "price_per_credit", "created_at", "id")
+MAX_AMOUNT = Decimal(10) ** 17
+SUPPORT_KINDS = (CreditGrant.Kind.SUPPORT, CreditGrant.Kind.PROMOTIONAL)
+
+
+@dataclass(frozen=True)
+class Allocation:
+    grant_id: int
+    amount: Decimal  # credits drawn from (debit) or given back to (reversal) the grant; positive
+    revenue: Decimal  # amount x the grant's price_per_credit (what those credits were paid for)
+    kind: str
+    price_per_credit: Decimal
+
+
+@dataclass(frozen=True)
+class DebitResult:
+    entry_id: int | None  # None only for a zero-amount debit (nothing to record)
+    requested: Decimal
+    drawn: Decimal
+    shortfall: Decimal  # requested - drawn; the caller decides (hard: over limit; soft/unlimited: overage)
+    revenue: Decimal
+    balance_after: Decimal
+    allocations: tuple[Allocation, ...]
+    replayed: bool = False  # True when the key had been used: this is the first call's result
+
+
+@dataclass(frozen=True)
+class CreditIssueResult:
+    grant: CreditGrant | None
+    request: CreditRequest | None
+    status: str  # "issued" | "pending": the outcome of the issue call (the request carries its current status)
+    replayed: bool = False
+
+
+# --- helpers -------------------------------------------------------------------------------------------------
+
+def _key(value: str, *, field: str = "idempotency_key") -> str:
+    key = (value or "").strip() if isinstance(value, str) else ""
+    if not key:
+        raise ValidationFailed("An idempotency key is required.", field=field)
+    if len(key) > 200:
+        raise ValidationFailed("The idempotency key is at most 200 characters.", field=field)
+    return key
+
+
+def _credits(value, *, field: str = "amount", allow_zero: bool = False) -> Decimal:
+    amount = to_decimal(value, field=field)
+    if amount < 0 or (amount == 0 and not allow_zero):
+        raise ValidationFailed(f"The {field.replace('_', ' ')} must be greater than zero.", field=field)
+    if amount >= MAX_AMOUNT:
+        raise ValidationFailed(f"The {field.replace('_', ' ')} is too large.", field=field)
+    quantized = quantize_rated(amount)
+    if quantized == 0 and not allow_zero:
+        raise ValidationFailed(f"The {field.replace('_', ' ')} is too small.", field=field)
+    return quantized
+
+
+def _aware(value: datetime | None, *, field: str) -> datetime | None:
+    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+        raise ValidationFailed("Dates must carry a time zone.", field=field)
+    return value
+
+
+def _actor_fields(actor: Actor) -> dict:
+    return {"actor_user": actor.user, "actor_api_key": actor.api_key}
+
+
+def _lock_wallet(*, customer_id: int) -> Wallet:
+    wallet_get_or_create(customer_id=customer_id)
+    return Wallet.objects.select_for_update().get(customer_id=customer_id)
+
+
+def _existing_entry(key: str, *, wallet: Wallet, entry_type: str) -> LedgerEntry | None:
+    entry = LedgerEntry.objects.filter(idempotency_key=key).first()
+    if entry is not None and (entry.wallet_id != wallet.pk or entry.entry_type != entry_type):
+        raise Conflict(f"The idempotency key {key!r} was already used for another operation.",
+                       code="idempotency_conflict", field="idempotency_key")
+    return entry
+
+
+def _set_balance(wallet: Wallet, balance: Decimal) -> None:
+    wallet.balance = balance
+    Wallet.objects.filter(pk=wallet.pk).update(balance=balance)
+
+
+# --- wallets and grants ------------------------------------------------------------------------------------
+
+@transaction.atomic
+def wallet_get_or_create(*, customer_id: int) -> Wallet:
+    wallet = Wallet.objects.filter(customer_id=customer_id).first()
+    if wallet is not None:
+        return wallet
+    from apps.contracts.selectors import customer_get_by_id
+
+    if customer_get_by_id(customer_id=customer_id) is None:
+        raise NotFound("No such customer.")
+    try:
+        with transaction.atomic():
+            return Wallet.objects.create(customer_id=customer_id)
+    except IntegrityError:  # created concurrently
+        return Wallet.objects.get(customer_id=customer_id)
+
+
+def _grant(*, wallet: Wallet, kind: str, amount: Decimal, priority: int, effective_at: datetime,
+           expires_at: datetime | None, price_per_credit: Decimal, reason_code: str, reference: str, note: str,
+           key: str, actor: Actor, source: str, created_by=None) -> CreditGrant:
+    """Create a grant and its ledger entry on a wallet the caller has locked."""
+    now = timezone.now()
+    grant = CreditGrant(wallet=wallet, kind=kind, amount=amount, remaining=amount, priority=priority,
+                        effective_at=effective_at, expires_at=expires_at, price_per_credit=price_per_credit,
+                        reason_code=reason_code, reference=reference, note=note, source=source,
+                        created_by=created_by if created_by is not None else actor.user)
+    if actor.user is not None:
+        grant._history_user = actor.user
+    grant.save()
+    balance = wallet.balance + amount
+    LedgerEntry.objects.create(wallet=wallet, entry_type=LedgerEntry.EntryType.GRANT, grant=grant, amount=amount,
+                               balance_after=balance, idempotency_key=key, reference=reference, note=note,
+                               effective_at=min(effective_at, now), **_actor_fields(actor))
+    _set_balance(wallet, balance)
+    return grant
+
+
+def _validate_grant(*, kind, amount, priority, effective_at, expires_at, price_per_credit):
+    if kind not in CreditGrant.Kind.values:
+        raise ValidationFailed(f"Unknown credit kind {kind!r}.", field="kind")
+    amount = _credits(amount)
+    try:
+        priority = int(priority)
+    except (TypeError, ValueError):
+        raise ValidationFailed("Priority is a whole number (lower draws first).", field="priority") from None
+    if not 0 <= priority <= 32767:
+        raise ValidationFailed("Priority is between 0 and 32767.", field="priority")
+    effective_at = _aware(effective_at, field="effective_at") or timezone.now()
+    expires_at = _aware(expires_at, field="expires_at")
+    if expires_at is not None and expires_at <= effective_at:
+        raise ValidationFailed("The expiry must be after the grant becomes effective.", field="expires_at")
+    price = to_decimal(price_per_credit, field="price_per_credit")
+    if price < 0:
+        raise ValidationFailed("The price per credit is zero or more.", field="price_per_credit")
+    return amount, priority, effective_at, expires_at, price
+
+
+@transaction.atomic
+def wallet_grant(*, customer_id: int, kind: str, amount: Decimal, priority: int = 100,
+                 effective_at: datetime | None = None, expires_at: datetime | None = None,
+                 price_per_credit: Decimal = Decimal(0), reason_code: str = "", reference: str = "", note: str = "",
+                 idempotency_key: str, actor: Actor, source: str = CreditGrant.Source.DIRECT) -> CreditGrant:
+    """Add credits to the customer's wallet (a purchased commit, promotional credits, a rollover, ...)."""
+    key = _key(idempotency_key)
+    amount, priority, effective_at, expires_at, price = _validate_grant(
+        kind=kind, amount=amount, priority=priority, effective_at=effective_at, expires_at=expires_at,
+        price_per_credit=price_per_credit)
+    wallet = _lock_wallet(customer_id=customer_id)
+    existing = _existing_entry(key, wallet=wallet, entry_type=LedgerEntry.EntryType.GRANT)
+    if existing is not None:
+        return existing.grant
+    return _grant(wallet=wallet, kind=kind, amount=amount, priority=priority, effective_at=effective_at,
+                  expires_at=expires_at, price_per_credit=price, reason_code=reason_code or "",
+                  reference=(reference or "")[:120], note=note or "", key=key, actor=actor, source=source)
+
+
+def _debit_result(entry: LedgerEntry, *, replayed: bool) -> DebitResult:
+    allocations = tuple(
+        Allocation(grant_id=a.grant_id, amount=-a.amount, revenue=a.revenue, kind=a.grant.kind,
+                   price_per_credit=a.grant.price_per_credit)
+        for a in entry.allocations.select_related("grant").order_by("id"))
+    drawn = -entry.amount
+    requested = entry.requested if entry.requested is not None else drawn
+    return DebitResult(entry_id=entry.pk, requested=requested, drawn=drawn, shortfall=requested - drawn,
+                       revenue=entry.revenue, balance_after=entry.balance_after, allocations=allocations,
+                       replayed=replayed)
+
+
+def _drawable(wallet: Wallet, at: datetime):
+    return (CreditGrant.objects.filter(wallet=wallet, remaining__gt=0, effective_at__lte=at, expired_at__isnull=True,
+                                       voided_at__isnull=True)
+            .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at)))
+
+
+@transaction.atomic
+def wallet_debit(*, customer_id: int, amount: Decimal, idempotency_key: str, reference: str = "", actor: Actor,
+                 at: datetime | None = None) -> DebitResult:
+    """Draw min(amount, available) from the grants usable at `at`, in burn-down order. Never goes below zero:
+    the shortfall is returned for the caller to handle. One ledger entry; one allocation per grant drawn."""
+    key = _key(idempotency_key)
+    amount = _credits(amount, allow_zero=True)
+    at = _aware(at, field="at") or timezone.now()
+    wallet = _lock_wallet(customer_id=customer_id)
+    existing = _existing_entry(key, wallet=wallet, entry_type=LedgerEntry.EntryType.DEBIT)
+    if existing is not None:
+        return _debit_result(existing, replayed=True)
+    if amount == 0:
+        return DebitResult(entry_id=None, requested=ZERO, drawn=ZERO, shortfall=ZERO, revenue=ZERO,
+                           balance_after=wallet.balance, allocations=())
+
+    grants = list(_drawable(wallet, at).select_for_update().order_by(*BURN_ORDER))
+    left = amount
+    draws: list[tuple[CreditGrant, Decimal, Decimal]] = []
+    for grant in grants:
+        if left == 0:
+            break
+        take = min(grant.remaining, left)
+        draws.append((grant, take, quantize_rated(take * grant.price_per_credit)))
+        left -= take
+    drawn = amount - left
+    revenue = sum((r for _, _, r in draws), ZERO)
+    balance = wallet.balance - drawn
+    entry = LedgerEntry.objects.create(
+        wallet=wallet, entry_type=LedgerEntry.EntryType.DEBIT, amount=-drawn, requested=amount, balance_after=balance,
+        revenue=revenue, idempotency_key=key, reference=(reference or "")[:200], effective_at=at,
+        **_actor_fields(actor))
+    for grant, take, _ in draws:
+        CreditGrant.objects.filter(pk=grant.pk).update(remaining=grant.remaining - take)
+    LedgerAllocation.objects.bulk_create(
+        [LedgerAllocation(entry=entry, grant=grant, amount=-take, revenue=rev) for grant, take, rev in draws])
+    _set_balance(wallet, balance)
+    return DebitResult(
+        entry_id=entry.pk, requested=amount, drawn=drawn, shortfall=amount - drawn, revenue=revenue,
+        balance_after=balance,
+        allocations=tuple(Allocation(grant_id=g.pk, amount=take, revenue=rev, kind=g.kind,
+                                     price_per_credit=g.price_per_credit) for g, take, rev in draws))
+
+
+def debit_outstanding(entry: LedgerEntry) -> dict[int, Decimal]:
+    """Per grant, what a debit drew and has not been reversed yet (allocation order)."""
+    outstanding: dict[int, Decimal] = {}
+    for alloc in entry.allocations.order_by("id"):
+        outstanding[alloc.grant_id] = outstanding.get(alloc.grant_id, ZERO) - alloc.amount
+    reversed_rows = (LedgerAllocation.objects.filter(entry__reverses=entry).values("grant_id")
+                     .annotate(total=Sum("amount")))
+    for row in reversed_rows:
+        outstanding[row["grant_id"]] = outstanding.get(row["grant_id"], ZERO) - row["total"]
+    return outstanding
+
+
+@transaction.atomic
+def wallet_reverse(*, entry_id: int, idempotency_key: str, actor: Actor, amount: Decimal | None = None,
+                   reference: str = "", note: str = "") -> LedgerEntry:
+    """Give a debit's credits back to the grants it drew from (all that is not reversed yet, or `amount`),
+    last-drawn first, so the result is as if the smaller debit had happened. Credits given back to a grant that
+    has since expired or been voided are expired/voided again at once (they would not have been usable)."""
+    key = _key(idempotency_key)
+    debit = LedgerEntry.objects.filter(pk=entry_id).first()
+    if debit is None:
+        raise NotFound("No such ledger entry.")
+    if debit.entry_type != LedgerEntry.EntryType.DEBIT:
+        raise ValidationFailed("Only debits can be reversed.", field="entry_id")
+    wallet = Wallet.objects.select_for_update().get(pk=debit.wallet_id)
+    existing = _existing_entry(key, wallet=wallet, entry_type=LedgerEntry.EntryType.REVERSAL)
+    if existing is not None:
+        if existing.reverses_id != debit.pk:
+            raise Conflict(f"The idempotency key {key!r} was already used to reverse another debit.",
+                           code="idempotency_conflict", field="idempotency_key")
+        return existing
+    outstanding = debit_outstanding(debit)
+    total = sum(outstanding.values(), ZERO)
+    wanted = total if amount is None else _credits(amount)
+    if total == 0:
+        raise Conflict("This debit has nothing left to reverse.", code="already_reversed")
+    if wanted > total:
+        raise ValidationFailed(f"Only {total.normalize():f} of this debit is left to reverse.", field="amount")
+
+    grants = {g.pk: g for g in CreditGrant.objects.select_for_update().filter(pk__in=list(outstanding))
+              .order_by(*BURN_ORDER)}
+    left = wanted
+    gives: list[tuple[CreditGrant, Decimal, Decimal]] = []
+    for grant_id in reversed(list(outstanding)):
+        if left == 0:
+            break
+        take = min(outstanding[grant_id], left)
+        if take <= 0:
+            continue
+        grant = grants[grant_id]
+        gives.append((grant, take, -quantize_rated(take * grant.price_per_credit)))
+        left -= take
+    balance = wallet.balance + wanted
+    now = timezone.now()
+    entry = LedgerEntry.objects.create(
+        wallet=wallet, entry_type=LedgerEntry.EntryType.REVERSAL, amount=wanted, balance_after=balance,
+        revenue=sum((r for _, _, r in gives), ZERO), idempotency_key=key, reverses=debit,
+        reference=(reference or debit.reference)[:200], note=note, effective_at=now, **_actor_fields(actor))
+    LedgerAllocation.objects.bulk_create(
+        [LedgerAllocation(entry=entry, grant=g, amount=take, revenue=rev) for g, take, rev in gives])
+    for grant, take, _ in gives:
+        if grant.expired_at is not None or grant.voided_at is not None:
+            entry_type = LedgerEntry.EntryType.EXPIRY if grant.expired_at else LedgerEntry.EntryType.VOID
+            balance -= take
+            LedgerEntry.objects.create(
+                wallet=wallet, entry_type=entry_type, grant=grant, amount=-take, balance_after=balance,
+                idempotency_key=f"{key}:{entry_type}:{grant.pk}"[:200], reference=entry.reference,
+                note=f"given back by reversal #{entry.pk} to a grant that had {grant.get_kind_display().lower()} "
+                     f"{'expired' if grant.expired_at else 'been voided'}",
+                effective_at=now, **_actor_fields(actor))
+        else:
+            CreditGrant.objects.filter(pk=grant.pk).update(remaining=F("remaining") + take)
+    _set_balance(wallet, balance)
+    return entry
+
+
+@transaction.atomic
+def wallet_expire_due(*, now: datetime | None = None) -> int:
+    """Expire every grant whose expiry instant has passed: one expiry entry per grant for what was left, dated at
+    the expiry instant. Wallets are locked one by one in id order. Returns the number of grants expired."""
+    now = _aware(now, field="now") or timezone.now()
+    due = CreditGrant.objects.filter(expires_at__lte=now, expired_at__isnull=True, voided_at__isnull=True)
+    wallet_ids = sorted(set(due.values_list("wallet_id", flat=True)))
+    count = 0
+    for wallet_id in wallet_ids:
+        wallet = Wallet.objects.select_for_update().get(pk=wallet_id)
+        grants = list(CreditGrant.objects.select_for_update()
+                      .filter(wallet_id=wallet_id, expires_at__lte=now, expired_at__isnull=True, voided_at__isnull=True)
+                      .order_by(*BURN_ORDER))
+        balance = wallet.balance
+        for grant in grants:
+            if grant.remaining > 0:
+                balance -= grant.remaining
+                LedgerEntry.objects.create(
+                    wallet=wallet, entry_type=LedgerEntry.EntryType.EXPIRY, grant=grant, amount=-grant.remaining,
+                    balance_after=balance, idempotency_key=f"expiry:grant:{grant.pk}", reference=grant.reference,
+                    note=f"{grant.get_kind_display()} credits expired", effective_at=grant.expires_at,
+                    **_actor_fields(SYSTEM))
+            CreditGrant.objects.filter(pk=grant.pk).update(remaining=ZERO, expired_at=grant.expires_at)
+            count += 1
+        _set_balance(wallet, balance)
+    return count
+
+
+@transaction.atomic
+def grant_void(*, grant_id: int, idempotency_key: str, actor: Actor, reason: str) -> LedgerEntry:
+    """Cancel what is left of a grant (a mistaken or refunded credit). Credits already used stay used."""
+    key = _key(idempotency_key)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("Say why the grant is voided.", field="reason")
+    wallet_id = CreditGrant.objects.filter(pk=grant_id).values_list("wallet_id", flat=True).first()
+    if wallet_id is None:
+        raise NotFound("No such grant.")
+    wallet = Wallet.objects.select_for_update().get(pk=wallet_id)
+    existing = _existing_entry(key, wallet=wallet, entry_type=LedgerEntry.EntryType.VOID)
+    if existing is not None:
+        if existing.grant_id != grant_id:
+            raise Conflict(f"The idempotency key {key!r} was already used to void another grant.",
+                           code="idempotency_conflict", field="idempotency_key")
+        return existing
+    grant = CreditGrant.objects.select_for_update().get(pk=grant_id)
+    if grant.voided_at is not None:
+        raise Conflict("This grant is already voided.", code="already_voided")
+    if grant.expired_at is not None:
+        raise Conflict("This grant has expired; there is nothing left to void.", code="already_expired")
+    balance = wallet.balance - grant.remaining
+    entry = LedgerEntry.objects.create(
+        wallet=wallet, entry_type=LedgerEntry.EntryType.VOID, grant=grant, amount=-grant.remaining,
+        balance_after=balance, idempotency_key=key, reference=grant.reference, note=reason,
+        **_actor_fields(actor))
+    CreditGrant.objects.filter(pk=grant.pk).update(remaining=ZERO, voided_at=timezone.now())
+    _set_balance(wallet, balance)
+    return entry
+
+
+# --- support credits -----------------------------------------------------------------------------------------
+
+def support_caps() -> tuple[Decimal, Decimal]:
+    conf = settings.RATEDESK
+    return (to_decimal(conf["SUPPORT_CREDIT_CAP_PER_GRANT"], field="SUPPORT_CREDIT_CAP_PER_GRANT"),
+            to_decimal(conf["SUPPORT_CREDIT_CAP_PER_CUSTOMER_MONTH"], field="SUPPORT_CREDIT_CAP_PER_CUSTOMER_MONTH"))
+
+
+def support_credited_this_month(*, wallet_id: int, now: datetime) -> Decimal:
+    """Support and approved-request credits granted to the wallet since the start of the (UTC) month, not voided."""
+    start = now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    total = (CreditGrant.objects.filter(wallet_id=wallet_id, created_at__gte=start, voided_at__isnull=True,
+                                        source__in=[CreditGrant.Source.SUPPORT, CreditGrant.Source.REQUEST])
+             .aggregate(total=Sum("amount"))["total"])
+    return total or ZERO
+
+
+def _issue_key(idempotency_key: str) -> str:
+    return f"credit:{_key(idempotency_key)}"
+
+
+def _replay_issue(key: str, *, wallet: Wallet, amount: Decimal) -> CreditIssueResult | None:
+    entry = LedgerEntry.objects.filter(idempotency_key=key).select_related("grant").first()
+    request = None if entry else CreditRequest.objects.filter(idempotency_key=key).select_related("grant").first()
+    if entry is None and request is None:
+        return None
+    wallet_id = entry.wallet_id if entry else request.wallet_id
+    first_amount = entry.grant.amount if entry and entry.grant_id else (request.amount if request else None)
+    if wallet_id != wallet.pk or first_amount != amount:
+        raise Conflict("This idempotency key was already used for a different credit.", code="idempotency_conflict",
+                       field="idempotency_key")
+    if entry is not None:
+        return CreditIssueResult(grant=entry.grant, request=None, status="issued", replayed=True)
+    return CreditIssueResult(grant=request.grant, request=request, status="pending", replayed=True)
+
+
+@transaction.atomic
+def credit_issue(*, customer_id: int, amount: Decimal, kind: str = CreditGrant.Kind.SUPPORT, reason_code: str,
+                 reference: str = "", expires_at: datetime | None = None, note: str = "", idempotency_key: str,
+                 actor: Actor, now: datetime | None = None) -> CreditIssueResult:
+    """A support credit. Within the caps (per grant, and per customer per calendar month, UTC) it is granted at
+    once; above either cap it becomes a pending CreditRequest for a finance approver."""
+    key = _issue_key(idempotency_key)
+    if kind not in SUPPORT_KINDS:
+        raise ValidationFailed("Support credits are of kind support or promotional.", field="kind")
+    if reason_code not in CreditReason.values:
+        raise ValidationFailed("Choose a reason: " + ", ".join(CreditReason.labels).lower() + ".", field="reason_code")
+    amount = _credits(amount)
+    now = _aware(now, field="now") or timezone.now()
+    if expires_at is None:
+        expires_at = now + timedelta(days=int(settings.RATEDESK["SUPPORT_CREDIT_DEFAULT_EXPIRY_DAYS"]))
+    expires_at = _aware(expires_at, field="expires_at")
+    reference = (reference or "").strip()
+    if len(reference) > 120:
+        raise ValidationFailed("The reference is at most 120 characters.", field="reference")
+    note = (note or "").strip()
+    if reason_code == CreditReason.OTHER and not note:
+        raise ValidationFailed("Reason 'other' needs a note saying why.", field="note")
+
+    wallet = _lock_wallet(customer_id=customer_id)  # serializes the monthly cap check per customer
+    replay = _replay_issue(key, wallet=wallet, amount=amount)
+    if replay is not None:
+        return replay
+    if expires_at <= now:
+        raise ValidationFailed("The expiry must be in the future.", field="expires_at")
+
+    per_grant, per_month = support_caps()
+    month_total = support_credited_this_month(wallet_id=wallet.pk, now=now)
+    if amount > per_grant or month_total + amount > per_month:
+        request = CreditRequest(wallet=wallet, amount=amount, kind=kind, reason_code=reason_code, reference=reference,
+                                expires_at=expires_at, note=note, idempotency_key=key, requested_by=actor.user,
+                                requested_by_api_key=actor.api_key)
+        if actor.user is not None:
+            request._history_user = actor.user
+        request._change_reason = ("above the per-grant cap" if amount > per_grant
+                                  else "above the monthly cap for this customer")
+        request.save()
+        return CreditIssueResult(grant=None, request=request, status="pending")
+    grant = _grant(wallet=wallet, kind=kind, amount=amount, priority=100, effective_at=now, expires_at=expires_at,
+                   price_per_credit=ZERO, reason_code=reason_code, reference=reference, note=note, key=key,
+                   actor=actor, source=CreditGrant.Source.SUPPORT)
+    return CreditIssueResult(grant=grant, request=None, status="issued")
+
+
+def _decide_guard(*, request_id: int, actor: Actor) -> tuple[Wallet, CreditRequest]:
+    wallet_id = CreditRequest.objects.filter(pk=request_id).values_list("wallet_id", flat=True).first()
+    if wallet_id is None:
+        raise NotFound("No such credit request.")
+    wallet = Wallet.objects.select_for_update().get(pk=wallet_id)
+    request = CreditRequest.objects.select_for_update().get(pk=request_id)
+    if actor.user is None:
+        raise Forbidden("A person must decide credit requests.", code="person_required")
+    if request.requested_by_id is not None and request.requested_by_id == actor.user.pk:
+        raise FourEyesViolation("You requested this credit, so someone else must decide it (four-eyes rule).")
+    if request.status != CreditRequest.Status.PENDING:
+        raise InvalidTransition(f"This request was already {request.get_status_display().lower()}.")
+    return wallet, request
+
+
+@transaction.atomic
+def credit_request_approve(*, request_id: int, actor: Actor, comment: str = "") -> CreditRequest:
+    wallet, request = _decide_guard(request_id=request_id, actor=actor)
+    now = timezone.now()
+    if request.expires_at is not None and request.expires_at <= now:
+        raise Conflict("The requested expiry has passed; reject this request and ask for a new one.",
+                       code="expiry_passed")
+    request.grant = _grant(
+        wallet=wallet, kind=request.kind, amount=request.amount, priority=100, effective_at=now,
+        expires_at=request.expires_at, price_per_credit=ZERO, reason_code=request.reason_code,
+        reference=request.reference, note=request.note, key=f"credit-request:{request.pk}:grant", actor=actor,
+        source=CreditGrant.Source.REQUEST, created_by=request.requested_by)
+    request.status = CreditRequest.Status.APPROVED
+    request.decided_by, request.decided_at = actor.user, now
+    request.decision_comment = (comment or "").strip()
+    request._history_user = actor.user
+    request._change_reason = "approved"
+    request.save()
+    return request
+
+
+@transaction.atomic
+def credit_request_reject(*, request_id: int, actor: Actor, comment: str) -> CreditRequest:
+    comment = (comment or "").strip()
+    if not comment:
+        raise ValidationFailed("Say why the request is rejected; the requester sees the comment.", field="comment")
+    _, request = _decide_guard(request_id=request_id, actor=actor)
+    request.status = CreditRequest.Status.REJECTED
+    request.decided_by, request.decided_at = actor.user, timezone.now()
+    request.decision_comment = comment
+    request._history_user = actor.user
+    request._change_reason = "rejected"
+    request.save()
+    return request
