@@ -222,6 +222,19 @@ class RateRow:
     margin_pct: Decimal | None
     below_cost: bool
 
+    @property
+    def per(self) -> Decimal:
+        """Display block: prices and costs are shown per this many units (e.g. per 1M tokens)."""
+        return self.rate.price_per_units
+
+    @property
+    def list_price_per_block(self) -> Decimal:
+        return self.list_price_per_unit * self.per
+
+    @property
+    def cost_per_block(self) -> Decimal | None:
+        return None if self.cost_per_unit is None else self.cost_per_unit * self.per
+
 
 def version_rate_rows(*, version_id: int, at: datetime | None = None) -> list[RateRow]:
     """The grid: one row per meter with current cost per unit and margin % at list price."""

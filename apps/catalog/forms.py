@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from django import forms
+from django.utils import timezone
+
+from apps.core.forms import ReasonFormMixin
+
+from .models import Meter, Product, RateTable
+
+
+class ProductForm(ReasonFormMixin, forms.ModelForm):
+    class Meta:
+        model = Product
+        fields = ["code", "name", "description", "is_active"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+
+
+class MeterForm(ReasonFormMixin, forms.ModelForm):
+    class Meta:
+        model = Meter
+        fields = ["product", "code", "name", "unit", "aggregation", "description", "is_active"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+
+
+class MeterCostForm(forms.Form):
+    effective_from = forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+                                         help_text="UTC. Costs apply from this instant on.")
+    unit_cost = forms.DecimalField(max_digits=30, decimal_places=12, min_value=0, help_text="Cost per block.")
+    per_units = forms.DecimalField(max_digits=30, decimal_places=12, min_value=0, initial=1,
+                                   help_text="Block size, e.g. 1000000 for a price per million tokens.")
+    currency = forms.CharField(max_length=10, initial="USD")
+    note = forms.CharField(max_length=200, required=False, help_text="e.g. provider price list of 2026-11")
+
+
+class RateTableForm(forms.ModelForm):
+    class Meta:
+        model = RateTable
+        fields = ["code", "name", "pricing_unit", "description"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+
+
+class SubmitForm(forms.Form):
+    effective_from = forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+                                         help_text="UTC. Events from this instant on are priced by this version.")
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Why do prices change?"}))
+    backdate_reason = forms.CharField(required=False, widget=forms.Textarea(attrs={
+        "rows": 2, "placeholder": "Only when the date is in the past: why, and what re-rating means for customers."}))
+
+
+class ReviewForm(forms.Form):
+    DECISIONS = [("approve", "Approve"), ("request_changes", "Request changes"), ("reject", "Reject")]
+    decision = forms.ChoiceField(choices=DECISIONS, widget=forms.RadioSelect)
+    comment = forms.CharField(required=False, widget=forms.Textarea(attrs={
+        "rows": 3, "placeholder": "Required to reject or request changes."}))
+    content_hash = forms.CharField(widget=forms.HiddenInput)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("decision") in ("reject", "request_changes") and not (data.get("comment") or "").strip():
+            self.add_error("comment", "A comment is required to reject or request changes.")
+        return data
+
+
+class AsOfForm(forms.Form):
+    as_of = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+
+    def instant(self):
+        if self.is_valid() and self.cleaned_data.get("as_of"):
+            return self.cleaned_data["as_of"]
+        return timezone.now()
