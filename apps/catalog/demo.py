@@ -147,7 +147,8 @@ def seed(*, stdout, size: str = "small") -> None:
                                note="provider kept price; re-confirmed")
     for code, name, unit, description, versions in TABLES:
         table = services.rate_table_create(actor=owner, code=code, name=name, pricing_unit=unit,
-                                           description=description)
+                                           description=description,
+                                           currency_per_unit="0.01" if unit == "credits" else "1")
         for prices, days, reason, approve in versions:
             maker = owner if approve else owner2
             draft = services.rate_table_version_create_draft(rate_table_id=table.id, actor=maker)

@@ -35,7 +35,7 @@ class MeterCostForm(forms.Form):
 class RateTableForm(forms.ModelForm):
     class Meta:
         model = RateTable
-        fields = ["code", "name", "pricing_unit", "description"]
+        fields = ["code", "name", "pricing_unit", "currency_per_unit", "description"]
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
 
 

@@ -83,6 +83,9 @@ class RateTable(models.Model):
     code = models.SlugField(max_length=60, unique=True)
     name = models.CharField(max_length=120)
     pricing_unit = models.CharField(max_length=10, help_text="USD, EUR, ... or 'credits'.")
+    currency_per_unit = DecimalField(default=Decimal(1), help_text=(
+        "What one pricing unit is worth in the cost currency at list: 1 for USD, e.g. 0.01 when 1 credit = $0.01. "
+        "Used to compare prices with costs (margin)."))
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()

@@ -239,7 +239,8 @@ class RateRow:
 def version_rate_rows(*, version_id: int, at: datetime | None = None) -> list[RateRow]:
     """The grid: one row per meter with current cost per unit and margin % at list price."""
     at = at or timezone.now()
-    rates = list(Rate.objects.filter(version_id=version_id).select_related("meter", "meter__product")
+    rates = list(Rate.objects.filter(version_id=version_id).select_related("meter", "meter__product",
+                                                                         "version__rate_table")
                  .prefetch_related(Prefetch("tiers", queryset=RateTier.objects.order_by(*RateTier._meta.ordering)))
                  .order_by("meter__product__name", "meter__code"))
     costs = meter_costs_in_force(meter_ids=[r.meter_id for r in rates], at=at)
@@ -247,13 +248,16 @@ def version_rate_rows(*, version_id: int, at: datetime | None = None) -> list[Ra
 
 
 def rate_row(*, rate_id: int, at: datetime | None = None) -> RateRow:
-    rate = (Rate.objects.select_related("meter", "meter__product")
+    rate = (Rate.objects.select_related("meter", "meter__product", "version__rate_table")
             .prefetch_related(Prefetch("tiers", queryset=RateTier.objects.order_by(*RateTier._meta.ordering)))
             .get(pk=rate_id))
     return _rate_row(rate, meter_cost_in_force(meter_id=rate.meter_id, at=at or timezone.now()))
 
 
 def _rate_row(rate: Rate, cost: Decimal | None) -> RateRow:
+    """Cost is converted into the table's pricing unit (e.g. credits) so price, cost and margin compare."""
+    if cost is not None:
+        cost = cost / rate.version.rate_table.currency_per_unit
     tiers = list(rate.tiers.all())
     spec = RateSpec(rate.pricing_model, rate.unit_price, rate.price_per_units, rate.free_units,
                     tuple(TierSpec(t.up_to, t.unit_price, t.flat_fee) for t in tiers))

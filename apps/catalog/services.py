@@ -95,11 +95,16 @@ def meter_cost_create(*, actor: Actor, meter: Meter, effective_from: datetime, u
 
 
 @transaction.atomic
-def rate_table_create(*, actor: Actor, code: str, name: str, pricing_unit: str, description: str = "") -> RateTable:
+def rate_table_create(*, actor: Actor, code: str, name: str, pricing_unit: str, description: str = "",
+                      currency_per_unit=Decimal(1)) -> RateTable:
     _require(actor, Cap.CATALOG_EDIT)
+    currency_per_unit = to_decimal(currency_per_unit, field="currency_per_unit")
+    if currency_per_unit <= 0:
+        raise ValidationFailed("A pricing unit must be worth more than zero.", field="currency_per_unit")
     if RateTable.objects.filter(code=code).exists():
         raise ValidationFailed(f"A rate table with code {code} already exists.", field="code")
-    table = RateTable(code=code, name=name, pricing_unit=pricing_unit, description=description)
+    table = RateTable(code=code, name=name, pricing_unit=pricing_unit, description=description,
+                      currency_per_unit=currency_per_unit)
     _save_with_reason(table, "created")
     return table
 

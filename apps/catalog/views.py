@@ -134,7 +134,8 @@ def rate_table_create(request):
     def save(form):
         d = form.cleaned_data
         return services.rate_table_create(actor=actor, code=d["code"], name=d["name"],
-                                          pricing_unit=d["pricing_unit"], description=d["description"])
+                                          pricing_unit=d["pricing_unit"], description=d["description"],
+                                          currency_per_unit=d["currency_per_unit"])
 
     return _model_form_view(request, form_class=RateTableForm, instance=None, save=save, template="catalog/form.html",
                             title="New rate table",
@@ -229,7 +230,9 @@ def rate_cell_save(request, pk: int, rate_pk: int):
     except DomainError as exc:
         # 200 so htmx swaps the row in with the error shown in place; the bad value stays in the input.
         return _row_response(request, rate.id, error=exc, field=field)
-    return _row_response(request, rate.id, saved=field)
+    response = _row_response(request, rate.id, saved=field)
+    response["HX-Trigger"] = "rates-changed"
+    return response
 
 
 @require_POST

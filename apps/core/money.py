@@ -16,16 +16,17 @@ def to_decimal(value, *, field: str = "value") -> Decimal:
     """Parse a user/API value into a finite Decimal, refusing floats, NaN and infinities."""
     from .errors import ValidationFailed
 
+    label = field[:1].upper() + field[1:]
     if isinstance(value, float):
-        raise ValidationFailed(f"{field} must be given as a string or integer, not a float.", field=field)
+        raise ValidationFailed(f"{label} must be given as a string or integer, not a float.", field=field)
     if isinstance(value, bool):
-        raise ValidationFailed(f"{field} must be a number.", field=field)
+        raise ValidationFailed(f"{label} must be a number.", field=field)
     try:
         result = value if isinstance(value, Decimal) else Decimal(str(value).strip())
     except (InvalidOperation, ValueError, TypeError):
-        raise ValidationFailed(f"{field} must be a number.", field=field) from None
+        raise ValidationFailed(f"{label} must be a number.", field=field) from None
     if not result.is_finite():
-        raise ValidationFailed(f"{field} must be a finite number.", field=field)
+        raise ValidationFailed(f"{label} must be a finite number.", field=field)
     return result
 
 
