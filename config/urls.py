@@ -17,6 +17,7 @@ urlpatterns = [
     path("wallets/", include("apps.wallets.urls")),
     path("usage/", include("apps.usage.urls")),
     path("alerts/", include("apps.alerts.urls")),
+    path("dashboards/", include("apps.usage.dashboard_urls")),
     path("", include("apps.core.urls")),
 ]
 
