@@ -7,12 +7,16 @@ from apps.core.demo import DEMO_USERS
 class Command(BaseCommand):
     help = "Print the demo users, their roles and the demo password."
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument("--url", default="http://127.0.0.1:8000/", help="Where the server will listen.")
+
+    def handle(self, *args, url, **options):
         password = settings.RATEDESK["DEMO_PASSWORD"]
         self.stdout.write("")
         self.stdout.write(self.style.MIGRATE_HEADING("Ratedesk demo users (password for all: %s)" % password))
         for username, first, last, roles in DEMO_USERS:
-            self.stdout.write(f"  {username:<10} {first} {last:<10} {', '.join(r.value for r in roles)}")
+            name = f"{first} {last}"
+            self.stdout.write(f"  {username:<10} {name:<18} {', '.join(r.value for r in roles)}")
         self.stdout.write("")
-        self.stdout.write("Open http://127.0.0.1:8000/ and log in as one of them.")
+        self.stdout.write(f"Open {url} and log in as one of them.")
         self.stdout.write("")
