@@ -18,6 +18,7 @@ urlpatterns = [
     path("usage/", include("apps.usage.urls")),
     path("alerts/", include("apps.alerts.urls")),
     path("dashboards/", include("apps.usage.dashboard_urls")),
+    path("impact/", include("apps.usage.price_impact")),
     path("", include("apps.core.urls")),
 ]
 

@@ -338,3 +338,9 @@ def review_queue_count(user=None) -> int:
     if user is not None and getattr(user, "pk", None):
         qs = qs.exclude(submitted_by=user)
     return qs.count()
+
+
+def version_rate_specs(*, version_id: int) -> dict[int, RateSpec]:
+    """meter_id -> RateSpec for any version (drafts and pending ones included)."""
+    version = RateTableVersion.objects.filter(pk=version_id).prefetch_related(_rates_prefetch()).first()
+    return _version_spec(version).rates if version else {}
