@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class ContractsConfig(AppConfig):
     name = "apps.contracts"
     label = "contracts"
+
+    def ready(self):
+        from apps.core import nav
+        from apps.core.roles import Cap
+
+        nav.register(nav.NavItem("Customers", "contracts:customer-list", (Cap.CUSTOMERS_VIEW,), order=200))
+        nav.register_panel(nav.Panel("Accounts", "contracts:my-accounts-panel", (Cap.CONTRACTS_EDIT,), order=200))

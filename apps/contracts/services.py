@@ -20,7 +20,7 @@ from apps.core.money import to_decimal
 from .models import Contract, Customer, IncludedAllowance, PriceOverride
 from .selectors import OverrideTerms
 
-RESERVED_EXTERNAL_IDS = {"new", "-"}
+RESERVED_EXTERNAL_IDS = {"new", "panels", "-"}
 _SLUG = re.compile(r"^[-a-zA-Z0-9_]+$")
 _MAX_AMOUNT = Decimal(10) ** 17
 

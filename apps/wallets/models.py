@@ -108,6 +108,13 @@ class LedgerEntry(models.Model):
         indexes = [models.Index(fields=["wallet", "created_at"], name="ledger_wallet_created"),
                    models.Index(fields=["wallet", "entry_type", "effective_at"], name="ledger_wallet_type_effective")]
 
+    @property
+    def shortfall(self) -> Decimal:
+        """Debits: what was asked for and not covered by the balance."""
+        if self.entry_type != self.EntryType.DEBIT or self.requested is None:
+            return Decimal(0)
+        return self.requested + self.amount
+
 
 class LedgerAllocation(models.Model):
     """Which grants a debit or reversal touched, and by how much (signed like the entry)."""

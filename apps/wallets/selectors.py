@@ -8,7 +8,7 @@ from decimal import Decimal
 from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
-from apps.core.money import ZERO
+from apps.core.money import ZERO, quantize_rated
 
 from .models import CreditGrant, CreditRequest, LedgerEntry, Wallet
 from .services import BURN_ORDER
@@ -187,7 +187,7 @@ def burn_per_day(*, wallet_id: int, now: datetime, days: int = RUNWAY_BASIS_DAYS
     total = (LedgerEntry.objects.filter(wallet_id=wallet_id, effective_at__gt=since, effective_at__lte=now)
              .filter(Q(entry_type=LedgerEntry.EntryType.DEBIT) | Q(entry_type=LedgerEntry.EntryType.REVERSAL))
              .aggregate(total=Sum("amount"))["total"]) or ZERO
-    return max(-total, ZERO) / Decimal(days)
+    return quantize_rated(max(-total, ZERO) / Decimal(days))
 
 
 def wallet_runway(*, customer_id: int, now: datetime | None = None) -> RunwayView:

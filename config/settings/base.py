@@ -164,3 +164,6 @@ RATEDESK = {
     "DEMO_PASSWORD": env("DEMO_PASSWORD", default="ratedesk-demo"),
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = RATEDESK["USAGE_MAX_BODY_BYTES"]
+
+# Wallets: expire credit grants whose expiry instant has passed (entries are dated at the expiry instant).
+CELERY_BEAT_SCHEDULE["wallets-expire-credits"] = {"task": "wallets.expire_credits", "schedule": 300}

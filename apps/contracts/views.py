@@ -1,0 +1,243 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from apps.core.actors import Actor
+from apps.core.errors import DomainError, add_domain_error_to_form
+from apps.core.htmx import is_partial, render_page_or_partial
+from apps.core.permissions import capability_required, user_can
+from apps.core.roles import Cap
+
+from . import selectors, services
+from .forms import AllowanceFormSet, ContractForm, CustomerFilterForm, CustomerForm, OverrideFormSet
+from .panels import customer_panels
+from .selectors import OverrideTerms
+
+PAGE_SIZE = 25
+
+
+def _customer_or_404(external_id: str):
+    customer = selectors.customer_get(external_id=external_id)
+    if customer is None:
+        raise Http404("No such customer.")
+    return customer
+
+
+def _manages_accounts(user) -> bool:
+    return user.accounts.exists()
+
+
+@capability_required(Cap.CUSTOMERS_VIEW)
+def customer_list(request):
+    managers = selectors.account_managers()
+    form = CustomerFilterForm(request.GET or None, managers=managers)
+    data = form.cleaned_data if form.is_valid() else {}
+    scope = request.GET.get("scope") or ("mine" if _manages_accounts(request.user) else "all")
+    manager = data.get("account_manager") or ""
+    filters = selectors.CustomerFilters(
+        q=(data.get("q") or "").strip(), segment=data.get("segment") or "", status=data.get("status") or "",
+        billing_model=data.get("billing_model") or "", unassigned=manager == "none",
+        account_manager_id=request.user.pk if scope == "mine" else (int(manager) if manager.isdigit() else None))
+    now = timezone.now()
+    page = Paginator(selectors.customer_list(filters=filters, at=now), PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "form": form, "page": page, "rows": selectors.attach_current_contracts(list(page.object_list), at=now),
+        "scope": scope, "query": query.urlencode(), "show_mine": _manages_accounts(request.user),
+        "my_count": request.user.accounts.count(),
+    }
+    return render_page_or_partial(request, "contracts/customer_list.html", "contracts/_customer_table.html", context)
+
+
+def _header_context(request, customer, tab: str) -> dict:
+    return {"customer": customer, "tab": tab,
+            "can_edit": user_can(request.user, Cap.CONTRACTS_EDIT),
+            "can_issue": user_can(request.user, Cap.CREDITS_ISSUE)}
+
+
+@capability_required(Cap.CUSTOMERS_VIEW)
+def customer_detail(request, external_id: str):
+    customer = _customer_or_404(external_id)
+    now = timezone.now()
+    terms = selectors.contract_in_force(customer_id=customer.pk, at=now)
+    contract = selectors.contract_get(customer_id=customer.pk, contract_id=terms.id) if terms else None
+    upcoming = [c for c in selectors.customer_contracts(customer_id=customer.pk) if c.starts_at > now]
+    panels = []
+    for panel in customer_panels():
+        if any(user_can(request.user, c) for c in panel.caps):
+            try:
+                panels.append({"key": panel.key, "title": panel.title, "wide": panel.wide,
+                               "url": reverse(panel.url_name, kwargs={"external_id": customer.external_id})})
+            except NoReverseMatch:
+                continue
+    context = {**_header_context(request, customer, "overview"), "contract": contract, "terms": terms,
+               "period": terms.period(now) if terms else None, "upcoming": upcoming[-1:] if upcoming else [],
+               "panels": panels}
+    return render(request, "contracts/customer_detail.html", context)
+
+
+@capability_required(Cap.CUSTOMERS_VIEW)
+def customer_contracts(request, external_id: str):
+    customer = _customer_or_404(external_id)
+    now = timezone.now()
+    contracts = [{"contract": c, "status": selectors.contract_status(c, now)}
+                 for c in selectors.customer_contracts(customer_id=customer.pk)]
+    context = {**_header_context(request, customer, "contracts"), "contracts": contracts,
+               "customer_history": selectors.customer_history(customer_id=customer.pk)}
+    return render(request, "contracts/customer_contracts.html", context)
+
+
+@capability_required(Cap.CONTRACTS_EDIT)
+def customer_create(request):
+    managers = selectors.account_managers()
+    form = CustomerForm(request.POST or None, managers=managers)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            customer = services.customer_create(
+                external_id=d["external_id"], name=d["name"], segment=d["segment"], status=d["status"],
+                account_manager_id=d["account_manager"], actor=Actor.from_request(request),
+                change_reason=d.get("change_reason") or "")
+        except DomainError as exc:
+            add_domain_error_to_form(form, exc)
+        else:
+            messages.success(request, f"Customer {customer.name} created. Add a contract next.")
+            return redirect("contracts:customer-detail", external_id=customer.external_id)
+    return render(request, "contracts/customer_form.html", {"form": form, "customer": None},
+                  status=400 if form.errors else 200)
+
+
+@capability_required(Cap.CONTRACTS_EDIT)
+def customer_edit(request, external_id: str):
+    customer = _customer_or_404(external_id)
+    managers = selectors.account_managers()
+    initial = {"name": customer.name, "segment": customer.segment, "status": customer.status,
+               "account_manager": str(customer.account_manager_id or "")}
+    form = CustomerForm(request.POST or None, initial=initial, managers=managers, editing=True)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            services.customer_update(customer_id=customer.pk, name=d["name"], segment=d["segment"],
+                                     status=d["status"], account_manager_id=d["account_manager"],
+                                     actor=Actor.from_request(request), change_reason=d.get("change_reason") or "")
+        except DomainError as exc:
+            add_domain_error_to_form(form, exc)
+        else:
+            messages.success(request, "Customer saved.")
+            return redirect("contracts:customer-detail", external_id=customer.external_id)
+    return render(request, "contracts/customer_form.html", {"form": form, "customer": customer},
+                  status=400 if form.errors else 200)
+
+
+def _catalog_choices():
+    from apps.catalog.models import Meter, RateTable
+
+    return list(RateTable.objects.order_by("name")), list(Meter.objects.filter(is_active=True).order_by("code"))
+
+
+def _rows_from_formsets(allowance_fs, override_fs):
+    allowances = {}
+    for form in allowance_fs.forms:
+        d = getattr(form, "cleaned_data", {})
+        if d.get("meter") and d.get("quantity") is not None:
+            allowances[int(d["meter"])] = d["quantity"]
+    overrides = {}
+    for form in override_fs.forms:
+        d = getattr(form, "cleaned_data", {})
+        if d.get("meter") and d.get("kind"):
+            overrides[int(d["meter"])] = OverrideTerms(kind=d["kind"], multiplier=d.get("multiplier"),
+                                                       unit_price=d.get("unit_price"),
+                                                       price_per_units=d.get("price_per_units"))
+    return allowances, overrides
+
+
+def _contract_form_view(request, customer, contract=None):
+    rate_tables, meters = _catalog_choices()
+    if contract is None:
+        initial = {"starts_on": timezone.now().date(), "alert_thresholds": "70, 90, 100", "currency": "USD"}
+        allowance_initial, override_initial = [], []
+    else:
+        initial = {
+            "rate_table": str(contract.rate_table_id), "starts_on": contract.starts_at.date(),
+            "ends_on": contract.ends_at.date() if contract.ends_at else None,
+            "billing_model": contract.billing_model, "enforcement": contract.enforcement,
+            "overdraft_limit": contract.overdraft_limit, "currency": contract.currency, "base_fee": contract.base_fee,
+            "included_credits": contract.included_credits, "credit_price": contract.credit_price,
+            "billing_anchor_day": contract.billing_anchor_day,
+            "alert_thresholds": ", ".join(str(t) for t in contract.alert_thresholds or []), "notes": contract.notes,
+        }
+        allowance_initial = [{"meter": str(a.meter_id), "quantity": a.quantity} for a in contract.allowances.all()]
+        override_initial = [{"meter": str(o.meter_id), "kind": o.kind, "multiplier": o.multiplier,
+                             "unit_price": o.unit_price, "price_per_units": o.price_per_units}
+                            for o in contract.overrides.all()]
+    data = request.POST if request.method == "POST" else None
+    form = ContractForm(data, initial=initial, rate_tables=rate_tables, require_reason=contract is not None)
+    allowance_fs = AllowanceFormSet(data, initial=allowance_initial, prefix="allowance", meters=meters)
+    override_fs = OverrideFormSet(data, initial=override_initial, prefix="override", meters=meters)
+    if request.method == "POST" and form.is_valid() and allowance_fs.is_valid() and override_fs.is_valid():
+        allowances, overrides = _rows_from_formsets(allowance_fs, override_fs)
+        actor = Actor.from_request(request)
+        reason = form.cleaned_data.get("change_reason") or ""
+        try:
+            if contract is None:
+                saved = services.contract_create(customer_id=customer.pk, allowances=allowances, overrides=overrides,
+                                                 actor=actor, change_reason=reason, **form.terms())
+            else:
+                saved = services.contract_update(contract_id=contract.pk, allowances=allowances, overrides=overrides,
+                                                 actor=actor, change_reason=reason, **form.terms())
+        except DomainError as exc:
+            if exc.field in ("starts_at", "ends_at"):
+                exc.field = exc.field.replace("_at", "_on")
+            elif exc.field == "rate_table_id":
+                exc.field = "rate_table"
+            add_domain_error_to_form(form, exc)
+        else:
+            messages.success(request, f"Contract #{saved.pk} saved.")
+            return redirect("contracts:customer-detail", external_id=customer.external_id)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "contracts/contract_form.html", {
+        "customer": customer, "contract": contract, "form": form, "allowance_fs": allowance_fs,
+        "override_fs": override_fs, "no_rate_tables": not rate_tables}, status=status)
+
+
+@capability_required(Cap.CONTRACTS_EDIT)
+def contract_create(request, external_id: str):
+    return _contract_form_view(request, _customer_or_404(external_id))
+
+
+@capability_required(Cap.CONTRACTS_EDIT)
+def contract_edit(request, external_id: str, pk: int):
+    customer = _customer_or_404(external_id)
+    contract = selectors.contract_get(customer_id=customer.pk, contract_id=pk)
+    if contract is None:
+        raise Http404("No such contract.")
+    return _contract_form_view(request, customer, contract)
+
+
+@capability_required(Cap.CUSTOMERS_VIEW)
+def contract_history(request, external_id: str, pk: int):
+    customer = _customer_or_404(external_id)
+    contract = selectors.contract_get(customer_id=customer.pk, contract_id=pk)
+    if contract is None:
+        raise Http404("No such contract.")
+    context = {**_header_context(request, customer, "contracts"), "contract": contract,
+               "history": selectors.contract_history(contract_id=contract.pk)}
+    return render(request, "contracts/contract_history.html", context)
+
+
+@capability_required(Cap.CUSTOMERS_VIEW)
+def my_accounts_panel(request):
+    """Landing-page panel: the signed-in account manager's accounts (or the newest customers)."""
+    now = timezone.now()
+    mine = _manages_accounts(request.user)
+    qs = selectors.customer_list(filters=selectors.CustomerFilters(account_manager_id=request.user.pk if mine else None),
+                                 at=now)
+    rows = selectors.attach_current_contracts(list(qs[:8]), at=now)
+    return render(request, "contracts/_my_accounts_panel.html",
+                  {"rows": rows, "mine": mine, "total": qs.count(), "partial": is_partial(request)})

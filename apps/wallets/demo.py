@@ -1,0 +1,140 @@
+"""Demo wallets: purchased commits, promotional and support credits (some expiring soon), 30 days of debits,
+credit requests for finance, a void, a reversal and expiries. Through the services; idempotent by key."""
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from decimal import Decimal
+
+from django.utils import timezone
+
+from apps.contracts.models import Customer
+from apps.contracts.selectors import contracts_in_force
+from apps.core.actors import SYSTEM, Actor
+from apps.core.progress import ProgressBar
+
+from . import services
+from .models import CreditReason, CreditRequest, LedgerEntry
+
+D = Decimal
+HISTORY_DAYS = 30
+
+
+def _user(username: str):
+    from apps.core.models import User
+
+    return User.objects.filter(username=username).first()
+
+
+def seed(*, stdout, size: str = "small") -> None:
+    now = timezone.now()
+    customers = list(Customer.objects.order_by("id"))
+    if not customers:
+        stdout.write("  wallets: no customers yet; skipped.")
+        return
+    terms = contracts_in_force(customer_ids=[c.pk for c in customers], at=now)
+    support = _user("support")
+    support_actor = Actor(user=support) if support else SYSTEM
+    finance = _user("finance")
+    finance_actor = Actor(user=finance) if finance else None
+    billing = SYSTEM
+    bar = ProgressBar(len(customers), "wallets and ledger history", stream=stdout)
+    for index, customer in enumerate(customers):
+        contract = terms.get(customer.pk)
+        _seed_wallet(customer=customer, contract=contract, index=index, now=now, billing=billing,
+                     support_actor=support_actor)
+        bar.advance()
+    bar.finish()
+    _seed_requests(customers=customers, now=now, support_actor=support_actor, finance_actor=finance_actor)
+    expired = services.wallet_expire_due(now=now)
+    if expired:
+        stdout.write(f"  expired {expired} demo grants")
+
+
+def _seed_wallet(*, customer, contract, index, now, billing, support_actor) -> None:
+    ext = customer.external_id
+    rng = random.Random(f"wallet-{ext}")
+    services.wallet_get_or_create(customer_id=customer.pk)
+    prepaid = contract is not None and contract.billing_model in ("prepaid", "hybrid")
+    start = now - timedelta(days=HISTORY_DAYS + 15)
+    daily = D(0)
+    if prepaid:
+        price = contract.credit_price
+        scale = {"enterprise": 400_000, "mid_market": 120_000, "smb": 30_000, "startup": 12_000}[customer.segment]
+        commit = D(scale * rng.choice([2, 3, 4]))
+        services.wallet_grant(
+            customer_id=customer.pk, kind="purchased", amount=commit, priority=100, effective_at=start,
+            expires_at=start + timedelta(days=365), price_per_credit=price, reference=f"ORD-{1000 + index}",
+            note="Annual commit", idempotency_key=f"demo:{ext}:commit", actor=billing)
+        if index % 3 == 0:  # a top-up bought last quarter that expires soon, drawn first
+            services.wallet_grant(
+                customer_id=customer.pk, kind="purchased", amount=D(scale // 2), priority=50,
+                effective_at=start, expires_at=now + timedelta(days=rng.randint(4, 12)), price_per_credit=price,
+                reference=f"ORD-{5000 + index}", note="Quarterly top-up", idempotency_key=f"demo:{ext}:topup",
+                actor=billing)
+        daily = (commit / D(rng.choice([40, 60, 90, 150, 240]))).quantize(D(1))
+    if index % 2 == 0 or customer.status == "trial":
+        expires = now + timedelta(days=rng.choice([-3, 9, 20, 45])) if index % 5 else now - timedelta(days=2)
+        services.wallet_grant(
+            customer_id=customer.pk, kind="promotional", amount=D(rng.choice([5_000, 10_000, 25_000])),
+            priority=100, effective_at=start + timedelta(days=5), expires_at=expires, price_per_credit=D(0),
+            reason_code="trial_extension" if customer.status == "trial" else "", reference="PROMO-LAUNCH",
+            note="Launch promotion", idempotency_key=f"demo:{ext}:promo", actor=billing)
+        if not prepaid:
+            daily = D(rng.choice([150, 300, 600]))
+    if index % 4 == 1:
+        services.credit_issue(
+            customer_id=customer.pk, amount=D(rng.choice([100, 250, 400])), kind="support",
+            reason_code=rng.choice([CreditReason.OUTAGE, CreditReason.GOODWILL, CreditReason.BILLING_DISPUTE]),
+            reference=f"SUP-{2000 + index}", expires_at=now + timedelta(days=rng.choice([14, 60, 90])),
+            note="Apology for the degraded latency on the pro model.", idempotency_key=f"demo:{ext}:support",
+            actor=support_actor, now=now - timedelta(days=rng.randint(1, 20)))
+    if daily <= 0 or customer.status == "churned":
+        return
+    for day in range(HISTORY_DAYS, 0, -1):
+        at = (now - timedelta(days=day)).replace(hour=12, minute=0, second=0, microsecond=0)
+        weekday = at.weekday()
+        factor = D("0.45") if weekday >= 5 else D(rng.choice(["0.8", "0.9", "1", "1.1", "1.25"]))
+        amount = (daily * factor * (D(1) + D(HISTORY_DAYS - day) / D(100))).quantize(D("0.01"))
+        services.wallet_debit(customer_id=customer.pk, amount=amount, at=at, reference=f"rating-batch-{at:%Y%m%d}",
+                              idempotency_key=f"demo:{ext}:debit:{at:%Y%m%d}", actor=SYSTEM)
+    if index % 9 == 4:  # a re-rating correction: part of one day's charge given back
+        entry = LedgerEntry.objects.filter(idempotency_key=f"demo:{ext}:debit:{(now - timedelta(days=5)):%Y%m%d}").first()
+        if entry is not None and entry.amount < 0:
+            services.wallet_reverse(entry_id=entry.pk, idempotency_key=f"demo:{ext}:rerate", actor=SYSTEM,
+                                    amount=(-entry.amount / 4).quantize(D("0.01")),
+                                    note="Re-rated after the pro-model price correction")
+
+
+def _seed_requests(*, customers, now, support_actor, finance_actor) -> None:
+    if len(customers) < 6:
+        return
+    plans = [
+        (customers[1], D(5000), CreditReason.OUTAGE, "SUP-3101", "Four-hour outage of the EU region.", None),
+        (customers[4], D(1500), CreditReason.BILLING_DISPUTE, "SUP-3102", "Double-billed batch on the 3rd.", None),
+        (customers[2], D(2500), CreditReason.GOODWILL, "SUP-3103", "Renewal goodwill.", "approve"),
+        (customers[5], D(8000), CreditReason.OTHER, "SUP-3104", "Customer asked for a free month.", "reject"),
+    ]
+    for customer, amount, reason, ref, note, decision in plans:
+        result = services.credit_issue(
+            customer_id=customer.pk, amount=amount, kind="support", reason_code=reason, reference=ref,
+            expires_at=now + timedelta(days=90), note=note, idempotency_key=f"demo:{customer.external_id}:{ref}",
+            actor=support_actor)
+        request = result.request
+        if (decision and request is not None and finance_actor is not None
+                and request.status == CreditRequest.Status.PENDING):
+            if decision == "approve":
+                services.credit_request_approve(request_id=request.pk, actor=finance_actor,
+                                                comment="Approved: renewal at risk.")
+            else:
+                services.credit_request_reject(request_id=request.pk, actor=finance_actor,
+                                               comment="A free month needs a contract amendment, not a credit.")
+    # a grant sold by mistake and voided by finance
+    if finance_actor is not None:
+        customer = customers[3]
+        grant = services.wallet_grant(customer_id=customer.pk, kind="promotional", amount=D(3000),
+                                      reference="PROMO-WRONG", note="Promotion applied to the wrong account",
+                                      idempotency_key=f"demo:{customer.external_id}:wrong-promo", actor=SYSTEM)
+        if grant.voided_at is None:
+            services.grant_void(grant_id=grant.pk, idempotency_key=f"demo:{customer.external_id}:void-wrong-promo",
+                                actor=finance_actor, reason="Applied to the wrong account (see PROMO-WRONG).")
