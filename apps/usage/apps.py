@@ -4,3 +4,17 @@ from django.apps import AppConfig
 class UsageConfig(AppConfig):
     name = "apps.usage"
     label = "usage"
+
+    def ready(self):
+        from apps.catalog.signals import rate_table_version_approved
+        from apps.contracts.panels import CustomerPanel, register_customer_panel
+        from apps.core import nav
+        from apps.core.roles import Cap
+
+        from . import receivers
+
+        rate_table_version_approved.connect(receivers.on_rate_table_version_approved,
+                                            dispatch_uid="usage.rerate_on_backdated_approval")
+        nav.register(nav.NavItem("Usage", "usage:overview", (Cap.USAGE_VIEW,), order=200))
+        register_customer_panel(CustomerPanel("usage", "Usage this period", "usage:customer-panel",
+                                              (Cap.USAGE_VIEW,), order=20, wide=True))

@@ -1,3 +1,15 @@
+from django.urls import path
+
+from . import views
+
 app_name = "usage"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("events/<int:pk>/", views.event_why, name="event-why"),
+    path("batches/<int:pk>/", views.batch_detail, name="batch-detail"),
+    path("customers/<slug:external_id>/panel/", views.customer_panel, name="customer-panel"),
+    path("customers/<slug:external_id>/statement/", views.statement, name="statement"),
+    path("customers/<slug:external_id>/statement.csv", views.statement_csv, name="statement-csv"),
+    path("customers/<slug:external_id>/<str:day>/<str:meter>/", views.bucket_why, name="bucket-why"),
+]

@@ -1,0 +1,606 @@
+"""The rating engine: prices events at their period position, settles the wallet once per customer, writes
+rated records, keeps the rating cursors exact and rebuilds the touched rollup buckets.
+
+It runs inside the caller's transaction (services.py) and serializes per customer with a transaction-scoped
+lock, so two workers never price the same customer's period at once. Steps for one run:
+
+1. resolve, per event, the contract in force at its timestamp, the approved version in force at it, the rate
+   for its meter, its billing period (clipped to the contract) and its meter cost;
+2. per customer x meter x period: if every event sorts after the last position rated (the usual case), price
+   them from the cursor's cumulative quantity; otherwise (late events, re-rating) read the current records
+   from the earliest position on, and re-price that whole suffix in order. A record whose figures change is
+   superseded by a new one; an unchanged one is kept (only its recorded position is updated);
+3. per customer: give back (reverse) the credits the superseded records drew, then ONE wallet debit for the
+   credits the new records need, split over them in rating order; what the wallet cannot cover becomes
+   overage up to the policy's cap, the rest is rated, flagged over limit and not charged;
+4. write records, mark events, update cursors, rebuild rollups (customer x meter x day and customer x day x
+   attribution) for every touched bucket from the current records.
+"""
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.catalog.pricing import PricingError
+from apps.core.actors import Actor
+from apps.core.errors import DomainError
+from apps.core.money import ZERO
+
+from . import rating
+from .models import DailyAttribution, DailyUsage, RatedUsage, RatingBatch, RatingCursor, UsageEvent
+
+log = logging.getLogger(__name__)
+
+ATTRIBUTION_KEYS = ("user", "agent", "team")
+LOCK_NAMESPACE = 0x55534147 << 32  # "USAG": advisory lock keys for customers
+
+
+@dataclass
+class EventInput:
+    """An event to rate (new) or re-rate (`current` is its current record)."""
+
+    pk: int
+    customer_id: int
+    meter_id: int
+    quantity: Decimal  # as reported
+    timestamp: datetime
+    ref: str
+    attributes: dict
+    current: RatedUsage | None = None
+
+    @property
+    def key(self) -> tuple[datetime, str]:
+        return (self.timestamp, self.ref)
+
+
+@dataclass
+class _Item:
+    event: EventInput
+    contract: object
+    version: object
+    rate: object
+    period: tuple[datetime, datetime]
+    cost_per_unit: Decimal
+    quantity: Decimal  # billable
+    priced: rating.Priced | None = None
+    record: RatedUsage | None = None  # the new record, when one is written
+
+
+@dataclass
+class RunResult:
+    written: int = 0
+    superseded: int = 0
+    errors: int = 0
+    customers: int = 0
+    totals_before: dict = field(default_factory=dict)
+    totals_after: dict = field(default_factory=dict)
+    ledger_entries: list = field(default_factory=list)
+
+
+TOTAL_FIELDS = ("quantity", "amount", "credits_drawn", "overage_amount", "revenue", "cost")
+
+
+def _add_totals(totals: dict, record: RatedUsage, sign: int = 1) -> None:
+    for name in TOTAL_FIELDS:
+        totals[name] = totals.get(name, ZERO) + sign * getattr(record, name)
+
+
+def lock_customers(customer_ids) -> None:
+    """Serialize rating per customer until the transaction ends (PostgreSQL advisory locks, ascending order;
+    SQLite transactions are already serialized)."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for customer_id in sorted(set(customer_ids)):
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_NAMESPACE + int(customer_id)])
+
+
+def _attr(attributes: dict, name: str) -> str:
+    value = attributes.get(name) if isinstance(attributes, dict) else None
+    if value is None or isinstance(value, (dict, list)):
+        return ""
+    return str(value)[:120]
+
+
+def _utc_day(ts: datetime) -> date:
+    return ts.astimezone(UTC).date()
+
+
+def _outstanding(entry_id: int) -> Decimal:
+    """What a usage debit drew and has not been given back yet."""
+    from apps.wallets.models import LedgerEntry
+    from apps.wallets.services import debit_outstanding
+
+    entry = LedgerEntry.objects.filter(pk=entry_id).first()
+    return sum(debit_outstanding(entry).values(), ZERO) if entry is not None else ZERO
+
+
+class Engine:
+    def __init__(self, *, batch: RatingBatch, actor: Actor, now: datetime | None = None):
+        self.batch = batch
+        self.actor = actor
+        self.now = now or timezone.now()
+        self.result = RunResult()
+        self._errors: dict[str, list[int]] = defaultdict(list)
+        self._rated_event_ids: list[int] = []
+        self._touched: set[tuple[int, date]] = set()
+
+    # --- resolution ------------------------------------------------------------------------------------
+    def _load_context(self, customer_ids, meter_ids) -> None:
+        from apps.catalog.selectors import meter_cost_history, meters_by_code, rate_table_versions_approved
+        from apps.contracts.selectors import contracts_for_customers
+
+        self.contracts = contracts_for_customers(customer_ids=customer_ids)
+        table_ids = {c.rate_table_id for terms in self.contracts.values() for c in terms}
+        self.versions = rate_table_versions_approved(rate_table_ids=table_ids) if table_ids else {}
+        self.costs = meter_cost_history(meter_ids=meter_ids)
+        self.count_meters = {m.id for m in meters_by_code().values() if m.aggregation == "count"}
+
+    def _contract_at(self, customer_id: int, at: datetime):
+        found = None
+        for terms in self.contracts.get(customer_id, ()):
+            if terms.in_force_at(at):
+                found = terms  # the latest starting one wins, like contract_in_force
+        return found
+
+    def _cost_at(self, meter_id: int, at: datetime) -> Decimal:
+        cost = ZERO
+        for effective_from, per_unit in self.costs.get(meter_id, ()):
+            if effective_from > at:
+                break
+            cost = per_unit
+        return cost
+
+    def _resolve(self, event: EventInput) -> _Item | str:
+        from apps.catalog.selectors import version_for_instant
+
+        contract = self._contract_at(event.customer_id, event.timestamp)
+        if contract is None:
+            return "no contract in force at the event's timestamp"
+        version = version_for_instant(self.versions.get(contract.rate_table_id, []), event.timestamp)
+        if version is None:
+            return "no approved rate table version in force at the event's timestamp"
+        rate = version.rates.get(event.meter_id)
+        if rate is None:
+            return f"the meter has no rate in {contract.rate_table_code or 'the rate table'} v{version.number}"
+        start, end = contract.period(event.timestamp)
+        start = max(start, contract.starts_at)
+        if contract.ends_at is not None:
+            end = min(end, contract.ends_at)
+        quantity = Decimal(1) if event.meter_id in self.count_meters else event.quantity
+        return _Item(event=event, contract=contract, version=version, rate=rate, period=(start, end),
+                     cost_per_unit=self._cost_at(event.meter_id, event.timestamp), quantity=quantity)
+
+    # --- the run ----------------------------------------------------------------------------------------
+    def run(self, events: list[EventInput]) -> RunResult:
+        if not events:
+            return self.result
+        customer_ids = sorted({e.customer_id for e in events})
+        lock_customers(customer_ids)
+        self._load_context(customer_ids, {e.meter_id for e in events})
+        by_customer: dict[int, list[EventInput]] = defaultdict(list)
+        for event in events:
+            by_customer[event.customer_id].append(event)
+        self.result.customers = len(by_customer)
+        for customer_id in customer_ids:
+            mark = (len(self.result.ledger_entries), len(self._rated_event_ids), set(self._touched),
+                    dict(self.result.totals_before), dict(self.result.totals_after),
+                    self.result.written, self.result.superseded)
+            try:
+                with transaction.atomic():
+                    self._rate_customer(customer_id, by_customer[customer_id])
+            except (DomainError, PricingError) as exc:
+                log.warning("rating customer %s failed: %s", customer_id, exc)
+                del self.result.ledger_entries[mark[0]:]
+                del self._rated_event_ids[mark[1]:]
+                self._touched = mark[2]
+                self.result.totals_before, self.result.totals_after = mark[3], mark[4]
+                self.result.written, self.result.superseded = mark[5], mark[6]
+                message = getattr(exc, "message", None) or str(exc)
+                for event in by_customer[customer_id]:
+                    if event.current is None:
+                        self._errors[f"rating failed: {message}"[:200]].append(event.pk)
+        self._finish()
+        return self.result
+
+    def _rate_customer(self, customer_id: int, events: list[EventInput]) -> None:
+        groups: dict[tuple[int, datetime], list[_Item]] = defaultdict(list)
+        errored_current: list[RatedUsage] = []
+        for event in events:
+            item = self._resolve(event)
+            if isinstance(item, str):
+                self._errors[item].append(event.pk)
+                if event.current is not None:
+                    errored_current.append(event.current)
+                continue
+            groups[(event.meter_id, item.period[0])].append(item)
+
+        period_starts = {p for _, p in groups} | {r.period_start for r in errored_current}
+        cursors = {(c.meter_id, c.period_start): c for c in
+                   RatingCursor.objects.filter(customer_id=customer_id, period_start__in=period_starts)}
+
+        new_items: list[_Item] = []
+        superseded: list[RatedUsage] = list(errored_current)
+        kept_priors: list[RatedUsage] = []
+        for (meter_id, period_start), items in groups.items():
+            cursor = cursors.get((meter_id, period_start))
+            sequence, prior = self._sequence(customer_id, meter_id, items, cursor)
+            allowance = items[0].contract.allowances.get(meter_id, ZERO)
+            for item in sequence:
+                contract = item.contract
+                item.priced = rating.price_position(
+                    rate=item.rate, override=contract.overrides.get(meter_id), quantity=item.quantity,
+                    prior=prior, allowance=contract.allowances.get(meter_id, allowance))
+                prior += item.quantity
+                current = item.event.current
+                if current is not None and current.period_start == item.period[0] and self._same(current, item):
+                    if current.prior_quantity != item.priced.prior_quantity:
+                        current.prior_quantity = item.priced.prior_quantity
+                        kept_priors.append(current)
+                    continue
+                if current is not None:
+                    superseded.append(current)
+                new_items.append(item)
+
+        if not new_items and not superseded and not kept_priors:
+            return
+        self._settle(customer_id, new_items, superseded, cursors)
+        self._write(customer_id, new_items, superseded, kept_priors, cursors)
+
+    def _sequence(self, customer_id: int, meter_id: int, items: list[_Item], cursor: RatingCursor | None):
+        """The items to price in order, and the cumulative quantity before the first of them."""
+        items.sort(key=lambda i: i.event.key)
+        first = items[0].event.key
+        if cursor is None:
+            return items, ZERO
+        if cursor.last_timestamp is None or (cursor.last_timestamp, cursor.last_event_ref) < first:
+            return items, cursor.quantity
+        # Late or re-rated events: re-price the period's current records from the first position on.
+        period_start = items[0].period[0]
+        records = (RatedUsage.objects.filter(customer_id=customer_id, meter_id=meter_id, superseded_at__isnull=True,
+                                             period_start=period_start, day__gte=_utc_day(first[0]),
+                                             timestamp__gte=first[0]))
+        suffix = [r for r in records if (r.timestamp, r.event_ref) >= first]
+        prior = cursor.quantity - sum((r.quantity for r in suffix), ZERO)
+        by_event = {i.event.pk: i for i in items}
+        for record in suffix:
+            if record.event_id in by_event:
+                by_event[record.event_id].event.current = record
+                continue
+            resolved = self._resolve(EventInput(
+                pk=record.event_id, customer_id=customer_id, meter_id=meter_id, quantity=record.quantity,
+                timestamp=record.timestamp, ref=record.event_ref, current=record,
+                attributes={"user": record.attr_user, "agent": record.attr_agent, "team": record.attr_team}))
+            if isinstance(resolved, str) or resolved.period[0] != period_start:
+                # Its terms changed since it was rated; it stays as it is until re-rated explicitly.
+                prior += record.quantity
+                continue
+            by_event[record.event_id] = resolved
+        sequence = sorted(by_event.values(), key=lambda i: i.event.key)
+        return sequence, prior
+
+    @staticmethod
+    def _same(record: RatedUsage, item: _Item) -> bool:
+        p = item.priced
+        c = item.contract
+        return (record.contract_id == c.id and record.rate_version_id == item.version.id
+                and record.quantity == item.quantity and record.amount == p.amount
+                and record.included_quantity == p.included_quantity and record.unit_price == p.unit_price
+                and record.tier == p.tier and record.override_kind == p.override_kind
+                and record.override_value == p.override_value and record.billing_model == c.billing_model
+                and record.enforcement == c.enforcement and record.credit_price == c.credit_price
+                and record.cost == rating.q12(item.quantity * item.cost_per_unit))
+
+    # --- wallet and policy ---------------------------------------------------------------------------------
+    def _settle(self, customer_id: int, new_items: list[_Item], superseded: list[RatedUsage],
+                cursors: dict) -> None:
+        from apps.wallets.services import wallet_debit, wallet_reverse
+
+        # 1. Credits the superseded records drew go back to the grants they came from.
+        give_back: dict[int, Decimal] = defaultdict(lambda: ZERO)
+        for record in superseded:
+            if record.ledger_entry_id and record.credits_drawn > 0:
+                give_back[record.ledger_entry_id] += record.credits_drawn
+        for entry_id, amount in sorted(give_back.items()):
+            amount = min(amount, _outstanding(entry_id))
+            if amount <= 0:
+                continue
+            entry = wallet_reverse(entry_id=entry_id, amount=amount, actor=self.actor,
+                                   idempotency_key=f"usage-rev:{self.batch.key}:{entry_id}",
+                                   reference=f"re-rating {self.batch.key}")
+            self.result.ledger_entries.append(("reversal", entry.pk, -amount))
+
+        # 2. Overage used so far in each period (without the superseded records), for the caps.
+        used: dict[datetime, Decimal] = defaultdict(lambda: ZERO)
+        for (meter_id, period_start), cursor in cursors.items():
+            used[period_start] += cursor.overage_units
+        for record in superseded:
+            used[record.period_start] -= record.overage_units
+
+        # 3. One debit for what the new records need, in rating order across meters and periods.
+        new_items.sort(key=lambda i: (i.event.key, i.event.meter_id))
+        needs: list[Decimal] = []
+        for item in new_items:
+            c = item.contract
+            if c.billing_model in rating.WALLET_MODELS:
+                needs.append(rating.to_credits(item.priced.amount, pricing_unit=c.pricing_unit,
+                                               credit_price=c.credit_price))
+            else:
+                needs.append(rating.to_currency(item.priced.amount, pricing_unit=c.pricing_unit,
+                                                credit_price=c.credit_price))
+        wallet_idx = [i for i, item in enumerate(new_items) if item.contract.billing_model in rating.WALLET_MODELS]
+        positive = sum((needs[i] for i in wallet_idx if needs[i] > 0), ZERO)
+        negative = sum((needs[i] for i in wallet_idx if needs[i] < 0), ZERO)
+        net = positive + negative
+        takes = {i: ZERO for i in wallet_idx}
+        debit = None
+        if net > 0:
+            debit = wallet_debit(customer_id=customer_id, amount=net, actor=self.actor,
+                                 idempotency_key=f"usage:{self.batch.key}:c{customer_id}",
+                                 reference=f"usage {self.batch.key}")
+            if debit.entry_id:
+                self.result.ledger_entries.append(("debit", debit.entry_id, -debit.drawn))
+            pool = debit.drawn - negative
+        else:
+            pool = positive
+            if net < 0:
+                self._refund(customer_id, -net)
+        for i in wallet_idx:
+            if needs[i] < 0:
+                takes[i] = needs[i]
+            elif needs[i] > 0:
+                takes[i] = min(needs[i], pool)
+                pool -= takes[i]
+        positive_idx = [i for i in wallet_idx if needs[i] > 0]
+        shares = rating.split_allocations([takes[i] for i in positive_idx], debit.allocations if debit else ())
+        share_of = dict(zip(positive_idx, shares))
+
+        # 4. Per record: credits, overage within the cap, over limit beyond it.
+        caps: dict[datetime, Decimal | None] = {}
+        for index, item in enumerate(new_items):
+            c = item.contract
+            p = item.priced
+            period_start = item.period[0]
+            if period_start not in caps:
+                cap = rating.overage_cap(billing_model=c.billing_model, enforcement=c.enforcement,
+                                         overdraft_limit=c.overdraft_limit)
+                caps[period_start] = None if cap is None else cap - used[period_start]
+            need = needs[index]
+            wallet = c.billing_model in rating.WALLET_MODELS
+            take = takes.get(index, ZERO)
+            shortfall = need - take if need > 0 else (ZERO if wallet else need)
+            cap_left = caps[period_start]
+            if shortfall > 0 and cap_left is not None:
+                overage = min(shortfall, max(cap_left, ZERO))
+            else:
+                overage = shortfall
+            if cap_left is not None:
+                caps[period_start] = cap_left - overage
+            over_limit = shortfall - overage
+            grant_shares = share_of.get(index, [])
+            overage_amount = rating.credits_to_currency(overage, credit_price=c.credit_price) if wallet else overage
+            chargeable = p.chargeable_quantity
+            if need > 0:
+                credit_q = rating.proportion(take, need, chargeable)
+                overage_q = rating.proportion(overage, need, chargeable)
+            else:
+                credit_q, overage_q = (chargeable, ZERO) if wallet else (ZERO, chargeable)
+            item.record = RatedUsage(
+                event_id=item.event.pk, batch=self.batch, customer_id=customer_id, meter_id=item.event.meter_id,
+                timestamp=item.event.timestamp, day=_utc_day(item.event.timestamp), event_ref=item.event.ref,
+                contract_id=c.id, period_start=period_start, rate_version_id=item.version.id,
+                pricing_unit=c.pricing_unit, currency=c.currency, billing_model=c.billing_model,
+                enforcement=c.enforcement, credit_price=c.credit_price,
+                allowance=c.allowances.get(item.event.meter_id, ZERO), pricing_model=p.pricing_model,
+                override_kind=p.override_kind, override_value=p.override_value, quantity=item.quantity,
+                prior_quantity=p.prior_quantity, included_quantity=p.included_quantity,
+                credit_quantity=credit_q, overage_quantity=overage_q,
+                over_limit_quantity=chargeable - credit_q - overage_q, tier=p.tier, unit_price=p.unit_price,
+                price_per_units=p.price_per_units, lines=list(p.lines), amount=p.amount,
+                credits=need if wallet else ZERO, credits_drawn=take, overage_units=overage,
+                overage_amount=overage_amount,
+                revenue=sum((s.revenue for s in grant_shares), ZERO) + overage_amount,
+                cost=rating.q12(item.quantity * item.cost_per_unit), over_limit=over_limit > 0,
+                ledger_entry_id=debit.entry_id if debit and grant_shares else None,
+                allocations=[s.as_dict() for s in grant_shares],
+                attr_user=_attr(item.event.attributes, "user"), attr_agent=_attr(item.event.attributes, "agent"),
+                attr_team=_attr(item.event.attributes, "team"))
+
+    def _refund(self, customer_id: int, amount: Decimal) -> None:
+        """A net negative batch (volume true-up): give credits back from the customer's latest usage debits."""
+        from apps.wallets.services import wallet_reverse
+
+        left = amount
+        entry_ids = (RatedUsage.objects.filter(customer_id=customer_id, ledger_entry__isnull=False)
+                     .order_by("-ledger_entry_id").values_list("ledger_entry_id", flat=True).distinct())
+        for entry_id in entry_ids:
+            if left <= 0:
+                break
+            take = min(_outstanding(entry_id), left)
+            if take <= 0:
+                continue
+            entry = wallet_reverse(entry_id=entry_id, amount=take, actor=self.actor,
+                                   idempotency_key=f"usage-refund:{self.batch.key}:{entry_id}",
+                                   reference=f"volume true-up {self.batch.key}")
+            self.result.ledger_entries.append(("reversal", entry.pk, -take))
+            left -= take
+
+    # --- writes ------------------------------------------------------------------------------------------
+    def _write(self, customer_id: int, new_items: list[_Item], superseded: list[RatedUsage],
+               kept_priors: list[RatedUsage], cursors: dict) -> None:
+        now = self.now
+        if superseded:
+            RatedUsage.objects.filter(pk__in=[r.pk for r in superseded]).update(
+                superseded_at=now, superseded_by=self.batch)
+            for record in superseded:
+                _add_totals(self.result.totals_before, record)
+                self._touched.add((customer_id, record.day))
+            self.result.superseded += len(superseded)
+        if kept_priors:
+            RatedUsage.objects.bulk_update(kept_priors, ["prior_quantity"], batch_size=500)
+        records = [item.record for item in new_items]
+        RatedUsage.objects.bulk_create(records, batch_size=1000)
+        for record in records:
+            _add_totals(self.result.totals_after, record)
+            self._touched.add((customer_id, record.day))
+            self._rated_event_ids.append(record.event_id)
+        self.result.written += len(records)
+
+        # Cursors: exact sums of the current records per customer x meter x period, and the last position.
+        missing = {(r.meter_id, r.period_start) for r in superseded} - set(cursors)
+        if missing:
+            for cursor in RatingCursor.objects.filter(customer_id=customer_id,
+                                                      period_start__in={p for _, p in missing}):
+                cursors.setdefault((cursor.meter_id, cursor.period_start), cursor)
+        changed: dict[tuple[int, datetime], RatingCursor] = {}
+
+        def cursor_for(meter_id: int, period_start: datetime, contract_id: int, period_end: datetime | None):
+            key = (meter_id, period_start)
+            cursor = cursors.get(key)
+            if cursor is None:
+                cursor = RatingCursor(customer_id=customer_id, meter_id=meter_id, period_start=period_start,
+                                      period_end=period_end or period_start, contract_id=contract_id,
+                                      quantity=ZERO, overage_units=ZERO)
+                cursors[key] = cursor
+            changed[key] = cursor
+            return cursor
+
+        for record in superseded:
+            cursor = cursor_for(record.meter_id, record.period_start, record.contract_id, None)
+            cursor.quantity -= record.quantity
+            cursor.overage_units -= record.overage_units
+        for item in new_items:
+            record = item.record
+            cursor = cursor_for(record.meter_id, record.period_start, record.contract_id, item.period[1])
+            cursor.quantity += record.quantity
+            cursor.overage_units += record.overage_units
+            if cursor.last_timestamp is None or (cursor.last_timestamp, cursor.last_event_ref) < item.event.key:
+                cursor.last_timestamp, cursor.last_event_ref = item.event.key
+        if changed:
+            RatingCursor.objects.bulk_create(
+                list(changed.values()), update_conflicts=True, unique_fields=["customer", "meter", "period_start"],
+                update_fields=["quantity", "overage_units", "last_timestamp", "last_event_ref"])
+
+    def _finish(self) -> None:
+        if self._rated_event_ids:
+            for start in range(0, len(self._rated_event_ids), 5000):
+                UsageEvent.objects.filter(pk__in=self._rated_event_ids[start:start + 5000]).update(
+                    state=UsageEvent.State.RATED, rating_error="")
+        for message, ids in self._errors.items():
+            for start in range(0, len(ids), 5000):
+                UsageEvent.objects.filter(pk__in=ids[start:start + 5000]).update(
+                    state=UsageEvent.State.ERROR, rating_error=message[:200])
+            self.result.errors += len(ids)
+        rebuild_rollups(self._touched, now=self.now)
+
+
+# --- rollups ---------------------------------------------------------------------------------------------
+
+_PG_DAILY = """
+INSERT INTO usage_daily (customer_id, meter_id, day, currency, events, quantity, included_quantity, credit_quantity,
+                         overage_quantity, over_limit_quantity, amount, credits, overage_amount, revenue, cost,
+                         over_limit_events, updated_at)
+SELECT r.customer_id, r.meter_id, r.day, MAX(r.currency), COUNT(*), SUM(r.quantity), SUM(r.included_quantity),
+       SUM(r.credit_quantity), SUM(r.overage_quantity), SUM(r.over_limit_quantity), SUM(r.amount),
+       SUM(r.credits_drawn), SUM(r.overage_amount), SUM(r.revenue), SUM(r.cost),
+       COUNT(*) FILTER (WHERE r.over_limit), %s
+FROM usage_rated r JOIN unnest(%s::bigint[], %s::date[]) AS b(customer_id, day)
+  ON r.customer_id = b.customer_id AND r.day = b.day
+WHERE r.superseded_at IS NULL
+GROUP BY r.customer_id, r.meter_id, r.day
+"""
+
+_PG_ATTRIBUTION = """
+INSERT INTO usage_daily_attribution (customer_id, day, kind, value, events, amount, credits, revenue, cost, updated_at)
+SELECT r.customer_id, r.day, a.kind, a.value, COUNT(*), SUM(r.amount), SUM(r.credits_drawn), SUM(r.revenue),
+       SUM(r.cost), %s
+FROM usage_rated r JOIN unnest(%s::bigint[], %s::date[]) AS b(customer_id, day)
+  ON r.customer_id = b.customer_id AND r.day = b.day
+CROSS JOIN LATERAL (VALUES ('user', r.attr_user), ('agent', r.attr_agent), ('team', r.attr_team)) AS a(kind, value)
+WHERE r.superseded_at IS NULL AND a.value <> ''
+GROUP BY r.customer_id, r.day, a.kind, a.value
+"""
+
+_PG_DELETE = "DELETE FROM {table} t USING unnest(%s::bigint[], %s::date[]) AS b(customer_id, day) " \
+             "WHERE t.customer_id = b.customer_id AND t.day = b.day"
+
+
+def rebuild_rollups(buckets: set[tuple[int, date]], *, now: datetime | None = None) -> None:
+    """Recompute and replace the rollups of the given (customer, day) buckets from the current rated records.
+    Never increments: a retried or repeated rebuild gives the same rows."""
+    if not buckets:
+        return
+    now = now or timezone.now()
+    pairs = sorted(buckets)
+    if connection.vendor == "postgresql":
+        customers = [c for c, _ in pairs]
+        days = [d for _, d in pairs]
+        with connection.cursor() as cursor:
+            for table in ("usage_daily", "usage_daily_attribution"):
+                cursor.execute(_PG_DELETE.format(table=table), [customers, days])
+            cursor.execute(_PG_DAILY, [now, customers, days])
+            cursor.execute(_PG_ATTRIBUTION, [now, customers, days])
+        return
+    _rebuild_rollups_python(pairs, now=now)
+
+
+def _rebuild_rollups_python(pairs: list[tuple[int, date]], *, now: datetime) -> None:
+    """The portable path (SQLite): aggregate in Python with Decimal, exactly."""
+    by_customer: dict[int, list[date]] = defaultdict(list)
+    for customer_id, day in pairs:
+        by_customer[customer_id].append(day)
+    daily_fields = ("quantity", "included_quantity", "credit_quantity", "overage_quantity", "over_limit_quantity",
+                    "amount", "overage_amount", "revenue", "cost")
+    for customer_id, days in by_customer.items():
+        DailyUsage.objects.filter(customer_id=customer_id, day__in=days).delete()
+        DailyAttribution.objects.filter(customer_id=customer_id, day__in=days).delete()
+        daily: dict[tuple[int, date], DailyUsage] = {}
+        attribution: dict[tuple[date, str, str], DailyAttribution] = {}
+        records = RatedUsage.objects.filter(customer_id=customer_id, day__in=days, superseded_at__isnull=True).only(
+            "meter_id", "day", "currency", "credits_drawn", "over_limit", "attr_user", "attr_agent", "attr_team",
+            *daily_fields)
+        for r in records.iterator(chunk_size=2000):
+            row = daily.get((r.meter_id, r.day))
+            if row is None:
+                row = daily[(r.meter_id, r.day)] = DailyUsage(
+                    customer_id=customer_id, meter_id=r.meter_id, day=r.day, currency=r.currency, updated_at=now,
+                    **{f: ZERO for f in daily_fields}, credits=ZERO)
+            row.events += 1
+            row.over_limit_events += 1 if r.over_limit else 0
+            row.credits += r.credits_drawn
+            for name in daily_fields:
+                setattr(row, name, getattr(row, name) + getattr(r, name))
+            for kind in ATTRIBUTION_KEYS:
+                value = getattr(r, f"attr_{kind}")
+                if not value:
+                    continue
+                a = attribution.get((r.day, kind, value))
+                if a is None:
+                    a = attribution[(r.day, kind, value)] = DailyAttribution(
+                        customer_id=customer_id, day=r.day, kind=kind, value=value, updated_at=now,
+                        amount=ZERO, credits=ZERO, revenue=ZERO, cost=ZERO)
+                a.events += 1
+                a.amount += r.amount
+                a.credits += r.credits_drawn
+                a.revenue += r.revenue
+                a.cost += r.cost
+        DailyUsage.objects.bulk_create(daily.values(), batch_size=500)
+        DailyAttribution.objects.bulk_create(attribution.values(), batch_size=500)
+
+
+def rebuild_rollups_between(*, start: date, end: date, customer_id: int | None = None) -> int:
+    """Rebuild every bucket with records (or rollups) between two days, inclusive. For repairs and re-rating."""
+    filters = Q(day__gte=start, day__lte=end)
+    if customer_id is not None:
+        filters &= Q(customer_id=customer_id)
+    buckets = set(RatedUsage.objects.filter(filters).values_list("customer_id", "day").distinct())
+    buckets |= set(DailyUsage.objects.filter(filters).values_list("customer_id", "day").distinct())
+    rebuild_rollups(buckets)
+    return len(buckets)

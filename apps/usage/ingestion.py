@@ -1,0 +1,358 @@
+"""Ingestion: store usage events fast and idempotently. Rating happens later (see rating.py, services.py).
+
+The hot path validates in plain Python and writes a whole request with ONE statement:
+- PostgreSQL: `INSERT ... SELECT FROM unnest(arrays) ON CONFLICT (customer_id, event_id) DO NOTHING` inside a CTE
+  whose outer SELECT returns the rows that were not inserted with the stored payload hash, so duplicates
+  (same payload) and idempotency conflicts (different payload) are decided in the same transaction as the write;
+- SQLite: a multi-row `INSERT ... ON CONFLICT DO NOTHING RETURNING`, then one SELECT for the rest.
+
+A failed request rolls back as a whole; its retry inserts what the failed one did not, and nothing twice.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.core.errors import DomainError, ValidationFailed
+from apps.core.money import DECIMAL_PLACES, MAX_DIGITS
+
+MAX_EVENTS = 1000
+MAX_ID_LENGTH = 200
+MAX_ATTRIBUTES_BYTES = 4096
+MAX_QUANTITY = Decimal(10) ** (MAX_DIGITS - DECIMAL_PLACES)  # what the column can hold
+
+INVALID = "invalid"
+UNKNOWN_CUSTOMER = "unknown_customer"
+UNKNOWN_METER = "unknown_meter"
+INVALID_QUANTITY = "invalid_quantity"
+TIMESTAMP_IN_FUTURE = "timestamp_in_future"
+TIMESTAMP_TOO_OLD = "timestamp_too_old"
+IDEMPOTENCY_CONFLICT = "idempotency_conflict"
+REJECTION_CODES = (INVALID, UNKNOWN_CUSTOMER, UNKNOWN_METER, INVALID_QUANTITY, TIMESTAMP_IN_FUTURE,
+                   TIMESTAMP_TOO_OLD, IDEMPOTENCY_CONFLICT)
+
+
+class PayloadTooLarge(DomainError):
+    code = "payload_too_large"
+    http_status = 413
+
+
+@dataclass(frozen=True)
+class Rejection:
+    index: int
+    id: str | None
+    code: str
+    message: str
+
+    def as_dict(self) -> dict:
+        return {"index": self.index, "id": self.id, "code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    ingested: int
+    duplicates: int
+    rejected: tuple[Rejection, ...] = field(default_factory=tuple)
+
+    def as_dict(self) -> dict:
+        return {"ingested": self.ingested, "duplicates": self.duplicates,
+                "rejected": [r.as_dict() for r in self.rejected]}
+
+
+@dataclass(frozen=True)
+class _Row:
+    index: int
+    customer_id: int
+    event_id: str
+    meter_id: int
+    quantity: Decimal
+    timestamp: datetime
+    attributes_json: str
+    payload_hash: str
+
+
+# --- body --------------------------------------------------------------------------------------------------
+
+def _nan_constant(name: str) -> Decimal:
+    return Decimal("NaN")  # NaN / Infinity in JSON: the event is rejected with invalid_quantity
+
+
+def events_from_body(body: bytes, *, max_bytes: int | None = None) -> list:
+    """Parse a request body into the list of raw events, or raise a DomainError (400/413) for the whole request.
+    Numbers are parsed as Decimal, never float."""
+    max_bytes = max_bytes or settings.RATEDESK["USAGE_MAX_BODY_BYTES"]
+    if len(body) > max_bytes:
+        raise PayloadTooLarge(f"The request body is larger than {max_bytes} bytes; send at most "
+                              f"{MAX_EVENTS} events a request.")
+    try:
+        data = json.loads(body, parse_float=Decimal, parse_constant=_nan_constant)
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationFailed("The body is not valid JSON.", code="invalid_json") from None
+    if not isinstance(data, dict) or not isinstance(data.get("events"), list):
+        raise ValidationFailed('The body must be a JSON object with an "events" list.', code="invalid_body")
+    events = data["events"]
+    if not events:
+        raise ValidationFailed("Send at least one event.", code="invalid_body")
+    if len(events) > MAX_EVENTS:
+        raise ValidationFailed(f"At most {MAX_EVENTS} events a request; this one has {len(events)}.",
+                               code="too_many_events", extra={"max": MAX_EVENTS})
+    return events
+
+
+# --- validation --------------------------------------------------------------------------------------------
+
+def parse_timestamp(value) -> datetime | None:
+    """ISO 8601 with a time zone (Z or an offset); None when unusable."""
+    if not isinstance(value, str) or not 10 <= len(value) <= 40:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        return None
+    return parsed.astimezone(UTC)
+
+
+def parse_quantity(value) -> Decimal | None:
+    """A finite, non-negative number below the column's capacity with at most 12 decimal places."""
+    if isinstance(value, bool) or isinstance(value, float):
+        return None
+    if isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, int):
+        number = Decimal(value)
+    elif isinstance(value, str) and 0 < len(value) <= 64:
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            return None
+    else:
+        return None
+    if not number.is_finite() or number < 0 or number >= MAX_QUANTITY:
+        return None
+    if number.as_tuple().exponent < -DECIMAL_PLACES:
+        return None
+    return number
+
+
+def canonical_quantity(quantity: Decimal) -> str:
+    return format(quantity.normalize(), "f") if quantity else "0"
+
+
+def payload_hash(*, meter_code: str, quantity: Decimal, timestamp: datetime, attributes_json: str) -> str:
+    """What makes two events with the same id "the same event": meter, quantity, instant and attributes."""
+    raw = f"{meter_code}\x1f{canonical_quantity(quantity)}\x1f{timestamp.isoformat()}\x1f{attributes_json}"
+    return hashlib.blake2b(raw.encode(), digest_size=16).hexdigest()
+
+
+def _validate(events: list, *, customers: dict[str, int], meters: dict, now: datetime) -> tuple[list[_Row], list[Rejection]]:
+    future_limit = now + timedelta(seconds=settings.RATEDESK["USAGE_FUTURE_TOLERANCE_SECONDS"])
+    late_limit = now - timedelta(days=settings.RATEDESK["USAGE_LATE_WINDOW_DAYS"])
+    rows: list[_Row] = []
+    rejected: list[Rejection] = []
+    for index, raw in enumerate(events):
+        if not isinstance(raw, dict):
+            rejected.append(Rejection(index, None, INVALID, "An event must be a JSON object."))
+            continue
+        event_id = raw.get("id")
+        shown_id = event_id if isinstance(event_id, str) else (None if event_id is None else str(event_id))
+        if not isinstance(event_id, str) or not event_id.strip() or len(event_id) > MAX_ID_LENGTH:
+            rejected.append(Rejection(index, shown_id, INVALID,
+                                      f'"id" must be a non-empty string of at most {MAX_ID_LENGTH} characters.'))
+            continue
+        customer = raw.get("customer")
+        meter = raw.get("meter")
+        if not isinstance(customer, str) or not customer:
+            rejected.append(Rejection(index, event_id, INVALID, '"customer" must be the customer\'s external id.'))
+            continue
+        if not isinstance(meter, str) or not meter:
+            rejected.append(Rejection(index, event_id, INVALID, '"meter" must be a meter code.'))
+            continue
+        if "quantity" not in raw:
+            rejected.append(Rejection(index, event_id, INVALID, '"quantity" is required.'))
+            continue
+        quantity = parse_quantity(raw["quantity"])
+        if quantity is None:
+            rejected.append(Rejection(index, event_id, INVALID_QUANTITY,
+                                      '"quantity" must be a non-negative number (a string or an integer) below '
+                                      f"10^{MAX_DIGITS - DECIMAL_PLACES} with at most {DECIMAL_PLACES} decimal places."))
+            continue
+        timestamp = parse_timestamp(raw.get("timestamp"))
+        if timestamp is None:
+            rejected.append(Rejection(index, event_id, INVALID,
+                                      '"timestamp" must be ISO 8601 with a time zone, e.g. 2026-11-20T10:00:00Z.'))
+            continue
+        attributes = raw.get("attributes", {})
+        if attributes is None:
+            attributes = {}
+        if not isinstance(attributes, dict):
+            rejected.append(Rejection(index, event_id, INVALID, '"attributes" must be a JSON object.'))
+            continue
+        try:
+            attributes_json = json.dumps(attributes, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                                         default=str)
+        except (TypeError, ValueError):
+            rejected.append(Rejection(index, event_id, INVALID, '"attributes" cannot be stored.'))
+            continue
+        if len(attributes_json) > MAX_ATTRIBUTES_BYTES:
+            rejected.append(Rejection(index, event_id, INVALID,
+                                      f'"attributes" is larger than {MAX_ATTRIBUTES_BYTES} bytes.'))
+            continue
+        customer_id = customers.get(customer)
+        if customer_id is None:
+            rejected.append(Rejection(index, event_id, UNKNOWN_CUSTOMER, f"No customer with external id {customer!r}."))
+            continue
+        meter_spec = meters.get(meter)
+        if meter_spec is None:
+            rejected.append(Rejection(index, event_id, UNKNOWN_METER, f"No active meter with code {meter!r}."))
+            continue
+        if timestamp > future_limit:
+            rejected.append(Rejection(index, event_id, TIMESTAMP_IN_FUTURE,
+                                      "The timestamp is more than "
+                                      f"{settings.RATEDESK['USAGE_FUTURE_TOLERANCE_SECONDS']} seconds in the future."))
+            continue
+        if timestamp < late_limit:
+            rejected.append(Rejection(index, event_id, TIMESTAMP_TOO_OLD,
+                                      f"The timestamp is older than the late window "
+                                      f"({settings.RATEDESK['USAGE_LATE_WINDOW_DAYS']} days)."))
+            continue
+        rows.append(_Row(index, customer_id, event_id, meter_spec.id, quantity, timestamp, attributes_json,
+                         payload_hash(meter_code=meter, quantity=quantity, timestamp=timestamp,
+                                      attributes_json=attributes_json)))
+    return rows, rejected
+
+
+def _conflict(row: _Row) -> Rejection:
+    return Rejection(row.index, row.event_id, IDEMPOTENCY_CONFLICT,
+                     "An event with this id was already received for this customer with a different payload.")
+
+
+# --- the write ----------------------------------------------------------------------------------------------
+
+_PG_INSERT = """
+WITH input AS (
+    SELECT * FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::numeric[], %s::timestamptz[], %s::text[],
+                         %s::text[])
+        AS t(customer_id, event_id, meter_id, quantity, ts, attributes, payload_hash)
+), inserted AS (
+    INSERT INTO usage_event (customer_id, event_id, meter_id, quantity, "timestamp", attributes, payload_hash,
+                             api_key_id, received_at, state, rating_error)
+    SELECT customer_id, event_id, meter_id, quantity, ts, attributes::jsonb, payload_hash, %s, %s, 'pending', ''
+    FROM input
+    ON CONFLICT (customer_id, event_id) DO NOTHING
+    RETURNING customer_id, event_id
+)
+SELECT i.customer_id, i.event_id, e.payload_hash
+FROM input i LEFT JOIN usage_event e ON e.customer_id = i.customer_id AND e.event_id = i.event_id
+WHERE NOT EXISTS (SELECT 1 FROM inserted n WHERE n.customer_id = i.customer_id AND n.event_id = i.event_id)
+"""
+
+
+def _stored_hashes_pg(cursor, keys: list[tuple[int, str]]) -> dict[tuple[int, str], str]:
+    cursor.execute(
+        "SELECT e.customer_id, e.event_id, e.payload_hash FROM usage_event e "
+        "JOIN unnest(%s::bigint[], %s::text[]) AS k(customer_id, event_id) "
+        "ON e.customer_id = k.customer_id AND e.event_id = k.event_id",
+        [[k[0] for k in keys], [k[1] for k in keys]])
+    return {(c, e): h for c, e, h in cursor.fetchall()}
+
+
+def _write_postgresql(rows: list[_Row], *, api_key_id: int | None, now: datetime) -> dict[tuple[int, str], str]:
+    """Insert; return {(customer_id, event_id): stored payload hash} for the rows that were NOT inserted."""
+    with connection.cursor() as cursor:
+        cursor.execute(_PG_INSERT, [
+            [r.customer_id for r in rows], [r.event_id for r in rows], [r.meter_id for r in rows],
+            [r.quantity for r in rows], [r.timestamp for r in rows], [r.attributes_json for r in rows],
+            [r.payload_hash for r in rows], api_key_id, now])
+        existing = {(c, e): h for c, e, h in cursor.fetchall()}
+        # A row committed by a concurrent request after this statement's snapshot was taken is not visible to
+        # the outer SELECT (its hash comes back NULL); a new statement sees it.
+        unseen = [k for k, h in existing.items() if h is None]
+        if unseen:
+            existing.update(_stored_hashes_pg(cursor, unseen))
+    return existing
+
+
+def _write_generic(rows: list[_Row], *, api_key_id: int | None, now: datetime) -> dict[tuple[int, str], str]:
+    ops = connection.ops
+    received = ops.adapt_datetimefield_value(now)
+    params: list = []
+    for r in rows:
+        params += [r.customer_id, r.event_id, r.meter_id,
+                   ops.adapt_decimalfield_value(r.quantity, MAX_DIGITS, DECIMAL_PLACES),
+                   ops.adapt_datetimefield_value(r.timestamp), r.attributes_json, r.payload_hash, api_key_id,
+                   received]
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending', '')"] * len(rows))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO usage_event (customer_id, event_id, meter_id, quantity, \"timestamp\", attributes, "
+            f"payload_hash, api_key_id, received_at, state, rating_error) VALUES {values} "
+            "ON CONFLICT (customer_id, event_id) DO NOTHING RETURNING customer_id, event_id", params)
+        inserted = {(c, e) for c, e in cursor.fetchall()}
+        rest = [(r.customer_id, r.event_id) for r in rows if (r.customer_id, r.event_id) not in inserted]
+        existing: dict[tuple[int, str], str] = {}
+        for start in range(0, len(rest), 400):
+            chunk = rest[start:start + 400]
+            cursor.execute(
+                "SELECT customer_id, event_id, payload_hash FROM usage_event WHERE (customer_id, event_id) IN "
+                f"(VALUES {', '.join(['(%s, %s)'] * len(chunk))})", [v for pair in chunk for v in pair])
+            existing.update({(c, e): h for c, e, h in cursor.fetchall()})
+    return existing
+
+
+@transaction.atomic
+def usage_events_ingest(*, events: list, api_key_id: int | None = None, now: datetime | None = None) -> IngestResult:
+    """Validate and store a batch of raw events (1..1000). Per-event rejections; the rest lands.
+
+    Same customer, id and payload as a stored event: a duplicate (counted, stored once, charged once).
+    Same customer and id with another payload: rejected with idempotency_conflict.
+    """
+    from apps.catalog.selectors import meters_by_code
+    from apps.contracts.selectors import customer_ids_by_external_id
+
+    if not isinstance(events, list) or not 1 <= len(events) <= MAX_EVENTS:
+        raise ValidationFailed(f"Send 1 to {MAX_EVENTS} events.", code="invalid_body")
+    now = now or timezone.now()
+    external_ids = {e.get("customer") for e in events if isinstance(e, dict) and isinstance(e.get("customer"), str)}
+    customers = customer_ids_by_external_id(external_ids) if external_ids else {}
+    rows, rejected = _validate(events, customers=customers, meters=meters_by_code(), now=now)
+
+    # The same id twice in one request: the first one counts, a repeat is a duplicate or a conflict.
+    unique: dict[tuple[int, str], _Row] = {}
+    duplicates = 0
+    for row in rows:
+        first = unique.get((row.customer_id, row.event_id))
+        if first is None:
+            unique[(row.customer_id, row.event_id)] = row
+        elif first.payload_hash == row.payload_hash:
+            duplicates += 1
+        else:
+            rejected.append(_conflict(row))
+
+    ingested = 0
+    if unique:
+        batch = list(unique.values())
+        write = _write_postgresql if connection.vendor == "postgresql" else _write_generic
+        existing = write(batch, api_key_id=api_key_id, now=now)
+        for row in batch:
+            key = (row.customer_id, row.event_id)
+            if key not in existing:
+                ingested += 1
+            elif existing[key] == row.payload_hash:
+                duplicates += 1
+            else:
+                rejected.append(_conflict(row))
+    if ingested:
+        from .tasks import queue_rating
+
+        transaction.on_commit(queue_rating)
+    rejected.sort(key=lambda r: r.index)
+    return IngestResult(ingested=ingested, duplicates=duplicates, rejected=tuple(rejected))

@@ -1,0 +1,173 @@
+"""Pure rating arithmetic (no ORM): price one event at its position in the period, convert to credits or
+currency, and split a batch's wallet draw over the events that needed credits.
+
+Order and position. Within one customer x meter x billing period, events are ordered by
+(timestamp, event id as sent); that order is total per customer because ids are unique per customer. An
+event's position is the cumulative billable quantity of the events before it in that order. Everything an
+event's price depends on (the version in force at its timestamp, the contract's override and allowance, the
+tier its position falls in) is a function of that position, so splitting the same events into one batch, k
+batches or any arrival order gives the same figures for each event, and so the same Decimal totals.
+A late event (one that sorts before events already rated) moves the position of the events after it; the
+engine re-prices that suffix and supersedes the records whose figures changed (see engine.py).
+
+The included allowance takes the first positions of the period. Units beyond it are priced by
+apps.catalog.pricing.price_quantity at their position (its tiers and free units are over the period's
+cumulative quantity too). An override either multiplies the list amount (follows list price) or replaces the
+rate with a fixed per-unit price (keeping the list rate's free units).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+
+from apps.catalog.pricing import PER_UNIT, RateSpec, price_quantity
+from apps.core.money import RATED_PLACES, ZERO
+
+WALLET_MODELS = ("prepaid", "hybrid")
+CREDITS = "credits"
+
+
+def q12(value: Decimal) -> Decimal:
+    """Rated values are kept to 12 places, rounded half-even, once per event."""
+    return value.quantize(RATED_PLACES, rounding=ROUND_HALF_EVEN)
+
+
+@dataclass(frozen=True)
+class Priced:
+    quantity: Decimal
+    prior_quantity: Decimal
+    included_quantity: Decimal
+    chargeable_quantity: Decimal
+    amount: Decimal  # in the rate table's pricing unit; can be negative for a volume true-up
+    pricing_model: str
+    unit_price: Decimal  # effective price per price_per_units of the last tier used
+    price_per_units: Decimal
+    tier: int | None  # 1-based
+    lines: tuple[dict, ...]
+    override_kind: str
+    override_value: Decimal | None
+
+
+def effective_rate(rate: RateSpec, override) -> tuple[RateSpec, Decimal, str, Decimal | None]:
+    """The rate after a contract override, and the multiplier to apply to its amounts."""
+    if override is None:
+        return rate, Decimal(1), "", None
+    if override.kind == "fixed":
+        fixed = RateSpec(pricing_model=PER_UNIT, unit_price=override.unit_price,
+                         price_per_units=override.price_per_units or Decimal(1), free_units=rate.free_units,
+                         meter_id=rate.meter_id)
+        return fixed, Decimal(1), "fixed", override.unit_price
+    multiplier = override.multiplier if override.multiplier is not None else Decimal(1)
+    return rate, multiplier, "multiplier", multiplier
+
+
+def price_position(*, rate: RateSpec, override, quantity: Decimal, prior: Decimal, allowance: Decimal) -> Priced:
+    """Price `quantity` units at positions [prior, prior + quantity) of the period."""
+    with localcontext() as ctx:
+        ctx.prec = 60
+        included = min(max(allowance - prior, ZERO), quantity)
+        chargeable = quantity - included
+        spec, multiplier, kind, value = effective_rate(rate, override)
+        result = price_quantity(spec, chargeable, prior + included)
+        lines = tuple(
+            {"tier": None if line.tier_index is None else line.tier_index + 1,
+             "quantity": str(line.quantity), "unit_price": str(q12(line.unit_price * multiplier)),
+             "amount": str(q12(line.amount * multiplier))}
+            for line in result.lines)
+        last = result.lines[-1] if result.lines else None
+        if last is not None:
+            unit_price = last.unit_price * multiplier
+        elif spec.tiers:
+            unit_price = spec.tiers[0].unit_price * multiplier
+        else:
+            unit_price = spec.unit_price * multiplier
+        return Priced(
+            quantity=quantity, prior_quantity=prior, included_quantity=included, chargeable_quantity=chargeable,
+            amount=q12(result.amount * multiplier), pricing_model=spec.pricing_model, unit_price=q12(unit_price),
+            price_per_units=spec.price_per_units,
+            tier=None if last is None or last.tier_index is None else last.tier_index + 1,
+            lines=lines, override_kind=kind, override_value=value)
+
+
+def to_credits(amount: Decimal, *, pricing_unit: str, credit_price: Decimal) -> Decimal:
+    """Credits a charge needs: the amount itself in a credits table, else amount / credit price."""
+    if pricing_unit.lower() == CREDITS:
+        return amount
+    if credit_price <= 0:
+        return ZERO
+    with localcontext() as ctx:
+        ctx.prec = 60
+        return q12(amount / credit_price)
+
+
+def to_currency(amount: Decimal, *, pricing_unit: str, credit_price: Decimal) -> Decimal:
+    if pricing_unit.lower() == CREDITS:
+        return q12(amount * credit_price)
+    return amount
+
+
+def credits_to_currency(credits: Decimal, *, credit_price: Decimal) -> Decimal:
+    return q12(credits * credit_price)
+
+
+def overage_cap(*, billing_model: str, enforcement: str, overdraft_limit: Decimal) -> Decimal | None:
+    """How much overage a period may accrue beyond the wallet (None: no cap), in charge units
+    (credits for prepaid/hybrid, currency for postpaid).
+
+    - unlimited: no cap;
+    - hard: nothing beyond the balance (prepaid, hybrid); postpaid has no balance, so its overdraft limit,
+      when set, is the period's spending cap;
+    - soft: up to the overdraft limit.
+    """
+    if enforcement == "unlimited":
+        return None
+    if billing_model not in WALLET_MODELS:
+        return overdraft_limit if overdraft_limit > 0 else None
+    if enforcement == "hard":
+        return ZERO
+    return overdraft_limit
+
+
+def proportion(part: Decimal, whole: Decimal, quantity: Decimal) -> Decimal:
+    if whole == 0:
+        return ZERO
+    with localcontext() as ctx:
+        ctx.prec = 60
+        return q12(quantity * part / whole)
+
+
+@dataclass(frozen=True)
+class GrantShare:
+    grant_id: int
+    credits: Decimal
+    revenue: Decimal
+    kind: str
+    price_per_credit: Decimal
+
+    def as_dict(self) -> dict:
+        return {"grant_id": self.grant_id, "credits": str(self.credits), "revenue": str(self.revenue),
+                "kind": self.kind, "price_per_credit": str(self.price_per_credit)}
+
+
+def split_allocations(takes: list[Decimal], allocations) -> list[list[GrantShare]]:
+    """Attribute a debit's grant allocations (burn-down order) to the takes (positional order), first come
+    first served. Revenue is split so that the shares of one allocation sum exactly to its revenue."""
+    result: list[list[GrantShare]] = [[] for _ in takes]
+    queue = [[a, a.amount, a.revenue] for a in allocations]  # allocation, credits left, revenue left
+    position = 0
+    for index, take in enumerate(takes):
+        left = take
+        while left > 0 and position < len(queue):
+            alloc, alloc_left, revenue_left = queue[position]
+            part = min(left, alloc_left)
+            if part == alloc_left:
+                revenue = revenue_left
+            else:
+                revenue = q12(part * alloc.price_per_credit)
+            result[index].append(GrantShare(alloc.grant_id, part, revenue, alloc.kind, alloc.price_per_credit))
+            left -= part
+            queue[position][1] = alloc_left - part
+            queue[position][2] = revenue_left - revenue
+            if queue[position][1] == 0:
+                position += 1
+    return result

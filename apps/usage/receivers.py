@@ -1,0 +1,12 @@
+"""Receivers for signals of lower apps (connected in UsageConfig.ready)."""
+from __future__ import annotations
+
+
+def on_rate_table_version_approved(sender, *, version_id, rate_table_id, effective_from, backdated=False, **kwargs):
+    """A backdated approval re-rates the usage it affects (in a task: it can be a lot of work)."""
+    if not backdated:
+        return
+    from .tasks import rerate_after_approval_task
+
+    rerate_after_approval_task.delay(version_id=version_id, rate_table_id=rate_table_id,
+                                     effective_from=effective_from.isoformat())

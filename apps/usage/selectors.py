@@ -1,0 +1,487 @@
+"""Usage reads. Plain data out; pages and APIs read rollups and rating cursors, never scan raw events."""
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from apps.core.errors import NotFound, ValidationFailed
+from apps.core.money import ZERO, decimal_str, round_money
+
+from . import rating
+from .models import DailyAttribution, DailyUsage, RatedUsage, RatingBatch, RatingCursor, UsageEvent
+
+MAX_RANGE_DAYS = 400
+
+
+def day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def parse_day(value: str | None, *, field: str) -> date | None:
+    if value in (None, ""):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ValidationFailed(f"{field} must be a date, YYYY-MM-DD.", field=field) from None
+
+
+# --- customers and meters (through their apps' selectors) -------------------------------------------------
+
+def customer_or_404(external_id: str):
+    from apps.contracts.selectors import customer_get
+
+    customer = customer_get(external_id=external_id)
+    if customer is None:
+        raise NotFound(f"No customer with external id {external_id!r}.", code="unknown_customer")
+    return customer
+
+
+def meter_by_code(code: str):
+    from apps.catalog.selectors import meters_by_code
+
+    return meters_by_code().get(code)
+
+
+def meters_by_id() -> dict:
+    from apps.catalog.selectors import meters_by_code
+
+    return {m.id: m for m in meters_by_code().values()}
+
+
+def current_period(*, customer_id: int, at: datetime | None = None) -> tuple[date, date] | None:
+    """The billing period in force at `at` as (first day, last day inclusive), or None without a contract."""
+    from apps.contracts.selectors import contract_in_force
+
+    at = at or timezone.now()
+    terms = contract_in_force(customer_id=customer_id, at=at)
+    if terms is None:
+        return None
+    start, end = terms.period(at)
+    return start.date(), (end - timedelta(days=1)).date()
+
+
+def resolve_range(*, customer_id: int, start: str | None, end: str | None) -> tuple[date, date]:
+    """Parse ?start=&end= (end inclusive); default: the current billing period, else the last 30 days."""
+    first, last = parse_day(start, field="start"), parse_day(end, field="end")
+    if first is None or last is None:
+        period = current_period(customer_id=customer_id)
+        today = timezone.now().date()
+        default = period or (today - timedelta(days=29), today)
+        first, last = first or default[0], last or default[1]
+    if last < first:
+        raise ValidationFailed("end must not be before start.", field="end")
+    if (last - first).days > MAX_RANGE_DAYS:
+        raise ValidationFailed(f"A range is at most {MAX_RANGE_DAYS} days.", field="end")
+    return first, last
+
+
+# --- usage per meter --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MeterUsage:
+    meter_id: int
+    meter: str
+    name: str
+    unit: str
+    events: int
+    quantity: Decimal
+    included_quantity: Decimal
+    credit_quantity: Decimal
+    overage_quantity: Decimal
+    over_limit_quantity: Decimal
+    credits: Decimal
+    amount: Decimal
+    overage_amount: Decimal
+    revenue: Decimal
+    cost: Decimal
+    currency: str
+
+    @property
+    def chargeable_quantity(self) -> Decimal:
+        return self.quantity - self.included_quantity
+
+    @property
+    def average_unit_price(self) -> Decimal | None:
+        chargeable = self.chargeable_quantity
+        return rating.q12(self.amount / chargeable) if chargeable else None
+
+
+_SUMS = ("events", "quantity", "included_quantity", "credit_quantity", "overage_quantity", "over_limit_quantity",
+         "credits", "amount", "overage_amount", "revenue", "cost")
+
+
+def usage_by_meter(*, customer_id: int, start: date, end: date, meter_id: int | None = None) -> list[MeterUsage]:
+    """Per meter totals over [start, end] (days, inclusive), from the daily rollups."""
+    qs = DailyUsage.objects.filter(customer_id=customer_id, day__gte=start, day__lte=end)
+    if meter_id is not None:
+        qs = qs.filter(meter_id=meter_id)
+    rows = qs.values("meter_id").annotate(**{f"s_{n}": Sum(n) for n in _SUMS}).order_by("meter_id")
+    currencies = dict(qs.values_list("meter_id", "currency").distinct())
+    meters = meters_by_id()
+    result = []
+    for row in rows:
+        meter = meters.get(row["meter_id"])
+        result.append(MeterUsage(
+            meter_id=row["meter_id"], meter=meter.code if meter else str(row["meter_id"]),
+            name=meter.name if meter else "", unit=meter.unit if meter else "",
+            currency=currencies.get(row["meter_id"], ""),
+            **{n: row[f"s_{n}"] if row[f"s_{n}"] is not None else (0 if n == "events" else ZERO) for n in _SUMS}))
+    result.sort(key=lambda m: m.meter)
+    return result
+
+
+def usage_api_payload(*, customer, start: date, end: date, meter_id: int | None = None) -> dict:
+    return {
+        "customer": customer.external_id, "start": start.isoformat(), "end": end.isoformat(),
+        "meters": [{"meter": m.meter, "quantity": decimal_str(m.quantity), "credits": decimal_str(m.credits),
+                    "amount": decimal_str(m.amount), "cost": decimal_str(m.cost)}
+                   for m in usage_by_meter(customer_id=customer.pk, start=start, end=end, meter_id=meter_id)],
+    }
+
+
+@dataclass(frozen=True)
+class DayPoint:
+    day: date
+    quantity: Decimal
+    credits: Decimal
+    amount: Decimal
+    revenue: Decimal
+    cost: Decimal
+    events: int
+
+
+def daily_series(*, customer_id: int, start: date, end: date, meter_id: int | None = None) -> list[DayPoint]:
+    """One point per day with usage (for charts), from the rollups."""
+    qs = DailyUsage.objects.filter(customer_id=customer_id, day__gte=start, day__lte=end)
+    if meter_id is not None:
+        qs = qs.filter(meter_id=meter_id)
+    rows = (qs.values("day").annotate(quantity=Sum("quantity"), credits=Sum("credits"), amount=Sum("amount"),
+                                      revenue=Sum("revenue"), cost=Sum("cost"), events=Sum("events"))
+            .order_by("day"))
+    return [DayPoint(**row) for row in rows]
+
+
+@dataclass(frozen=True)
+class AttributionRow:
+    kind: str
+    value: str
+    events: int
+    credits: Decimal
+    amount: Decimal
+    revenue: Decimal
+    cost: Decimal
+
+
+def top_attribution(*, customer_id: int, start: date, end: date, kind: str, limit: int = 10) -> list[AttributionRow]:
+    """Who (user, agent, team) drove the usage, by amount, from the attribution rollups."""
+    rows = (DailyAttribution.objects.filter(customer_id=customer_id, day__gte=start, day__lte=end, kind=kind)
+            .values("value").annotate(events=Sum("events"), credits=Sum("credits"), amount=Sum("amount"),
+                                      revenue=Sum("revenue"), cost=Sum("cost"))
+            .order_by("-amount", "value")[:limit])
+    return [AttributionRow(kind=kind, **row) for row in rows]
+
+
+# --- entitlements -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Entitlement:
+    allowed: bool
+    reason: str
+    policy: str | None
+    balance: Decimal | None
+    included_remaining: Decimal | None
+    billing_model: str | None = None
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+    used_quantity: Decimal = ZERO
+    overage_used: Decimal = ZERO
+    overage_cap: Decimal | None = None
+
+    def as_api(self) -> dict:
+        return {"allowed": self.allowed, "reason": self.reason, "policy": self.policy,
+                "balance": decimal_str(self.balance), "included_remaining": decimal_str(self.included_remaining)}
+
+
+def entitlement(*, customer_id: int, meter_id: int, at: datetime | None = None) -> Entitlement:
+    """May the customer use the meter now? From the contract, the rating cursors of the current period and the
+    wallet balance: a handful of indexed reads, whatever the number of events.
+
+    Reasons: no_contract, not_in_rate_table, included_remaining, unlimited, balance_available, within_overdraft,
+    overage_allowed, postpaid, within_spend_limit; refusals: balance_exhausted, overdraft_limit_reached,
+    spend_limit_reached."""
+    from apps.catalog.selectors import rate_table_version_in_force
+    from apps.contracts.selectors import contract_in_force
+    from apps.wallets.selectors import wallet_balance
+
+    at = at or timezone.now()
+    terms = contract_in_force(customer_id=customer_id, at=at)
+    if terms is None:
+        return Entitlement(False, "no_contract", None, None, None)
+    start, end = terms.period(at)
+    start = max(start, terms.starts_at)
+    if terms.ends_at is not None:
+        end = min(end, terms.ends_at)
+    cursors = list(RatingCursor.objects.filter(customer_id=customer_id, period_start=start)
+                   .values_list("meter_id", "quantity", "overage_units"))
+    used = sum((q for m, q, _ in cursors if m == meter_id), ZERO)
+    overage_used = sum((o for _, _, o in cursors), ZERO)
+    allowance = terms.allowances.get(meter_id)
+    included_remaining = max(allowance - used, ZERO) if allowance is not None else ZERO
+    wallet_backed = terms.billing_model in rating.WALLET_MODELS
+    balance = wallet_balance(customer_id=customer_id, now=at).available_now if wallet_backed else None
+    cap = rating.overage_cap(billing_model=terms.billing_model, enforcement=terms.enforcement,
+                             overdraft_limit=terms.overdraft_limit)
+    common = dict(policy=terms.enforcement, balance=balance, included_remaining=included_remaining,
+                  billing_model=terms.billing_model, period_start=start, period_end=end, used_quantity=used,
+                  overage_used=overage_used, overage_cap=cap)
+
+    version = rate_table_version_in_force(rate_table_id=terms.rate_table_id, at=at)
+    if version is None or meter_id not in version.rates:
+        return Entitlement(False, "not_in_rate_table", **common)
+    if included_remaining > 0:
+        return Entitlement(True, "included_remaining", **common)
+    if terms.enforcement == "unlimited":
+        return Entitlement(True, "unlimited", **common)
+    if wallet_backed:
+        if balance > 0:
+            return Entitlement(True, "balance_available", **common)
+        if cap is None:
+            return Entitlement(True, "overage_allowed", **common)
+        if overage_used < cap:
+            return Entitlement(True, "within_overdraft", **common)
+        return Entitlement(False, "balance_exhausted" if terms.enforcement == "hard" else "overdraft_limit_reached",
+                           **common)
+    if cap is None:
+        return Entitlement(True, "postpaid", **common)
+    if overage_used < cap:
+        return Entitlement(True, "within_spend_limit", **common)
+    return Entitlement(False, "spend_limit_reached", **common)
+
+
+# --- statements -------------------------------------------------------------------------------------------
+
+STATEMENT_COLUMNS = ["customer", "period_start", "period_end", "meter", "unit", "quantity", "included",
+                     "from_credits", "overage", "over_limit", "unit_price", "amount", "pricing_unit", "credits",
+                     "overage_amount", "cost", "currency", "events"]
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    usage: MeterUsage
+    pricing_unit: str
+    amount: Decimal  # rounded once, here
+    credits: Decimal
+    overage_amount: Decimal
+    cost: Decimal
+
+
+@dataclass(frozen=True)
+class Statement:
+    customer_external_id: str
+    customer_name: str
+    start: date
+    end: date
+    lines: list[StatementLine] = field(default_factory=list)
+    totals: dict = field(default_factory=dict)
+
+    @property
+    def filename(self) -> str:
+        return f"statement-{self.customer_external_id}-{self.start:%Y%m%d}-{self.end:%Y%m%d}.csv"
+
+
+def statement(*, customer, start: date, end: date) -> Statement:
+    """One line per meter. Rated amounts are unrounded until here; the statement rounds each line once
+    (to cents, half up: apps.core.money.round_money); quantities are exact."""
+    usage = usage_by_meter(customer_id=customer.pk, start=start, end=end)
+    units = dict(RatedUsage.objects.filter(customer_id=customer.pk, superseded_at__isnull=True,
+                                           day__gte=start, day__lte=end)
+                 .values_list("meter_id", "pricing_unit").distinct()) if usage else {}
+    lines = [StatementLine(usage=m, pricing_unit=units.get(m.meter_id, ""), amount=round_money(m.amount),
+                           credits=round_money(m.credits), overage_amount=round_money(m.overage_amount),
+                           cost=round_money(m.cost)) for m in usage]
+    totals = {"amount": sum((line.amount for line in lines), ZERO),
+              "credits": sum((line.credits for line in lines), ZERO),
+              "overage_amount": sum((line.overage_amount for line in lines), ZERO),
+              "cost": sum((line.cost for line in lines), ZERO),
+              "events": sum(line.usage.events for line in lines)}
+    return Statement(customer.external_id, customer.name, start, end, lines, totals)
+
+
+def statement_csv(st: Statement, *, include_cost: bool = True) -> str:
+    """CSV for downstream billing. Without margin rights the cost column stays empty."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(STATEMENT_COLUMNS)
+    for line in st.lines:
+        m = line.usage
+        writer.writerow([
+            st.customer_external_id, st.start.isoformat(), st.end.isoformat(), m.meter, m.unit,
+            decimal_str(m.quantity), decimal_str(m.included_quantity), decimal_str(m.credit_quantity),
+            decimal_str(m.overage_quantity), decimal_str(m.over_limit_quantity),
+            decimal_str(m.average_unit_price) if m.average_unit_price is not None else "",
+            f"{line.amount:f}", line.pricing_unit, f"{line.credits:f}", f"{line.overage_amount:f}",
+            f"{line.cost:f}" if include_cost else "",
+            m.currency, m.events])
+    return out.getvalue()
+
+
+# --- why this charge --------------------------------------------------------------------------------------
+
+def _version_info(version_id: int, cache: dict) -> dict:
+    if version_id in cache:
+        return cache[version_id]
+    from apps.catalog.selectors import version_decisions, version_get
+
+    version = version_get(version_id=version_id)
+    info = {"version": version, "decisions": version_decisions(version_id=version_id) if version else []}
+    cache[version_id] = info
+    return info
+
+
+def _rate_row(version_id: int, meter_id: int):
+    from apps.catalog.selectors import version_rate_rows
+
+    for row in version_rate_rows(version_id=version_id):
+        if row.rate.meter_id == meter_id:
+            return row
+    return None
+
+
+def _grants(allocations: list[dict]) -> list[dict]:
+    merged: dict[int, dict] = {}
+    for a in allocations:
+        row = merged.setdefault(a["grant_id"], {"grant_id": a["grant_id"], "kind": a["kind"],
+                                                "price_per_credit": Decimal(a["price_per_credit"]),
+                                                "credits": ZERO, "revenue": ZERO})
+        row["credits"] += Decimal(a["credits"])
+        row["revenue"] += Decimal(a["revenue"])
+    return list(merged.values())
+
+
+def charge_explanation(*, event_pk: int) -> dict:
+    """From an event to its charge: the record(s), the version and its approval, the contract terms and
+    override, the position and tier, the grants drawn."""
+    event = (UsageEvent.objects.select_related("customer", "meter", "api_key").filter(pk=event_pk).first())
+    if event is None:
+        raise NotFound("No such usage event.")
+    records = list(RatedUsage.objects.filter(event_id=event.pk).select_related("batch", "superseded_by")
+                   .order_by("-created_at", "-id"))
+    current = next((r for r in records if r.superseded_at is None), None)
+    versions: dict = {}
+    context = {"event": event, "record": current, "history": [r for r in records if r is not current]}
+    if current is not None:
+        context.update(_version_info(current.rate_version_id, versions))
+        context["rate_row"] = _rate_row(current.rate_version_id, current.meter_id)
+        context["grants"] = _grants(current.allocations)
+        context["position_end"] = current.prior_quantity + current.quantity
+        context["period_end"] = RatingCursor.objects.filter(
+            customer_id=current.customer_id, meter_id=current.meter_id, period_start=current.period_start
+        ).values_list("period_end", flat=True).first()
+    return context
+
+
+def bucket_explanation(*, customer, meter, day: date, limit: int = 200) -> dict:
+    """A customer x day x meter: the rollup, the versions, tiers and overrides that priced it, the grants."""
+    rollup = DailyUsage.objects.filter(customer_id=customer.pk, meter_id=meter.id, day=day).first()
+    qs = RatedUsage.objects.filter(customer_id=customer.pk, meter_id=meter.id, day=day, superseded_at__isnull=True)
+    groups = list(qs.values("rate_version_id", "tier", "unit_price", "price_per_units", "override_kind",
+                            "override_value", "pricing_model")
+                  .annotate(events=Count("id"), quantity=Sum("quantity"), included=Sum("included_quantity"),
+                            amount=Sum("amount"), credits=Sum("credits_drawn"), over_limit=Sum("over_limit_quantity"))
+                  .order_by("rate_version_id", "tier", "unit_price"))
+    versions: dict = {}
+    for group in groups:
+        group.update(_version_info(group["rate_version_id"], versions))
+    allocations: list[dict] = []
+    for row in qs.exclude(allocations=[]).values_list("allocations", flat=True).iterator(chunk_size=2000):
+        allocations.extend(row)
+    records = list(qs.order_by("timestamp", "event_ref")[:limit])
+    return {"customer": customer, "meter": meter, "day": day, "rollup": rollup, "groups": groups,
+            "versions": list(versions.values()), "grants": _grants(allocations), "records": records,
+            "truncated": rollup is not None and rollup.events > limit}
+
+
+# --- pages ------------------------------------------------------------------------------------------------
+
+def customer_usage_panel(*, customer, at: datetime | None = None) -> dict:
+    """The usage panel of the customer page: this period per meter (with included usage progress),
+    recent days and the charges to explain."""
+    from apps.contracts.selectors import contract_in_force
+
+    at = at or timezone.now()
+    terms = contract_in_force(customer_id=customer.pk, at=at)
+    if terms is not None:
+        start_dt, end_dt = terms.period(at)
+        start, end = start_dt.date(), (end_dt - timedelta(days=1)).date()
+    else:
+        end = at.date()
+        start = end - timedelta(days=29)
+    meters = usage_by_meter(customer_id=customer.pk, start=start, end=end)
+    rows = []
+    for m in meters:
+        allowance = terms.allowances.get(m.meter_id) if terms else None
+        used_pct = (min(m.quantity / allowance * 100, Decimal(999)) if allowance else None)
+        rows.append({"usage": m, "allowance": allowance, "used_pct": used_pct})
+    recent_days = (DailyUsage.objects.filter(customer_id=customer.pk, day__gte=end - timedelta(days=13), day__lte=end)
+                   .order_by("-day", "meter_id"))
+    meter_map = meters_by_id()
+    days = [{"day": d.day, "meter": meter_map.get(d.meter_id), "rollup": d} for d in recent_days[:60]]
+    recent = list(RatedUsage.objects.filter(customer_id=customer.pk, superseded_at__isnull=True,
+                                            day__gte=end - timedelta(days=2))
+                  .order_by("-timestamp", "-id")[:10])
+    pending = UsageEvent.objects.filter(customer_id=customer.pk, state=UsageEvent.State.PENDING).count()
+    errors = UsageEvent.objects.filter(customer_id=customer.pk, state=UsageEvent.State.ERROR).count()
+    return {"customer": customer, "terms": terms, "start": start, "end": end, "rows": rows, "days": days,
+            "recent": recent, "meter_map": meter_map, "pending": pending, "errors": errors,
+            "totals": {"amount": sum((m.amount for m in meters), ZERO), "credits": sum((m.credits for m in meters), ZERO),
+                       "revenue": sum((m.revenue for m in meters), ZERO), "cost": sum((m.cost for m in meters), ZERO)}}
+
+
+def customer_charges(*, customer, day: date | None = None, meter_id: int | None = None, limit: int = 100):
+    qs = RatedUsage.objects.filter(customer_id=customer.pk, superseded_at__isnull=True)
+    if day is not None:
+        qs = qs.filter(day=day)
+    if meter_id is not None:
+        qs = qs.filter(meter_id=meter_id)
+    return list(qs.order_by("-timestamp", "-id")[:limit])
+
+
+def rating_overview(*, limit: int = 20) -> dict:
+    counts = dict(UsageEvent.objects.filter(state__in=[UsageEvent.State.PENDING, UsageEvent.State.ERROR])
+                  .values_list("state").annotate(n=Count("id")).values_list("state", "n"))
+    errors = list(UsageEvent.objects.filter(state=UsageEvent.State.ERROR).select_related("customer", "meter")
+                  .order_by("-id")[:limit])
+    batches = list(RatingBatch.objects.select_related("actor_user", "customer").order_by("-created_at", "-id")[:limit])
+    reratings = list(RatingBatch.objects.filter(kind=RatingBatch.Kind.RERATE).select_related("actor_user", "customer")
+                     .order_by("-created_at", "-id")[:10])
+    return {"pending": counts.get(UsageEvent.State.PENDING, 0), "errors_count": counts.get(UsageEvent.State.ERROR, 0),
+            "errors": errors, "batches": batches, "reratings": reratings}
+
+
+def batch_get(*, batch_id: int) -> RatingBatch:
+    batch = RatingBatch.objects.select_related("actor_user", "customer").filter(pk=batch_id).first()
+    if batch is None:
+        raise NotFound("No such rating batch.")
+    return batch
+
+
+def event_find(*, customer_external_id: str, event_id: str) -> UsageEvent | None:
+    return (UsageEvent.objects.filter(customer__external_id=customer_external_id, event_id=event_id)
+            .only("id").first())
+
+
+def rated_totals(*, customer_id: int | None = None) -> dict[str, Decimal]:
+    """Sums over the current rated records (tests and consistency checks compare rollups to these)."""
+    qs = RatedUsage.objects.filter(superseded_at__isnull=True)
+    if customer_id is not None:
+        qs = qs.filter(customer_id=customer_id)
+    return {name: sum((getattr(r, name) for r in qs.only(name)), ZERO)
+            for name in ("quantity", "amount", "credits_drawn", "revenue", "cost")}

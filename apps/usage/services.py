@@ -1,0 +1,193 @@
+"""Usage writes: ingestion (ingestion.py), rating of pending events in batches, re-rating a range.
+
+Rating is idempotent by construction: a batch claims pending events (FOR UPDATE SKIP LOCKED on PostgreSQL),
+and rates, debits the wallet, writes records and marks the events rated in one transaction. A failed batch
+rolls back entirely (its wallet debit included) and the events stay pending for the retry; a committed batch
+leaves nothing pending, so a retried or duplicated task finds nothing to do. Wallet idempotency keys derive
+from the batch key (`usage:<batch key>:c<customer>`) as a second guard.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.core.actors import SYSTEM, Actor
+from apps.core.errors import ValidationFailed
+from apps.core.money import ZERO
+
+from .engine import TOTAL_FIELDS, Engine, EventInput, RunResult
+from .ingestion import IngestResult, Rejection, usage_events_ingest  # noqa: F401 - the ingestion service
+from .models import RatedUsage, RatingBatch, UsageEvent
+from .signals import usage_rated
+
+DEFAULT_BATCH_SIZE = 5000
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    batch_id: int | None
+    claimed: int
+    written: int
+    superseded: int
+    errors: int
+
+
+@dataclass(frozen=True)
+class RatingSummary:
+    batches: int
+    events: int
+    written: int
+    superseded: int
+    errors: int
+    seconds: Decimal
+
+
+@dataclass(frozen=True)
+class RerateSummary:
+    batch_id: int
+    key: str
+    start: datetime
+    end: datetime
+    customer_id: int | None
+    events: int  # events looked at
+    rerated: int  # new records written
+    superseded: int
+    errors: int
+    customers: int
+    before: dict[str, Decimal] = field(default_factory=dict)  # totals of the superseded records
+    after: dict[str, Decimal] = field(default_factory=dict)  # totals of the new records
+    difference: dict[str, Decimal] = field(default_factory=dict)
+    ledger: tuple[tuple[str, int, Decimal], ...] = ()  # (reversal|debit, entry id, signed amount)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.rerated or self.superseded)
+
+
+def _actor_fields(actor: Actor) -> dict:
+    return {"actor_user": actor.user, "actor_label": actor.label[:120]}
+
+
+def _totals(values: dict) -> dict[str, Decimal]:
+    return {name: values.get(name, ZERO) for name in TOTAL_FIELDS}
+
+
+def _on_rated(batch: RatingBatch, result: RunResult, customer_ids) -> None:
+    ids = sorted(set(customer_ids))
+    transaction.on_commit(lambda: usage_rated.send(sender=RatingBatch, batch_id=batch.pk, kind=batch.kind,
+                                                   customer_ids=ids))
+
+
+@transaction.atomic
+def usage_rating_batch_run(*, batch_size: int = DEFAULT_BATCH_SIZE, actor: Actor = SYSTEM) -> BatchOutcome:
+    """Claim up to `batch_size` pending events and rate them, all in one transaction."""
+    rows = list(UsageEvent.objects.filter(state=UsageEvent.State.PENDING).order_by("id")
+                .select_for_update(skip_locked=True)
+                .values_list("id", "customer_id", "meter_id", "quantity", "timestamp", "event_id", "attributes")
+                [:batch_size])
+    if not rows:
+        return BatchOutcome(None, 0, 0, 0, 0)
+    ids = sorted(r[0] for r in rows)
+    digest = hashlib.blake2b(",".join(map(str, ids)).encode(), digest_size=8).hexdigest()
+    batch = RatingBatch.objects.create(key=f"r{ids[0]}-{ids[-1]}-{len(ids)}-{digest}", kind=RatingBatch.Kind.RATE,
+                                       **_actor_fields(actor))
+    events = [EventInput(pk=pk, customer_id=c, meter_id=m, quantity=q, timestamp=ts, ref=ref, attributes=attrs or {})
+              for pk, c, m, q, ts, ref, attrs in rows]
+    result = Engine(batch=batch, actor=actor).run(events)
+    batch.events, batch.superseded, batch.errors = result.written, result.superseded, result.errors
+    batch.summary = {"claimed": len(rows), "customers": result.customers,
+                     "ledger": [[kind, entry, str(amount)] for kind, entry, amount in result.ledger_entries]}
+    batch.save(update_fields=["events", "superseded", "errors", "summary"])
+    _on_rated(batch, result, {e.customer_id for e in events})
+    return BatchOutcome(batch.pk, len(rows), result.written, result.superseded, result.errors)
+
+
+def usage_rate_pending(*, batch_size: int = DEFAULT_BATCH_SIZE, max_batches: int | None = None,
+                       actor: Actor = SYSTEM) -> RatingSummary:
+    """Rate everything pending, batch after batch (each batch is its own transaction)."""
+    started = time.monotonic()
+    batches = events = written = superseded = errors = 0
+    while max_batches is None or batches < max_batches:
+        outcome = usage_rating_batch_run(batch_size=batch_size, actor=actor)
+        if not outcome.claimed:
+            break
+        batches += 1
+        events += outcome.claimed
+        written += outcome.written
+        superseded += outcome.superseded
+        errors += outcome.errors
+    seconds = Decimal(str(round(time.monotonic() - started, 3)))
+    return RatingSummary(batches, events, written, superseded, errors, seconds)
+
+
+@transaction.atomic
+def usage_rerate(*, start: datetime, end: datetime, customer_id: int | None = None, actor: Actor,
+                 reason: str = "") -> RerateSummary:
+    """Re-rate the usage with timestamps in [start, end) (one customer or all) under today's terms: the
+    versions in force at each timestamp, the contract terms, the meter costs. Records whose figures change
+    are superseded; their drawn credits are reversed in the ledger and the new records are charged (one debit
+    per customer). Events that could not be rated before are retried. Rollups are rebuilt."""
+    for name, value in (("start", start), ("end", end)):
+        if value is None or value.tzinfo is None:
+            raise ValidationFailed(f"The {name} needs a date and time with a time zone.", field=name)
+    if end <= start:
+        raise ValidationFailed("The end must be after the start.", field="end")
+    batch = RatingBatch.objects.create(
+        key=f"rerate-{uuid.uuid4().hex[:20]}", kind=RatingBatch.Kind.RERATE, range_start=start, range_end=end,
+        customer_id=customer_id, reason=(reason or "")[:300], **_actor_fields(actor))
+    window = Q(timestamp__gte=start, timestamp__lt=end)
+    records = RatedUsage.objects.filter(window, superseded_at__isnull=True, day__gte=start.date(), day__lte=end.date())
+    errored = UsageEvent.objects.filter(window, state=UsageEvent.State.ERROR)
+    if customer_id is not None:
+        records = records.filter(customer_id=customer_id)
+        errored = errored.filter(customer_id=customer_id)
+    events = [EventInput(pk=r.event_id, customer_id=r.customer_id, meter_id=r.meter_id, quantity=r.quantity,
+                         timestamp=r.timestamp, ref=r.event_ref, current=r,
+                         attributes={"user": r.attr_user, "agent": r.attr_agent, "team": r.attr_team})
+              for r in records]
+    events += [EventInput(pk=e.pk, customer_id=e.customer_id, meter_id=e.meter_id, quantity=e.quantity,
+                          timestamp=e.timestamp, ref=e.event_id, attributes=e.attributes or {})
+               for e in errored.select_for_update(skip_locked=True)]
+    result = Engine(batch=batch, actor=actor).run(events)
+    before, after = _totals(result.totals_before), _totals(result.totals_after)
+    difference = {name: after[name] - before[name] for name in TOTAL_FIELDS}
+    batch.events, batch.superseded, batch.errors = result.written, result.superseded, result.errors
+    batch.summary = {
+        "events": len(events), "customers": result.customers,
+        "before": {k: str(v) for k, v in before.items()}, "after": {k: str(v) for k, v in after.items()},
+        "difference": {k: str(v) for k, v in difference.items()},
+        "ledger": [[kind, entry, str(amount)] for kind, entry, amount in result.ledger_entries],
+    }
+    batch.save(update_fields=["events", "superseded", "errors", "summary"])
+    if result.written or result.superseded:
+        _on_rated(batch, result, {e.customer_id for e in events})
+    return RerateSummary(
+        batch_id=batch.pk, key=batch.key, start=start, end=end, customer_id=customer_id, events=len(events),
+        rerated=result.written, superseded=result.superseded, errors=result.errors, customers=result.customers,
+        before=before, after=after, difference=difference, ledger=tuple(result.ledger_entries))
+
+
+def usage_rerate_after_approval(*, version_id: int, rate_table_id: int, effective_from: datetime,
+                                actor: Actor = SYSTEM) -> RerateSummary | None:
+    """A backdated version was approved: re-rate from its effective instant until the next approved version of
+    the table takes over (or now)."""
+    from apps.catalog.selectors import rate_table_versions_approved
+
+    now = timezone.now()
+    if effective_from >= now:
+        return None
+    end = now + timedelta(minutes=10)  # events may be a few minutes ahead of the clock
+    for version in rate_table_versions_approved(rate_table_ids=[rate_table_id]).get(rate_table_id, []):
+        if version.effective_from > effective_from:
+            end = min(end, version.effective_from)
+            break
+    return usage_rerate(start=effective_from, end=end, actor=actor,
+                        reason=f"backdated version {version_id} of rate table {rate_table_id} approved")
