@@ -6,8 +6,14 @@ class CoreConfig(AppConfig):
     label = "core"
 
     def ready(self):
+        from django.db.models.signals import post_migrate
+
         from . import nav
         from .roles import Cap
+        from .services import role_groups_sync
+
+        # After create_permissions (auth's own post_migrate handler runs first: auth is listed before core).
+        post_migrate.connect(role_groups_sync, sender=self, dispatch_uid="ratedesk-role-groups")
 
         nav.register(nav.NavItem("API keys", "api-keys", (Cap.APIKEYS_MANAGE,), order=900))
         nav.register(nav.NavItem("Users", "users", (Cap.USERS_MANAGE,), order=910))

@@ -66,3 +66,23 @@ def user_create(*, username: str, password: str, roles: list[Role], first_name: 
                                     last_name=last_name, email=email)
     user_roles_set(user=user, roles=roles, actor=actor)
     return user
+
+
+def role_groups_sync(**_kwargs) -> None:
+    """Make sure each persona group exists with exactly its capability permissions.
+
+    Runs after every migrate/flush (post_migrate), so a fresh or flushed database always has the roles.
+    """
+    from django.contrib.auth.models import Permission
+    from django.contrib.contenttypes.models import ContentType
+
+    from .models import Capability
+    from .roles import ROLE_CAPABILITIES
+
+    content_type = ContentType.objects.get_for_model(Capability, for_concrete_model=False)
+    perms = {p.codename: p for p in Permission.objects.filter(content_type=content_type)}
+    for role, caps in ROLE_CAPABILITIES.items():
+        group, _ = Group.objects.get_or_create(name=role.value)
+        wanted = [perms[c.value] for c in caps if c.value in perms]
+        if set(group.permissions.values_list("pk", flat=True)) != {p.pk for p in wanted}:
+            group.permissions.set(wanted)
