@@ -17,3 +17,4 @@ class CoreConfig(AppConfig):
 
         nav.register(nav.NavItem("API keys", "api-keys", (Cap.APIKEYS_MANAGE,), order=900))
         nav.register(nav.NavItem("Users", "users", (Cap.USERS_MANAGE,), order=910))
+        nav.register_panel(nav.Panel("Administration", "panel-admin", (Cap.USERS_MANAGE, Cap.APIKEYS_MANAGE), order=5))

@@ -89,3 +89,8 @@ def user_list(request):
         return redirect("users")
     users = [{"user": u, "roles": {g.name for g in u.groups.all()}} for u in selectors.user_list()]
     return render(request, "core/users.html", {"users": users, "roles": [r.value for r in Role]})
+
+
+@capability_required(Cap.APIKEYS_MANAGE, Cap.USERS_MANAGE)
+def panel_admin(request):
+    return render(request, "core/_panel_admin.html", selectors.admin_summary())

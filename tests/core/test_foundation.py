@@ -90,3 +90,11 @@ def test_create_api_key_command_prints_key_last(db, capsys):
     out = capsys.readouterr().out.strip().splitlines()
     key = ApiKey.objects.get(name="cli key")
     assert out[-1].startswith(key.prefix) and key.matches(out[-1])
+
+
+@pytest.mark.parametrize("name,status", [("admin", 200), ("owner", 403), ("finance", 403), ("am", 403), ("support", 403)])
+def test_admin_panel(clients, name, status):
+    response = clients[name].get("/panels/admin/")
+    assert response.status_code == status
+    if status == 200:
+        assert "Monetization owner" in response.content.decode()
