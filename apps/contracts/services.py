@@ -117,7 +117,8 @@ def _validate_overrides(overrides: Mapping[int, OverrideTerms]) -> dict[int, Ove
                                                   price_per_units=Decimal(1))
         elif o.kind == PriceOverride.Kind.FIXED:
             unit_price = _amount(o.unit_price, field="unit_price")
-            per = _amount(o.price_per_units or Decimal(1), field="price_per_units", positive=True)
+            per = _amount(Decimal(1) if o.price_per_units is None else o.price_per_units, field="price_per_units",
+                          positive=True)
             result[int(meter_id)] = OverrideTerms(kind=o.kind, multiplier=None, unit_price=unit_price,
                                                   price_per_units=per)
         else:

@@ -5,13 +5,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from apps.core.money import ZERO, quantize_rated
 
 from .models import CreditGrant, CreditRequest, LedgerEntry, Wallet
-from .services import BURN_ORDER
+from .services import BURN_ORDER, decimal_sum, decimal_sums_by
 
 RUNWAY_BASIS_DAYS = 14
 RUNWAY_HORIZON_DAYS = 3 * 365
@@ -184,9 +184,9 @@ def project_runway(*, grants: list[RunwayGrant], burn_per_day: Decimal, now: dat
 def burn_per_day(*, wallet_id: int, now: datetime, days: int = RUNWAY_BASIS_DAYS) -> Decimal:
     """Net credits debited per day over the trailing `days` (debits minus their reversals)."""
     since = now - timedelta(days=days)
-    total = (LedgerEntry.objects.filter(wallet_id=wallet_id, effective_at__gt=since, effective_at__lte=now)
-             .filter(Q(entry_type=LedgerEntry.EntryType.DEBIT) | Q(entry_type=LedgerEntry.EntryType.REVERSAL))
-             .aggregate(total=Sum("amount"))["total"]) or ZERO
+    total = decimal_sum(LedgerEntry.objects.filter(wallet_id=wallet_id, effective_at__gt=since, effective_at__lte=now)
+                        .filter(Q(entry_type=LedgerEntry.EntryType.DEBIT) | Q(entry_type=LedgerEntry.EntryType.REVERSAL)),
+                        "amount")
     return quantize_rated(max(-total, ZERO) / Decimal(days))
 
 
@@ -241,10 +241,9 @@ def wallet_conservation(*, customer_id: int) -> Conservation:
     wallet = wallet_of(customer_id=customer_id)
     if wallet is None:
         return Conservation(ZERO, ZERO, ZERO, ZERO, ZERO, ZERO)
-    sums = {row["entry_type"]: row["total"] for row in
-            LedgerEntry.objects.filter(wallet=wallet).values("entry_type").annotate(total=Sum("amount"))}
+    sums = decimal_sums_by(LedgerEntry.objects.filter(wallet=wallet), "entry_type", "amount")
     t = LedgerEntry.EntryType
-    remaining = CreditGrant.objects.filter(wallet=wallet).aggregate(total=Sum("remaining"))["total"] or ZERO
+    remaining = decimal_sum(CreditGrant.objects.filter(wallet=wallet), "remaining")
     return Conservation(granted=sums.get(t.GRANT) or ZERO,
                         debited=-((sums.get(t.DEBIT) or ZERO) + (sums.get(t.REVERSAL) or ZERO)),
                         expired=-(sums.get(t.EXPIRY) or ZERO), voided=-(sums.get(t.VOID) or ZERO),

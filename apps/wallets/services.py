@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
@@ -106,6 +106,23 @@ def _existing_entry(key: str, *, wallet: Wallet, entry_type: str) -> LedgerEntry
         raise Conflict(f"The idempotency key {key!r} was already used for another operation.",
                        code="idempotency_conflict", field="idempotency_key")
     return entry
+
+
+def decimal_sum(queryset, field: str) -> Decimal:
+    """Exact Decimal sum. SQLite stores decimals as REAL and sums them in floating point, so there the values are
+    added in Python; PostgreSQL sums numerics exactly."""
+    if queryset.db and connections[queryset.db].vendor == "sqlite":
+        return sum(queryset.values_list(field, flat=True), ZERO)
+    return queryset.aggregate(total=Sum(field))["total"] or ZERO
+
+
+def decimal_sums_by(queryset, key: str, field: str) -> dict:
+    if connections[queryset.db].vendor == "sqlite":
+        totals: dict = {}
+        for k, v in queryset.values_list(key, field):
+            totals[k] = totals.get(k, ZERO) + v
+        return totals
+    return {row[key]: row["total"] for row in queryset.values(key).annotate(total=Sum(field)).order_by()}
 
 
 def _set_balance(wallet: Wallet, balance: Decimal) -> None:
@@ -257,10 +274,9 @@ def debit_outstanding(entry: LedgerEntry) -> dict[int, Decimal]:
     outstanding: dict[int, Decimal] = {}
     for alloc in entry.allocations.order_by("id"):
         outstanding[alloc.grant_id] = outstanding.get(alloc.grant_id, ZERO) - alloc.amount
-    reversed_rows = (LedgerAllocation.objects.filter(entry__reverses=entry).values("grant_id")
-                     .annotate(total=Sum("amount")))
-    for row in reversed_rows:
-        outstanding[row["grant_id"]] = outstanding.get(row["grant_id"], ZERO) - row["total"]
+    given_back = decimal_sums_by(LedgerAllocation.objects.filter(entry__reverses=entry), "grant_id", "amount")
+    for grant_id, total in given_back.items():
+        outstanding[grant_id] = outstanding.get(grant_id, ZERO) - total
     return outstanding
 
 
@@ -323,7 +339,8 @@ def wallet_reverse(*, entry_id: int, idempotency_key: str, actor: Actor, amount:
                      f"{'expired' if grant.expired_at else 'been voided'}",
                 effective_at=now, **_actor_fields(actor))
         else:
-            CreditGrant.objects.filter(pk=grant.pk).update(remaining=F("remaining") + take)
+            # computed here, under the lock (no SQL arithmetic: SQLite would do it in floating point)
+            CreditGrant.objects.filter(pk=grant.pk).update(remaining=grant.remaining + take)
     _set_balance(wallet, balance)
     return entry
 
@@ -399,10 +416,9 @@ def support_caps() -> tuple[Decimal, Decimal]:
 def support_credited_this_month(*, wallet_id: int, now: datetime) -> Decimal:
     """Support and approved-request credits granted to the wallet since the start of the (UTC) month, not voided."""
     start = now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    total = (CreditGrant.objects.filter(wallet_id=wallet_id, created_at__gte=start, voided_at__isnull=True,
-                                        source__in=[CreditGrant.Source.SUPPORT, CreditGrant.Source.REQUEST])
-             .aggregate(total=Sum("amount"))["total"])
-    return total or ZERO
+    return decimal_sum(CreditGrant.objects.filter(wallet_id=wallet_id, created_at__gte=start, voided_at__isnull=True,
+                                                  source__in=[CreditGrant.Source.SUPPORT, CreditGrant.Source.REQUEST]),
+                       "amount")
 
 
 def _issue_key(idempotency_key: str) -> str:
