@@ -301,6 +301,10 @@ class Engine:
     # --- wallet and policy ---------------------------------------------------------------------------------
     def _settle(self, customer_id: int, new_items: list[_Item], superseded: list[RatedUsage],
                 cursors: dict) -> None:
+        """Wallet and policy for one customer's new records. Every record's credits_drawn is exactly what its
+        ledger debit's allocations gave it, so superseding a record reverses exactly that and the current records
+        always sum to the net usage debits of the ledger. A negative charge (a volume-tier true-up) draws
+        nothing: it is a credit note in overage (negative), outside the caps."""
         from apps.wallets.services import wallet_debit, wallet_reverse
 
         # 1. Credits the superseded records drew go back to the grants they came from.
@@ -309,58 +313,48 @@ class Engine:
             if record.ledger_entry_id and record.credits_drawn > 0:
                 give_back[record.ledger_entry_id] += record.credits_drawn
         for entry_id, amount in sorted(give_back.items()):
-            amount = min(amount, _outstanding(entry_id))
+            outstanding = _outstanding(entry_id)
+            if amount > outstanding:  # cannot happen while records are the only users of usage debits
+                log.error("usage debit %s has %s outstanding, %s to give back", entry_id, outstanding, amount)
+                amount = outstanding
             if amount <= 0:
                 continue
             entry = wallet_reverse(entry_id=entry_id, amount=amount, actor=self.actor,
                                    idempotency_key=f"usage-rev:{self.batch.key}:{entry_id}",
                                    reference=f"re-rating {self.batch.key}")
-            self.result.ledger_entries.append(("reversal", entry.pk, -amount))
+            self.result.ledger_entries.append(("reversal", entry.pk, amount))
 
         # 2. Overage used so far in each period (without the superseded records), for the caps.
         used: dict[datetime, Decimal] = defaultdict(lambda: ZERO)
         for (meter_id, period_start), cursor in cursors.items():
             used[period_start] += cursor.overage_units
         for record in superseded:
-            used[record.period_start] -= record.overage_units
+            used[record.period_start] -= max(record.overage_units, ZERO)
 
-        # 3. One debit for what the new records need, in rating order across meters and periods.
+        # 3. One debit for the credits the new records need, split over them in rating order.
         new_items.sort(key=lambda i: (i.event.key, i.event.meter_id))
         needs: list[Decimal] = []
         for item in new_items:
             c = item.contract
-            if c.billing_model in rating.WALLET_MODELS:
-                needs.append(rating.to_credits(item.priced.amount, pricing_unit=c.pricing_unit,
-                                               credit_price=c.credit_price))
-            else:
-                needs.append(rating.to_currency(item.priced.amount, pricing_unit=c.pricing_unit,
-                                                credit_price=c.credit_price))
-        wallet_idx = [i for i, item in enumerate(new_items) if item.contract.billing_model in rating.WALLET_MODELS]
-        positive = sum((needs[i] for i in wallet_idx if needs[i] > 0), ZERO)
-        negative = sum((needs[i] for i in wallet_idx if needs[i] < 0), ZERO)
-        net = positive + negative
-        takes = {i: ZERO for i in wallet_idx}
+            convert = rating.to_credits if c.billing_model in rating.WALLET_MODELS else rating.to_currency
+            needs.append(convert(item.priced.amount, pricing_unit=c.pricing_unit, credit_price=c.credit_price))
+        drawing = [i for i, item in enumerate(new_items)
+                   if item.contract.billing_model in rating.WALLET_MODELS and needs[i] > 0]
+        takes: dict[int, Decimal] = {}
         debit = None
-        if net > 0:
-            debit = wallet_debit(customer_id=customer_id, amount=net, actor=self.actor,
+        demand = sum((needs[i] for i in drawing), ZERO)
+        if demand > 0:
+            debit = wallet_debit(customer_id=customer_id, amount=demand, actor=self.actor,
                                  idempotency_key=f"usage:{self.batch.key}:c{customer_id}",
                                  reference=f"usage {self.batch.key}")
             if debit.entry_id:
                 self.result.ledger_entries.append(("debit", debit.entry_id, -debit.drawn))
-            pool = debit.drawn - negative
-        else:
-            pool = positive
-            if net < 0:
-                self._refund(customer_id, -net)
-        for i in wallet_idx:
-            if needs[i] < 0:
-                takes[i] = needs[i]
-            elif needs[i] > 0:
+            pool = debit.drawn
+            for i in drawing:
                 takes[i] = min(needs[i], pool)
                 pool -= takes[i]
-        positive_idx = [i for i in wallet_idx if needs[i] > 0]
-        shares = rating.split_allocations([takes[i] for i in positive_idx], debit.allocations if debit else ())
-        share_of = dict(zip(positive_idx, shares))
+        shares = rating.split_allocations([takes.get(i, ZERO) for i in drawing], debit.allocations if debit else ())
+        share_of = dict(zip(drawing, shares))
 
         # 4. Per record: credits, overage within the cap, over limit beyond it.
         caps: dict[datetime, Decimal | None] = {}
@@ -375,14 +369,13 @@ class Engine:
             need = needs[index]
             wallet = c.billing_model in rating.WALLET_MODELS
             take = takes.get(index, ZERO)
-            shortfall = need - take if need > 0 else (ZERO if wallet else need)
+            shortfall = need - take
             cap_left = caps[period_start]
             if shortfall > 0 and cap_left is not None:
                 overage = min(shortfall, max(cap_left, ZERO))
-            else:
-                overage = shortfall
-            if cap_left is not None:
                 caps[period_start] = cap_left - overage
+            else:
+                overage = shortfall  # no cap, or a credit note (negative)
             over_limit = shortfall - overage
             grant_shares = share_of.get(index, [])
             overage_amount = rating.credits_to_currency(overage, credit_price=c.credit_price) if wallet else overage
@@ -390,8 +383,10 @@ class Engine:
             if need > 0:
                 credit_q = rating.proportion(take, need, chargeable)
                 overage_q = rating.proportion(overage, need, chargeable)
+            elif wallet and need == 0:
+                credit_q, overage_q = chargeable, ZERO
             else:
-                credit_q, overage_q = (chargeable, ZERO) if wallet else (ZERO, chargeable)
+                credit_q, overage_q = ZERO, chargeable
             item.record = RatedUsage(
                 event_id=item.event.pk, batch=self.batch, customer_id=customer_id, meter_id=item.event.meter_id,
                 timestamp=item.event.timestamp, day=_utc_day(item.event.timestamp), event_ref=item.event.ref,
@@ -412,25 +407,6 @@ class Engine:
                 allocations=[s.as_dict() for s in grant_shares],
                 attr_user=_attr(item.event.attributes, "user"), attr_agent=_attr(item.event.attributes, "agent"),
                 attr_team=_attr(item.event.attributes, "team"))
-
-    def _refund(self, customer_id: int, amount: Decimal) -> None:
-        """A net negative batch (volume true-up): give credits back from the customer's latest usage debits."""
-        from apps.wallets.services import wallet_reverse
-
-        left = amount
-        entry_ids = (RatedUsage.objects.filter(customer_id=customer_id, ledger_entry__isnull=False)
-                     .order_by("-ledger_entry_id").values_list("ledger_entry_id", flat=True).distinct())
-        for entry_id in entry_ids:
-            if left <= 0:
-                break
-            take = min(_outstanding(entry_id), left)
-            if take <= 0:
-                continue
-            entry = wallet_reverse(entry_id=entry_id, amount=take, actor=self.actor,
-                                   idempotency_key=f"usage-refund:{self.batch.key}:{entry_id}",
-                                   reference=f"volume true-up {self.batch.key}")
-            self.result.ledger_entries.append(("reversal", entry.pk, -take))
-            left -= take
 
     # --- writes ------------------------------------------------------------------------------------------
     def _write(self, customer_id: int, new_items: list[_Item], superseded: list[RatedUsage],
@@ -475,12 +451,12 @@ class Engine:
         for record in superseded:
             cursor = cursor_for(record.meter_id, record.period_start, record.contract_id, None)
             cursor.quantity -= record.quantity
-            cursor.overage_units -= record.overage_units
+            cursor.overage_units -= max(record.overage_units, ZERO)
         for item in new_items:
             record = item.record
             cursor = cursor_for(record.meter_id, record.period_start, record.contract_id, item.period[1])
             cursor.quantity += record.quantity
-            cursor.overage_units += record.overage_units
+            cursor.overage_units += max(record.overage_units, ZERO)
             if cursor.last_timestamp is None or (cursor.last_timestamp, cursor.last_event_ref) < item.event.key:
                 cursor.last_timestamp, cursor.last_event_ref = item.event.key
         if changed:

@@ -162,6 +162,7 @@ class RatingCursor(models.Model):
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()
     quantity = DecimalField(default=Decimal(0))
+    # Only positive overage counts here (a volume true-up credit note does not free a cap).
     overage_units = DecimalField(default=Decimal(0), help_text="Overage in the period: credits (prepaid, hybrid) "
                                                                  "or currency (postpaid).")
     last_timestamp = models.DateTimeField(null=True, blank=True)

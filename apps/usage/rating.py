@@ -115,9 +115,10 @@ def overage_cap(*, billing_model: str, enforcement: str, overdraft_limit: Decima
     (credits for prepaid/hybrid, currency for postpaid).
 
     - unlimited: no cap;
-    - hard: nothing beyond the balance (prepaid, hybrid); postpaid has no balance, so its overdraft limit,
-      when set, is the period's spending cap;
-    - soft: up to the overdraft limit.
+    - hard: nothing beyond the balance (prepaid, hybrid);
+    - soft: up to the overdraft limit;
+    - postpaid has no balance: everything is overage, capped only by a soft policy's overdraft limit when one
+      is set (the period's spending limit).
     """
     if enforcement == "unlimited":
         return None
