@@ -1,0 +1,163 @@
+"""Alert reads: lists with a fixed number of queries, badges, markers for the customer page's time axis."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from .models import Alert, AlertRule, Kind, NotificationDelivery, WebhookEndpoint
+
+LIVE = (Alert.State.OPEN, Alert.State.ACKNOWLEDGED)
+STATE_FILTERS = {"live": LIVE, "open": (Alert.State.OPEN,), "acknowledged": (Alert.State.ACKNOWLEDGED,),
+                 "resolved": (Alert.State.RESOLVED,), "all": ()}
+DEFAULT_STATE_FILTER = "live"
+
+
+@dataclass(frozen=True)
+class AlertFilters:
+    kind: str = ""
+    customer: str = ""  # external id
+    state: str = DEFAULT_STATE_FILTER
+    manager_id: int | None = None  # only the accounts this user manages
+
+
+def alert_list(*, filters: AlertFilters) -> QuerySet[Alert]:
+    qs = (Alert.objects.select_related("customer", "meter", "acknowledged_by", "rule")
+          .prefetch_related(Prefetch("deliveries", queryset=NotificationDelivery.objects.order_by("id")))
+          .order_by("-fired_at", "-id"))
+    states = STATE_FILTERS.get(filters.state, STATE_FILTERS[DEFAULT_STATE_FILTER])
+    if states:
+        qs = qs.filter(state__in=states)
+    if filters.kind in Kind.values:
+        qs = qs.filter(kind=filters.kind)
+    if filters.customer:
+        qs = qs.filter(customer__external_id=filters.customer)
+    if filters.manager_id is not None:
+        qs = qs.filter(customer__account_manager_id=filters.manager_id)
+    return qs
+
+
+def alert_get(*, alert_id: int) -> Alert | None:
+    return (Alert.objects.select_related("customer__account_manager", "meter", "acknowledged_by", "rule__customer",
+                                         "rule__meter")
+            .prefetch_related(Prefetch("deliveries", queryset=NotificationDelivery.objects
+                                       .select_related("endpoint").order_by("id")))
+            .filter(pk=alert_id).first())
+
+
+def open_alert_count(user=None) -> int:
+    """The nav badge: open (not yet acknowledged) alerts; an account manager counts their own accounts."""
+    qs = Alert.objects.filter(state=Alert.State.OPEN)
+    if user is not None and getattr(user, "is_authenticated", False) and user.accounts.exists():
+        qs = qs.filter(customer__account_manager_id=user.pk)
+    return qs.count()
+
+
+def live_alerts_for_customer(*, customer_id: int, limit: int = 20) -> list[Alert]:
+    return list(Alert.objects.select_related("meter", "acknowledged_by").filter(customer_id=customer_id, state__in=LIVE)
+                .order_by("-fired_at", "-id")[:limit])
+
+
+def recent_alerts_for_customer(*, customer_id: int, limit: int = 5) -> list[Alert]:
+    return list(Alert.objects.filter(customer_id=customer_id, state=Alert.State.RESOLVED)
+                .order_by("-fired_at", "-id")[:limit])
+
+
+def live_counts(*, customer_ids) -> dict[int, int]:
+    return dict(Alert.objects.filter(customer_id__in=list(customer_ids), state__in=LIVE)
+                .values("customer_id").annotate(n=Count("id")).values_list("customer_id", "n"))
+
+
+def open_alerts_overview(*, manager_id: int | None = None, limit: int = 8) -> tuple[list[Alert], int]:
+    qs = Alert.objects.select_related("customer").filter(state=Alert.State.OPEN)
+    if manager_id is not None:
+        qs = qs.filter(customer__account_manager_id=manager_id)
+    return list(qs.order_by("-fired_at", "-id")[:limit]), qs.count()
+
+
+def customers_needing_attention(*, limit: int = 8) -> list[int]:
+    """Customers with the most live alerts (for people who manage no accounts themselves)."""
+    return list(Alert.objects.filter(state__in=LIVE).values("customer_id").annotate(n=Count("id"))
+                .order_by("-n", "customer_id").values_list("customer_id", flat=True)[:limit])
+
+
+def timeline_markers(*, customer_id: int, start: date, end: date) -> list:
+    """Alerts fired in a day range, as markers for the usage app's customer page (registered in apps.py)."""
+    from django.urls import reverse
+
+    from apps.usage.dashboard_selectors import TimelineMarker
+
+    start_at = datetime.combine(start, time.min, tzinfo=UTC)
+    end_at = datetime.combine(end, time.max, tzinfo=UTC)
+    rows = (Alert.objects.filter(customer_id=customer_id, fired_at__gte=start_at, fired_at__lte=end_at)
+            .order_by("fired_at", "id"))
+    labels = dict(Kind.choices)
+    return [TimelineMarker(at=a.fired_at, day=a.fired_at.astimezone(UTC).date(), label=a.message,
+                           category=labels.get(a.kind, a.kind), state=a.state,
+                           url=reverse("alerts:alert-detail", args=[a.pk])) for a in rows]
+
+
+@dataclass(frozen=True)
+class RuleFilters:
+    customer: str = ""
+    kind: str = ""
+    source: str = ""
+
+
+def rule_list(*, filters: RuleFilters) -> QuerySet[AlertRule]:
+    qs = (AlertRule.objects.select_related("customer", "meter", "contract", "created_by")
+          .annotate(live=Count("alerts", filter=Q(alerts__state__in=LIVE)))
+          .order_by("customer__name", "kind", "threshold", "id"))
+    if filters.customer:
+        if filters.customer == "-":
+            qs = qs.filter(customer__isnull=True)
+        else:
+            qs = qs.filter(customer__external_id=filters.customer)
+    if filters.kind in Kind.values:
+        qs = qs.filter(kind=filters.kind)
+    if filters.source in AlertRule.Source.values:
+        qs = qs.filter(source=filters.source)
+    return qs
+
+
+def rule_get(*, rule_id: int) -> AlertRule | None:
+    return AlertRule.objects.select_related("customer", "meter", "contract").filter(pk=rule_id).first()
+
+
+def endpoint_list() -> list[WebhookEndpoint]:
+    return list(WebhookEndpoint.objects.annotate(
+        sent=Count("deliveries", filter=Q(deliveries__status=NotificationDelivery.Status.SENT)),
+        failed=Count("deliveries", filter=Q(deliveries__status=NotificationDelivery.Status.FAILED)),
+        retrying=Count("deliveries", filter=Q(deliveries__status=NotificationDelivery.Status.RETRYING)),
+    ).order_by("name", "id"))
+
+
+def endpoint_get(*, endpoint_id: int) -> WebhookEndpoint | None:
+    return WebhookEndpoint.objects.filter(pk=endpoint_id).first()
+
+
+def recent_deliveries(*, status: str = "", channel: str = "", limit: int = 50) -> list[NotificationDelivery]:
+    qs = NotificationDelivery.objects.select_related("alert__customer", "endpoint").order_by("-created_at", "-id")
+    if status in NotificationDelivery.Status.values:
+        qs = qs.filter(status=status)
+    if channel in NotificationDelivery.Channel.values:
+        qs = qs.filter(channel=channel)
+    return list(qs[:limit])
+
+
+def customers_to_evaluate(*, now: datetime | None = None) -> list[int]:
+    """Customers with a contract in force or a live alert (the periodic sweep)."""
+    from apps.contracts.models import Contract
+
+    now = now or timezone.now()
+    in_force = Contract.objects.filter(Q(starts_at__lte=now) & (Q(ends_at__isnull=True) | Q(ends_at__gt=now)))
+    ids = set(in_force.values_list("customer_id", flat=True))
+    ids |= set(Alert.objects.filter(state__in=LIVE).values_list("customer_id", flat=True))
+    return sorted(ids)
+
+
+def kind_choices() -> list[tuple[str, Any]]:
+    return list(Kind.choices)
