@@ -28,8 +28,7 @@ _MAX_AMOUNT = Decimal(10) ** 17
 def _stamp(instance, *, actor: Actor, reason: str) -> None:
     """History attribution: simple_history reads these on save/delete."""
     instance._change_reason = (reason or "").strip()[:100] or None
-    if actor.user is not None:
-        instance._history_user = actor.user
+    instance._history_user = actor.user  # explicit, also None: never the request's API-key principal
 
 
 def _amount(value, *, field: str, allow_none: bool = False, positive: bool = False) -> Decimal | None:

@@ -155,18 +155,24 @@ def project_runway(*, grants: list[RunwayGrant], burn_per_day: Decimal, now: dat
     while True:
         live = [i for i in order if state.get(i, ZERO) > 0]
         if not live:
-            return t, lost
+            return t, quantize_rated(lost)
         usable = [i for i in live if grants[i].effective_at <= t]
         events = [e for i in live for e in (grants[i].effective_at, grants[i].expires_at) if e is not None and e > t]
         next_event = min(events) if events else None
         available = sum((state[i] for i in usable), ZERO)
         if rate > 0:
             if available == 0:
-                return t, lost  # nothing usable right now
-            empty_at = t + timedelta(seconds=int(available / rate))
-            if next_event is None or empty_at <= next_event:
-                return (empty_at if empty_at <= horizon else None), lost
-            need = rate * Decimal((next_event - t).total_seconds())
+                return t, quantize_rated(lost)  # nothing usable right now
+            seconds = available / rate
+            if seconds > Decimal((horizon - t).total_seconds()):
+                empty_at = None  # beyond the horizon (unless an expiry comes first)
+            else:
+                empty_at = t + timedelta(seconds=int(seconds))
+            if empty_at is not None and (next_event is None or empty_at <= next_event):
+                return empty_at, quantize_rated(lost)
+            if empty_at is None and (next_event is None or next_event > horizon):
+                return None, quantize_rated(lost)
+            need = quantize_rated(burn_per_day * Decimal((next_event - t).total_seconds()) / Decimal(86400))
             for i in usable:
                 take = min(state[i], need)
                 state[i] -= take
@@ -174,7 +180,7 @@ def project_runway(*, grants: list[RunwayGrant], burn_per_day: Decimal, now: dat
                 if need == 0:
                     break
         if next_event is None or next_event > horizon:
-            return None, lost
+            return None, quantize_rated(lost)
         t = next_event
         for i in live:
             if grants[i].expires_at is not None and grants[i].expires_at <= t:

@@ -157,8 +157,7 @@ def _grant(*, wallet: Wallet, kind: str, amount: Decimal, priority: int, effecti
                         effective_at=effective_at, expires_at=expires_at, price_per_credit=price_per_credit,
                         reason_code=reason_code, reference=reference, note=note, source=source,
                         created_by=created_by if created_by is not None else actor.user)
-    if actor.user is not None:
-        grant._history_user = actor.user
+    grant._history_user = actor.user  # explicit, also None: never the request's API-key principal
     grant.save()
     balance = wallet.balance + amount
     LedgerEntry.objects.create(wallet=wallet, entry_type=LedgerEntry.EntryType.GRANT, grant=grant, amount=amount,
@@ -476,8 +475,7 @@ def credit_issue(*, customer_id: int, amount: Decimal, kind: str = CreditGrant.K
         request = CreditRequest(wallet=wallet, amount=amount, kind=kind, reason_code=reason_code, reference=reference,
                                 expires_at=expires_at, note=note, idempotency_key=key, requested_by=actor.user,
                                 requested_by_api_key=actor.api_key)
-        if actor.user is not None:
-            request._history_user = actor.user
+        request._history_user = actor.user  # explicit, also None: never the request's API-key principal
         request._change_reason = ("above the per-grant cap" if amount > per_grant
                                   else "above the monthly cap for this customer")
         request.save()

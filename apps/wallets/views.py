@@ -107,7 +107,7 @@ def credit_issue(request, external_id: str):
             add_domain_error_to_form(form, exc)
         else:
             if result.status == "issued":
-                message = (f"Issued {result.grant.amount.normalize():,f} {result.grant.get_kind_display().lower()} "
+                message = (f"Issued {result.grant.amount.normalize():,f} {result.grant.kind} "
                            f"credits to {customer.name}.")
                 level = "success"
             else:
