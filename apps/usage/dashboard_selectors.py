@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Case, F, Max, Min, Q, Sum, Value, When
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from apps.core.money import ZERO
+from apps.core.money import ZERO, quantize_rated
 
 from .models import DailyAttribution, DailyUsage
 
@@ -613,7 +614,9 @@ def credits_paid_free(*, customer_id: int, period: DateRange) -> list[CreditsDay
                       paid=Sum(Case(When(~free, then="amount"), default=0, output_field=D())),
                       revenue=Sum("revenue"))
             .order_by("d"))
-    result = {r["d"]: CreditsDay(r["d"], -(r["paid"] or ZERO), -(r["free"] or ZERO), -(r["revenue"] or ZERO))
+    # allocations are signed like their entries (debits take: negative amounts) but carry revenue positive for
+    # a debit and negative for a reversal
+    result = {r["d"]: CreditsDay(r["d"], -(r["paid"] or ZERO), -(r["free"] or ZERO), r["revenue"] or ZERO)
               for r in rows}
     return [result.get(d, CreditsDay(d, ZERO, ZERO, ZERO)) for d in period.dates()]
 
@@ -713,9 +716,15 @@ def runways(*, customer_ids: Iterable[int], now: datetime | None = None) -> dict
     if not wallets:
         return {}
     since = now - timedelta(days=RUNWAY_BASIS_DAYS)
-    burnt = dict(LedgerEntry.objects.filter(wallet_id__in=list(wallets), effective_at__gt=since, effective_at__lte=now,
-                                            entry_type__in=[LedgerEntry.EntryType.DEBIT, LedgerEntry.EntryType.REVERSAL])
-                 .values("wallet_id").annotate(total=Sum("amount")).values_list("wallet_id", "total"))
+    moves = LedgerEntry.objects.filter(wallet_id__in=list(wallets), effective_at__gt=since, effective_at__lte=now,
+                                       entry_type__in=[LedgerEntry.EntryType.DEBIT, LedgerEntry.EntryType.REVERSAL])
+    if connection.vendor == "sqlite":  # SQLite sums decimals in floating point: add them exactly here
+        burnt: dict[int, Decimal] = defaultdict(lambda: ZERO)
+        for wallet_id, amount in moves.values_list("wallet_id", "amount"):
+            burnt[wallet_id] += amount
+    else:
+        burnt = dict(moves.values("wallet_id").annotate(total=Sum("amount")).order_by()
+                     .values_list("wallet_id", "total"))
     grants: dict[int, list[RunwayGrant]] = defaultdict(list)
     for g in CreditGrant.objects.filter(wallet_id__in=list(wallets), remaining__gt=0, expired_at__isnull=True,
                                         voided_at__isnull=True):
@@ -724,7 +733,7 @@ def runways(*, customer_ids: Iterable[int], now: datetime | None = None) -> dict
                                                created_at=g.created_at, id=g.pk))
     result = {}
     for wallet_id, wallet in wallets.items():
-        burn = max(-(burnt.get(wallet_id) or ZERO), ZERO) / Decimal(RUNWAY_BASIS_DAYS)
+        burn = quantize_rated(max(-(burnt.get(wallet_id) or ZERO), ZERO) / Decimal(RUNWAY_BASIS_DAYS))
         at, _lost = _project(grants.get(wallet_id, []), burn, now)
         days = None
         if at is not None:
