@@ -278,7 +278,18 @@ def contract_history(*, contract_id: int) -> list[HistoryRow]:
 
 
 def customer_history(*, customer_id: int) -> list[HistoryRow]:
+    from apps.core.models import User
+
     records = list(Customer.history.filter(id=customer_id).select_related("history_user"))
     rows = _history_rows(records, lambda r: "customer", ["name", "segment", "status", "account_manager_id"])
+    ids = {int(v) for r in rows for f, o, n in r.changes if f == "account_manager_id" for v in (o, n) if v.isdigit()}
+    names = dict(User.objects.filter(id__in=ids).values_list("id", "username"))
+
+    def label(value: str) -> str:
+        return names.get(int(value), value) if value.isdigit() else value
+
+    rows = [HistoryRow(at=r.at, user=r.user, kind=r.kind, subject=r.subject, reason=r.reason,
+                       changes=[("account manager", label(o), label(n)) if f == "account_manager_id" else (f, o, n)
+                                for f, o, n in r.changes]) for r in rows]
     rows.sort(key=lambda r: r.at, reverse=True)
     return rows

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from apps.core.actors import Actor
 from apps.core.errors import DomainError, add_domain_error_to_form
+from apps.core.money import decimal_str
 from apps.core.htmx import is_partial, render_page_or_partial
 from apps.core.permissions import capability_required, user_can
 from apps.core.roles import Cap
@@ -167,14 +168,16 @@ def _contract_form_view(request, customer, contract=None):
             "rate_table": str(contract.rate_table_id), "starts_on": contract.starts_at.date(),
             "ends_on": contract.ends_at.date() if contract.ends_at else None,
             "billing_model": contract.billing_model, "enforcement": contract.enforcement,
-            "overdraft_limit": contract.overdraft_limit, "currency": contract.currency, "base_fee": contract.base_fee,
-            "included_credits": contract.included_credits, "credit_price": contract.credit_price,
+            "overdraft_limit": decimal_str(contract.overdraft_limit), "currency": contract.currency,
+            "base_fee": decimal_str(contract.base_fee), "included_credits": decimal_str(contract.included_credits),
+            "credit_price": decimal_str(contract.credit_price),
             "billing_anchor_day": contract.billing_anchor_day,
             "alert_thresholds": ", ".join(str(t) for t in contract.alert_thresholds or []), "notes": contract.notes,
         }
-        allowance_initial = [{"meter": str(a.meter_id), "quantity": a.quantity} for a in contract.allowances.all()]
-        override_initial = [{"meter": str(o.meter_id), "kind": o.kind, "multiplier": o.multiplier,
-                             "unit_price": o.unit_price, "price_per_units": o.price_per_units}
+        allowance_initial = [{"meter": str(a.meter_id), "quantity": decimal_str(a.quantity)}
+                             for a in contract.allowances.all()]
+        override_initial = [{"meter": str(o.meter_id), "kind": o.kind, "multiplier": decimal_str(o.multiplier),
+                             "unit_price": decimal_str(o.unit_price), "price_per_units": decimal_str(o.price_per_units)}
                             for o in contract.overrides.all()]
     data = request.POST if request.method == "POST" else None
     form = ContractForm(data, initial=initial, rate_tables=rate_tables, require_reason=contract is not None)

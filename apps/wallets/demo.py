@@ -13,11 +13,16 @@ from apps.contracts.selectors import contracts_in_force
 from apps.core.actors import SYSTEM, Actor
 from apps.core.progress import ProgressBar
 
-from . import services
+from . import selectors, services
 from .models import CreditReason, CreditRequest, LedgerEntry
 
 D = Decimal
 HISTORY_DAYS = 30
+SUPPORT_NOTES = {
+    CreditReason.OUTAGE: "Apology for the degraded latency on the pro model.",
+    CreditReason.GOODWILL: "Goodwill after a slow onboarding.",
+    CreditReason.BILLING_DISPUTE: "Duplicate events billed twice during the ingestion incident.",
+}
 
 
 def _user(username: str):
@@ -72,7 +77,7 @@ def _seed_wallet(*, customer, contract, index, now, billing, support_actor) -> N
                 effective_at=start, expires_at=now + timedelta(days=rng.randint(4, 12)), price_per_credit=price,
                 reference=f"ORD-{5000 + index}", note="Quarterly top-up", idempotency_key=f"demo:{ext}:topup",
                 actor=billing)
-        daily = (commit / D(rng.choice([40, 60, 90, 150, 240]))).quantize(D(1))
+        daily = (commit / D(rng.choice([90, 150, 240, 365, 540]))).quantize(D(1))
     if index % 2 == 0 or customer.status == "trial":
         expires = now + timedelta(days=rng.choice([-3, 9, 20, 45])) if index % 5 else now - timedelta(days=2)
         services.wallet_grant(
@@ -80,19 +85,20 @@ def _seed_wallet(*, customer, contract, index, now, billing, support_actor) -> N
             priority=100, effective_at=start + timedelta(days=5), expires_at=expires, price_per_credit=D(0),
             reason_code="trial_extension" if customer.status == "trial" else "", reference="PROMO-LAUNCH",
             note="Launch promotion", idempotency_key=f"demo:{ext}:promo", actor=billing)
-        if not prepaid:
-            daily = D(rng.choice([150, 300, 600]))
     if index % 4 == 1:
+        reason = rng.choice([CreditReason.OUTAGE, CreditReason.GOODWILL, CreditReason.BILLING_DISPUTE])
         services.credit_issue(
             customer_id=customer.pk, amount=D(rng.choice([100, 250, 400])), kind="support",
-            reason_code=rng.choice([CreditReason.OUTAGE, CreditReason.GOODWILL, CreditReason.BILLING_DISPUTE]),
-            reference=f"SUP-{2000 + index}", expires_at=now + timedelta(days=rng.choice([14, 60, 90])),
-            note="Apology for the degraded latency on the pro model.", idempotency_key=f"demo:{ext}:support",
+            reason_code=reason, reference=f"SUP-{2000 + index}",
+            expires_at=now + timedelta(days=rng.choice([14, 60, 90])), note=SUPPORT_NOTES[reason],
+            idempotency_key=f"demo:{ext}:support",
             actor=support_actor, now=now - timedelta(days=rng.randint(1, 20)))
     if daily <= 0 or customer.status == "churned":
         return
     for day in range(HISTORY_DAYS, 0, -1):
         at = (now - timedelta(days=day)).replace(hour=12, minute=0, second=0, microsecond=0)
+        if selectors.available_at(customer_id=customer.pk, at=at) == 0:
+            continue  # nothing to draw: no empty debits in the demo
         weekday = at.weekday()
         factor = D("0.45") if weekday >= 5 else D(rng.choice(["0.8", "0.9", "1", "1.1", "1.25"]))
         amount = (daily * factor * (D(1) + D(HISTORY_DAYS - day) / D(100))).quantize(D("0.01"))

@@ -321,7 +321,7 @@ def support_activity(*, customer_id: int | None = None, requested_by_id: int | N
     rows = []
     for g in grants[:limit]:
         customer = g.wallet.customer
-        rows.append(ActivityRow(at=g.created_at, customer_id=customer.pk, customer_name=customer.name,
+        rows.append(ActivityRow(at=g.effective_at, customer_id=customer.pk, customer_name=customer.name,
                                 customer_external_id=customer.external_id, amount=g.amount, kind=g.kind,
                                 reason_code=g.reason_code, reference=g.reference, note=g.note,
                                 by=g.created_by.username if g.created_by_id else "api",
@@ -338,6 +338,13 @@ def support_activity(*, customer_id: int | None = None, requested_by_id: int | N
                                 decision_comment=r.decision_comment, grant_id=r.grant_id, request_id=r.pk))
     rows.sort(key=lambda row: row.at, reverse=True)
     return rows[:limit]
+
+
+def available_at(*, customer_id: int, at: datetime) -> Decimal:
+    """Credits a debit at `at` could draw (effective, not expired, not voided)."""
+    return decimal_sum(CreditGrant.objects.filter(wallet__customer_id=customer_id, remaining__gt=0, effective_at__lte=at,
+                                                  expired_at__isnull=True, voided_at__isnull=True)
+                       .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at)), "remaining")
 
 
 def customer_balances(*, customer_ids) -> dict[int, Decimal]:
