@@ -18,6 +18,7 @@ lock, so two workers never price the same customer's period at once. Steps for o
 """
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -74,6 +75,17 @@ class _Item:
 
 
 @dataclass
+class _Work:
+    """What rating one customer produced, written for all customers at the end of the run."""
+
+    customer_id: int
+    new_items: list[_Item]
+    superseded: list[RatedUsage]
+    kept_priors: list[RatedUsage]
+    cursors: list[RatingCursor]
+
+
+@dataclass
 class RunResult:
     written: int = 0
     superseded: int = 0
@@ -107,6 +119,39 @@ def _attr(attributes: dict, name: str) -> str:
     if value is None or isinstance(value, (dict, list)):
         return ""
     return str(value)[:120]
+
+
+def fast_insert(model, objects: list) -> None:
+    """Insert model instances without the ORM's per-row statement building (ids are not read back): COPY on
+    PostgreSQL, executemany elsewhere. For the rating hot path's wide rows."""
+    if not objects:
+        return
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    now = timezone.now()
+    for field in fields:  # auto_now_add fields are filled like the ORM would
+        if getattr(field, "auto_now_add", False) or getattr(field, "auto_now", False):
+            for obj in objects:
+                if getattr(obj, field.attname) is None:
+                    setattr(obj, field.attname, now)
+    table = connection.ops.quote_name(model._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for obj in objects:
+                copy.write_row([_copy_value(f, getattr(obj, f.attname)) for f in fields])
+        return
+    rows = [[f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields] for obj in objects]
+    placeholders = ", ".join(["%s"] * len(fields))
+    with connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", rows)
+
+
+def _copy_value(field, value):
+    if value is None:
+        return None
+    if field.get_internal_type() == "JSONField":
+        return json.dumps(value)
+    return value
 
 
 def _utc_day(ts: datetime) -> date:
@@ -188,56 +233,62 @@ class Engine:
         by_customer: dict[int, list[EventInput]] = defaultdict(list)
         for event in events:
             by_customer[event.customer_id].append(event)
+        resolved = {c: self._group(by_customer[c]) for c in customer_ids}
+        starts = {p for groups, errored, _ in resolved.values() for _, p in groups} | {
+            r.period_start for _, errored, _ in resolved.values() for r in errored}
+        cursors: dict[int, dict] = defaultdict(dict)
+        for cursor in RatingCursor.objects.filter(customer_id__in=customer_ids, period_start__in=starts):
+            cursors[cursor.customer_id][(cursor.meter_id, cursor.period_start)] = cursor
         self.result.customers = len(by_customer)
+        work: list[_Work] = []
         for customer_id in customer_ids:
-            mark = (len(self.result.ledger_entries), len(self._rated_event_ids), set(self._touched),
-                    dict(self.result.totals_before), dict(self.result.totals_after),
-                    self.result.written, self.result.superseded)
+            groups, errored, errors = resolved[customer_id]
             try:
                 with transaction.atomic():
-                    self._rate_customer(customer_id, by_customer[customer_id])
+                    done = self._rate_customer(customer_id, groups, errored, cursors[customer_id])
             except (DomainError, PricingError) as exc:
                 log.warning("rating customer %s failed: %s", customer_id, exc)
-                del self.result.ledger_entries[mark[0]:]
-                del self._rated_event_ids[mark[1]:]
-                self._touched = mark[2]
-                self.result.totals_before, self.result.totals_after = mark[3], mark[4]
-                self.result.written, self.result.superseded = mark[5], mark[6]
                 message = getattr(exc, "message", None) or str(exc)
                 for event in by_customer[customer_id]:
                     if event.current is None:
                         self._errors[f"rating failed: {message}"[:200]].append(event.pk)
+                continue
+            for message, ids in errors.items():
+                self._errors[message].extend(ids)
+            if done is not None:
+                work.append(done)
+        self._write(work)
         self._finish()
         return self.result
 
-    def _rate_customer(self, customer_id: int, events: list[EventInput]) -> None:
+    def _group(self, events: list[EventInput]):
+        """Resolve a customer's events and group them by meter x period; errors aside."""
         groups: dict[tuple[int, datetime], list[_Item]] = defaultdict(list)
         errored_current: list[RatedUsage] = []
+        errors: dict[str, list[int]] = defaultdict(list)
         for event in events:
             item = self._resolve(event)
             if isinstance(item, str):
-                self._errors[item].append(event.pk)
+                errors[item].append(event.pk)
                 if event.current is not None:
                     errored_current.append(event.current)
                 continue
             groups[(event.meter_id, item.period[0])].append(item)
+        return groups, errored_current, errors
 
-        period_starts = {p for _, p in groups} | {r.period_start for r in errored_current}
-        cursors = {(c.meter_id, c.period_start): c for c in
-                   RatingCursor.objects.filter(customer_id=customer_id, period_start__in=period_starts)}
-
+    def _rate_customer(self, customer_id: int, groups: dict, errored_current: list[RatedUsage],
+                       cursors: dict) -> _Work | None:
         new_items: list[_Item] = []
         superseded: list[RatedUsage] = list(errored_current)
         kept_priors: list[RatedUsage] = []
         for (meter_id, period_start), items in groups.items():
             cursor = cursors.get((meter_id, period_start))
             sequence, prior = self._sequence(customer_id, meter_id, items, cursor)
-            allowance = items[0].contract.allowances.get(meter_id, ZERO)
             for item in sequence:
                 contract = item.contract
                 item.priced = rating.price_position(
                     rate=item.rate, override=contract.overrides.get(meter_id), quantity=item.quantity,
-                    prior=prior, allowance=contract.allowances.get(meter_id, allowance))
+                    prior=prior, allowance=contract.allowances.get(meter_id, ZERO))
                 prior += item.quantity
                 current = item.event.current
                 if current is not None and current.period_start == item.period[0] and self._same(current, item):
@@ -250,9 +301,15 @@ class Engine:
                 new_items.append(item)
 
         if not new_items and not superseded and not kept_priors:
-            return
-        self._settle(customer_id, new_items, superseded, cursors)
-        self._write(customer_id, new_items, superseded, kept_priors, cursors)
+            return None
+        ledger_mark = len(self.result.ledger_entries)
+        try:
+            self._settle(customer_id, new_items, superseded, cursors)
+        except Exception:
+            del self.result.ledger_entries[ledger_mark:]
+            raise
+        return _Work(customer_id, new_items, superseded, kept_priors,
+                     self._cursor_changes(customer_id, new_items, superseded, cursors))
 
     def _sequence(self, customer_id: int, meter_id: int, items: list[_Item], cursor: RatingCursor | None):
         """The items to price in order, and the cumulative quantity before the first of them."""
@@ -344,7 +401,10 @@ class Engine:
         debit = None
         demand = sum((needs[i] for i in drawing), ZERO)
         if demand > 0:
-            debit = wallet_debit(customer_id=customer_id, amount=demand, actor=self.actor,
+            # The debit happens at the usage's instant (the latest event it pays for; at most now): balances,
+            # burn rates and runways follow usage, and grants are drawn as they stood then.
+            at = min(self.now, max(new_items[i].event.timestamp for i in drawing))
+            debit = wallet_debit(customer_id=customer_id, amount=demand, actor=self.actor, at=at,
                                  idempotency_key=f"usage:{self.batch.key}:c{customer_id}",
                                  reference=f"usage {self.batch.key}")
             if debit.entry_id:
@@ -409,27 +469,10 @@ class Engine:
                 attr_team=_attr(item.event.attributes, "team"))
 
     # --- writes ------------------------------------------------------------------------------------------
-    def _write(self, customer_id: int, new_items: list[_Item], superseded: list[RatedUsage],
-               kept_priors: list[RatedUsage], cursors: dict) -> None:
-        now = self.now
-        if superseded:
-            RatedUsage.objects.filter(pk__in=[r.pk for r in superseded]).update(
-                superseded_at=now, superseded_by=self.batch)
-            for record in superseded:
-                _add_totals(self.result.totals_before, record)
-                self._touched.add((customer_id, record.day))
-            self.result.superseded += len(superseded)
-        if kept_priors:
-            RatedUsage.objects.bulk_update(kept_priors, ["prior_quantity"], batch_size=500)
-        records = [item.record for item in new_items]
-        RatedUsage.objects.bulk_create(records, batch_size=1000)
-        for record in records:
-            _add_totals(self.result.totals_after, record)
-            self._touched.add((customer_id, record.day))
-            self._rated_event_ids.append(record.event_id)
-        self.result.written += len(records)
-
-        # Cursors: exact sums of the current records per customer x meter x period, and the last position.
+    def _cursor_changes(self, customer_id: int, new_items: list[_Item], superseded: list[RatedUsage],
+                        cursors: dict) -> list[RatingCursor]:
+        """Cursors stay exact sums of the current records per customer x meter x period (and the last
+        position rated): what leaves with the superseded records, what comes with the new ones."""
         missing = {(r.meter_id, r.period_start) for r in superseded} - set(cursors)
         if missing:
             for cursor in RatingCursor.objects.filter(customer_id=customer_id,
@@ -459,9 +502,34 @@ class Engine:
             cursor.overage_units += max(record.overage_units, ZERO)
             if cursor.last_timestamp is None or (cursor.last_timestamp, cursor.last_event_ref) < item.event.key:
                 cursor.last_timestamp, cursor.last_event_ref = item.event.key
-        if changed:
+        return list(changed.values())
+
+    def _write(self, work: list[_Work]) -> None:
+        """All customers' records, supersessions and cursors of the run, in a few statements."""
+        superseded = [r for w in work for r in w.superseded]
+        if superseded:
+            ids = [r.pk for r in superseded]
+            for start in range(0, len(ids), 5000):
+                RatedUsage.objects.filter(pk__in=ids[start:start + 5000]).update(
+                    superseded_at=self.now, superseded_by=self.batch)
+            for record in superseded:
+                _add_totals(self.result.totals_before, record)
+                self._touched.add((record.customer_id, record.day))
+            self.result.superseded += len(superseded)
+        kept = [r for w in work for r in w.kept_priors]
+        if kept:
+            RatedUsage.objects.bulk_update(kept, ["prior_quantity"], batch_size=500)
+        records = [item.record for w in work for item in w.new_items]
+        fast_insert(RatedUsage, records)
+        for record in records:
+            _add_totals(self.result.totals_after, record)
+            self._touched.add((record.customer_id, record.day))
+            self._rated_event_ids.append(record.event_id)
+        self.result.written += len(records)
+        cursors = [c for w in work for c in w.cursors]
+        if cursors:
             RatingCursor.objects.bulk_create(
-                list(changed.values()), update_conflicts=True, unique_fields=["customer", "meter", "period_start"],
+                cursors, batch_size=1000, update_conflicts=True, unique_fields=["customer", "meter", "period_start"],
                 update_fields=["quantity", "overage_units", "last_timestamp", "last_event_ref"])
 
     def _finish(self) -> None:
@@ -528,47 +596,54 @@ def rebuild_rollups(buckets: set[tuple[int, date]], *, now: datetime | None = No
 
 
 def _rebuild_rollups_python(pairs: list[tuple[int, date]], *, now: datetime) -> None:
-    """The portable path (SQLite): aggregate in Python with Decimal, exactly."""
-    by_customer: dict[int, list[date]] = defaultdict(list)
-    for customer_id, day in pairs:
-        by_customer[customer_id].append(day)
-    daily_fields = ("quantity", "included_quantity", "credit_quantity", "overage_quantity", "over_limit_quantity",
-                    "amount", "overage_amount", "revenue", "cost")
-    for customer_id, days in by_customer.items():
-        DailyUsage.objects.filter(customer_id=customer_id, day__in=days).delete()
-        DailyAttribution.objects.filter(customer_id=customer_id, day__in=days).delete()
-        daily: dict[tuple[int, date], DailyUsage] = {}
-        attribution: dict[tuple[date, str, str], DailyAttribution] = {}
-        records = RatedUsage.objects.filter(customer_id=customer_id, day__in=days, superseded_at__isnull=True).only(
-            "meter_id", "day", "currency", "credits_drawn", "over_limit", "attr_user", "attr_agent", "attr_team",
-            *daily_fields)
-        for r in records.iterator(chunk_size=2000):
-            row = daily.get((r.meter_id, r.day))
-            if row is None:
-                row = daily[(r.meter_id, r.day)] = DailyUsage(
-                    customer_id=customer_id, meter_id=r.meter_id, day=r.day, currency=r.currency, updated_at=now,
-                    **{f: ZERO for f in daily_fields}, credits=ZERO)
-            row.events += 1
-            row.over_limit_events += 1 if r.over_limit else 0
-            row.credits += r.credits_drawn
-            for name in daily_fields:
-                setattr(row, name, getattr(row, name) + getattr(r, name))
-            for kind in ATTRIBUTION_KEYS:
-                value = getattr(r, f"attr_{kind}")
-                if not value:
-                    continue
-                a = attribution.get((r.day, kind, value))
-                if a is None:
-                    a = attribution[(r.day, kind, value)] = DailyAttribution(
-                        customer_id=customer_id, day=r.day, kind=kind, value=value, updated_at=now,
-                        amount=ZERO, credits=ZERO, revenue=ZERO, cost=ZERO)
-                a.events += 1
-                a.amount += r.amount
-                a.credits += r.credits_drawn
-                a.revenue += r.revenue
-                a.cost += r.cost
-        DailyUsage.objects.bulk_create(daily.values(), batch_size=500)
-        DailyAttribution.objects.bulk_create(attribution.values(), batch_size=500)
+    """The portable path (SQLite): aggregate in Python with Decimal, exactly. Rebuilds every bucket of the
+    customers x days cross product (a superset of the pairs: rebuilding a bucket again is harmless)."""
+    customers = sorted({c for c, _ in pairs})
+    days = sorted({d for _, d in pairs})
+    DailyUsage.objects.filter(customer_id__in=customers, day__in=days).delete()
+    DailyAttribution.objects.filter(customer_id__in=customers, day__in=days).delete()
+    sums = ("quantity", "included_quantity", "credit_quantity", "overage_quantity", "over_limit_quantity",
+            "amount", "credits_drawn", "overage_amount", "revenue", "cost")
+    daily: dict[tuple[int, int, date], list] = {}
+    currency: dict[tuple[int, int, date], str] = {}
+    attribution: dict[tuple[int, date, str, str], list] = {}
+    rows = (RatedUsage.objects.filter(customer_id__in=customers, day__in=days, superseded_at__isnull=True)
+            .values_list("customer_id", "meter_id", "day", "currency", "over_limit", "attr_user", "attr_agent",
+                         "attr_team", *sums))
+    for row in rows.iterator(chunk_size=5000):
+        customer_id, meter_id, day, cur, over_limit, user, agent, team = row[:8]
+        values = row[8:]
+        key = (customer_id, meter_id, day)
+        acc = daily.get(key)
+        if acc is None:
+            acc = daily[key] = [0, 0] + [ZERO] * len(sums)
+            currency[key] = cur
+        acc[0] += 1
+        acc[1] += 1 if over_limit else 0
+        for i, value in enumerate(values):
+            acc[2 + i] += value
+        amount, credits, revenue, cost = values[5], values[6], values[8], values[9]
+        for kind, value in (("user", user), ("agent", agent), ("team", team)):
+            if not value:
+                continue
+            a = attribution.get((customer_id, day, kind, value))
+            if a is None:
+                a = attribution[(customer_id, day, kind, value)] = [0, ZERO, ZERO, ZERO, ZERO]
+            a[0] += 1
+            a[1] += amount
+            a[2] += credits
+            a[3] += revenue
+            a[4] += cost
+    fast_insert(DailyUsage,
+        [DailyUsage(customer_id=c, meter_id=m, day=d, currency=currency[(c, m, d)], events=acc[0],
+                    over_limit_events=acc[1], quantity=acc[2], included_quantity=acc[3], credit_quantity=acc[4],
+                    overage_quantity=acc[5], over_limit_quantity=acc[6], amount=acc[7], credits=acc[8],
+                    overage_amount=acc[9], revenue=acc[10], cost=acc[11], updated_at=now)
+         for (c, m, d), acc in daily.items()])
+    fast_insert(DailyAttribution,
+        [DailyAttribution(customer_id=c, day=d, kind=k, value=v, events=a[0], amount=a[1], credits=a[2],
+                          revenue=a[3], cost=a[4], updated_at=now)
+         for (c, d, k, v), a in attribution.items()])
 
 
 def rebuild_rollups_between(*, start: date, end: date, customer_id: int | None = None) -> int:
