@@ -1,7 +1,7 @@
 """Ingestion: store usage events fast and idempotently. Rating happens later (see rating.py, services.py).
 
 The hot path validates in plain Python and writes a whole request with ONE statement:
-- PostgreSQL: `INSERT ... SELECT FROM unnest(arrays) ON CONFLICT (customer_id, event_id) DO NOTHING` inside a CTE
+- PostgreSQL: `INSERT ... SELECT FROM json_to_recordset(rows) ON CONFLICT (customer_id, event_id) DO NOTHING` in a CTE
   whose outer SELECT returns the rows that were not inserted with the stored payload hash, so duplicates
   (same payload) and idempotency conflicts (different payload) are decided in the same transaction as the write;
 - SQLite: a multi-row `INSERT ... ON CONFLICT DO NOTHING RETURNING`, then one SELECT for the rest.
@@ -237,23 +237,29 @@ def _conflict(row: _Row) -> Rejection:
 
 # --- the write ----------------------------------------------------------------------------------------------
 
+# The rows travel as ONE json parameter (json_to_recordset): far cheaper to bind than seven arrays, and PostgreSQL
+# parses it in C. `input` is referenced twice, so it is materialized once.
 _PG_INSERT = """
 WITH input AS (
-    SELECT * FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::numeric[], %s::timestamptz[], %s::text[],
-                         %s::text[])
-        AS t(customer_id, event_id, meter_id, quantity, ts, attributes, payload_hash)
+    SELECT * FROM json_to_recordset(%s::json)
+        AS t(c bigint, e text, m bigint, q numeric, ts timestamptz, a jsonb, h text)
 ), inserted AS (
     INSERT INTO usage_event (customer_id, event_id, meter_id, quantity, "timestamp", attributes, payload_hash,
                              api_key_id, received_at, state, rating_error)
-    SELECT customer_id, event_id, meter_id, quantity, ts, attributes::jsonb, payload_hash, %s, %s, 'pending', ''
-    FROM input
+    SELECT c, e, m, q, ts, a, h, %s, %s, 'pending', '' FROM input
     ON CONFLICT (customer_id, event_id) DO NOTHING
     RETURNING customer_id, event_id
 )
-SELECT i.customer_id, i.event_id, e.payload_hash
-FROM input i LEFT JOIN usage_event e ON e.customer_id = i.customer_id AND e.event_id = i.event_id
-WHERE NOT EXISTS (SELECT 1 FROM inserted n WHERE n.customer_id = i.customer_id AND n.event_id = i.event_id)
+SELECT i.c, i.e, s.payload_hash
+FROM input i LEFT JOIN usage_event s ON s.customer_id = i.c AND s.event_id = i.e
+WHERE NOT EXISTS (SELECT 1 FROM inserted n WHERE n.customer_id = i.c AND n.event_id = i.e)
 """
+
+
+def _rows_json(rows: list[_Row]) -> str:
+    return "[" + ",".join(
+        f'{{"c":{r.customer_id},"e":{json.dumps(r.event_id)},"m":{r.meter_id},"q":"{r.quantity}",'
+        f'"ts":"{r.timestamp.isoformat()}","a":{r.attributes_json},"h":"{r.payload_hash}"}}' for r in rows) + "]"
 
 
 def _stored_hashes_pg(cursor, keys: list[tuple[int, str]]) -> dict[tuple[int, str], str]:
@@ -268,10 +274,7 @@ def _stored_hashes_pg(cursor, keys: list[tuple[int, str]]) -> dict[tuple[int, st
 def _write_postgresql(rows: list[_Row], *, api_key_id: int | None, now: datetime) -> dict[tuple[int, str], str]:
     """Insert; return {(customer_id, event_id): stored payload hash} for the rows that were NOT inserted."""
     with connection.cursor() as cursor:
-        cursor.execute(_PG_INSERT, [
-            [r.customer_id for r in rows], [r.event_id for r in rows], [r.meter_id for r in rows],
-            [r.quantity for r in rows], [r.timestamp for r in rows], [r.attributes_json for r in rows],
-            [r.payload_hash for r in rows], api_key_id, now])
+        cursor.execute(_PG_INSERT, [_rows_json(rows), api_key_id, now])
         existing = {(c, e): h for c, e, h in cursor.fetchall()}
         # A row committed by a concurrent request after this statement's snapshot was taken is not visible to
         # the outer SELECT (its hash comes back NULL); a new statement sees it.
