@@ -382,9 +382,10 @@ def charge_explanation(*, event_pk: int) -> dict:
         context["rate_row"] = _rate_row(current.rate_version_id, current.meter_id)
         context["grants"] = _grants(current.allocations)
         context["position_end"] = current.prior_quantity + current.quantity
-        context["period_end"] = RatingCursor.objects.filter(
+        period_end = RatingCursor.objects.filter(
             customer_id=current.customer_id, meter_id=current.meter_id, period_start=current.period_start
         ).values_list("period_end", flat=True).first()
+        context["period_last_day"] = (period_end - timedelta(days=1)).date() if period_end else None
     return context
 
 
@@ -428,14 +429,15 @@ def customer_usage_panel(*, customer, at: datetime | None = None) -> dict:
     rows = []
     for m in meters:
         allowance = terms.allowances.get(m.meter_id) if terms else None
-        used_pct = (min(m.quantity / allowance * 100, Decimal(999)) if allowance else None)
+        used_pct = m.included_quantity / allowance * 100 if allowance else None
         rows.append({"usage": m, "allowance": allowance, "used_pct": used_pct})
-    recent_days = (DailyUsage.objects.filter(customer_id=customer.pk, day__gte=end - timedelta(days=13), day__lte=end)
+    last = min(end, at.date())
+    recent_days = (DailyUsage.objects.filter(customer_id=customer.pk, day__gte=last - timedelta(days=13), day__lte=last)
                    .order_by("-day", "meter_id"))
     meter_map = meters_by_id()
     days = [{"day": d.day, "meter": meter_map.get(d.meter_id), "rollup": d} for d in recent_days[:60]]
     recent = list(RatedUsage.objects.filter(customer_id=customer.pk, superseded_at__isnull=True,
-                                            day__gte=end - timedelta(days=2))
+                                            day__gte=last - timedelta(days=2))
                   .order_by("-timestamp", "-id")[:10])
     pending = UsageEvent.objects.filter(customer_id=customer.pk, state=UsageEvent.State.PENDING).count()
     errors = UsageEvent.objects.filter(customer_id=customer.pk, state=UsageEvent.State.ERROR).count()
