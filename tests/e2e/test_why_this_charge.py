@@ -30,7 +30,6 @@ def test_account_manager_follows_a_charge_to_its_approval(new_page, actors):
     assert "llm.input_tokens" in panel.inner_text()
     panel.locator("[data-testid=charge-link]", has_text="evt-2").click()
     page.wait_for_url(re.compile(r"/usage/events/\d+/"))
-    page.screenshot(path="/tmp/why.png", full_page=True)
     assert "Why this charge" in page.locator("h1").inner_text()
     assert page.locator("[data-testid=charge-amount]").inner_text().startswith("4.50")
     assert "v1" in page.locator("[data-testid=version-link]").inner_text()
