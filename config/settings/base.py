@@ -172,3 +172,7 @@ CELERY_BEAT_SCHEDULE["wallets-expire-credits"] = {"task": "wallets.expire_credit
 # batches trigger their own evaluation), and re-queue notification deliveries whose task was lost.
 CELERY_BEAT_SCHEDULE["alerts-evaluate-all"] = {"task": "alerts.evaluate_all", "schedule": 600}
 CELERY_BEAT_SCHEDULE["alerts-sweep-deliveries"] = {"task": "alerts.sweep_deliveries", "schedule": 300}
+
+# Usage: ingestion queues rating after each commit; this sweep rates anything left pending (a lost task, a
+# debounced burst) so the event-to-balance lag stays well under a minute.
+CELERY_BEAT_SCHEDULE["usage-rate-pending"] = {"task": "usage.rate_pending", "schedule": 15}
