@@ -17,7 +17,7 @@ RERATE_AFTER_APPROVAL = "usage.rerate_after_approval"
 
 
 @shared_task(name=RATE_PENDING, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
-def rate_pending_task(batch_size: int | None = None, max_batches: int | None = None) -> dict:
+def rate_pending_task(batch_size: int | None = None, max_batches: int | None = 20) -> dict:
     from .services import DEFAULT_BATCH_SIZE, usage_rate_pending
 
     summary = usage_rate_pending(batch_size=batch_size or DEFAULT_BATCH_SIZE, max_batches=max_batches)
@@ -55,7 +55,7 @@ def rerate_after_approval_task(version_id: int, rate_table_id: int, effective_fr
 
 
 def queue_rating() -> None:
-    """After an ingestion commits: rate soon. Eager (dev, tests): now, in-process. With a broker: one task per
+    """After an ingestion commits: rate soon (a task rates at most 20 batches; the beat sweep continues). Eager (dev, tests): now, in-process. With a broker: one task per
     web process every couple of seconds at most (the beat sweep catches anything left)."""
     if not settings.RATEDESK.get("USAGE_RATE_ON_INGEST", True):
         return
