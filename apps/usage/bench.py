@@ -405,9 +405,9 @@ def rating_section(ctx: BenchContext) -> dict:
     rated = RatedUsage.objects.filter(superseded_at__isnull=True).count()
     if pending or rated != ctx.state["ingested"]:
         raise RuntimeError(f"rating left {pending} pending, {rated} rated of {ctx.state['ingested']}")
-    seconds = float(summary.seconds) or 1e-9  # noqa: a duration, not money
-    return {"rating_events": summary.events, "rating_batches": summary.batches,
-            "rating_events_per_s": summary.events / seconds}
+    rate = Decimal(summary.events) / summary.seconds if summary.seconds else Decimal(0)
+    return {"rating_events": summary.events, "rating_batches": summary.batches, "rating_seconds": summary.seconds,
+            "rating_events_per_s": rate.quantize(Decimal(1))}
 
 
 def usage_sections(ctx: BenchContext) -> dict:

@@ -178,8 +178,11 @@ class Engine:
 
     # --- resolution ------------------------------------------------------------------------------------
     def _load_context(self, customer_ids, meter_ids) -> None:
-        from apps.catalog.selectors import meter_cost_history, meters_by_code, rate_table_versions_approved
+        from apps.catalog.selectors import (meter_cost_history, meters_by_code, rate_table_versions_approved,
+                                            version_for_instant)
         from apps.contracts.selectors import contracts_for_customers
+
+        self._version_for_instant = version_for_instant
 
         self.contracts = contracts_for_customers(customer_ids=customer_ids)
         table_ids = {c.rate_table_id for terms in self.contracts.values() for c in terms}
@@ -203,12 +206,10 @@ class Engine:
         return cost
 
     def _resolve(self, event: EventInput) -> _Item | str:
-        from apps.catalog.selectors import version_for_instant
-
         contract = self._contract_at(event.customer_id, event.timestamp)
         if contract is None:
             return "no contract in force at the event's timestamp"
-        version = version_for_instant(self.versions.get(contract.rate_table_id, []), event.timestamp)
+        version = self._version_for_instant(self.versions.get(contract.rate_table_id, []), event.timestamp)
         if version is None:
             return "no approved rate table version in force at the event's timestamp"
         rate = version.rates.get(event.meter_id)

@@ -47,6 +47,8 @@ class UsageEvent(models.Model):
             # The rating queue: only pending rows are in it, so it stays small.
             models.Index(fields=["id"], condition=Q(state="pending"), name="usage_event_pending"),
             models.Index(fields=["customer", "timestamp"], name="usage_event_customer_ts"),
+            # Events that could not be rated (few): the overview lists them, re-rating retries them.
+            models.Index(fields=["customer", "timestamp"], condition=Q(state="error"), name="usage_event_errors"),
         ]
 
     def __str__(self) -> str:

@@ -23,7 +23,7 @@ from apps.core.actors import SYSTEM, Actor
 from apps.core.errors import ValidationFailed
 from apps.core.money import ZERO
 
-from .engine import TOTAL_FIELDS, Engine, EventInput, RunResult
+from .engine import TOTAL_FIELDS, Engine, EventInput
 from .ingestion import IngestResult, Rejection, usage_events_ingest  # noqa: F401 - the ingestion service
 from .models import RatedUsage, RatingBatch, UsageEvent
 from .signals import usage_rated
@@ -80,7 +80,7 @@ def _totals(values: dict) -> dict[str, Decimal]:
     return {name: values.get(name, ZERO) for name in TOTAL_FIELDS}
 
 
-def _on_rated(batch: RatingBatch, result: RunResult, customer_ids) -> None:
+def _on_rated(batch: RatingBatch, customer_ids) -> None:
     ids = sorted(set(customer_ids))
     transaction.on_commit(lambda: usage_rated.send(sender=RatingBatch, batch_id=batch.pk, kind=batch.kind,
                                                    customer_ids=ids))
@@ -106,7 +106,7 @@ def usage_rating_batch_run(*, batch_size: int = DEFAULT_BATCH_SIZE, actor: Actor
     batch.summary = {"claimed": len(rows), "customers": result.customers,
                      "ledger": [[kind, entry, str(amount)] for kind, entry, amount in result.ledger_entries]}
     batch.save(update_fields=["events", "superseded", "errors", "summary"])
-    _on_rated(batch, result, {e.customer_id for e in events})
+    _on_rated(batch, {e.customer_id for e in events})
     return BatchOutcome(batch.pk, len(rows), result.written, result.superseded, result.errors)
 
 
@@ -168,7 +168,7 @@ def usage_rerate(*, start: datetime, end: datetime, customer_id: int | None = No
     }
     batch.save(update_fields=["events", "superseded", "errors", "summary"])
     if result.written or result.superseded:
-        _on_rated(batch, result, {e.customer_id for e in events})
+        _on_rated(batch, {e.customer_id for e in events})
     return RerateSummary(
         batch_id=batch.pk, key=batch.key, start=start, end=end, customer_id=customer_id, events=len(events),
         rerated=result.written, superseded=result.superseded, errors=result.errors, customers=result.customers,

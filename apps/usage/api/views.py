@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
@@ -14,7 +15,7 @@ from apps.core.permissions import HasCapability
 from apps.core.roles import Cap
 
 from .. import selectors
-from ..ingestion import MAX_EVENTS, events_from_body, usage_events_ingest
+from ..ingestion import MAX_EVENTS, PayloadTooLarge, events_from_body, usage_events_ingest
 from .serializers import (EntitlementSerializer, ErrorSerializer, EventsInSerializer, IngestResultSerializer,
                           MeterSerializer, UsageSerializer)
 
@@ -39,12 +40,8 @@ class EventIngestView(UsageApiView):
                                                                "team": "legal"}}]})])
     def post(self, request):
         length = request.META.get("CONTENT_LENGTH")
-        from django.conf import settings
-
         limit = settings.RATEDESK["USAGE_MAX_BODY_BYTES"]
         if length and length.isdigit() and int(length) > limit:
-            from ..ingestion import PayloadTooLarge
-
             raise PayloadTooLarge(f"The request body is larger than {limit} bytes; send at most {MAX_EVENTS} "
                                   "events a request.")
         events = events_from_body(request.body)
