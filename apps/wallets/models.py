@@ -106,7 +106,8 @@ class LedgerEntry(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [models.Index(fields=["wallet", "created_at"], name="ledger_wallet_created"),
-                   models.Index(fields=["wallet", "entry_type", "effective_at"], name="ledger_wallet_type_effective")]
+                   models.Index(fields=["wallet", "entry_type", "effective_at"], name="ledger_wallet_type_effective"),
+                   models.Index(fields=["wallet", "-id"], name="ledger_wallet_newest")]
 
     @property
     def shortfall(self) -> Decimal:

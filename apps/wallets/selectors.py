@@ -219,7 +219,8 @@ def wallet_runway(*, customer_id: int, now: datetime | None = None) -> RunwayVie
 
 def ledger_entries(*, customer_id: int, entry_type: str = "", limit: int | None = None) -> QuerySet[LedgerEntry]:
     """The wallet's ledger, newest first (insertion order, which is the order balance_after follows)."""
-    qs = (LedgerEntry.objects.filter(wallet__customer_id=customer_id)
+    wallet_id = Wallet.objects.filter(customer_id=customer_id).values_list("id", flat=True).first()
+    qs = (LedgerEntry.objects.filter(wallet_id=wallet_id)
           .select_related("grant", "actor_user", "actor_api_key", "reverses")
           .prefetch_related("allocations__grant").order_by("-id"))
     if entry_type:
