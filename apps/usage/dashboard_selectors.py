@@ -138,19 +138,36 @@ def meter_infos() -> dict[int, MeterInfo]:
 
 # --- organisation overview ---------------------------------------------------------------------------------
 
-def _included_cost(q: Q | None = None) -> Sum:
+def _included_cost(q: Q | None = None):
     """Cost of the part of each bucket covered by the included allowance (proportional to quantity): what the
-    base fee pays for. Margin % is judged on charged usage, so an allowance is not a "below cost" price."""
+    base fee pays for. Margin % is judged on charged usage, so an allowance is not a "below cost" price.
+    Buckets are nearly always wholly included or not at all, so only the rare partial one divides."""
+    from django.db.models.functions import Coalesce
+
     from apps.catalog.models import DecimalField
 
-    return Sum(Case(When(quantity__gt=0, then=F("cost") * F("included_quantity") / F("quantity")),
-                    default=Value(ZERO), output_field=DecimalField()), filter=q)
+    whole = Q(quantity__gt=0, included_quantity__gte=F("quantity"))
+    partial = Q(included_quantity__gt=0, included_quantity__lt=F("quantity"))
+    if q is not None:
+        whole, partial = whole & q, partial & q
+    return (Coalesce(Sum("cost", filter=whole), Value(ZERO), output_field=DecimalField())
+            + Coalesce(Sum(F("cost") * F("included_quantity") / F("quantity"), filter=partial, output_field=DecimalField()),
+                       Value(ZERO), output_field=DecimalField()))
 
 
 # Aggregate aliases differ from field names, so F() in _included_cost still means the row's fields.
-_TOTALS = {"t_events": Sum("events"), "t_quantity": Sum("quantity"), "t_revenue": Sum("revenue"),
-           "t_cost": Sum("cost"), "t_included_cost": _included_cost(), "t_amount": Sum("amount"),
-           "t_credits": Sum("credits"), "t_overage_amount": Sum("overage_amount")}
+_AGGREGATES = {"events": lambda: Sum("events"), "quantity": lambda: Sum("quantity"),
+               "revenue": lambda: Sum("revenue"), "cost": lambda: Sum("cost"), "included_cost": _included_cost,
+               "amount": lambda: Sum("amount"), "credits": lambda: Sum("credits"),
+               "overage_amount": lambda: Sum("overage_amount")}
+
+
+def _totals(*names: str) -> dict:
+    """Only the sums a page needs: each numeric SUM over the range's rows costs time."""
+    return {f"t_{n}": _AGGREGATES[n]() for n in (names or _AGGREGATES)}
+
+
+_TOTALS = _totals()
 
 
 @dataclass(frozen=True)
@@ -172,16 +189,18 @@ class MeterDay:
 
 
 def _meter_day(row: dict) -> MeterDay:
-    return MeterDay(day=row["day"], meter_id=row["meter_id"], events=int(row["t_events"] or 0),
-                    quantity=row["t_quantity"] or ZERO, revenue=row["t_revenue"] or ZERO, cost=row["t_cost"] or ZERO,
-                    amount=row["t_amount"] or ZERO, credits=row["t_credits"] or ZERO,
-                    overage_amount=row["t_overage_amount"] or ZERO, included_cost=row["t_included_cost"] or ZERO)
+    return MeterDay(day=row["day"], meter_id=row["meter_id"], events=int(row.get("t_events") or 0),
+                    quantity=row.get("t_quantity") or ZERO, revenue=row.get("t_revenue") or ZERO,
+                    cost=row.get("t_cost") or ZERO, amount=row.get("t_amount") or ZERO,
+                    credits=row.get("t_credits") or ZERO, overage_amount=row.get("t_overage_amount") or ZERO,
+                    included_cost=row.get("t_included_cost") or ZERO)
 
 
-def org_daily_by_meter(*, period: DateRange) -> list[MeterDay]:
-    """Every customer together: one row per day x meter in the range (one query on the rollup)."""
+def org_daily_by_meter(*, period: DateRange, fields: tuple[str, ...] = ()) -> list[MeterDay]:
+    """Every customer together: one row per day x meter in the range (one query on the rollup). `fields`: only
+    these sums (the others read as zero)."""
     rows = (DailyUsage.objects.filter(day__gte=period.start, day__lte=period.end)
-            .values("day", "meter_id").annotate(**_TOTALS).order_by("day", "meter_id"))
+            .values("day", "meter_id").annotate(**_totals(*fields)).order_by("day", "meter_id"))
     return [_meter_day(r) for r in rows]
 
 
@@ -310,23 +329,33 @@ def _measure_sum(measure: str, q: Q) -> Sum:
     return Sum({"events": "events", "cost": "cost", "revenue": "revenue"}[measure], filter=q)
 
 
-def customer_totals(*, period: DateRange, measure: str = DEFAULT_MEASURE) -> list[CustomerTotal]:
-    """Per customer: totals over the range and the measure over the previous range (one query)."""
+def customer_totals(*, period: DateRange, measure: str = DEFAULT_MEASURE,
+                    cells: list[MarginCell] | None = None) -> list[CustomerTotal]:
+    """Per customer: totals over the range (from the customer x meter cells, which the overview has anyway) and
+    the measure over the previous range of the same length (one query with one sum)."""
+    if cells is None:
+        cells = margin_cells(period=period, meters=meter_infos(), with_days=False)
     prev = period.previous()
-    in_range = Q(day__gte=period.start, day__lte=period.end)
-    in_prev = Q(day__gte=prev.start, day__lte=prev.end)
-    rows = (DailyUsage.objects.filter(day__gte=prev.start, day__lte=period.end)
-            .values("customer_id")
-            .annotate(t_events=Sum("events", filter=in_range), t_revenue=Sum("revenue", filter=in_range),
-                      t_cost=Sum("cost", filter=in_range), current=_measure_sum(measure, in_range),
-                      previous=_measure_sum(measure, in_prev)))
-    rows = list(rows)
-    names = _customer_names(r["customer_id"] for r in rows)
-    return [CustomerTotal(customer_id=r["customer_id"], external_id=names.get(r["customer_id"], ("", ""))[0],
-                          name=names.get(r["customer_id"], ("", ""))[1], events=int(r["t_events"] or 0),
-                          revenue=r["t_revenue"] or ZERO, cost=r["t_cost"] or ZERO,
-                          previous=Decimal(r["previous"] or 0), current=Decimal(r["current"] or 0))
-            for r in rows]
+    previous = dict(DailyUsage.objects.filter(day__gte=prev.start, day__lte=prev.end).values("customer_id")
+                    .annotate(total=_measure_sum(measure, Q())).order_by().values_list("customer_id", "total"))
+    totals: dict[int, list] = {}
+    for c in cells:
+        t = totals.setdefault(c.customer_id, [c.external_id, c.customer_name, 0, ZERO, ZERO])
+        t[2] += c.events
+        t[3] += c.revenue
+        t[4] += c.cost
+    missing = set(previous) - set(totals)
+    names = _customer_names(missing)
+    for customer_id in missing:
+        ext, name = names.get(customer_id, ("", ""))
+        totals[customer_id] = [ext, name, 0, ZERO, ZERO]
+    result = []
+    for customer_id, (ext, name, events, revenue, cost) in totals.items():
+        current = {"events": Decimal(events), "revenue": revenue, "cost": cost}[measure]
+        result.append(CustomerTotal(customer_id=customer_id, external_id=ext, name=name, events=events,
+                                    revenue=revenue, cost=cost, previous=Decimal(previous.get(customer_id) or 0),
+                                    current=current))
+    return result
 
 
 def top_customers(totals: list[CustomerTotal], *, limit: int = 10) -> list[CustomerTotal]:
@@ -373,26 +402,34 @@ class MarginCell(_Margin):
 
 def unit_values(*, customer_ids: Iterable[int], at: datetime) -> dict[int, Decimal]:
     """Currency per pricing unit for each customer: its contract's credit price when the rate table prices in
-    credits, else 1 (a currency table). The contract in force at `at`, else the latest one started before it."""
-    from apps.contracts.selectors import contracts_for_customers
+    credits, else 1 (a currency table). The contract in force at `at`, else the latest one started before it,
+    else its first. (One narrow read of the contracts: the overview needs it for every customer.)"""
+    from apps.contracts.models import Contract
 
-    result = {}
-    for customer_id, contracts in contracts_for_customers(customer_ids=customer_ids).items():
-        chosen = None
-        for terms in contracts:  # oldest first
-            if terms.starts_at <= at:
-                chosen = terms
-        chosen = chosen or (contracts[0] if contracts else None)
-        if chosen is not None:
-            result[customer_id] = chosen.credit_price if chosen.pricing_unit.lower() == "credits" else Decimal(1)
+    ids = list(set(customer_ids))
+    if not ids:
+        return {}
+    rows = (Contract.objects.filter(customer_id__in=ids).order_by("customer_id", "starts_at")
+            .values_list("customer_id", "starts_at", "credit_price", "rate_table__pricing_unit"))
+    result: dict[int, Decimal] = {}
+    for customer_id, starts_at, credit_price, pricing_unit in rows:
+        if customer_id in result and starts_at > at:
+            continue  # keep the latest contract started by `at` (or the first one)
+        result[customer_id] = credit_price if (pricing_unit or "").lower() == "credits" else Decimal(1)
     return result
 
 
-def margin_cells(*, period: DateRange, meters: dict[int, MeterInfo]) -> list[MarginCell]:
-    """Customer x meter totals over the range (one query on the rollup, plus names and contracts)."""
+def margin_cells(*, period: DateRange, meters: dict[int, MeterInfo], with_days: bool = True) -> list[MarginCell]:
+    """Customer x meter totals over the range (one query on the rollup, plus names and contracts). Without
+    `with_days` (the overview) the first and last days with usage are not looked up (they read as the range's
+    ends)."""
+    extra = {"first_day": Min("day"), "last_day": Max("day")} if with_days else {}
+    # The included share of the cost is taken per cell (cost x included / quantity over the range): exact while
+    # a meter's unit cost holds over the range, and a fraction of the cost of judging it row by row.
     rows = list(DailyUsage.objects.filter(day__gte=period.start, day__lte=period.end)
                 .values("customer_id", "meter_id")
-                .annotate(**_TOTALS, first_day=Min("day"), last_day=Max("day")))
+                .annotate(**_totals("events", "revenue", "cost", "amount", "quantity"),
+                          t_included=Sum("included_quantity"), **extra))
     ids = {r["customer_id"] for r in rows}
     names = _customer_names(ids)
     values = unit_values(customer_ids=ids, at=min(timezone.now(), period.end_at - timedelta(microseconds=1)))
@@ -404,8 +441,9 @@ def margin_cells(*, period: DateRange, meters: dict[int, MeterInfo]) -> list[Mar
         cells.append(MarginCell(
             customer_id=r["customer_id"], external_id=ext, customer_name=name, meter=meters[r["meter_id"]],
             events=int(r["t_events"] or 0), quantity=r["t_quantity"] or ZERO, amount=r["t_amount"] or ZERO,
-            revenue=r["t_revenue"] or ZERO, cost=r["t_cost"] or ZERO, first_day=r["first_day"],
-            last_day=r["last_day"], included_cost=r["t_included_cost"] or ZERO,
+            revenue=r["t_revenue"] or ZERO, cost=r["t_cost"] or ZERO, first_day=r.get("first_day", period.start),
+            last_day=r.get("last_day", period.end),
+            included_cost=(r["t_cost"] * r["t_included"] / r["t_quantity"]) if r["t_included"] else ZERO,
             unit_value=values.get(r["customer_id"], Decimal(1))))
     return cells
 
@@ -477,13 +515,14 @@ def period_meter_days(*, customer_id: int, period_start: date, until: date) -> l
 
 
 def included_usage(*, customer_id: int, now: datetime | None = None,
-                   meters: dict[int, MeterInfo] | None = None) -> IncludedUsage:
+                   meters: dict[int, MeterInfo] | None = None, terms=...) -> IncludedUsage:
     """Per meter with an included allowance: use in the current billing period against it (with the days each
     of the contract's alert thresholds was reached)."""
     from apps.contracts.selectors import contract_in_force
 
     now = now or timezone.now()
-    terms = contract_in_force(customer_id=customer_id, at=now)
+    if terms is ...:  # the caller may pass the contract in force it already has
+        terms = contract_in_force(customer_id=customer_id, at=now)
     if terms is None:
         return IncludedUsage(None, None, "", [], has_contract=False)
     start, end = terms.period(now)

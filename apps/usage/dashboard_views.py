@@ -23,6 +23,7 @@ from . import charts
 from . import dashboard_selectors as ds
 
 PANEL_RANGE_DAYS = 30
+OVERVIEW_SUMS = ("events", "revenue", "cost")  # all the overview charts need per day and meter
 
 
 def _customer_or_404(external_id: str):
@@ -76,9 +77,10 @@ def _with_share(items: list[ds.CustomerTotal], totals: list[ds.CustomerTotal]) -
 
 def _overview_charts(period: ds.DateRange, *, by: str, measure: str) -> dict:
     meters = ds.meter_infos()
-    rows = ds.org_daily_by_meter(period=period)
-    totals = ds.customer_totals(period=period, measure=measure)
-    margins = ds.margin_by_meter(ds.margin_cells(period=period, meters=meters), meters)
+    rows = ds.org_daily_by_meter(period=period, fields=OVERVIEW_SUMS)
+    cells = ds.margin_cells(period=period, meters=meters, with_days=False)
+    totals = ds.customer_totals(period=period, measure=measure, cells=cells)
+    margins = ds.margin_by_meter(cells, meters)
     money = ds.money_by_day(rows, period)
     return {
         "consumption": charts.consumption_chart(rows, meters, period, by=by, measure=measure),
@@ -141,7 +143,7 @@ def _panel_period() -> ds.DateRange:
 def panel_consumption(request):
     period = _panel_period()
     meters = ds.meter_infos()
-    chart = charts.consumption_chart(ds.org_daily_by_meter(period=period), meters, period, by="product",
+    chart = charts.consumption_chart(ds.org_daily_by_meter(period=period, fields=OVERVIEW_SUMS), meters, period, by="product",
                                      measure=ds.DEFAULT_MEASURE)
     chart.csv_url = f"{reverse('dashboards:overview-csv', args=['consumption'])}?{period.as_query()}"
     return render(request, "dashboards/_panel_chart.html", {"chart": _panel(chart), "title": chart.title,
@@ -151,7 +153,7 @@ def panel_consumption(request):
 @capability_required(Cap.MARGIN_VIEW)
 def panel_money(request):
     period = _panel_period()
-    chart = charts.money_chart(ds.money_by_day(ds.org_daily_by_meter(period=period), period), period)
+    chart = charts.money_chart(ds.money_by_day(ds.org_daily_by_meter(period=period, fields=OVERVIEW_SUMS), period), period)
     chart.csv_url = f"{reverse('dashboards:overview-csv', args=['money'])}?{period.as_query()}"
     return render(request, "dashboards/_panel_chart.html", {"chart": _panel(chart),
                                                             "title": f"{chart.title}, last {PANEL_RANGE_DAYS} days",
@@ -162,7 +164,7 @@ def panel_money(request):
 def panel_margin(request):
     period = _panel_period()
     meters = ds.meter_infos()
-    margins = ds.margin_by_meter(ds.margin_cells(period=period, meters=meters), meters)
+    margins = ds.margin_by_meter(ds.margin_cells(period=period, meters=meters, with_days=False), meters)
     chart = charts.margin_by_meter_chart(margins, period)
     chart.csv_url = f"{reverse('dashboards:overview-csv', args=['margin'])}?{period.as_query()}"
     return render(request, "dashboards/_panel_chart.html", {
@@ -189,7 +191,7 @@ def _customer_charts(customer, period: ds.DateRange, *, show_cost: bool) -> dict
     terms = contract_in_force(customer_id=customer.pk, at=now)
     rows = ds.customer_daily_by_meter(customer_id=customer.pk, period=period)
     markers = ds.timeline_markers(customer_id=customer.pk, period=period)
-    included = ds.included_usage(customer_id=customer.pk, now=now, meters=meters)
+    included = ds.included_usage(customer_id=customer.pk, now=now, meters=meters, terms=terms)
     period_label = ""
     if included.period_start:
         last = (included.period_end - timedelta(days=1)) if included.period_end else None
