@@ -80,6 +80,11 @@ class _Row:
 
 # --- body --------------------------------------------------------------------------------------------------
 
+# One encoder, reused (json.dumps with options builds a new encoder per call): canonical attribute JSON.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+_STRING = json.JSONEncoder(ensure_ascii=False)
+
+
 def _nan_constant(name: str) -> Decimal:
     return Decimal("NaN")  # NaN / Infinity in JSON: the event is rejected with invalid_quantity
 
@@ -197,8 +202,7 @@ def _validate(events: list, *, customers: dict[str, int], meters: dict, now: dat
             rejected.append(Rejection(index, event_id, INVALID, '"attributes" must be a JSON object.'))
             continue
         try:
-            attributes_json = json.dumps(attributes, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                                         default=str)
+            attributes_json = _CANONICAL.encode(attributes)
         except (TypeError, ValueError):
             rejected.append(Rejection(index, event_id, INVALID, '"attributes" cannot be stored.'))
             continue
@@ -258,7 +262,7 @@ WHERE NOT EXISTS (SELECT 1 FROM inserted n WHERE n.customer_id = i.c AND n.event
 
 def _rows_json(rows: list[_Row]) -> str:
     return "[" + ",".join(
-        f'{{"c":{r.customer_id},"e":{json.dumps(r.event_id)},"m":{r.meter_id},"q":"{r.quantity}",'
+        f'{{"c":{r.customer_id},"e":{_STRING.encode(r.event_id)},"m":{r.meter_id},"q":"{r.quantity}",'
         f'"ts":"{r.timestamp.isoformat()}","a":{r.attributes_json},"h":"{r.payload_hash}"}}' for r in rows) + "]"
 
 
@@ -273,9 +277,14 @@ def _stored_hashes_pg(cursor, keys: list[tuple[int, str]]) -> dict[tuple[int, st
 
 def _write_postgresql(rows: list[_Row], *, api_key_id: int | None, now: datetime) -> dict[tuple[int, str], str]:
     """Insert; return {(customer_id, event_id): stored payload hash} for the rows that were NOT inserted."""
+    import psycopg
+
+    connection.ensure_connection()
+    # Server-side binding and a prepared statement (planned once per connection), in the same transaction.
+    with psycopg.Cursor(connection.connection) as raw:
+        raw.execute(_PG_INSERT, [_rows_json(rows), api_key_id, now], prepare=True)
+        existing = {(c, e): h for c, e, h in raw.fetchall()}
     with connection.cursor() as cursor:
-        cursor.execute(_PG_INSERT, [_rows_json(rows), api_key_id, now])
-        existing = {(c, e): h for c, e, h in cursor.fetchall()}
         # A row committed by a concurrent request after this statement's snapshot was taken is not visible to
         # the outer SELECT (its hash comes back NULL); a new statement sees it.
         unseen = [k for k, h in existing.items() if h is None]
