@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from simple_history.models import HistoricalRecords
+from apps.core.history import HistoricalRecords
 
 from apps.catalog.models import DecimalField
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from simple_history.models import HistoricalRecords
+from apps.core.history import HistoricalRecords
 
 from apps.catalog.models import DecimalField
 

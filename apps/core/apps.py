@@ -9,6 +9,7 @@ class CoreConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from . import nav
+        from .api import schema  # noqa: F401  (registers the API-key security scheme)
         from .roles import Cap
         from .services import role_groups_sync
 

@@ -56,12 +56,45 @@ def money(value, unit=""):
 
 
 @register.filter
+def credits(value, places=2):
+    """Balances and credits: 1234567.5 -> 1,234,567.50; tiny non-zero amounts keep their digits."""
+    d = _dec(value)
+    if d is None:
+        return "—"
+    quantum = Decimal(1).scaleb(-int(places))
+    if d != 0 and abs(d) < quantum:
+        return format(normalize(d), "f")
+    return _group(format(d.quantize(quantum), "f"))
+
+
+@register.filter
+def signed(value, places=2):
+    d = _dec(value)
+    if d is None:
+        return "—"
+    text = credits(d, places)
+    return f"+{text}" if d > 0 else text
+
+
+@register.filter
+def percent_of(part, whole):
+    """Integer 0-100 for progress bars."""
+    p, w = _dec(part), _dec(whole)
+    if p is None or not w:
+        return 0
+    return int(max(Decimal(0), min(Decimal(100), p * 100 / w)))
+
+
+@register.filter
 def price(value):
     """Unit prices: exact, no trailing zeros (0.00000015)."""
     d = _dec(value)
     if d is None:
         return "—"
     return _group(format(normalize(d), "f"))
+
+
+register.filter("exact", price)
 
 
 @register.filter
