@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from simple_history.models import HistoricalRecords
+from apps.core.history import HistoricalRecords
 
 from apps.catalog.models import DecimalField
 
