@@ -159,7 +159,7 @@ def _runway_below(rule: RuleView, fig: Figures) -> list[Condition]:
     if days is None:
         message = f"{fig.customer_name}: the balance does not run out within the forecast horizon"
     else:
-        message = (f"{fig.customer_name}: runway {_num(days)} days (runs out {fig.runs_out_on:%b %-d, %Y}), "
+        message = (f"{fig.customer_name}: runway {days:,.1f} days (runs out {fig.runs_out_on:%b %-d, %Y}), "
                    f"below {_num(rule.threshold)} days")
     return [_cond(rule, fig, active=active, value=days, message=message,
                   detail={"runs_out_on": fig.runs_out_on.isoformat() if fig.runs_out_on else None,

@@ -238,7 +238,7 @@ def alerts_evaluate(*, customer_ids, now: datetime | None = None, batch_id: int 
         fig = _figures(customer, terms, rules, now=now, meters=meters)
         conditions = [c for rule in rules for c in evaluation.conditions_for(
             evaluation.RuleView(rule.id, rule.kind, rule.threshold, rule.meter_id), fig)]
-        new_ids, n_resolved = _reconcile(customer, rules, conditions, now=now, batch_id=batch_id)
+        new_ids, n_resolved = _reconcile(customer, rules, conditions, now=now, batch_id=batch_id, notify=notify)
         fired.extend(new_ids)
         resolved += n_resolved
     if fired and notify:
@@ -246,7 +246,8 @@ def alerts_evaluate(*, customer_ids, now: datetime | None = None, batch_id: int 
     return EvaluationSummary(len(ids), len(fired), resolved, tuple(fired))
 
 
-def _reconcile(customer, rules, conditions, *, now: datetime, batch_id: int | None) -> tuple[list[int], int]:
+def _reconcile(customer, rules, conditions, *, now: datetime, batch_id: int | None,
+               notify: bool = True) -> tuple[list[int], int]:
     rule_by_id = {r.id: r for r in rules}
     live = {(a.rule_id, a.subject, a.window): a
             for a in Alert.objects.filter(customer_id=customer.pk, state__in=LIVE)}
@@ -284,7 +285,8 @@ def _reconcile(customer, rules, conditions, *, now: datetime, batch_id: int | No
             alert = Alert(rule_id=cond.rule_id, customer_id=customer.pk, kind=cond.kind, meter_id=cond.meter_id,
                           subject=cond.subject, window=cond.window, seq=seq, state=Alert.State.OPEN,
                           value=cond.value if cond.value is not None else ZERO, threshold=cond.threshold,
-                          unit=cond.unit[:12], message=cond.message, detail=cond.detail,
+                          unit=cond.unit[:12], message=cond.message,
+                          detail=cond.detail if notify else {**cond.detail, "notified": False},
                           occurred_on=cond.occurred_on, fired_at=now, last_value=cond.value,
                           last_evaluated_at=now, batch_id=batch_id)
             try:

@@ -244,18 +244,21 @@ def margin_by_meter_chart(items: list[MeterMargin], period: DateRange) -> Chart:
     values = [f(m.margin_pct) for m in rows]
     low, high = min(values + [0.0]), max(values + [0.0])
     span = max(high - low, 10.0)
+    # values beside the bars: right of a positive bar's end, right of zero for a negative one (clear of the names)
+    annotations = [{"x": max(v, 0.0), "y": label, "xref": "x", "yref": "y", "xanchor": "left", "xshift": 4,
+                    "showarrow": False, "text": f"{m.margin_pct:,.1f} %",
+                    "font": {"size": 11, "color": NEGATIVE if m.below_cost else INK}}
+                   for v, label, m in zip(values, labels, rows)]
     chart.figure = {"data": [{
         "type": "bar", "orientation": "h", "y": labels, "x": values,
         "marker": {"color": [NEGATIVE if m.below_cost else POSITIVE for m in rows]},
-        "text": [f"{m.margin_pct:,.1f} %" for m in rows],
-        "textposition": "outside", "cliponaxis": False, "textfont": {"size": 11},
         "customdata": [[f(m.billed), f(m.charged_cost)] for m in rows],
         "hovertemplate": "%{y}<br>margin %{x:.1f} %<br>billed $%{customdata[0]:,.2f}<br>cost of charged usage "
                          "$%{customdata[1]:,.2f}<extra></extra>",
     }], "layout": _layout(title, x_title="Gross margin (% of revenue)", height=chart.height, showlegend=False,
-                          margin={"l": 190, "r": 40}, bargap=0.3,
+                          margin={"l": 190, "r": 40}, bargap=0.3, annotations=annotations,
                           xaxis={"ticksuffix": " %", "zeroline": True, "zerolinecolor": INK, "zerolinewidth": 1.5,
-                                 "range": [low - (0.45 * span if low < 0 else 0.02 * span), high + 0.25 * span]},
+                                 "range": [low - (0.08 * span if low < 0 else 0.02 * span), high + 0.3 * span]},
                           yaxis={"rangemode": "normal", "title": {"text": "Meter"}})}
     return chart
 

@@ -64,7 +64,7 @@ def _panel(chart: charts.Chart) -> charts.Chart:
     if chart.figure is not None:
         layout = chart.figure["layout"]
         layout["title"] = {"text": ""}
-        layout["margin"] = {**layout.get("margin", {}), "t": 36}
+        layout["margin"] = {**layout.get("margin", {}), "t": 56}  # the legend sits below the CSV link
     return chart
 
 
