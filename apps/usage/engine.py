@@ -98,6 +98,12 @@ class RunResult:
 
 
 TOTAL_FIELDS = ("quantity", "amount", "credits_drawn", "overage_amount", "revenue", "cost")
+# What re-pricing a suffix reads of the current records (and what superseding one needs).
+SUFFIX_FIELDS = ("id", "event_id", "customer_id", "meter_id", "timestamp", "day", "event_ref", "contract_id",
+                 "period_start", "rate_version_id", "quantity", "prior_quantity", "amount", "included_quantity",
+                 "unit_price", "tier", "override_kind", "override_value", "billing_model", "enforcement",
+                 "credit_price", "cost", "credits_drawn", "ledger_entry_id", "overage_units", "overage_amount",
+                 "revenue", "attr_user", "attr_agent", "attr_team")
 
 
 def _add_totals(totals: dict, record: RatedUsage, sign: int = 1) -> None:
@@ -239,6 +245,7 @@ class Engine:
         cursors: dict[int, dict] = defaultdict(dict)
         for cursor in RatingCursor.objects.filter(customer_id__in=customer_ids, period_start__in=starts):
             cursors[cursor.customer_id][(cursor.meter_id, cursor.period_start)] = cursor
+        self._suffixes = self._load_suffixes(resolved, cursors)
         self.result.customers = len(by_customer)
         work: list[_Work] = []
         for customer_id in customer_ids:
@@ -311,6 +318,32 @@ class Engine:
         return _Work(customer_id, new_items, superseded, kept_priors,
                      self._cursor_changes(customer_id, new_items, superseded, cursors))
 
+    def _load_suffixes(self, resolved: dict, cursors: dict) -> dict:
+        """One read for every late group of the run: the current records from each group's first position on
+        (what re-pricing a suffix needs)."""
+        late: dict[tuple[int, int, datetime], tuple[datetime, str]] = {}
+        for customer_id, (groups, _, _) in resolved.items():
+            for (meter_id, period_start), items in groups.items():
+                cursor = cursors[customer_id].get((meter_id, period_start))
+                first = min(i.event.key for i in items)
+                if cursor is not None and cursor.last_timestamp is not None and \
+                        (cursor.last_timestamp, cursor.last_event_ref) >= first:
+                    late[(customer_id, meter_id, period_start)] = first
+        suffixes: dict[tuple[int, int, datetime], list[RatedUsage]] = defaultdict(list)
+        if not late:
+            return suffixes
+        since = min(first for first in late.values())[0]
+        records = (RatedUsage.objects.filter(customer_id__in={k[0] for k in late}, meter_id__in={k[1] for k in late},
+                                             period_start__in={k[2] for k in late}, superseded_at__isnull=True,
+                                             day__gte=_utc_day(since), timestamp__gte=since)
+                   .only(*SUFFIX_FIELDS))
+        for record in records.iterator(chunk_size=5000):
+            key = (record.customer_id, record.meter_id, record.period_start)
+            first = late.get(key)
+            if first is not None and (record.timestamp, record.event_ref) >= first:
+                suffixes[key].append(record)
+        return suffixes
+
     def _sequence(self, customer_id: int, meter_id: int, items: list[_Item], cursor: RatingCursor | None):
         """The items to price in order, and the cumulative quantity before the first of them."""
         items.sort(key=lambda i: i.event.key)
@@ -321,10 +354,7 @@ class Engine:
             return items, cursor.quantity
         # Late or re-rated events: re-price the period's current records from the first position on.
         period_start = items[0].period[0]
-        records = (RatedUsage.objects.filter(customer_id=customer_id, meter_id=meter_id, superseded_at__isnull=True,
-                                             period_start=period_start, day__gte=_utc_day(first[0]),
-                                             timestamp__gte=first[0]))
-        suffix = [r for r in records if (r.timestamp, r.event_ref) >= first]
+        suffix = self._suffixes.get((customer_id, meter_id, period_start), [])
         prior = cursor.quantity - sum((r.quantity for r in suffix), ZERO)
         by_event = {i.event.pk: i for i in items}
         for record in suffix:
@@ -518,7 +548,12 @@ class Engine:
                 self._touched.add((record.customer_id, record.day))
             self.result.superseded += len(superseded)
         kept = [r for w in work for r in w.kept_priors]
-        if kept:
+        if kept and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("UPDATE usage_rated r SET prior_quantity = v.p FROM json_to_recordset(%s::json) "
+                               "AS v(id bigint, p numeric) WHERE r.id = v.id",
+                               [json.dumps([{"id": r.pk, "p": str(r.prior_quantity)} for r in kept])])
+        elif kept:
             RatedUsage.objects.bulk_update(kept, ["prior_quantity"], batch_size=500)
         records = [item.record for w in work for item in w.new_items]
         fast_insert(RatedUsage, records)
@@ -534,7 +569,12 @@ class Engine:
                 update_fields=["quantity", "overage_units", "last_timestamp", "last_event_ref"])
 
     def _finish(self) -> None:
-        if self._rated_event_ids:
+        if self._rated_event_ids and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:  # one text parameter rather than thousands
+                cursor.execute("UPDATE usage_event SET state = 'rated', rating_error = '' "
+                               "WHERE id = ANY(string_to_array(%s, ',')::bigint[])",
+                               [",".join(map(str, self._rated_event_ids))])
+        elif self._rated_event_ids:
             for start in range(0, len(self._rated_event_ids), 5000):
                 UsageEvent.objects.filter(pk__in=self._rated_event_ids[start:start + 5000]).update(
                     state=UsageEvent.State.RATED, rating_error="")
