@@ -183,6 +183,9 @@ def consumption_chart(rows: list[MeterDay], meters: dict[int, MeterInfo], period
     y_title = MEASURE_AXIS[measure] + ("" if measure == "events" else f" ({currency})")
     chart.figure = {"data": data, "layout": _layout(
         title, y_title=y_title, height=chart.height, barmode="stack", hovermode="x unified", xaxis=_date_axis(period),
+        # one entry per line on the right: meter codes are long and there can be a dozen of them
+        legend={"orientation": "v", "x": 1.01, "xanchor": "left", "y": 1, "yanchor": "top", "traceorder": "reversed"},
+        margin={"r": 190 if by == "meter" else 130},
         yaxis={"tickprefix": "" if measure == "events" else prefix,
                "tickformat": _tickformat(_stack_tops(groups))})}
     return chart
