@@ -92,12 +92,21 @@ def timeline_markers(*, customer_id: int, start: date, end: date) -> list:
 
     start_at = datetime.combine(start, time.min, tzinfo=UTC)
     end_at = datetime.combine(end, time.max, tzinfo=UTC)
-    rows = (Alert.objects.filter(customer_id=customer_id, fired_at__gte=start_at, fired_at__lte=end_at)
-            .order_by("fired_at", "id"))
+    rows = (Alert.objects.filter(Q(fired_at__gte=start_at, fired_at__lte=end_at)
+                                 | Q(occurred_on__gte=start, occurred_on__lte=end), customer_id=customer_id)
+            .order_by("occurred_on", "fired_at", "id"))
     labels = dict(Kind.choices)
-    return [TimelineMarker(at=a.fired_at, day=a.fired_at.astimezone(UTC).date(), label=a.message,
-                           category=labels.get(a.kind, a.kind), state=a.state,
-                           url=reverse("alerts:alert-detail", args=[a.pk])) for a in rows]
+    markers = []
+    for a in rows:
+        # placed when the data crossed the threshold (an alert found by a later evaluation sits on its day)
+        at = a.fired_at if a.fired_at.astimezone(UTC).date() == a.occurred_on else \
+            datetime.combine(a.occurred_on, time(12), tzinfo=UTC)
+        if not start_at <= at <= end_at:
+            continue
+        markers.append(TimelineMarker(at=at, day=a.occurred_on, label=a.message,
+                                      category=labels.get(a.kind, a.kind), state=a.state,
+                                      url=reverse("alerts:alert-detail", args=[a.pk])))
+    return markers
 
 
 @dataclass(frozen=True)

@@ -222,6 +222,7 @@ def alerts_evaluate(*, customer_ids, now: datetime | None = None, batch_id: int 
     ids = sorted({int(i) for i in customer_ids})
     if not ids:
         return EvaluationSummary(0, 0, 0)
+    notify = notify and settings.RATEDESK.get("ALERTS_NOTIFY", True)
     terms_by_customer = contracts_in_force(customer_ids=ids, at=now)
     alert_rules_sync_defaults(terms_by_customer=terms_by_customer)
     meters = meter_infos()

@@ -175,3 +175,18 @@ def test_with_a_worker_a_transient_error_schedules_a_celery_retry_with_backoff(f
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("retrying", 1)
     assert delivery.next_attempt_at is not None
+
+
+def test_bulk_loads_can_turn_evaluation_after_rating_and_notifications_off(shop, users, settings, evaluate,
+                                                                           django_capture_on_commit_callbacks):
+    """What demo seeding does: rate 90 days without evaluating after each batch, then evaluate once, silently."""
+    settings.RATEDESK = {**settings.RATEDESK, "ALERTS_EVALUATE_AFTER_RATING": False, "ALERTS_NOTIFY": False}
+    customer = shop.customer("bulk", credits="1000", manager=users["am"])
+    alert_rule_create(kind=Kind.BALANCE_BELOW, threshold="500", customer_id=customer.pk, actor=SYSTEM)
+    ingest_and_rate([shop.event(customer, shop.tokens, 300_000, ago(hours=1))], django_capture_on_commit_callbacks)
+    assert not Alert.objects.filter(customer=customer).exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        evaluate(customer)
+    alert = Alert.objects.get(customer=customer, kind=Kind.BALANCE_BELOW)
+    assert alert.detail["notified"] is False
+    assert not NotificationDelivery.objects.exists() and mail.outbox == []

@@ -177,3 +177,23 @@ def test_webhook_secret_is_shown_once(clients):
     assert endpoint.secret not in again
     bad = clients["owner"].post(reverse("alerts:webhook-create"), {"name": "x", "url": "ftp://nope"})
     assert bad.status_code == 400
+
+
+def test_alerts_sit_on_the_customer_page_time_axis_on_the_day_the_data_crossed(clients, shop, settings,
+                                                                           django_capture_on_commit_callbacks):
+    import json
+    import re
+
+    from tests.alerts.builders import ago, ingest_and_rate
+
+    settings.RATEDESK = {**settings.RATEDESK, "ALERTS_EVALUATE_AFTER_RATING": False}
+    c = shop.customer("axis", credits="100000", allowances={shop.tokens: 1000})
+    crossed = ago(days=2)
+    ingest_and_rate([shop.event(c, shop.tokens, 950, crossed)], django_capture_on_commit_callbacks)
+    alerts_evaluate(customer_ids=[c.pk])  # found today, crossed two days ago
+    html = clients["am"].get(reverse("dashboards:customer", args=["axis"])).content.decode()
+    body = re.search(r'id="chart-data-alerts">(.*?)</script>', html, re.S).group(1)
+    figure = json.loads(body)
+    xs = [x for trace in figure["data"] for x in trace["x"]]
+    assert xs and all(x.startswith(crossed.date().isoformat()) for x in xs)
+    assert {y for trace in figure["data"] for y in trace["y"]} == {"Included usage crossed"}
