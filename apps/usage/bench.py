@@ -40,6 +40,7 @@ PER_REQUEST = 100
 CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", 50))
 CLIENT_THREADS = int(os.environ.get("BENCH_CLIENT_THREADS", 6))
 WORKERS = 2
+WORKER_THREADS = int(os.environ.get("BENCH_WORKER_THREADS", 2))
 
 
 @dataclass
@@ -264,7 +265,7 @@ def gunicorn(ctx: BenchContext):
            "CELERY_BROKER_URL": "", "SECRET_KEY": "bench-" + "x" * 50, "PYTHONUNBUFFERED": "1"}
     binary = Path(sys.executable).with_name("gunicorn")
     command = [str(binary) if binary.exists() else "gunicorn", "config.wsgi", "-w", str(WORKERS), "-b",
-               f"127.0.0.1:{port}", "--worker-class", "gthread", "--threads", "2", "--keep-alive", "30",
+               f"127.0.0.1:{port}", "--worker-class", "gthread", "--threads", str(WORKER_THREADS), "--keep-alive", "30",
                "--log-level", "warning", "--timeout", "60"]
     process = subprocess.Popen(command, env=env, cwd=str(settings.BASE_DIR), stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, start_new_session=True)
@@ -350,7 +351,7 @@ def ingestion_section(ctx: BenchContext) -> dict:
     bodies = [json.dumps({"events": events[i:i + PER_REQUEST]}).encode() for i in range(0, len(events), PER_REQUEST)]
     text = _copy_text(ctx, events)
     ctx.say(f"ingestion: {len(events):,} events, {len(bodies)} requests of {PER_REQUEST}, {WORKERS} gunicorn "
-            f"workers, {CLIENT_THREADS} client connections")
+            f"workers x {WORKER_THREADS} threads, {CLIENT_THREADS} client connections")
     copies = []
     for _ in range(2):
         _truncate()

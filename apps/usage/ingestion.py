@@ -23,6 +23,8 @@ from django.utils import timezone
 from apps.core.errors import DomainError, ValidationFailed
 from apps.core.money import DECIMAL_PLACES, MAX_DIGITS
 
+from . import lookups
+
 MAX_EVENTS = 1000
 MAX_ID_LENGTH = 200
 MAX_ATTRIBUTES_BYTES = 4096
@@ -277,14 +279,9 @@ def _stored_hashes_pg(cursor, keys: list[tuple[int, str]]) -> dict[tuple[int, st
 
 def _write_postgresql(rows: list[_Row], *, api_key_id: int | None, now: datetime) -> dict[tuple[int, str], str]:
     """Insert; return {(customer_id, event_id): stored payload hash} for the rows that were NOT inserted."""
-    import psycopg
-
-    connection.ensure_connection()
-    # Server-side binding and a prepared statement (planned once per connection), in the same transaction.
-    with psycopg.Cursor(connection.connection) as raw:
-        raw.execute(_PG_INSERT, [_rows_json(rows), api_key_id, now], prepare=True)
-        existing = {(c, e): h for c, e, h in raw.fetchall()}
     with connection.cursor() as cursor:
+        cursor.execute(_PG_INSERT, [_rows_json(rows), api_key_id, now])
+        existing = {(c, e): h for c, e, h in cursor.fetchall()}
         # A row committed by a concurrent request after this statement's snapshot was taken is not visible to
         # the outer SELECT (its hash comes back NULL); a new statement sees it.
         unseen = [k for k, h in existing.items() if h is None]
@@ -327,15 +324,13 @@ def usage_events_ingest(*, events: list, api_key_id: int | None = None, now: dat
     Same customer, id and payload as a stored event: a duplicate (counted, stored once, charged once).
     Same customer and id with another payload: rejected with idempotency_conflict.
     """
-    from apps.catalog.selectors import meters_by_code
-    from apps.contracts.selectors import customer_ids_by_external_id
-
     if not isinstance(events, list) or not 1 <= len(events) <= MAX_EVENTS:
         raise ValidationFailed(f"Send 1 to {MAX_EVENTS} events.", code="invalid_body")
     now = now or timezone.now()
     external_ids = {e.get("customer") for e in events if isinstance(e, dict) and isinstance(e.get("customer"), str)}
-    customers = customer_ids_by_external_id(external_ids) if external_ids else {}
-    rows, rejected = _validate(events, customers=customers, meters=meters_by_code(), now=now)
+    codes = {e.get("meter") for e in events if isinstance(e, dict) and isinstance(e.get("meter"), str)}
+    rows, rejected = _validate(events, customers=lookups.customer_ids(external_ids),
+                               meters=lookups.meter_specs(codes), now=now)
 
     # The same id twice in one request: the first one counts, a repeat is a duplicate or a conflict.
     unique: dict[tuple[int, str], _Row] = {}

@@ -1,6 +1,16 @@
 import pytest
 
+from apps.usage import lookups
+
 from .builders import World
+
+
+@pytest.fixture(autouse=True)
+def fresh_lookups():
+    """Ingestion memoizes customer and meter lookups per process; every test starts from the database."""
+    lookups.clear()
+    yield
+    lookups.clear()
 
 
 @pytest.fixture

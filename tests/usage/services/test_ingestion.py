@@ -75,3 +75,14 @@ def test_ids_are_per_customer(setup, world):
     result = usage_events_ingest(events=[world.event(acme, tokens, 1, ago(minutes=1), id="same"),
                                          world.event(other, tokens, 1, ago(minutes=1), id="same")])
     assert result.ingested == 2
+
+
+def test_lookup_memo_sees_new_and_deactivated_meters_at_once(setup, world):
+    _, tokens, acme = setup
+    assert usage_events_ingest(events=[world.event(acme, tokens, 1, ago(minutes=1))]).ingested == 1
+    images = world.meter("img")
+    assert usage_events_ingest(events=[world.event(acme, images, 1, ago(minutes=1))]).ingested == 1
+    images.is_active = False
+    images.save()
+    result = usage_events_ingest(events=[world.event(acme, images, 1, ago(minutes=1))])
+    assert [r.code for r in result.rejected] == ["unknown_meter"]
