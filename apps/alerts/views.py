@@ -72,6 +72,14 @@ def alert_acknowledge(request, pk: int):
             if exc.code == "not_found":
                 raise Http404(exc.message) from None
             add_domain_error_to_form(form, exc)
+        else:
+            for other in request.POST.getlist("also"):  # the lower thresholds shown with it
+                if other.isdigit():
+                    try:
+                        services.alert_acknowledge(alert_id=int(other), note=form.cleaned_data["note"],
+                                                   actor=Actor.from_request(request))
+                    except DomainError:
+                        pass  # already acknowledged or resolved meanwhile
     if is_partial(request):
         alert = selectors.alert_get(alert_id=pk)
         if alert is None:
@@ -126,10 +134,28 @@ def customer_panel(request, external_id: str):
     customer = customer_get(external_id=external_id)
     if customer is None:
         raise Http404("No such customer.")
+    live = selectors.live_alerts_for_customer(customer_id=customer.pk)
     return render(request, "alerts/_customer_panel.html", {
-        "customer": customer, "alerts": selectors.live_alerts_for_customer(customer_id=customer.pk),
+        "customer": customer, "alerts": _group_thresholds(live), "live_count": len(live),
         "recent": selectors.recent_alerts_for_customer(customer_id=customer.pk), "ack_form": AcknowledgeForm(),
         "can_manage": user_can(request.user, Cap.ALERTS_MANAGE)})
+
+
+def _group_thresholds(alerts: list) -> list:
+    """Included usage crossing 70, 90 and 100 % of one meter in one period is one thing to act on: show the highest
+    and carry the open lower ones along (`also`), acknowledged with it."""
+    groups: dict[tuple, list] = {}
+    for alert in alerts:
+        key = (alert.kind, alert.subject, alert.window) if alert.kind == Kind.INCLUDED_USAGE else ("", alert.pk, "")
+        groups.setdefault(key, []).append(alert)
+    shown = []
+    for items in groups.values():
+        items.sort(key=lambda a: a.threshold, reverse=True)
+        top = items[0]
+        top.also = [a for a in items[1:] if a.state == top.state]
+        shown.append(top)
+        shown.extend(a for a in items[1:] if a.state != top.state)
+    return sorted(shown, key=lambda a: (a.state != "open", -a.fired_at.timestamp(), -a.threshold))
 
 
 # --- rules ----------------------------------------------------------------------------------------------------

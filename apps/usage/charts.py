@@ -357,15 +357,22 @@ def included_chart(rows: list[Allowance], *, period_label: str, has_contract: bo
         "hovertemplate": "%{x:.1f} % used<br>%{customdata}<extra></extra>",
     }]
     shapes, annotations = [], []
-    previous = None
-    for i, t in enumerate(thresholds):
-        colour = NEGATIVE if t >= 100 else THRESHOLD_COLOURS[min(i, 1)]
+    colour_of = {t: NEGATIVE if t >= 100 else THRESHOLD_COLOURS[min(i, 1)] for i, t in enumerate(thresholds)}
+    for t in thresholds:
         shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": t, "x1": t, "y0": 0, "y1": 1,
-                       "line": {"color": colour, "width": 1.5, "dash": "dash"}})
-        close = previous is not None and t - previous < max_pct / 9
-        annotations.append({"text": f"{t} %", "xref": "x", "yref": "paper", "x": t, "y": 1.1 if close else 1.0,
-                            "yanchor": "bottom", "showarrow": False, "font": {"size": 11, "color": colour}})
-        previous = t if not close else None
+                       "line": {"color": colour_of[t], "width": 1.5, "dash": "dash"}})
+    # one label per cluster of marks too close to read apart at this scale ("70 · 90 · 100 %")
+    clusters: list[list[int]] = []
+    for t in thresholds:
+        if clusters and t - clusters[-1][-1] < max_pct * 1.18 / 14:
+            clusters[-1].append(t)
+        else:
+            clusters.append([t])
+    for cluster in clusters:
+        annotations.append({"text": " · ".join(str(t) for t in cluster) + " %", "xref": "x", "yref": "paper",
+                            "x": cluster[0], "xanchor": "left" if len(cluster) > 1 else "center", "y": 1.0,
+                            "yanchor": "bottom", "showarrow": False,
+                            "font": {"size": 11, "color": colour_of[cluster[-1]]}})
     chart.figure = {"data": data, "layout": _layout(
         title, x_title="Share of the included allowance used (%)", height=chart.height, showlegend=False,
         shapes=shapes, annotations=annotations, margin={"l": 170, "r": 40, "t": 78}, bargap=0.35,

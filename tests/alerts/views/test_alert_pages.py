@@ -197,3 +197,22 @@ def test_alerts_sit_on_the_customer_page_time_axis_on_the_day_the_data_crossed(c
     xs = [x for trace in figure["data"] for x in trace["x"]]
     assert xs and all(x.startswith(crossed.date().isoformat()) for x in xs)
     assert {y for trace in figure["data"] for y in trace["y"]} == {"Included usage crossed"}
+
+
+def test_customer_panel_groups_the_thresholds_of_one_meter_and_acknowledges_them_together(
+        clients, shop, django_capture_on_commit_callbacks):
+    from tests.alerts.builders import ago, ingest_and_rate
+
+    c = shop.customer("grouped", credits="100000", allowances={shop.tokens: 1000})
+    ingest_and_rate([shop.event(c, shop.tokens, 1200, ago(hours=2))], django_capture_on_commit_callbacks)
+    html = clients["am"].get(reverse("alerts:customer-panel", args=["grouped"])).content.decode()
+    assert html.count('class="alert alert-bad customer-alert"') == 1  # 100 % shown, 70 and 90 % carried along
+    assert "Also open for this meter and period: 90 %, 70 %" in html
+    top = Alert.objects.get(customer=c, threshold=100)
+    others = list(Alert.objects.filter(customer=c, threshold__in=[70, 90]).values_list("pk", flat=True))
+    response = clients["am"].post(reverse("alerts:alert-acknowledge", args=[top.pk]),
+                                  {"note": "Upsell agreed", "compact": "1", "also": others},
+                                  headers={"HX-Request": "true"})
+    assert response.status_code == 200 and b"Upsell agreed" in response.content
+    assert set(Alert.objects.filter(customer=c, kind=Kind.INCLUDED_USAGE).values_list("state", flat=True)) == {
+        "acknowledged"}
