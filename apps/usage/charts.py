@@ -375,9 +375,9 @@ def included_chart(rows: list[Allowance], *, period_label: str, has_contract: bo
                             "font": {"size": 11, "color": colour_of[cluster[-1]]}})
     chart.figure = {"data": data, "layout": _layout(
         title, x_title="Share of the included allowance used (%)", height=chart.height, showlegend=False,
-        shapes=shapes, annotations=annotations, margin={"l": 170, "r": 40, "t": 78}, bargap=0.35,
+        shapes=shapes, annotations=annotations, margin={"l": 190, "r": 40, "t": 78}, bargap=0.35,
         xaxis={"range": [0, max_pct * 1.18], "ticksuffix": " %"},
-        yaxis={"rangemode": "normal", "title": {"text": ""}})}
+        yaxis={"rangemode": "normal", "title": {"text": "Meter"}})}
     return chart
 
 
@@ -423,6 +423,14 @@ def burndown_chart(burn: BurnDown, period: DateRange, markers: list[TimelineMark
                             "font": {"color": NEGATIVE, "size": 12}, "bgcolor": "#ffffff"})
         shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": _ts(out), "x1": _ts(out),
                        "y0": 0, "y1": 1, "line": {"color": NEGATIVE, "width": 1, "dash": "dot"}})
+    elif burn.runs_out_at is not None:  # no burn: what is left goes when the last grant expires
+        out = burn.runs_out_at
+        xaxis["range"] = [xaxis["range"][0], max(xaxis["range"][1], _ts(out + timedelta(days=2)))]
+        annotations.append({"x": _ts(out), "y": f(burn.balance), "xref": "x", "yref": "y",
+                            "text": f"Credits expire {out:%b %-d, %Y}", "showarrow": True, "arrowhead": 2, "ax": -70,
+                            "ay": 30, "font": {"color": NEGATIVE, "size": 12}, "bgcolor": "#ffffff"})
+        shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": _ts(out), "x1": _ts(out),
+                       "y0": 0, "y1": 1, "line": {"color": NEGATIVE, "width": 1, "dash": "dot"}})
     chart.figure = {"data": data, "layout": _layout(
         title, y_title="Balance (credits)", height=chart.height, hovermode="x unified", xaxis=xaxis,
         yaxis={"tickformat": _tickformat([f(p.balance) for p in burn.points])}, annotations=annotations,
@@ -450,7 +458,8 @@ def attribution_chart(kind: str, rows: list[AttributionRow], period: DateRange, 
     x_title = f"Charged ({unit})" if use_amount else "Events"
     chart.figure = {"data": data, "layout": _layout(
         title, x_title=x_title, height=chart.height, showlegend=False, margin={"l": 120, "r": 16},
-        xaxis={"tickformat": _tickformat(data[0]["x"])}, yaxis={"rangemode": "normal", "title": {"text": ""}})}
+        xaxis={"tickformat": _tickformat(data[0]["x"])},
+        yaxis={"rangemode": "normal", "title": {"text": kind.capitalize()}})}
     return chart
 
 
@@ -513,7 +522,7 @@ def alerts_timeline_chart(markers: list[TimelineMarker], period: DateRange) -> C
     chart.figure = {"data": data, "layout": _layout(
         title, height=chart.height, hovermode="closest", xaxis=_date_axis(period),
         yaxis={"type": "category", "categoryorder": "array", "categoryarray": categories, "rangemode": "normal",
-               "title": {"text": ""}}, margin={"l": 170})}
+               "title": {"text": "Alert type"}}, margin={"l": 190})}
     return chart
 
 
@@ -570,5 +579,6 @@ def margin_heatmap(cells: list[MarginCell], period: DateRange, *, max_customers:
         "hovertemplate": "%{y}<br>%{x}<br>%{customdata}<extra></extra>",
     }], "layout": _layout(title, height=chart.height, margin={"l": 170, "b": 130, "r": 16}, xaxis={
         "tickangle": -40, "title": {"text": "Meter"}, "gridcolor": "#ffffff", "side": "bottom"},
-        yaxis={"title": {"text": ""}, "rangemode": "normal", "autorange": "reversed", "gridcolor": "#ffffff"})}
+        yaxis={"title": {"text": "Customer (most billed first)"}, "rangemode": "normal", "autorange": "reversed",
+               "gridcolor": "#ffffff"})}
     return chart
