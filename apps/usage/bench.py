@@ -401,7 +401,7 @@ def rating_section(ctx: BenchContext) -> dict:
     # Alert evaluation follows each batch through a signal; in production it runs on its own Celery workers
     # (here it would run eagerly, inline), so it is left out of the rating figure.
     with _muted(usage_rated):
-        summary = usage_rate_pending(batch_size=5000)
+        summary = usage_rate_pending()
     pending = UsageEvent.objects.filter(state="pending").count()
     rated = RatedUsage.objects.filter(superseded_at__isnull=True).count()
     if pending or rated != ctx.state["ingested"]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+from operator import attrgetter
 from types import SimpleNamespace
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -146,9 +147,10 @@ def fast_insert(model, objects: list) -> None:
     names = [f.attname for f in fields]
     json_at = [i for i, f in enumerate(fields) if f.get_internal_type() == "JSONField"]
     if connection.vendor == "postgresql":
+        values = attrgetter(*names)
         with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
             for obj in objects:
-                row = [getattr(obj, name) for name in names]
+                row = list(values(obj))
                 for i in json_at:
                     row[i] = json.dumps(row[i])
                 copy.write_row(row)

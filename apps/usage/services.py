@@ -28,7 +28,7 @@ from .ingestion import IngestResult, Rejection, usage_events_ingest  # noqa: F40
 from .models import RatedUsage, RatingBatch, UsageEvent
 from .signals import usage_rated
 
-DEFAULT_BATCH_SIZE = 5000
+DEFAULT_BATCH_SIZE = 10_000
 
 
 @dataclass(frozen=True)
