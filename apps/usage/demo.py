@@ -22,7 +22,7 @@ from apps.core.progress import ProgressBar
 D = Decimal
 DAYS = 90
 # size -> (events per customer per day: low, high)
-SIZES = {"small": (4, 11), "medium": (50, 120), "large": (250, 600)}
+SIZES = {"small": (5, 13), "medium": (50, 120), "large": (250, 600)}
 
 # meter code -> (typical quantity per event, spread) ; quantities are per-minute aggregates for token meters
 METER_SHAPES = {
@@ -64,6 +64,7 @@ class Profile:
     users: list[str] = field(default_factory=list)
     agent_share: float = 0.5
     stop_after: datetime | None = None
+    start_at: datetime | None = None  # prepaid usage starts when the customer's first credits did
 
 
 def _price_per_event(mix: dict[str, int], prices: dict[str, Decimal]) -> Decimal:
@@ -87,7 +88,7 @@ def _profiles(*, now: datetime, events_per_day: tuple[int, int]) -> list[Profile
     from apps.catalog.selectors import meters_by_code, rate_table_versions_approved
     from apps.contracts.models import Customer
     from apps.contracts.selectors import contracts_for_customers
-    from apps.wallets.selectors import customer_balances
+    from apps.wallets.selectors import customer_balances, wallet_grants
 
     customers = list(Customer.objects.order_by("id").values_list("id", "external_id", "segment", "status"))
     contracts = contracts_for_customers(customer_ids=[c[0] for c in customers])
@@ -115,11 +116,15 @@ def _profiles(*, now: datetime, events_per_day: tuple[int, int]) -> list[Profile
         if status == "trial":
             n = max(2, n // 3)
         wallet_backed = current.billing_model in ("prepaid", "hybrid")
+        start_at = None
         if wallet_backed:
+            grants = wallet_grants(customer_id=customer_id, now=now)
+            start_at = min((g.effective_at for g in grants), default=None)
+            days = max(7, min(DAYS, (now - start_at).days)) if start_at else DAYS
             balance = balances.get(customer_id, D(0))
             # Most burn a comfortable share of what they hold; about one in four run close to (or past) it.
             share = rng.choice([0.92, 1.05, 1.25]) if index % 4 == 1 else rng.uniform(0.25, 0.65)
-            daily_credits = balance * D(str(round(share, 3))) / D(DAYS * 0.8)
+            daily_credits = balance * D(str(round(share, 3))) / D(days * 0.8)
             daily = daily_credits * (current.credit_price if current.pricing_unit.lower() != "credits" else 1)
         else:
             daily = D(POSTPAID_DAILY.get(segment, 50)) * D(str(round(rng.uniform(0.6, 1.6), 3)))
@@ -134,7 +139,7 @@ def _profiles(*, now: datetime, events_per_day: tuple[int, int]) -> list[Profile
         if status == "suspended":
             stop_after = now - timedelta(days=rng.randint(5, 15))
         profiles.append(Profile(customer_id, external_id, terms, mix, n, scale, spike_days, users,
-                                agent_share=rng.uniform(0.2, 0.8), stop_after=stop_after))
+                                agent_share=rng.uniform(0.2, 0.8), stop_after=stop_after, start_at=start_at))
     return profiles
 
 
@@ -152,7 +157,8 @@ def _day_events(profile: Profile, day: datetime, day_offset: int, limit: datetim
         hour = min(23, max(0, int(rng.gauss(14, 4))))
         ts = day + timedelta(hours=hour, minutes=rng.randrange(60), seconds=rng.randrange(60),
                              microseconds=rng.randrange(1_000_000))
-        if ts >= limit or (profile.stop_after is not None and ts >= profile.stop_after):
+        if ts >= limit or (profile.stop_after is not None and ts >= profile.stop_after) or \
+                (profile.start_at is not None and ts < profile.start_at):
             continue
         if not any(t.in_force_at(ts) for t in profile.contracts):
             continue
