@@ -21,7 +21,7 @@ class WalletsConfig(AppConfig):
         nav.register(nav.NavItem("Support activity", "wallets:support-activity",
                                  (Cap.CREDITS_ISSUE, Cap.CREDITS_APPROVE), order=310))
         nav.register_panel(nav.Panel("Credit requests", "wallets:credit-requests-panel", (Cap.CREDITS_APPROVE,),
-                                     order=300))
+                                     order=11))
         nav.register_panel(nav.Panel("Support activity", "wallets:support-activity-panel", (Cap.CREDITS_ISSUE,),
                                      order=310))
         register_customer_panel(CustomerPanel("wallet", "Balance and credits", "wallets:balance-panel",

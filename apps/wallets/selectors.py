@@ -167,7 +167,10 @@ def project_runway(*, grants: list[RunwayGrant], burn_per_day: Decimal, now: dat
             if seconds > Decimal((horizon - t).total_seconds()):
                 empty_at = None  # beyond the horizon (unless an expiry comes first)
             else:
-                empty_at = t + timedelta(seconds=int(seconds))
+                try:
+                    empty_at = t + timedelta(seconds=int(seconds))
+                except OverflowError:  # a tiny burn on a huge balance: never, for any practical purpose
+                    empty_at = None
             if empty_at is not None and (next_event is None or empty_at <= next_event):
                 return empty_at, quantize_rated(lost)
             if empty_at is None and (next_event is None or next_event > horizon):

@@ -162,6 +162,11 @@ RATEDESK = {
     "USAGE_FUTURE_TOLERANCE_SECONDS": env.int("USAGE_FUTURE_TOLERANCE_SECONDS", default=300),
     "USAGE_MAX_BODY_BYTES": env.int("USAGE_MAX_BODY_BYTES", default=2_000_000),
     "DEMO_PASSWORD": env("DEMO_PASSWORD", default="ratedesk-demo"),
+    # Alerts: evaluate after each rating batch, and send email/webhooks when one fires.
+    "ALERTS_EVALUATE_AFTER_RATING": env.bool("ALERTS_EVALUATE_AFTER_RATING", default=True),
+    "ALERTS_NOTIFY": env.bool("ALERTS_NOTIFY", default=True),
+    # Absolute links in alert emails and webhooks.
+    "SITE_URL": env("SITE_URL", default="http://127.0.0.1:8000"),
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = RATEDESK["USAGE_MAX_BODY_BYTES"]
 
