@@ -183,6 +183,7 @@ class Engine:
         self._errors: dict[str, list[int]] = defaultdict(list)
         self._rated_event_ids: list[int] = []
         self._touched: set[tuple[int, date]] = set()
+        self._periods: dict[tuple[int, date], tuple[datetime, datetime]] = {}
 
     # --- resolution ------------------------------------------------------------------------------------
     def _load_context(self, customer_ids, meter_ids) -> None:
@@ -223,10 +224,19 @@ class Engine:
         rate = version.rates.get(event.meter_id)
         if rate is None:
             return f"the meter has no rate in {contract.rate_table_code or 'the rate table'} v{version.number}"
-        start, end = contract.period(event.timestamp)
-        start = max(start, contract.starts_at)
-        if contract.ends_at is not None:
-            end = min(end, contract.ends_at)
+        # Periods start at midnight UTC, so a contract's period is a function of the UTC day: computed once a day.
+        day_key = (contract.id, _utc_day(event.timestamp))
+        period = self._periods.get(day_key)
+        if period is None:
+            start, end = contract.period(event.timestamp)
+            start = max(start, contract.starts_at)
+            if contract.ends_at is not None:
+                end = min(end, contract.ends_at)
+            period = self._periods[day_key] = (start, end)
+        if not period[0] <= event.timestamp < period[1]:  # a contract starting or ending within that day
+            start, end = contract.period(event.timestamp)
+            period = (max(start, contract.starts_at), end if contract.ends_at is None else min(end, contract.ends_at))
+        start, end = period
         quantity = Decimal(1) if event.meter_id in self.count_meters else event.quantity
         return _Item(event=event, contract=contract, version=version, rate=rate, period=(start, end),
                      cost_per_unit=self._cost_at(event.meter_id, event.timestamp), quantity=quantity)
