@@ -97,6 +97,16 @@ class RunResult:
     totals_after: dict = field(default_factory=dict)
     ledger_entries: list = field(default_factory=list)
 
+    def merge(self, other: "RunResult") -> None:
+        self.written += other.written
+        self.superseded += other.superseded
+        self.errors += other.errors
+        self.customers += other.customers
+        for mine, theirs in ((self.totals_before, other.totals_before), (self.totals_after, other.totals_after)):
+            for name, value in theirs.items():
+                mine[name] = mine.get(name, ZERO) + value
+        self.ledger_entries.extend(other.ledger_entries)
+
 
 TOTAL_FIELDS = ("quantity", "amount", "credits_drawn", "overage_amount", "revenue", "cost")
 # What re-pricing a suffix reads of the current records (and what superseding one needs).

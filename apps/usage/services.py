@@ -23,9 +23,9 @@ from apps.core.actors import SYSTEM, Actor
 from apps.core.errors import ValidationFailed
 from apps.core.money import ZERO
 
-from .engine import TOTAL_FIELDS, Engine, EventInput
+from .engine import TOTAL_FIELDS, Engine, EventInput, RunResult
 from .ingestion import IngestResult, Rejection, usage_events_ingest  # noqa: F401 - the ingestion service
-from .models import RatedUsage, RatingBatch, UsageEvent
+from .models import DailyUsage, RatedUsage, RatingBatch, UsageEvent
 from .signals import usage_rated
 
 DEFAULT_BATCH_SIZE = 10_000
@@ -144,33 +144,48 @@ def usage_rerate(*, start: datetime, end: datetime, customer_id: int | None = No
         key=f"rerate-{uuid.uuid4().hex[:20]}", kind=RatingBatch.Kind.RERATE, range_start=start, range_end=end,
         customer_id=customer_id, reason=(reason or "")[:300], **_actor_fields(actor))
     window = Q(timestamp__gte=start, timestamp__lt=end)
-    records = RatedUsage.objects.filter(window, superseded_at__isnull=True, day__gte=start.date(), day__lte=end.date())
-    errored = UsageEvent.objects.filter(window, state=UsageEvent.State.ERROR)
     if customer_id is not None:
-        records = records.filter(customer_id=customer_id)
-        errored = errored.filter(customer_id=customer_id)
-    events = [EventInput(pk=r.event_id, customer_id=r.customer_id, meter_id=r.meter_id, quantity=r.quantity,
-                         timestamp=r.timestamp, ref=r.event_ref, current=r,
-                         attributes={"user": r.attr_user, "agent": r.attr_agent, "team": r.attr_team})
-              for r in records]
-    events += [EventInput(pk=e.pk, customer_id=e.customer_id, meter_id=e.meter_id, quantity=e.quantity,
-                          timestamp=e.timestamp, ref=e.event_id, attributes=e.attributes or {})
-               for e in errored.select_for_update(skip_locked=True)]
-    result = Engine(batch=batch, actor=actor).run(events)
+        customer_ids = [customer_id]
+    else:  # customers with usage in the range (from the rollups) or events that could not be rated
+        customer_ids = sorted(set(DailyUsage.objects.filter(day__gte=start.date(), day__lte=end.date())
+                                  .values_list("customer_id", flat=True).distinct())
+                              | set(UsageEvent.objects.filter(window, state=UsageEvent.State.ERROR)
+                                    .values_list("customer_id", flat=True).distinct()))
+    result = RunResult()
+    looked_at = 0
+    touched_customers = set()
+    for one in customer_ids:  # one customer at a time: memory stays bounded whatever the range
+        records = RatedUsage.objects.filter(window, customer_id=one, superseded_at__isnull=True,
+                                            day__gte=start.date(), day__lte=end.date())
+        errored = UsageEvent.objects.filter(window, customer_id=one, state=UsageEvent.State.ERROR)
+        events = [EventInput(pk=r.event_id, customer_id=one, meter_id=r.meter_id, quantity=r.quantity,
+                             timestamp=r.timestamp, ref=r.event_ref, current=r,
+                             attributes={"user": r.attr_user, "agent": r.attr_agent, "team": r.attr_team})
+                  for r in records]
+        events += [EventInput(pk=e.pk, customer_id=one, meter_id=e.meter_id, quantity=e.quantity,
+                              timestamp=e.timestamp, ref=e.event_id, attributes=e.attributes or {})
+                   for e in errored.select_for_update(skip_locked=True)]
+        if not events:
+            continue
+        looked_at += len(events)
+        part = Engine(batch=batch, actor=actor).run(events)
+        result.merge(part)
+        if part.written or part.superseded:
+            touched_customers.add(one)
     before, after = _totals(result.totals_before), _totals(result.totals_after)
     difference = {name: after[name] - before[name] for name in TOTAL_FIELDS}
     batch.events, batch.superseded, batch.errors = result.written, result.superseded, result.errors
     batch.summary = {
-        "events": len(events), "customers": result.customers,
+        "events": looked_at, "customers": result.customers,
         "before": {k: str(v) for k, v in before.items()}, "after": {k: str(v) for k, v in after.items()},
         "difference": {k: str(v) for k, v in difference.items()},
         "ledger": [[kind, entry, str(amount)] for kind, entry, amount in result.ledger_entries],
     }
     batch.save(update_fields=["events", "superseded", "errors", "summary"])
-    if result.written or result.superseded:
-        _on_rated(batch, {e.customer_id for e in events})
+    if touched_customers:
+        _on_rated(batch, touched_customers)
     return RerateSummary(
-        batch_id=batch.pk, key=batch.key, start=start, end=end, customer_id=customer_id, events=len(events),
+        batch_id=batch.pk, key=batch.key, start=start, end=end, customer_id=customer_id, events=looked_at,
         rerated=result.written, superseded=result.superseded, errors=result.errors, customers=result.customers,
         before=before, after=after, difference=difference, ledger=tuple(result.ledger_entries))
 
