@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import defaultdict
 from operator import attrgetter
 from types import SimpleNamespace
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal

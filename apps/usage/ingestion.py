@@ -37,9 +37,6 @@ INVALID_QUANTITY = "invalid_quantity"
 TIMESTAMP_IN_FUTURE = "timestamp_in_future"
 TIMESTAMP_TOO_OLD = "timestamp_too_old"
 IDEMPOTENCY_CONFLICT = "idempotency_conflict"
-REJECTION_CODES = (INVALID, UNKNOWN_CUSTOMER, UNKNOWN_METER, INVALID_QUANTITY, TIMESTAMP_IN_FUTURE,
-                   TIMESTAMP_TOO_OLD, IDEMPOTENCY_CONFLICT)
-
 
 class PayloadTooLarge(DomainError):
     code = "payload_too_large"

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from apps.core.errors import NotFound, ValidationFailed
@@ -18,10 +17,6 @@ from . import rating
 from .models import DailyAttribution, DailyUsage, RatedUsage, RatingBatch, RatingCursor, UsageEvent
 
 MAX_RANGE_DAYS = 400
-
-
-def day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
 
 
 def parse_day(value: str | None, *, field: str) -> date | None:
@@ -445,15 +440,6 @@ def customer_usage_panel(*, customer, at: datetime | None = None) -> dict:
             "recent": recent, "meter_map": meter_map, "pending": pending, "errors": errors,
             "totals": {"amount": sum((m.amount for m in meters), ZERO), "credits": sum((m.credits for m in meters), ZERO),
                        "revenue": sum((m.revenue for m in meters), ZERO), "cost": sum((m.cost for m in meters), ZERO)}}
-
-
-def customer_charges(*, customer, day: date | None = None, meter_id: int | None = None, limit: int = 100):
-    qs = RatedUsage.objects.filter(customer_id=customer.pk, superseded_at__isnull=True)
-    if day is not None:
-        qs = qs.filter(day=day)
-    if meter_id is not None:
-        qs = qs.filter(meter_id=meter_id)
-    return list(qs.order_by("-timestamp", "-id")[:limit])
 
 
 def rating_overview(*, limit: int = 20) -> dict:
