@@ -189,6 +189,7 @@ def seed(*, stdout, size: str = "small") -> None:
     if not profiles:
         stdout.write("  usage: no customers with contracts and rate tables yet; skipped.\n")
         return
+    _size_allowances(profiles, now=now)
     today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     bar = ProgressBar(DAYS + 1, "usage events, rated", stream=stdout)
     # Rating runs here, on the simulated clock (every other day, daily for the last two weeks so recent burn
@@ -199,6 +200,40 @@ def seed(*, stdout, size: str = "small") -> None:
     bar.finish()
     stdout.write(f"  usage: {totals['ingested']} events ingested ({totals['duplicates']} duplicates re-sent, "
                  f"{totals['rejected']} rejected) for {len(profiles)} customers over {DAYS} days.\n")
+
+
+def _size_allowances(profiles: list[Profile], *, now: datetime) -> None:
+    """Size each contract's included allowances to the usage this demo will send, so included-usage
+    progress reads like real accounts: most well within, some near 90 %, a few past 100 %."""
+    from apps.catalog.selectors import meters_by_code
+    from apps.contracts.services import contract_update
+    from apps.core.actors import SYSTEM
+
+    codes = {m.id: code for code, m in meters_by_code().items()}
+    # Average of the weekly pattern and of the last month's growth.
+    days_factor = D("30") * D("0.86") * D(str(round(_growth(15), 3)))
+    for profile in profiles:
+        current = next((t for t in profile.contracts if t.in_force_at(now)), None)
+        if current is None or not current.allowances:
+            continue
+        rng = random.Random(f"allowance-{profile.external_id}")
+        total_weight = sum(profile.mix.values())
+        headroom = D(str(rng.choice([1.8, 1.5, 1.3, 1.12, 0.95])))
+        sized = {}
+        for meter_id, quantity in current.allowances.items():
+            code = codes.get(meter_id)
+            weight = profile.mix.get(code, 0)
+            if not weight:
+                sized[meter_id] = quantity
+                continue
+            expected = (D(profile.events_per_day) * D(weight) / D(total_weight) * D(METER_SHAPES[code][0])
+                        * profile.scale * days_factor)
+            allowance = expected * headroom
+            step = D(10) ** max(0, len(str(int(allowance))) - 2)  # two significant digits
+            sized[meter_id] = max(step, (allowance / step).quantize(D(1)) * step)
+        if sized != dict(current.allowances):
+            contract_update(contract_id=current.id, actor=SYSTEM, allowances=sized,
+                            change_reason="demo: allowance sized to the customer's usage")
 
 
 def _send(profiles, *, today, now, bar, ingest, rate, max_events) -> dict:

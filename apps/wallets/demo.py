@@ -1,4 +1,4 @@
-"""Demo wallets: purchased commits, promotional and support credits (some expiring soon), 30 days of debits,
+"""Demo wallets: purchased commits, promotional and support credits (some expiring soon), (debits come from rated demo usage),
 credit requests for finance, a void, a reversal and expiries. Through the services; idempotent by key."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from apps.core.actors import SYSTEM, Actor
 from apps.core.progress import ProgressBar
 
 from . import selectors, services
-from .models import CreditReason, CreditRequest, LedgerEntry
+from .models import CreditReason, CreditRequest
 
 D = Decimal
 HISTORY_DAYS = 30
@@ -62,7 +62,6 @@ def _seed_wallet(*, customer, contract, index, now, billing, support_actor) -> N
     services.wallet_get_or_create(customer_id=customer.pk)
     prepaid = contract is not None and contract.billing_model in ("prepaid", "hybrid")
     start = now - timedelta(days=HISTORY_DAYS + 15)
-    daily = D(0)
     if prepaid:
         price = contract.credit_price
         scale = {"enterprise": 400_000, "mid_market": 120_000, "smb": 30_000, "startup": 12_000}[customer.segment]
@@ -77,7 +76,6 @@ def _seed_wallet(*, customer, contract, index, now, billing, support_actor) -> N
                 effective_at=start, expires_at=now + timedelta(days=rng.randint(4, 12)), price_per_credit=price,
                 reference=f"ORD-{5000 + index}", note="Quarterly top-up", idempotency_key=f"demo:{ext}:topup",
                 actor=billing)
-        daily = (commit / D(rng.choice([90, 150, 240, 365, 540]))).quantize(D(1))
     if index % 2 == 0 or customer.status == "trial":
         expires = now + timedelta(days=rng.choice([-3, 9, 20, 45])) if index % 5 else now - timedelta(days=2)
         services.wallet_grant(
@@ -93,23 +91,7 @@ def _seed_wallet(*, customer, contract, index, now, billing, support_actor) -> N
             expires_at=now + timedelta(days=rng.choice([14, 60, 90])), note=SUPPORT_NOTES[reason],
             idempotency_key=f"demo:{ext}:support",
             actor=support_actor, now=now - timedelta(days=rng.randint(1, 20)))
-    if daily <= 0 or customer.status == "churned":
-        return
-    for day in range(HISTORY_DAYS, 0, -1):
-        at = (now - timedelta(days=day)).replace(hour=12, minute=0, second=0, microsecond=0)
-        if selectors.available_at(customer_id=customer.pk, at=at) == 0:
-            continue  # nothing to draw: no empty debits in the demo
-        weekday = at.weekday()
-        factor = D("0.45") if weekday >= 5 else D(rng.choice(["0.8", "0.9", "1", "1.1", "1.25"]))
-        amount = (daily * factor * (D(1) + D(HISTORY_DAYS - day) / D(100))).quantize(D("0.01"))
-        services.wallet_debit(customer_id=customer.pk, amount=amount, at=at, reference=f"rating-batch-{at:%Y%m%d}",
-                              idempotency_key=f"demo:{ext}:debit:{at:%Y%m%d}", actor=SYSTEM)
-    if index % 9 == 4:  # a re-rating correction: part of one day's charge given back
-        entry = LedgerEntry.objects.filter(idempotency_key=f"demo:{ext}:debit:{(now - timedelta(days=5)):%Y%m%d}").first()
-        if entry is not None and entry.amount < 0:
-            services.wallet_reverse(entry_id=entry.pk, idempotency_key=f"demo:{ext}:rerate", actor=SYSTEM,
-                                    amount=(-entry.amount / 4).quantize(D("0.01")),
-                                    note="Re-rated after the pro-model price correction")
+    # Debits come from the usage demo: real events rated through the engine draw these grants down.
 
 
 def _seed_requests(*, customers, now, support_actor, finance_actor) -> None:
