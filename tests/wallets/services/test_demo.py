@@ -40,7 +40,8 @@ def test_demo_is_realistic_and_idempotent():
         kinds = set(CreditGrant.objects.values_list("kind", flat=True))
         assert {"purchased", "promotional", "support"} <= kinds
         assert CreditRequest.objects.filter(status="pending").exists()
-        assert LedgerEntry.objects.filter(entry_type="debit").count() > 300
+        # Debits come from the usage demo (rated events); the wallet demo writes grants, expiries, requests.
+        assert LedgerEntry.objects.filter(entry_type="grant").count() > 30
         assert LedgerEntry.objects.filter(entry_type="expiry").exists()
     _seed()
     assert counts() == first
