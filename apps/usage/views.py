@@ -85,16 +85,24 @@ def customer_panel(request, external_id: str):
     return render_page_or_partial(request, "usage/customer_usage.html", "usage/_customer_panel.html", context)
 
 
-@capability_required(Cap.USAGE_VIEW)
-def statement(request, external_id: str):
+def _statement_or_redirect(request, external_id: str):
+    """The statement for ?start=&end= (default: the current period), or a redirect with the error shown."""
     customer = _customer(external_id)
     try:
         start, end = selectors.resolve_range(customer_id=customer.pk, start=request.GET.get("start"),
                                              end=request.GET.get("end"))
     except DomainError as exc:
         messages.error(request, exc.message)
-        return redirect("usage:statement", external_id=external_id)
-    st = selectors.statement(customer=customer, start=start, end=end)
+        return None, redirect("usage:statement", external_id=external_id)
+    return (customer, selectors.statement(customer=customer, start=start, end=end), start, end), None
+
+
+@capability_required(Cap.USAGE_VIEW)
+def statement(request, external_id: str):
+    found, response = _statement_or_redirect(request, external_id)
+    if response is not None:
+        return response
+    customer, st, start, end = found
     csv_url = reverse("usage:statement-csv", kwargs={"external_id": external_id}) + \
         f"?start={start.isoformat()}&end={end.isoformat()}"
     return render(request, "usage/statement.html",
@@ -103,15 +111,10 @@ def statement(request, external_id: str):
 
 @capability_required(Cap.USAGE_VIEW)
 def statement_csv(request, external_id: str):
-    customer = _customer(external_id)
-    try:
-        start, end = selectors.resolve_range(customer_id=customer.pk, start=request.GET.get("start"),
-                                             end=request.GET.get("end"))
-    except DomainError as exc:
-        messages.error(request, exc.message)
-        return redirect("usage:statement", external_id=external_id)
-    st = selectors.statement(customer=customer, start=start, end=end)
-    return statement_response(st, include_cost=_can_see_margin(request))
+    found, response = _statement_or_redirect(request, external_id)
+    if response is not None:
+        return response
+    return statement_response(found[1], include_cost=_can_see_margin(request))
 
 
 @capability_required(Cap.USAGE_VIEW)
