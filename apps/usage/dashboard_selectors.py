@@ -20,7 +20,7 @@ from django.db.models import Case, F, Max, Min, Q, Sum, Value, When
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from apps.core.money import ZERO, quantize_rated
+from apps.core.money import ZERO, margin_percent, quantize_rated
 
 from .models import DailyAttribution, DailyUsage
 
@@ -219,11 +219,8 @@ class MoneyDay:
         return margin_pct(self.revenue, self.cost)
 
 
-def margin_pct(revenue: Decimal, cost: Decimal) -> Decimal | None:
-    """Gross margin % of revenue; None without revenue (nothing was charged)."""
-    if not revenue:
-        return None
-    return (revenue - cost) / revenue * HUNDRED
+# Gross margin % of revenue; None without revenue (nothing was charged).
+margin_pct = margin_percent
 
 
 def money_by_day(rows: Iterable[MeterDay], period: DateRange) -> list[MoneyDay]:
@@ -557,25 +554,10 @@ def allowance_rows(allowances: dict[int, Decimal], thresholds: Iterable[int], da
 
 
 def customer_runway(*, customer_id: int, now: datetime):
-    """wallets.selectors.wallet_runway, treating a projection beyond the calendar (a tiny burn on a huge balance
-    overflows datetime) as "does not run out within the horizon"."""
-    from apps.wallets.selectors import RunwayView, wallet_runway, wallet_of
+    """The wallet's runway (wallets.selectors.wallet_runway; projections beyond its horizon have no date)."""
+    from apps.wallets.selectors import wallet_runway
 
-    try:
-        return wallet_runway(customer_id=customer_id, now=now)
-    except OverflowError:
-        wallet = wallet_of(customer_id=customer_id)
-        return RunwayView(burn_per_day=ZERO, runs_out_on=None, days_left=None,
-                          balance=wallet.balance if wallet else ZERO)
-
-
-def _project(grants, burn: Decimal, now: datetime):
-    from apps.wallets.selectors import project_runway
-
-    try:
-        return project_runway(grants=grants, burn_per_day=burn, now=now)
-    except OverflowError:
-        return None, ZERO
+    return wallet_runway(customer_id=customer_id, now=now)
 
 
 @dataclass(frozen=True)
@@ -747,7 +729,7 @@ class Runway:
 def runways(*, customer_ids: Iterable[int], now: datetime | None = None) -> dict[int, Runway]:
     """wallets.selectors.wallet_runway for many customers in three queries (same burn basis and projection)."""
     from apps.wallets.models import CreditGrant, LedgerEntry, Wallet
-    from apps.wallets.selectors import RUNWAY_BASIS_DAYS, RunwayGrant
+    from apps.wallets.selectors import RUNWAY_BASIS_DAYS, RunwayGrant, project_runway
 
     now = now or timezone.now()
     ids = list(set(customer_ids))
@@ -773,7 +755,7 @@ def runways(*, customer_ids: Iterable[int], now: datetime | None = None) -> dict
     result = {}
     for wallet_id, wallet in wallets.items():
         burn = quantize_rated(max(-(burnt.get(wallet_id) or ZERO), ZERO) / Decimal(RUNWAY_BASIS_DAYS))
-        at, _lost = _project(grants.get(wallet_id, []), burn, now)
+        at, _lost = project_runway(grants=grants.get(wallet_id, []), burn_per_day=burn, now=now)
         days = None
         if at is not None:
             days = (Decimal((at - now).total_seconds()) / Decimal(86400)).quantize(Decimal("0.1"))
