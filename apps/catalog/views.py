@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -92,8 +93,6 @@ def meter_detail(request, pk: int):
     form = MeterCostForm(request.POST or None)
     if request.method == "POST":
         if not user_can(request.user, EDIT):
-            from django.core.exceptions import PermissionDenied
-
             raise PermissionDenied("Your role does not allow adding costs.")
         if form.is_valid():
             try:
@@ -272,8 +271,6 @@ def rate_tiers(request, pk: int, rate_pk: int):
     rows = None
     if request.method == "POST":
         if not user_can(request.user, EDIT):
-            from django.core.exceptions import PermissionDenied
-
             raise PermissionDenied
         rows = [{"up_to": u, "unit_price": p, "flat_fee": f} for u, p, f in zip(
             request.POST.getlist("up_to"), request.POST.getlist("tier_price"), request.POST.getlist("flat_fee"))]
