@@ -216,3 +216,18 @@ class ApprovalDecision(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+
+
+class VersionContributor(models.Model):
+    """Everyone who changed a version's content (created, edited a cell or tier, added or removed a rate, or
+    submitted it). The four-eyes rule excludes each of them from deciding on the version."""
+
+    version = models.ForeignKey(RateTableVersion, on_delete=models.CASCADE, related_name="contributors")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    first_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["version", "user"], name="catalog_version_contributor_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.version}"

@@ -12,6 +12,7 @@ from django.utils import timezone
 from apps.core.money import margin_percent, percent_change
 
 from .models import ApprovalDecision, Meter, MeterCost, Product, Rate, RateTable, RateTableVersion, RateTier, VersionStatus
+from .models import VersionContributor
 from .pricing import RateSpec, TierSpec, list_unit_price
 
 
@@ -274,11 +275,49 @@ def meters_not_in_version(*, version_id: int) -> list[Meter]:
 
 # ---- review: diff against the version it replaces ----------------------------------------------
 
+def version_contributor_ids(version: RateTableVersion) -> set[int]:
+    """Users who created, edited or submitted the version: none of them may decide on it (four-eyes)."""
+    ids = set(VersionContributor.objects.filter(version_id=version.pk).values_list("user_id", flat=True))
+    return ids | {pk for pk in (version.created_by_id, version.submitted_by_id) if pk is not None}
+
+
 def version_replaced(version: RateTableVersion) -> RateTableVersion | None:
-    """The approved version this one would replace: in force at its effective instant (or now)."""
-    at = version.effective_from or timezone.now()
-    return (_approved(version.rate_table_id).exclude(pk=version.pk).filter(effective_from__lte=at)
-            .order_by("-effective_from").first())
+    """The approved version this one is compared with.
+
+    With an effective instant: the approved version in force at that instant (what it replaces then).
+    Without one (a fresh draft): the newest approved version, scheduled ones included, which is what a
+    new draft is copied from."""
+    approved = _approved(version.rate_table_id).exclude(pk=version.pk)
+    if version.effective_from is not None:
+        approved = approved.filter(effective_from__lte=version.effective_from)
+    return approved.order_by("-effective_from", "-number").first()
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    version: RateTableVersion
+    starts: datetime | None
+    ends: datetime | None
+    role: str  # "in_force" (active at the new instant) | "this" | "replaces_this" (next one after) | "scheduled"
+
+
+def version_timeline(*, version_id: int) -> dict:
+    """The table's approved versions around a version's effective instant: what is in force then, this
+    version, and every approved version scheduled after it (the first of which will replace it)."""
+    version = version_get(version_id=version_id)
+    approved = list(_approved(version.rate_table_id).exclude(pk=version.pk).order_by("effective_from", "number"))
+    at = version.effective_from
+    entries: list[TimelineEntry] = []
+    before = [v for v in approved if at is None or v.effective_from <= at]
+    after = [v for v in approved if at is not None and v.effective_from > at]
+    if before:
+        entries.append(TimelineEntry(before[-1], before[-1].effective_from, at, "in_force"))
+    entries.append(TimelineEntry(version, at, after[0].effective_from if after else None, "this"))
+    for index, later in enumerate(after):
+        ends = after[index + 1].effective_from if index + 1 < len(after) else None
+        entries.append(TimelineEntry(later, later.effective_from, ends, "replaces_this" if index == 0 else "scheduled"))
+    return {"entries": entries, "in_force": before[-1] if before else None,
+            "replaced_by": after[0] if after else None}
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ Lifecycle: draft -> pending_approval -> approved (scheduled -> active -> superse
 pending_approval -> changes_requested -> (edit) -> pending_approval; draft -> discarded;
 pending_approval -> (withdraw) -> draft; pending_approval -> rejected.
 Only drafts (and versions with changes requested) change. Submitting freezes the content in a
-hash; approval binds to that hash. Whoever submitted a version can never approve or review it.
+hash; approval binds to that hash. Whoever created, edited or submitted a version (a VersionContributor)
+can never approve, reject or request changes on it, whatever groups they hold.
 """
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ from apps.core.money import decimal_str, to_decimal
 from apps.core.permissions import user_can
 from apps.core.roles import Cap
 
-from .models import ApprovalDecision, Meter, MeterCost, Product, Rate, RateTable, RateTableVersion, RateTier, VersionStatus
+from .models import (ApprovalDecision, Meter, MeterCost, Product, Rate, RateTable, RateTableVersion, RateTier,
+                     VersionContributor, VersionStatus)
+from .selectors import version_contributor_ids
 from .pricing import PRICING_MODELS, TIERED_MODELS, PricingError, TierSpec, validate_tiers
 from .signals import rate_table_version_approved
 
@@ -130,9 +133,18 @@ def _require_editable(version: RateTableVersion) -> None:
             f"Version {version.number} is {version.get_status_display().lower()}; only drafts can be edited.")
 
 
+def _record_contributor(version_id: int, actor: Actor) -> None:
+    """Remember that this person changed the version's content (four-eyes: they may not decide on it)."""
+    if actor.user is not None:
+        VersionContributor.objects.get_or_create(version_id=version_id, user=actor.user)
+
+
 @transaction.atomic
 def rate_table_version_create_draft(*, rate_table_id: int, actor: Actor) -> RateTableVersion:
-    """A new draft copying the active version (or the latest approved one, or empty)."""
+    """A new draft copying the newest approved version, scheduled ones included (or empty).
+
+    Copying the version in force now instead would silently undo a scheduled version's prices when the new
+    draft is approved after it."""
     _require(actor, Cap.CATALOG_EDIT)
     table = RateTable.objects.select_for_update().filter(pk=rate_table_id).first()
     if table is None:
@@ -142,10 +154,7 @@ def rate_table_version_create_draft(*, rate_table_id: int, actor: Actor) -> Rate
         raise Conflict(f"Version {open_version.number} is still {open_version.get_status_display().lower()}: "
                        "finish or discard it before starting another draft.", code="open_version_exists",
                        extra={"version_id": open_version.id})
-    now = timezone.now()
-    approved = table.versions.filter(status=S.APPROVED)
-    source = approved.filter(effective_from__lte=now).order_by("-effective_from").first() \
-        or approved.order_by("-effective_from").first()
+    source = table.versions.filter(status=S.APPROVED).order_by("-effective_from", "-number").first()
     number = (table.versions.aggregate(n=Max("number"))["n"] or 0) + 1
     draft = RateTableVersion(rate_table=table, number=number, status=S.DRAFT, based_on=source, created_by=actor.user)
     _save_with_reason(draft, f"new draft from v{source.number}" if source else "new draft")
@@ -156,6 +165,7 @@ def rate_table_version_create_draft(*, rate_table_id: int, actor: Actor) -> Rate
                                        free_units=rate.free_units)
             RateTier.objects.bulk_create([RateTier(rate=copy, up_to=t.up_to, unit_price=t.unit_price,
                                                    flat_fee=t.flat_fee) for t in rate.tiers.all()])
+    _record_contributor(draft.id, actor)
     _decide(draft, action=ApprovalDecision.Action.CREATE, actor=actor, from_status="",
             comment=f"Copied from v{source.number}" if source else "Empty draft")
     return draft
@@ -192,6 +202,7 @@ def rate_update_field(*, rate_id: int, field: str, value, actor: Actor) -> Rate:
         raise NotFound("No such rate.")
     _require_editable(_lock_version(rate.version_id))
     setattr(rate, field, _clean_rate_value(field, value))
+    _record_contributor(rate.version_id, actor)
     if field == "pricing_model" and rate.pricing_model in TIERED_MODELS and not rate.tiers.exists():
         RateTier.objects.create(rate=rate, up_to=None, unit_price=rate.unit_price)
     _save_with_reason(rate, f"{field} set to {value}")
@@ -213,6 +224,7 @@ def rate_add(*, version_id: int, meter_id: int, actor: Actor, unit_price="0", pr
                 unit_price=_clean_rate_value("unit_price", unit_price),
                 price_per_units=_clean_rate_value("price_per_units", price_per_units))
     _save_with_reason(rate, "added")
+    _record_contributor(version.id, actor)
     if rate.pricing_model in TIERED_MODELS:
         RateTier.objects.create(rate=rate, up_to=None, unit_price=rate.unit_price)
     return rate
@@ -225,6 +237,7 @@ def rate_remove(*, rate_id: int, actor: Actor) -> None:
     if rate is None:
         raise NotFound("No such rate.")
     _require_editable(_lock_version(rate.version_id))
+    _record_contributor(rate.version_id, actor)
     rate.tiers.all().delete()
     rate._change_reason = "removed"
     rate.delete()
@@ -265,6 +278,7 @@ def rate_tiers_set(*, rate_id: int, tiers: list[TierSpec], actor: Actor) -> Rate
     RateTier.objects.bulk_create([RateTier(rate=rate, up_to=t.up_to, unit_price=t.unit_price, flat_fee=t.flat_fee)
                                   for t in tiers])
     _save_with_reason(rate, "tiers edited")
+    _record_contributor(rate.version_id, actor)
     return rate
 
 
@@ -327,6 +341,7 @@ def rate_table_version_submit(*, version_id: int, effective_from: datetime, reas
     version.submitted_at = now
     version.content_hash = version_content_hash(version)
     _save_with_reason(version, "submitted")
+    _record_contributor(version.id, actor)
     _decide(version, action=ApprovalDecision.Action.SUBMIT, actor=actor, from_status=from_status,
             comment=reason + (f"\nBackdated: {backdate_reason}" if version.backdate_reason else ""))
     return version
@@ -368,8 +383,9 @@ def _lock_for_review(version_id: int, actor: Actor) -> RateTableVersion:
     if version.status != S.PENDING_APPROVAL:
         raise InvalidTransition(f"Version {version.number} is {version.get_status_display().lower()}, "
                                 "not pending approval.")
-    if actor.user.pk in (version.submitted_by_id, version.created_by_id):
-        raise FourEyesViolation("You made or submitted this change, so someone else must review it (four-eyes rule).")
+    if actor.user.pk in version_contributor_ids(version):
+        raise FourEyesViolation("You created, edited or submitted this change, so someone else must review it "
+                                "(four-eyes rule).")
     return version
 
 

@@ -367,7 +367,8 @@ def review_detail(request, pk: int):
             return redirect("catalog:review-queue")
     context = {"version": version, "diff": selectors.version_diff(version_id=version.id), "form": form,
                "decisions": selectors.version_decisions(version_id=version.id),
-               "is_own": request.user.pk in (version.submitted_by_id, version.created_by_id)}
+               "timeline": selectors.version_timeline(version_id=version.id),
+               "is_own": request.user.pk in selectors.version_contributor_ids(version)}
     return render(request, "catalog/review_detail.html", context, status=400 if form.errors else 200)
 
 
