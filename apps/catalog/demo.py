@@ -11,7 +11,7 @@ from apps.core.models import User
 from apps.core.progress import ProgressBar
 
 from . import services
-from .models import ApprovalDecision, Meter, RateTable, RateTableVersion
+from .models import Meter, RateTable, RateTableVersion
 
 D = Decimal
 M = D(1_000_000)
@@ -151,10 +151,12 @@ def seed(*, stdout, size: str = "small") -> None:
                                            currency_per_unit="0.01" if unit == "credits" else "1")
         for prices, days, reason, approve in versions:
             maker = owner if approve else owner2
-            draft = services.rate_table_version_create_draft(rate_table_id=table.id, actor=maker)
-            _fill(draft, prices, meters, maker)
             effective = now + timedelta(days=days)
             submitted_at = effective - timedelta(days=3) if days < 0 else now - timedelta(hours=5)
+            created_at = submitted_at - timedelta(days=2) if approve else now - timedelta(days=1)
+            # Decisions are append-only: each is recorded with its demo timestamp, never edited afterwards.
+            draft = services.rate_table_version_create_draft(rate_table_id=table.id, actor=maker, now=created_at)
+            _fill(draft, prices, meters, maker)
             version = services.rate_table_version_submit(version_id=draft.id, effective_from=effective,
                                                          reason=reason, actor=maker, now=submitted_at)
             if approve:
@@ -162,12 +164,6 @@ def seed(*, stdout, size: str = "small") -> None:
                 services.rate_table_version_approve(version_id=version.id, content_hash=version.content_hash,
                                                     actor=finance, comment="Margins checked against COGS.",
                                                     now=decided_at)
-                RateTableVersion.objects.filter(pk=version.pk).update(created_at=submitted_at - timedelta(days=2))
-                stamps = {"create": submitted_at - timedelta(days=2), "submit": submitted_at, "approve": decided_at}
-            else:
-                RateTableVersion.objects.filter(pk=version.pk).update(created_at=now - timedelta(days=1))
-                stamps = {"create": now - timedelta(days=1), "submit": submitted_at}
-            for action, at in stamps.items():
-                ApprovalDecision.objects.filter(version=version, action=action).update(created_at=at)
+            RateTableVersion.objects.filter(pk=version.pk).update(created_at=created_at)
             bar.advance()
     bar.finish()

@@ -114,10 +114,13 @@ def rate_table_create(*, actor: Actor, code: str, name: str, pricing_unit: str, 
 
 # ---- versions -----------------------------------------------------------------------------------
 
-def _decide(version: RateTableVersion, *, action: str, actor: Actor, from_status: str, comment: str = "") -> None:
+def _decide(version: RateTableVersion, *, action: str, actor: Actor, from_status: str, comment: str = "",
+            at: datetime | None = None) -> None:
+    """Record a transition (append-only: the database refuses to change it afterwards)."""
     ApprovalDecision.objects.create(version=version, action=action, actor=actor.user, comment=comment,
                                     content_hash=version.content_hash, from_status=from_status,
-                                    to_status=version.status, effective_from=version.effective_from)
+                                    to_status=version.status, effective_from=version.effective_from,
+                                    created_at=at or timezone.now())
 
 
 def _lock_version(version_id: int) -> RateTableVersion:
@@ -140,7 +143,8 @@ def _record_contributor(version_id: int, actor: Actor) -> None:
 
 
 @transaction.atomic
-def rate_table_version_create_draft(*, rate_table_id: int, actor: Actor) -> RateTableVersion:
+def rate_table_version_create_draft(*, rate_table_id: int, actor: Actor,
+                                    now: datetime | None = None) -> RateTableVersion:
     """A new draft copying the newest approved version, scheduled ones included (or empty).
 
     Copying the version in force now instead would silently undo a scheduled version's prices when the new
@@ -167,7 +171,7 @@ def rate_table_version_create_draft(*, rate_table_id: int, actor: Actor) -> Rate
                                                    flat_fee=t.flat_fee) for t in rate.tiers.all()])
     _record_contributor(draft.id, actor)
     _decide(draft, action=ApprovalDecision.Action.CREATE, actor=actor, from_status="",
-            comment=f"Copied from v{source.number}" if source else "Empty draft")
+            comment=f"Copied from v{source.number}" if source else "Empty draft", at=now)
     return draft
 
 
@@ -343,7 +347,7 @@ def rate_table_version_submit(*, version_id: int, effective_from: datetime, reas
     _save_with_reason(version, "submitted")
     _record_contributor(version.id, actor)
     _decide(version, action=ApprovalDecision.Action.SUBMIT, actor=actor, from_status=from_status,
-            comment=reason + (f"\nBackdated: {backdate_reason}" if version.backdate_reason else ""))
+            comment=reason + (f"\nBackdated: {backdate_reason}" if version.backdate_reason else ""), at=now)
     return version
 
 
@@ -408,7 +412,7 @@ def rate_table_version_approve(*, version_id: int, content_hash: str, actor: Act
     version.decided_at = now
     _save_with_reason(version, "approved")
     _decide(version, action=ApprovalDecision.Action.APPROVE, actor=actor, from_status=S.PENDING_APPROVAL,
-            comment=comment)
+            comment=comment, at=now)
     payload = {"version_id": version.id, "rate_table_id": version.rate_table_id,
                "effective_from": version.effective_from, "backdated": backdated}
     transaction.on_commit(lambda: rate_table_version_approved.send(sender=RateTableVersion, **payload))

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 
 from . import nav
-from .permissions import user_can, user_roles
+from .permissions import may_see_margin, user_can, user_roles
 from .roles import Cap
 
 
@@ -25,6 +25,7 @@ def navigation(request):
     return {
         "nav_items": entries,
         "can": {c.value: user_can(user, c) for c in Cap},
+        "may_see_margin": may_see_margin(user),  # cost and margin columns, everywhere
         "current_roles": user_roles(user),
         "demo_mode": getattr(settings, "DEMO_MODE", False),
     }

@@ -15,6 +15,9 @@ DEMO_USERS = [
     ("am2", "Amira", "Manager", [Role.ACCOUNT_MANAGER]),
     ("support", "Sam", "Support", [Role.SUPPORT_AGENT]),
     ("admin", "Ada", "Admin", [Role.ADMIN]),
+    # Holds two roles, so the four-eyes rule can be tried: she may draft and submit price changes and review
+    # others', but never decide on a version she created, edited or submitted.
+    ("ownerfin", "Fiona", "Both", [Role.MONETIZATION_OWNER, Role.FINANCE_APPROVER]),
 ]
 
 
@@ -28,7 +31,7 @@ def seed(*, stdout, size: str = "small") -> None:
             user = user_create(username=username, password=password, roles=roles, first_name=first,
                                last_name=last, email=f"{username}@ratedesk.example", actor=SYSTEM)
         else:
-            user_roles_set(user=user, roles=roles, actor=SYSTEM)
+            user_roles_set(user=user, roles=roles, actor=SYSTEM, reason="demo seed")
         if username == "admin" and not user.is_staff:
             user.is_staff = True
             user.is_superuser = False

@@ -72,7 +72,44 @@ ROLE_CAPABILITIES: dict[Role, frozenset[Cap]] = {
     Role.ADMIN: frozenset({Cap.APIKEYS_MANAGE, Cap.USERS_MANAGE, Cap.CATALOG_VIEW, Cap.CUSTOMERS_VIEW}),
 }
 
-# What an API key may do unless it is created with narrower scopes.
-API_KEY_DEFAULT_SCOPES: frozenset[Cap] = frozenset({
-    Cap.USAGE_INGEST, Cap.CUSTOMERS_VIEW, Cap.USAGE_VIEW, Cap.CATALOG_VIEW, Cap.CREDITS_ISSUE,
-})
+class Scope(StrEnum):
+    """What an API key may do. A key holds scopes; each scope grants a few capabilities."""
+
+    INGEST = "ingest"
+    READ = "read"
+    CREDITS = "credits"
+    MARGIN = "margin"
+
+
+SCOPE_CAPABILITIES: dict[Scope, frozenset[Cap]] = {
+    Scope.INGEST: frozenset({Cap.USAGE_INGEST}),
+    Scope.READ: frozenset({Cap.CUSTOMERS_VIEW, Cap.USAGE_VIEW, Cap.CATALOG_VIEW}),
+    Scope.CREDITS: frozenset({Cap.CREDITS_ISSUE}),
+    Scope.MARGIN: frozenset({Cap.MARGIN_VIEW}),
+}
+
+SCOPE_LABELS: dict[Scope, str] = {
+    Scope.INGEST: "ingest: send usage events (POST /api/v1/events)",
+    Scope.READ: "read: customers, balances, usage, statements, entitlements, meters and rate tables",
+    Scope.CREDITS: "credits: issue credits (POST /api/v1/customers/{id}/credits, same caps as support)",
+    Scope.MARGIN: "margin: include cost and margin in usage responses and statements",
+}
+
+# What an API key may do unless it is created with other scopes.
+API_KEY_DEFAULT_SCOPES: frozenset[Scope] = frozenset({Scope.INGEST, Scope.READ})
+
+
+def scope_for(cap: Cap) -> Scope | None:
+    """The scope an API key needs for a capability (None: no key may use it)."""
+    return next((scope for scope, caps in SCOPE_CAPABILITIES.items() if cap in caps), None)
+
+
+def parse_scopes(raw) -> frozenset[Scope]:
+    """Scopes from "ingest,read" or a list; unknown names raise ValueError naming them."""
+    items = raw.split(",") if isinstance(raw, str) else list(raw)
+    names = [str(i).strip().lower() for i in items if str(i).strip()]
+    unknown = [n for n in names if n not in {s.value for s in Scope}]
+    if unknown:
+        raise ValueError(f"Unknown scope(s): {', '.join(unknown)}. Choose from: "
+                         f"{', '.join(s.value for s in Scope)}.")
+    return frozenset(Scope(n) for n in names)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.db.models import Prefetch
 
-from .models import ApiKey, User
+from .models import ApiKey, RoleChange, User
 
 
 def api_key_list() -> list[ApiKey]:
@@ -33,3 +33,26 @@ def admin_summary() -> dict:
         "active_keys": ApiKey.objects.filter(revoked_at__isnull=True).count(),
         "recent_keys": keys,
     }
+
+
+def api_key_get(*, api_key_id: int) -> ApiKey | None:
+    return ApiKey.objects.select_related("created_by", "revoked_by").filter(pk=api_key_id).first()
+
+
+def user_get(*, user_id: int) -> User | None:
+    return User.objects.filter(pk=user_id).first()
+
+
+def user_role_names(user: User) -> list[str]:
+    from .roles import Role
+
+    held = set(user.groups.values_list("name", flat=True))
+    return [r.value for r in Role if r.value in held]
+
+
+def role_changes(*, user_id: int | None = None, limit: int | None = None) -> list[RoleChange]:
+    """Role changes, newest first (all users, or one)."""
+    qs = RoleChange.objects.select_related("user", "actor").order_by("-created_at", "-id")
+    if user_id is not None:
+        qs = qs.filter(user_id=user_id)
+    return list(qs[:limit] if limit else qs)

@@ -8,9 +8,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from .actors import Actor
-from .errors import NotFound, ValidationFailed
-from .models import ApiKey, User
-from .roles import API_KEY_DEFAULT_SCOPES, Cap, Role
+from .errors import FourEyesViolation, Forbidden, NotFound, ValidationFailed
+from .models import ApiKey, RoleChange, User
+from .permissions import user_can
+from .roles import API_KEY_DEFAULT_SCOPES, Cap, Role, Scope, scope_for
 
 
 @dataclass(frozen=True)
@@ -19,14 +20,27 @@ class CreatedApiKey:
     raw_key: str  # shown once, never stored
 
 
+def _as_scope(value) -> Scope:
+    """A scope name, or a capability (given as the scope that grants it)."""
+    if str(value) in Scope._value2member_map_:
+        return Scope(str(value))
+    scope = scope_for(Cap(value)) if str(value) in Cap._value2member_map_ else None
+    if scope is None:
+        raise ValidationFailed(f"Unknown scope {value!s}; choose from {', '.join(s.value for s in Scope)}.",
+                               field="scopes")
+    return scope
+
+
 @transaction.atomic
-def api_key_create(*, name: str, actor: Actor, scopes: frozenset[Cap] | None = None) -> CreatedApiKey:
+def api_key_create(*, name: str, actor: Actor, scopes: frozenset[Scope] | None = None) -> CreatedApiKey:
     name = (name or "").strip()
     if not name:
         raise ValidationFailed("An API key needs a name.", field="name")
     if len(name) > 100:
         raise ValidationFailed("Name is at most 100 characters.", field="name")
-    scopes = API_KEY_DEFAULT_SCOPES if scopes is None else scopes
+    scopes = API_KEY_DEFAULT_SCOPES if scopes is None else frozenset(_as_scope(s) for s in scopes)
+    if not scopes:
+        raise ValidationFailed("Choose at least one scope.", field="scopes")
     prefix = f"rd_{secrets.token_hex(4)}"
     while ApiKey.objects.filter(prefix=prefix).exists():  # pragma: no cover - 32 bits of randomness
         prefix = f"rd_{secrets.token_hex(4)}"
@@ -50,11 +64,33 @@ def api_key_revoke(*, api_key_id: int, actor: Actor) -> ApiKey:
     return key
 
 
+def _role_names(user: User) -> list[str]:
+    held = set(user.groups.values_list("name", flat=True))
+    return [r.value for r in Role if r.value in held]
+
+
 @transaction.atomic
-def user_roles_set(*, user: User, roles: list[Role], actor: Actor) -> User:
-    groups = list(Group.objects.filter(name__in=[r.value for r in roles]))
-    user.groups.set(groups)
-    return user
+def user_roles_set(*, user: User, roles: list[Role], actor: Actor, reason: str) -> RoleChange | None:
+    """Give `user` exactly `roles`. A governed change: no one changes their own roles, a person needs the
+    users-manage capability and a reason, and every change is recorded (append-only RoleChange).
+    Returns the record, or None when the roles were already those."""
+    reason = (reason or "").strip()
+    if actor.user is not None:
+        if not user_can(actor.user, Cap.USERS_MANAGE):
+            raise Forbidden("Only an admin manages roles.")
+        if actor.user.pk == user.pk:
+            raise FourEyesViolation("No one changes their own roles; ask another admin.", code="own_roles")
+    elif actor.api_key is not None:
+        raise Forbidden("API keys cannot change roles.")
+    if not reason:
+        raise ValidationFailed("Say why the roles change (kept in the user's history).", field="reason")
+    user = User.objects.select_for_update().get(pk=user.pk)
+    before = _role_names(user)
+    after = [r.value for r in Role if r in set(roles)]
+    if before == after:
+        return None
+    user.groups.set(Group.objects.filter(name__in=after))
+    return RoleChange.objects.create(user=user, actor=actor.user, before=before, after=after, reason=reason[:500])
 
 
 @transaction.atomic
@@ -64,7 +100,8 @@ def user_create(*, username: str, password: str, roles: list[Role], first_name: 
         raise ValidationFailed(f"A user named {username} already exists.", field="username")
     user = User.objects.create_user(username=username, password=password, first_name=first_name,
                                     last_name=last_name, email=email)
-    user_roles_set(user=user, roles=roles, actor=actor)
+    if roles:
+        user_roles_set(user=user, roles=roles, actor=actor, reason="account created")
     return user
 
 

@@ -3,15 +3,15 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
-from django.views.decorators.http import require_POST
 
 from . import nav, selectors, services
 from .actors import Actor
 from .errors import DomainError, add_domain_error_to_form
 from .permissions import capability_required, user_can
-from .roles import Cap, Role
+from .roles import API_KEY_DEFAULT_SCOPES, SCOPE_LABELS, Cap, Role, Scope
 
 
 @login_required
@@ -40,55 +40,102 @@ def error_500(request):
 
 class ApiKeyForm(forms.Form):
     name = forms.CharField(max_length=100, widget=forms.TextInput(attrs={"placeholder": "e.g. production ingest"}))
+    scopes = forms.MultipleChoiceField(
+        choices=[(s.value, SCOPE_LABELS[s]) for s in Scope], widget=forms.CheckboxSelectMultiple,
+        initial=sorted(s.value for s in API_KEY_DEFAULT_SCOPES),
+        error_messages={"required": "Choose at least one scope."})
+
+
+NEW_KEY_SESSION = "api_key_created"
 
 
 @capability_required(Cap.APIKEYS_MANAGE)
 def api_key_list(request):
+    """Create keys (POST, then redirect: a reload never creates a second key) and list them. The new key is
+    carried once through the session and shown on the next page load only."""
     form = ApiKeyForm(request.POST or None)
-    created = None
     if request.method == "POST" and form.is_valid():
         try:
-            created = services.api_key_create(name=form.cleaned_data["name"], actor=Actor.from_request(request))
+            created = services.api_key_create(name=form.cleaned_data["name"], actor=Actor.from_request(request),
+                                              scopes=frozenset(Scope(s) for s in form.cleaned_data["scopes"]))
         except DomainError as exc:
             add_domain_error_to_form(form, exc)
         else:
-            form = ApiKeyForm()
-    return render(request, "core/api_keys.html",
-                  {"form": form, "created": created, "keys": selectors.api_key_list()},
-                  status=400 if form.errors else 200)
+            request.session[NEW_KEY_SESSION] = {"id": created.api_key.pk, "raw": created.raw_key}
+            return redirect("api-keys")
+    created = None
+    shown = request.session.pop(NEW_KEY_SESSION, None) if request.method == "GET" else None
+    if shown:
+        key = selectors.api_key_get(api_key_id=shown["id"])
+        created = {"api_key": key, "raw_key": shown["raw"]} if key is not None else None
+    response = render(request, "core/api_keys.html",
+                      {"form": form, "created": created, "keys": selectors.api_key_list()},
+                      status=400 if form.errors else 200)
+    if created:
+        response["Cache-Control"] = "no-store"  # the key must not come back from a cache either
+    return response
 
 
-@require_POST
 @capability_required(Cap.APIKEYS_MANAGE)
 def api_key_revoke(request, pk: int):
+    """GET: a confirmation that identifies the key (name, prefix, created, last used). POST: revoke it."""
+    if request.method != "POST":
+        key = selectors.api_key_get(api_key_id=pk)
+        if key is None:
+            raise Http404("No such API key.")
+        return render(request, "core/api_key_revoke.html", {"key": key})
     try:
         key = services.api_key_revoke(api_key_id=pk, actor=Actor.from_request(request))
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"Revoked {key}. Requests with it now get 401.")
+        messages.success(request, f"Revoked {key.name} ({key.prefix}…, created {key.created_at:%Y-%m-%d %H:%M} UTC). "
+                                  "Requests with it now get 401.")
     return redirect("api-keys")
 
 
 class UserRolesForm(forms.Form):
+    user_id = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
     roles = forms.MultipleChoiceField(choices=[(r.value, r.value) for r in Role],
                                       widget=forms.CheckboxSelectMultiple, required=False)
+    reason = forms.CharField(max_length=500, required=True, error_messages={"required": "Give a reason."},
+                             widget=forms.TextInput(attrs={"placeholder": "Why? (kept in the history)"}))
 
 
 @capability_required(Cap.USERS_MANAGE)
 def user_list(request):
+    form = None
     if request.method == "POST":
-        from .models import User
-
-        user = User.objects.filter(pk=request.POST.get("user_id")).first()
         form = UserRolesForm(request.POST)
-        if user is not None and form.is_valid():
-            services.user_roles_set(user=user, roles=[Role(r) for r in form.cleaned_data["roles"]],
-                                    actor=Actor.from_request(request))
-            messages.success(request, f"Roles of {user.username} saved.")
-        return redirect("users")
-    users = [{"user": u, "roles": {g.name for g in u.groups.all()}} for u in selectors.user_list()]
-    return render(request, "core/users.html", {"users": users, "roles": [r.value for r in Role]})
+        user = selectors.user_get(user_id=form.cleaned_data["user_id"]) if form.is_valid() else None
+        if form.is_valid() and user is None:
+            form.add_error(None, "No such user.")
+        if user is not None:
+            try:
+                change = services.user_roles_set(user=user, roles=[Role(r) for r in form.cleaned_data["roles"]],
+                                                 actor=Actor.from_request(request), reason=form.cleaned_data["reason"])
+            except DomainError as exc:
+                add_domain_error_to_form(form, exc)
+            else:
+                messages.success(request, f"Roles of {user.username} saved." if change
+                                 else f"Roles of {user.username} were already those; nothing changed.")
+                return redirect("users")
+    users = [{"user": u, "roles": {g.name for g in u.groups.all()}, "is_self": u.pk == request.user.pk}
+             for u in selectors.user_list()]
+    return render(request, "core/users.html",
+                  {"users": users, "roles": [r.value for r in Role], "form": form,
+                   "changes": selectors.role_changes(limit=20)},
+                  status=400 if form is not None and form.errors else 200)
+
+
+@capability_required(Cap.USERS_MANAGE)
+def user_history(request, pk: int):
+    user = selectors.user_get(user_id=pk)
+    if user is None:
+        raise Http404("No such user.")
+    return render(request, "core/user_history.html",
+                  {"subject": user, "roles": selectors.user_role_names(user),
+                   "changes": selectors.role_changes(user_id=user.pk)})
 
 
 @capability_required(Cap.APIKEYS_MANAGE, Cap.USERS_MANAGE)

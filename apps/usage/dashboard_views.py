@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from apps.core.htmx import is_partial, render_page_or_partial
 from apps.core.money import ZERO
-from apps.core.permissions import capability_required, user_can
+from apps.core.permissions import capability_required, may_see_margin, user_can
 from apps.core.roles import Cap
 
 from . import charts
@@ -241,7 +241,7 @@ def _all_customer_charts(built: dict) -> list[charts.Chart]:
 def customer_dashboard(request, external_id: str):
     customer = _customer_or_404(external_id)
     period, error = ds.parse_range(request.GET)
-    show_cost = user_can(request.user, Cap.MARGIN_VIEW)
+    show_cost = may_see_margin(request)
     built = _customer_charts(customer, period, show_cost=show_cost)
     for chart in _all_customer_charts(built):
         chart.csv_url = (f"{reverse('dashboards:customer-csv', args=[customer.external_id, chart.key])}"
@@ -258,7 +258,7 @@ def customer_csv(request, external_id: str, chart: str):
     if chart not in CUSTOMER_CHARTS:
         raise Http404("No such chart.")
     period, _error = ds.parse_range(request.GET)
-    built = _customer_charts(customer, period, show_cost=user_can(request.user, Cap.MARGIN_VIEW))
+    built = _customer_charts(customer, period, show_cost=may_see_margin(request))
     found = next(c for c in _all_customer_charts(built) if c.key == chart)
     return _csv_response(found, f"{customer.external_id}-{chart}-{period.start}-{period.end}")
 

@@ -133,13 +133,17 @@ def usage_by_meter(*, customer_id: int, start: date, end: date, meter_id: int | 
     return result
 
 
-def usage_api_payload(*, customer, start: date, end: date, meter_id: int | None = None) -> dict:
-    return {
-        "customer": customer.external_id, "start": start.isoformat(), "end": end.isoformat(),
-        "meters": [{"meter": m.meter, "quantity": decimal_str(m.quantity), "credits": decimal_str(m.credits),
-                    "amount": decimal_str(m.amount), "cost": decimal_str(m.cost)}
-                   for m in usage_by_meter(customer_id=customer.pk, start=start, end=end, meter_id=meter_id)],
-    }
+def usage_api_payload(*, customer, start: date, end: date, meter_id: int | None = None,
+                      include_cost: bool = False) -> dict:
+    """Usage per meter for the API; `cost` only for callers that may see margin (core.permissions)."""
+    meters = []
+    for m in usage_by_meter(customer_id=customer.pk, start=start, end=end, meter_id=meter_id):
+        row = {"meter": m.meter, "quantity": decimal_str(m.quantity), "credits": decimal_str(m.credits),
+               "amount": decimal_str(m.amount)}
+        if include_cost:
+            row["cost"] = decimal_str(m.cost)
+        meters.append(row)
+    return {"customer": customer.external_id, "start": start.isoformat(), "end": end.isoformat(), "meters": meters}
 
 
 @dataclass(frozen=True)
@@ -310,11 +314,12 @@ def statement(*, customer, start: date, end: date) -> Statement:
     return Statement(customer.external_id, customer.name, start, end, lines, totals)
 
 
-def statement_csv(st: Statement, *, include_cost: bool = True) -> str:
-    """CSV for downstream billing. Without margin rights the cost column stays empty."""
+def statement_csv(st: Statement, *, include_cost: bool = False) -> str:
+    """CSV for downstream billing. The cost column is there only for callers that may see margin."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(STATEMENT_COLUMNS)
+    cost_at = STATEMENT_COLUMNS.index("cost")
+    writer.writerow([c for i, c in enumerate(STATEMENT_COLUMNS) if include_cost or i != cost_at])
     for line in st.lines:
         m = line.usage
         writer.writerow([
@@ -323,7 +328,7 @@ def statement_csv(st: Statement, *, include_cost: bool = True) -> str:
             decimal_str(m.overage_quantity), decimal_str(m.over_limit_quantity),
             decimal_str(m.average_unit_price) if m.average_unit_price is not None else "",
             f"{line.amount:f}", line.pricing_unit, f"{line.credits:f}", f"{line.overage_amount:f}",
-            f"{line.cost:f}" if include_cost else "",
+            *([f"{line.cost:f}"] if include_cost else []),
             m.currency, m.events])
     return out.getvalue()
 

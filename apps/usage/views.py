@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from apps.core.errors import DomainError
 from apps.core.htmx import render_page_or_partial
-from apps.core.permissions import capability_required, user_can
+from apps.core.permissions import capability_required, may_see_margin, user_can
 from apps.core.roles import Cap
 
 from . import selectors
@@ -32,7 +32,7 @@ def _meter(code: str):
 
 
 def _can_see_margin(request) -> bool:
-    return user_can(request.user, Cap.MARGIN_VIEW)
+    return may_see_margin(request)
 
 
 class EventLookupForm(forms.Form):

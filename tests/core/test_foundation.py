@@ -64,10 +64,11 @@ def test_api_keys_page_only_for_admin(clients, name, status):
 def test_api_key_create_shows_once_and_revoke(clients):
     from apps.core.models import ApiKey
 
-    response = clients["admin"].post("/admin/api-keys/", {"name": "ingest"})
-    assert response.status_code == 200
+    response = clients["admin"].post("/admin/api-keys/", {"name": "ingest", "scopes": ["ingest"]})
+    assert response.status_code == 302  # redirect after POST: a reload cannot create a second key
+    shown = clients["admin"].get("/admin/api-keys/")
     key = ApiKey.objects.get()
-    raw = response.context["created"].raw_key
+    raw = shown.context["created"]["raw_key"]
     assert raw.startswith(key.prefix) and key.key_hash != raw and raw not in key.key_hash
     assert clients["admin"].get("/admin/api-keys/").content.count(raw.encode()) == 0
     clients["admin"].post(f"/admin/api-keys/{key.pk}/revoke/")

@@ -51,7 +51,8 @@ class MeterUsageSerializer(serializers.Serializer):
     quantity = serializers.CharField()
     credits = serializers.CharField(help_text="Credits drawn from the wallet.")
     amount = serializers.CharField(help_text="Rated amount in the rate table's pricing unit, unrounded.")
-    cost = serializers.CharField()
+    cost = serializers.CharField(required=False, help_text="Our cost (COGS). Only for roles that may see margin "
+                                                           "and API keys with the `margin` scope.")
 
 
 class UsageSerializer(serializers.Serializer):

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.errors import NotFound, ValidationFailed
-from apps.core.permissions import HasCapability
+from apps.core.permissions import HasCapability, may_see_margin
 from apps.core.roles import Cap
 
 from .. import selectors
@@ -82,7 +82,8 @@ class CustomerUsageView(UsageApiView):
             if meter is None:
                 raise ValidationFailed(f"No meter with code {code!r}.", code="unknown_meter", field="meter")
             meter_id = meter.id
-        return Response(selectors.usage_api_payload(customer=customer, start=start, end=end, meter_id=meter_id))
+        return Response(selectors.usage_api_payload(customer=customer, start=start, end=end, meter_id=meter_id,
+                                                    include_cost=may_see_margin(request)))
 
 
 class EntitlementView(UsageApiView):
@@ -104,10 +105,11 @@ class StatementView(UsageApiView):
         customer = selectors.customer_or_404(external_id)
         start, end = selectors.resolve_range(customer_id=customer.pk, start=request.query_params.get("start"),
                                              end=request.query_params.get("end"))
-        return statement_response(selectors.statement(customer=customer, start=start, end=end))
+        return statement_response(selectors.statement(customer=customer, start=start, end=end),
+                                  include_cost=may_see_margin(request))
 
 
-def statement_response(statement, *, include_cost: bool = True) -> HttpResponse:
+def statement_response(statement, *, include_cost: bool) -> HttpResponse:
     response = HttpResponse(selectors.statement_csv(statement, include_cost=include_cost),
                             content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{statement.filename}"'

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def api(world):
-    key = api_key_create(name="reader", actor=SYSTEM)
+    key = api_key_create(name="reader", actor=SYSTEM, scopes=frozenset({"read", "margin"}))
     client = Client(HTTP_AUTHORIZATION=f"Bearer {key.raw_key}")
     tokens = world.meter("llm.input_tokens", cost="0.001")
     images = world.meter("image.generations", unit="image", cost="0.02")

@@ -23,7 +23,7 @@ def caps(settings):
 
 @pytest.fixture
 def api():
-    raw = api_key_create(name="helpdesk", actor=SYSTEM).raw_key
+    raw = api_key_create(name="helpdesk", actor=SYSTEM, scopes=frozenset({"read", "credits"})).raw_key
     return Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
 
 
