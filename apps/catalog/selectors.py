@@ -375,7 +375,8 @@ def review_queue() -> list[RateTableVersion]:
 def review_queue_count(user=None) -> int:
     qs = RateTableVersion.objects.filter(status=VersionStatus.PENDING_APPROVAL)
     if user is not None and getattr(user, "pk", None):
-        qs = qs.exclude(submitted_by=user)
+        # what this user may decide on: nothing they created, edited or submitted (four-eyes)
+        qs = qs.exclude(submitted_by=user).exclude(created_by=user).exclude(contributors__user=user)
     return qs.count()
 
 

@@ -180,3 +180,13 @@ def test_revoke_confirmation_identifies_the_key(clients):
     second.refresh_from_db()
     first.refresh_from_db()
     assert second.revoked_at is not None and first.revoked_at is None
+
+
+def test_openapi_schema_names_each_endpoints_scope(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    scopes = {(path, method): op.get("x-api-key-scope") for path, ops in schema["paths"].items()
+              for method, op in ops.items()}
+    assert scopes[("/api/v1/events", "post")] == "ingest"
+    assert scopes[("/api/v1/customers/{external_id}/credits", "post")] == "credits"
+    assert scopes[("/api/v1/customers/{external_id}/usage", "get")] == "read"
+    assert all(scopes.values()), [k for k, v in scopes.items() if not v]
