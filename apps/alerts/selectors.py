@@ -22,6 +22,15 @@ class AlertFilters:
     customer: str = ""  # external id
     state: str = DEFAULT_STATE_FILTER
     manager_id: int | None = None  # only the accounts this user manages
+    include_margin: bool = True  # margin alerts carry margin: only for those who may see it
+
+
+# Alerts whose value is a margin: shown only to those who may see margin (apps.core.permissions.may_see_margin).
+MARGIN_KINDS = frozenset({Kind.NEGATIVE_MARGIN})
+
+
+def carries_margin(alert: Alert) -> bool:
+    return alert.kind in MARGIN_KINDS
 
 
 def alert_list(*, filters: AlertFilters) -> QuerySet[Alert]:
@@ -37,6 +46,8 @@ def alert_list(*, filters: AlertFilters) -> QuerySet[Alert]:
         qs = qs.filter(customer__external_id=filters.customer)
     if filters.manager_id is not None:
         qs = qs.filter(customer__account_manager_id=filters.manager_id)
+    if not filters.include_margin:
+        qs = qs.exclude(kind__in=MARGIN_KINDS)
     return qs
 
 
@@ -50,20 +61,28 @@ def alert_get(*, alert_id: int) -> Alert | None:
 
 def open_alert_count(user=None) -> int:
     """The nav badge: open (not yet acknowledged) alerts; an account manager counts their own accounts."""
+    from apps.core.permissions import may_see_margin
+
     qs = Alert.objects.filter(state=Alert.State.OPEN)
     if user is not None and getattr(user, "is_authenticated", False) and user.accounts.exists():
         qs = qs.filter(customer__account_manager_id=user.pk)
+    if user is not None and not may_see_margin(user):
+        qs = qs.exclude(kind__in=MARGIN_KINDS)
     return qs.count()
 
 
-def live_alerts_for_customer(*, customer_id: int, limit: int = 20) -> list[Alert]:
-    return list(Alert.objects.select_related("meter", "acknowledged_by").filter(customer_id=customer_id, state__in=LIVE)
-                .order_by("-fired_at", "-id")[:limit])
+def live_alerts_for_customer(*, customer_id: int, limit: int = 20, include_margin: bool = True) -> list[Alert]:
+    qs = Alert.objects.select_related("meter", "acknowledged_by").filter(customer_id=customer_id, state__in=LIVE)
+    if not include_margin:
+        qs = qs.exclude(kind__in=MARGIN_KINDS)
+    return list(qs.order_by("-fired_at", "-id")[:limit])
 
 
-def recent_alerts_for_customer(*, customer_id: int, limit: int = 5) -> list[Alert]:
-    return list(Alert.objects.filter(customer_id=customer_id, state=Alert.State.RESOLVED)
-                .order_by("-fired_at", "-id")[:limit])
+def recent_alerts_for_customer(*, customer_id: int, limit: int = 5, include_margin: bool = True) -> list[Alert]:
+    qs = Alert.objects.filter(customer_id=customer_id, state=Alert.State.RESOLVED)
+    if not include_margin:
+        qs = qs.exclude(kind__in=MARGIN_KINDS)
+    return list(qs.order_by("-fired_at", "-id")[:limit])
 
 
 def live_counts(*, customer_ids) -> dict[int, int]:
@@ -71,8 +90,11 @@ def live_counts(*, customer_ids) -> dict[int, int]:
                 .values("customer_id").annotate(n=Count("id")).values_list("customer_id", "n"))
 
 
-def open_alerts_overview(*, manager_id: int | None = None, limit: int = 8) -> tuple[list[Alert], int]:
+def open_alerts_overview(*, manager_id: int | None = None, limit: int = 8,
+                         include_margin: bool = True) -> tuple[list[Alert], int]:
     qs = Alert.objects.select_related("customer").filter(state=Alert.State.OPEN)
+    if not include_margin:
+        qs = qs.exclude(kind__in=MARGIN_KINDS)
     if manager_id is not None:
         qs = qs.filter(customer__account_manager_id=manager_id)
     return list(qs.order_by("-fired_at", "-id")[:limit]), qs.count()
@@ -105,7 +127,8 @@ def timeline_markers(*, customer_id: int, start: date, end: date) -> list:
             continue
         markers.append(TimelineMarker(at=at, day=a.occurred_on, label=a.message,
                                       category=labels.get(a.kind, a.kind), state=a.state,
-                                      url=reverse("alerts:alert-detail", args=[a.pk])))
+                                      url=reverse("alerts:alert-detail", args=[a.pk]),
+                                      carries_margin=a.kind in MARGIN_KINDS))
     return markers
 
 

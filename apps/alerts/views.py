@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 from apps.core.actors import Actor
 from apps.core.errors import DomainError, add_domain_error_to_form
 from apps.core.htmx import is_partial, render_page_or_partial
-from apps.core.permissions import capability_required, user_can
+from apps.core.permissions import capability_required, may_see_margin, user_can
 from apps.core.roles import Cap
 
 from . import selectors, services
@@ -41,7 +41,8 @@ def alert_list(request):
     scope = request.GET.get("scope") or ("mine" if mine else "all")
     filters = selectors.AlertFilters(kind=data.get("kind") or "", customer=data.get("customer") or "",
                                      state=data.get("state") or selectors.DEFAULT_STATE_FILTER,
-                                     manager_id=request.user.pk if scope == "mine" and mine else None)
+                                     manager_id=request.user.pk if scope == "mine" and mine else None,
+                                     include_margin=may_see_margin(request))
     page = Paginator(selectors.alert_list(filters=filters), PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
@@ -53,7 +54,7 @@ def alert_list(request):
 @capability_required(Cap.ALERTS_VIEW)
 def alert_detail(request, pk: int):
     alert = selectors.alert_get(alert_id=pk)
-    if alert is None:
+    if alert is None or (selectors.carries_margin(alert) and not may_see_margin(request)):
         raise Http404("No such alert.")
     return render(request, "alerts/alert_detail.html", {"alert": alert, "ack_form": AcknowledgeForm(),
                                                          "deliveries": list(alert.deliveries.all())})
@@ -62,6 +63,9 @@ def alert_detail(request, pk: int):
 @require_POST
 @capability_required(Cap.ALERTS_VIEW)
 def alert_acknowledge(request, pk: int):
+    found = selectors.alert_get(alert_id=pk)
+    if found is not None and selectors.carries_margin(found) and not may_see_margin(request):
+        raise Http404("No such alert.")
     form = AcknowledgeForm(request.POST)
     alert = None
     if form.is_valid():
@@ -99,7 +103,8 @@ def alert_acknowledge(request, pk: int):
 @capability_required(Cap.ALERTS_VIEW)
 def panel_open(request):
     mine = _manages_accounts(request.user)
-    alerts, total = selectors.open_alerts_overview(manager_id=request.user.pk if mine else None)
+    alerts, total = selectors.open_alerts_overview(manager_id=request.user.pk if mine else None,
+                                                   include_margin=may_see_margin(request))
     return render(request, "alerts/_panel_open.html", {"alerts": alerts, "total": total, "mine": mine})
 
 
@@ -134,10 +139,12 @@ def customer_panel(request, external_id: str):
     customer = customer_get(external_id=external_id)
     if customer is None:
         raise Http404("No such customer.")
-    live = selectors.live_alerts_for_customer(customer_id=customer.pk)
+    margin = may_see_margin(request)
+    live = selectors.live_alerts_for_customer(customer_id=customer.pk, include_margin=margin)
     return render(request, "alerts/_customer_panel.html", {
         "customer": customer, "alerts": _group_thresholds(live), "live_count": len(live),
-        "recent": selectors.recent_alerts_for_customer(customer_id=customer.pk), "ack_form": AcknowledgeForm(),
+        "recent": selectors.recent_alerts_for_customer(customer_id=customer.pk, include_margin=margin),
+        "ack_form": AcknowledgeForm(),
         "can_manage": user_can(request.user, Cap.ALERTS_MANAGE)})
 
 

@@ -680,6 +680,7 @@ class TimelineMarker:
     category: str  # e.g. the alert kind's label: one row per category on the timeline
     state: str  # open | acknowledged | resolved
     url: str = ""
+    carries_margin: bool = False  # e.g. a margin alert: left out for those who may not see margin
 
 
 TimelineSource = Callable[..., list[TimelineMarker]]  # (customer_id=, start=, end=) -> markers

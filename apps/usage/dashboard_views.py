@@ -190,7 +190,8 @@ def _customer_charts(customer, period: ds.DateRange, *, show_cost: bool) -> dict
     meters = ds.meter_infos()
     terms = contract_in_force(customer_id=customer.pk, at=now)
     rows = ds.customer_daily_by_meter(customer_id=customer.pk, period=period)
-    markers = ds.timeline_markers(customer_id=customer.pk, period=period)
+    markers = [m for m in ds.timeline_markers(customer_id=customer.pk, period=period)
+               if show_cost or not m.carries_margin]
     included = ds.included_usage(customer_id=customer.pk, now=now, meters=meters, terms=terms)
     period_label = ""
     if included.period_start:
