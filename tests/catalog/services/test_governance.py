@@ -136,3 +136,57 @@ def _client_for(user):
     client = Client()
     client.force_login(user)
     return client
+
+
+# ---- property: whoever touched the content never decides -------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+EDITS = ("price", "add", "remove", "tiers", "none")
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(st.tuples(st.integers(0, 2), st.sampled_from(EDITS)), max_size=4))
+def test_property_no_contributor_ever_decides(actors, steps):
+    """Rounds of: someone holding both roles withdraws the pending version and maybe edits it, then the maker
+    resubmits. Afterwards exactly the people who edited (and the maker) are refused; anyone else may decide."""
+    table, meter = RateTableFactory(), MeterFactory()
+    people = [Actor(user=make_user(f"both-{table.pk}-{i}", Role.MONETIZATION_OWNER, Role.FINANCE_APPROVER))
+              for i in range(3)]
+    maker = Actor(user=make_user(f"maker-{table.pk}", Role.MONETIZATION_OWNER, Role.FINANCE_APPROVER))
+    draft = services.rate_table_version_create_draft(rate_table_id=table.id, actor=maker)
+    services.rate_add(version_id=draft.id, meter_id=meter.id, unit_price="1", actor=maker)
+    when = timezone.now() + timedelta(days=2)
+    version = services.rate_table_version_submit(version_id=draft.id, effective_from=when, reason="r", actor=maker)
+    edited: set[int] = set()
+    for who, edit in steps:
+        person = people[who]
+        services.rate_table_version_withdraw(version_id=version.id, actor=person)
+        rate = version.rates.order_by("id").first()
+        if edit == "price":
+            services.rate_update_field(rate_id=rate.id, field="unit_price", value="2", actor=person)
+        elif edit == "add":
+            services.rate_add(version_id=version.id, meter_id=MeterFactory().id, unit_price="1", actor=person)
+        elif edit == "remove" and version.rates.count() > 1:
+            services.rate_remove(rate_id=rate.id, actor=person)
+        elif edit == "tiers":
+            services.rate_update_field(rate_id=rate.id, field="pricing_model", value="graduated", actor=person)
+        else:
+            edit = "none"
+        if edit != "none":
+            edited.add(who)
+        version = services.rate_table_version_submit(version_id=version.id, effective_from=when, reason="r",
+                                                     actor=maker)
+    for who, person in enumerate(people):
+        if who in edited:
+            with pytest.raises(FourEyesViolation):
+                services.rate_table_version_approve(version_id=version.id, content_hash=version.content_hash,
+                                                    actor=person)
+    with pytest.raises(FourEyesViolation):
+        services.rate_table_version_request_changes(version_id=version.id, comment="c", actor=maker)
+    free = [p for who, p in enumerate(people) if who not in edited]
+    decider = free[0] if free else actors["finance"]
+    approved = services.rate_table_version_approve(version_id=version.id, content_hash=version.content_hash,
+                                                   actor=decider)
+    assert approved.status == S.APPROVED
