@@ -17,18 +17,15 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, connections, transaction
-from django.db.models import F, Q, Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from apps.core.actors import SYSTEM, Actor
 from apps.core.errors import Conflict, FourEyesViolation, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from apps.core.money import ZERO, quantize_rated, to_decimal
 
-from .models import CreditGrant, CreditReason, CreditRequest, LedgerAllocation, LedgerEntry, Wallet
+from .models import BURN_ORDER, CreditGrant, CreditReason, CreditRequest, LedgerAllocation, LedgerEntry, Wallet
 
-# Burn-down order: priority, earliest expiry (no expiry last, on SQLite and PostgreSQL alike), free before paid,
-# oldest first; the id makes it total.
-BURN_ORDER = ("priority", F("expires_at").asc(nulls_last=True), "price_per_credit", "created_at", "id")
 MAX_AMOUNT = Decimal(10) ** 17
 SUPPORT_KINDS = (CreditGrant.Kind.SUPPORT, CreditGrant.Kind.PROMOTIONAL)
 
