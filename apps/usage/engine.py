@@ -113,7 +113,7 @@ TOTAL_FIELDS = ("quantity", "amount", "credits_drawn", "overage_amount", "revenu
 SUFFIX_FIELDS = ("id", "event_id", "customer_id", "meter_id", "timestamp", "day", "event_ref", "contract_id",
                  "period_start", "rate_version_id", "quantity", "prior_quantity", "amount", "included_quantity",
                  "unit_price", "tier", "override_kind", "override_value", "billing_model", "enforcement",
-                 "credit_price", "cost", "credits_drawn", "ledger_entry_id", "overage_units", "overage_amount",
+                 "credit_price", "cost", "credits_drawn", "ledger_entry_id", "allocations", "overage_units", "overage_amount",
                  "revenue", "attr_user", "attr_agent", "attr_team")
 
 
@@ -175,13 +175,28 @@ def _utc_day(ts: datetime) -> date:
     return ts.astimezone(UTC).date()
 
 
-def _outstanding(entry_id: int) -> Decimal:
-    """What a usage debit drew and has not been given back yet."""
-    from apps.wallets.models import LedgerEntry
-    from apps.wallets.services import debit_outstanding
+@dataclass(frozen=True)
+class _Part:
+    """A record's share of one ledger movement: credits drawn from a grant by a debit (negative: given back by a
+    true-up), with the revenue they carried."""
 
-    entry = LedgerEntry.objects.filter(pk=entry_id).first()
-    return sum(debit_outstanding(entry).values(), ZERO) if entry is not None else ZERO
+    entry_id: int
+    grant_id: int
+    credits: Decimal
+    revenue: Decimal
+    kind: str
+    price_per_credit: Decimal
+
+    def as_dict(self) -> dict:
+        return {"entry_id": self.entry_id, "grant_id": self.grant_id, "credits": str(self.credits),
+                "revenue": str(self.revenue), "kind": self.kind, "price_per_credit": str(self.price_per_credit)}
+
+
+def _parts(record) -> list[_Part]:
+    """A stored record's allocations (records written before entry ids were kept use the record's debit)."""
+    return [_Part(int(a.get("entry_id") or record.ledger_entry_id), int(a["grant_id"]), Decimal(a["credits"]),
+                  Decimal(a["revenue"]), a.get("kind", ""), Decimal(a.get("price_per_credit", "0")))
+            for a in (record.allocations or []) if Decimal(a["credits"]) != 0]
 
 
 class Engine:
@@ -410,28 +425,29 @@ class Engine:
     # --- wallet and policy ---------------------------------------------------------------------------------
     def _settle(self, customer_id: int, new_items: list[_Item], superseded: list[RatedUsage],
                 cursors: dict) -> None:
-        """Wallet and policy for one customer's new records. Every record's credits_drawn is exactly what its
-        ledger debit's allocations gave it, so superseding a record reverses exactly that and the current records
-        always sum to the net usage debits of the ledger. A negative charge (a volume-tier true-up) draws
-        nothing: it is a credit note in overage (negative), outside the caps."""
-        from apps.wallets.services import wallet_debit, wallet_reverse
+        """Wallet and policy for one customer's new records. Every record's allocations are exactly its share of
+        the ledger (grant, debit, credits, revenue), so for every grant the ledger's allocations equal the current
+        records' draws, and the ledger's revenue equals theirs:
+
+        - a superseded record's draws go back to exactly the grants (and debits) they came from, with their
+          revenue, before the new records draw (a give-back);
+        - ONE debit per customer and run covers the new records that need credits, split over them in rating
+          order;
+        - a negative charge (a volume-tier true-up: a later event lowers the price of earlier ones) gives the
+          difference back to the grants the period's earlier records drew from, last drawn first; what they had
+          not drawn from the wallet reduces overage (never below what was accrued on a hard contract: nothing).
+        """
+        from apps.wallets.services import wallet_debit
 
         # 1. Credits the superseded records drew go back to the grants they came from.
-        give_back: dict[int, Decimal] = defaultdict(lambda: ZERO)
+        back: dict[int, dict[int, list[Decimal]]] = defaultdict(lambda: defaultdict(lambda: [ZERO, ZERO]))
         for record in superseded:
-            if record.ledger_entry_id and record.credits_drawn > 0:
-                give_back[record.ledger_entry_id] += record.credits_drawn
-        for entry_id, amount in sorted(give_back.items()):
-            outstanding = _outstanding(entry_id)
-            if amount > outstanding:  # cannot happen while records are the only users of usage debits
-                log.error("usage debit %s has %s outstanding, %s to give back", entry_id, outstanding, amount)
-                amount = outstanding
-            if amount <= 0:
-                continue
-            entry = wallet_reverse(entry_id=entry_id, amount=amount, actor=self.actor,
-                                   idempotency_key=f"usage-rev:{self.batch.key}:{entry_id}",
-                                   reference=f"re-rating {self.batch.key}")
-            self.result.ledger_entries.append(("reversal", entry.pk, amount))
+            for part in _parts(record):
+                acc = back[part.entry_id][part.grant_id]
+                acc[0] += part.credits
+                acc[1] += part.revenue
+        self._give_back(back, key=f"usage-rev:{self.batch.key}", reference=f"re-rating {self.batch.key}",
+                        note="credits of superseded charges given back to the grants they were drawn from")
 
         # 2. Overage used so far in each period (without the superseded records), for the caps.
         used: dict[datetime, Decimal] = defaultdict(lambda: ZERO)
@@ -466,7 +482,15 @@ class Engine:
                 takes[i] = min(needs[i], pool)
                 pool -= takes[i]
         shares = rating.split_allocations([takes.get(i, ZERO) for i in drawing], debit.allocations if debit else ())
-        share_of = dict(zip(drawing, shares))
+        share_of: dict[int, list[_Part]] = {
+            i: [_Part(debit.entry_id, s.grant_id, s.credits, s.revenue, s.kind, s.price_per_credit) for s in group]
+            for i, group in zip(drawing, shares)}
+
+        # 3b. True-ups give back to what the period's earlier records drew.
+        trueups = [i for i, item in enumerate(new_items)
+                   if item.contract.billing_model in rating.WALLET_MODELS and needs[i] < 0]
+        if trueups:
+            self._true_ups(customer_id, new_items, needs, trueups, share_of, superseded)
 
         # 4. Per record: credits, overage within the cap, over limit beyond it.
         caps: dict[datetime, Decimal | None] = {}
@@ -480,19 +504,21 @@ class Engine:
                 caps[period_start] = None if cap is None else cap - used[period_start]
             need = needs[index]
             wallet = c.billing_model in rating.WALLET_MODELS
-            take = takes.get(index, ZERO)
+            grant_shares = share_of.get(index, [])
+            take = takes.get(index, ZERO) if need >= 0 else sum((s.credits for s in grant_shares), ZERO)
             shortfall = need - take
             cap_left = caps[period_start]
             if shortfall > 0 and cap_left is not None:
                 overage = min(shortfall, max(cap_left, ZERO))
                 caps[period_start] = cap_left - overage
+            elif shortfall < 0 and wallet and cap_left is not None and cap_left <= 0 and used[period_start] <= 0:
+                overage = ZERO  # a true-up beyond what was drawn, on a contract that accrued no overage
             else:
-                overage = shortfall  # no cap, or a credit note (negative)
-            over_limit = shortfall - overage
-            grant_shares = share_of.get(index, [])
+                overage = shortfall  # no cap, or a credit note against overage (negative)
+            over_limit = max(shortfall - overage, ZERO)
             overage_amount = rating.credits_to_currency(overage, credit_price=c.credit_price) if wallet else overage
             chargeable = p.chargeable_quantity
-            if need > 0:
+            if need != 0:
                 credit_q = rating.proportion(take, need, chargeable)
                 overage_q = rating.proportion(overage, need, chargeable)
             elif wallet and need == 0:
@@ -515,11 +541,89 @@ class Engine:
                 overage_amount=overage_amount,
                 revenue=sum((s.revenue for s in grant_shares), ZERO) + overage_amount,
                 cost=rating.q12(item.quantity * item.cost_per_unit), over_limit=over_limit > 0,
-                ledger_entry_id=debit.entry_id if debit and grant_shares else None,
+                ledger_entry_id=debit.entry_id if debit and grant_shares and need > 0 else None,
                 allocations=[s.as_dict() for s in grant_shares],
                 attr_user=_attr(item.event.attributes, "user"), attr_agent=_attr(item.event.attributes, "agent"),
                 attr_team=_attr(item.event.attributes, "team"), superseded_at=None, superseded_by_id=None,
                 created_at=self.now)
+
+    def _give_back(self, back: dict, *, key: str, reference: str, note: str) -> None:
+        """One reversal per debit, with exact parts per grant (negative parts take back an earlier true-up)."""
+        from apps.wallets.services import wallet_reverse
+
+        for entry_id in sorted(back):
+            parts = {g: (c, r) for g, (c, r) in sorted(back[entry_id].items()) if c != 0}
+            if not parts:
+                continue
+            entry = wallet_reverse(entry_id=entry_id, parts=parts, actor=self.actor, reference=reference,
+                                   idempotency_key=f"{key}:{entry_id}", note=note)
+            self.result.ledger_entries.append(("reversal", entry.pk, entry.amount))
+
+    def _true_ups(self, customer_id: int, new_items: list[_Item], needs: list[Decimal], trueups: list[int],
+                  share_of: dict, superseded: list[RatedUsage]) -> None:
+        """For each negative charge, give back up to its amount from the draws of the earlier current records of
+        its meter x period (existing ones and this run's), last drawn first; its parts are negative."""
+        gone = {r.pk for r in superseded}
+        groups = {(new_items[i].event.meter_id, new_items[i].period[0]) for i in trueups}
+        existing: dict[tuple[int, datetime], list] = {}
+        for meter_id, period_start in groups:
+            existing[(meter_id, period_start)] = [
+                r for r in RatedUsage.objects.filter(customer_id=customer_id, meter_id=meter_id,
+                                                     period_start=period_start, superseded_at__isnull=True)
+                .only("id", "timestamp", "event_ref", "ledger_entry_id", "allocations")
+                .order_by("timestamp", "event_ref") if r.pk not in gone]
+        pools: dict[tuple[int, datetime], list[list]] = defaultdict(list)  # [entry, grant, credits, revenue, share]
+        cursor: dict[tuple[int, datetime], int] = defaultdict(int)
+
+        def add(pool: list, parts) -> None:
+            for p in parts:
+                if p.credits > 0:
+                    pool.append([p.entry_id, p.grant_id, p.credits, p.revenue, p])
+                    continue
+                left = -p.credits  # an earlier true-up: it already took from the latest draws
+                for slot in reversed(pool):
+                    if left == 0:
+                        break
+                    if (slot[0], slot[1]) == (p.entry_id, p.grant_id) and slot[2] > 0:
+                        used = min(slot[2], left)
+                        slot[3] -= slot[3] if used == slot[2] else rating.q12(used * slot[4].price_per_credit)
+                        slot[2] -= used
+                        left -= used
+
+        back: dict[int, dict[int, list[Decimal]]] = defaultdict(lambda: defaultdict(lambda: [ZERO, ZERO]))
+        trueup_set = set(trueups)
+        for index, item in enumerate(new_items):
+            group = (item.event.meter_id, item.period[0])
+            if group not in groups:
+                continue
+            pool, rows = pools[group], existing[group]
+            while cursor[group] < len(rows) and (rows[cursor[group]].timestamp, rows[cursor[group]].event_ref) \
+                    < item.event.key:
+                add(pool, _parts(rows[cursor[group]]))
+                cursor[group] += 1
+            if index not in trueup_set:
+                add(pool, share_of.get(index, []))
+                continue
+            left = -needs[index]
+            mine: list[_Part] = []
+            for slot in reversed(pool):
+                if left == 0:
+                    break
+                if slot[2] <= 0:
+                    continue
+                part = min(slot[2], left)
+                revenue = slot[3] if part == slot[2] else rating.q12(part * slot[4].price_per_credit)
+                slot[2] -= part
+                slot[3] -= revenue
+                left -= part
+                p = slot[4]
+                mine.append(_Part(slot[0], slot[1], -part, -revenue, p.kind, p.price_per_credit))
+                acc = back[slot[0]][slot[1]]
+                acc[0] += part
+                acc[1] += revenue
+            share_of[index] = mine
+        self._give_back(back, key=f"usage-trueup:{self.batch.key}", reference=f"usage {self.batch.key}",
+                        note="volume true-up: a later event lowered the price of earlier ones in the period")
 
     # --- writes ------------------------------------------------------------------------------------------
     def _cursor_changes(self, customer_id: int, new_items: list[_Item], superseded: list[RatedUsage],

@@ -278,10 +278,17 @@ def debit_outstanding(entry: LedgerEntry) -> dict[int, Decimal]:
 
 @transaction.atomic
 def wallet_reverse(*, entry_id: int, idempotency_key: str, actor: Actor, amount: Decimal | None = None,
-                   reference: str = "", note: str = "") -> LedgerEntry:
-    """Give a debit's credits back to the grants it drew from (all that is not reversed yet, or `amount`),
-    last-drawn first, so the result is as if the smaller debit had happened. Credits given back to a grant that
-    has since expired or been voided are expired/voided again at once (they would not have been usable)."""
+                   parts: dict[int, tuple[Decimal, Decimal]] | None = None, reference: str = "",
+                   note: str = "") -> LedgerEntry:
+    """Give a debit's credits back to the grants it drew from.
+
+    With `parts` ({grant id: (credits, revenue)}), exactly those credits go back to exactly those grants with
+    exactly that revenue: what superseded rated records drew (a give-back). A negative part takes back credits an
+    earlier give-back had returned to that grant (a superseded true-up), at most what the grant still holds.
+    Without parts, all that is not reversed yet (or `amount`) goes back last-drawn first.
+
+    Credits given back to a grant that has since expired or been voided lapse again at once (the ledger shows the
+    give-back and an expiry/void of the same amount on that grant): they could not have been used."""
     key = _key(idempotency_key)
     debit = LedgerEntry.objects.filter(pk=entry_id).first()
     if debit is None:
@@ -297,25 +304,41 @@ def wallet_reverse(*, entry_id: int, idempotency_key: str, actor: Actor, amount:
         return existing
     outstanding = debit_outstanding(debit)
     total = sum(outstanding.values(), ZERO)
-    wanted = total if amount is None else _credits(amount)
-    if total == 0:
-        raise Conflict("This debit has nothing left to reverse.", code="already_reversed")
-    if wanted > total:
-        raise ValidationFailed(f"Only {total.normalize():f} of this debit is left to reverse.", field="amount")
-
     grants = {g.pk: g for g in CreditGrant.objects.select_for_update().filter(pk__in=list(outstanding))
               .order_by(*BURN_ORDER)}
-    left = wanted
-    gives: list[tuple[CreditGrant, Decimal, Decimal]] = []
-    for grant_id in reversed(list(outstanding)):
-        if left == 0:
-            break
-        take = min(outstanding[grant_id], left)
-        if take <= 0:
-            continue
-        grant = grants[grant_id]
-        gives.append((grant, take, -quantize_rated(take * grant.price_per_credit)))
-        left -= take
+    gives: list[tuple[CreditGrant, Decimal, Decimal]] = []  # (grant, credits back (+) or taken (-), revenue)
+    if parts is not None:
+        for grant_id, (credits, revenue) in parts.items():
+            if grant_id not in grants:
+                raise ValidationFailed(f"This debit never drew from grant #{grant_id}.", field="parts")
+            if credits > outstanding[grant_id]:
+                raise ValidationFailed(f"Only {outstanding[grant_id].normalize():f} drawn from grant #{grant_id} "
+                                       "is left to give back.", field="parts")
+            grant = grants[grant_id]
+            if credits < 0 and -credits > grant.remaining:
+                raise Conflict(f"Grant #{grant_id} holds {grant.remaining.normalize():f}, less than the "
+                               f"{(-credits).normalize():f} to take back.", code="insufficient_remaining")
+            if credits != 0:
+                gives.append((grant, credits, -revenue))
+        wanted = sum((c for _, c, _ in gives), ZERO)
+        if not gives:
+            raise Conflict("Nothing to give back.", code="already_reversed")
+    else:
+        wanted = total if amount is None else _credits(amount)
+        if total == 0:
+            raise Conflict("This debit has nothing left to reverse.", code="already_reversed")
+        if wanted > total:
+            raise ValidationFailed(f"Only {total.normalize():f} of this debit is left to reverse.", field="amount")
+        left = wanted
+        for grant_id in reversed(list(outstanding)):
+            if left == 0:
+                break
+            take = min(outstanding[grant_id], left)
+            if take <= 0:
+                continue
+            grant = grants[grant_id]
+            gives.append((grant, take, -quantize_rated(take * grant.price_per_credit)))
+            left -= take
     balance = wallet.balance + wanted
     now = timezone.now()
     entry = LedgerEntry.objects.create(
@@ -325,14 +348,14 @@ def wallet_reverse(*, entry_id: int, idempotency_key: str, actor: Actor, amount:
     LedgerAllocation.objects.bulk_create(
         [LedgerAllocation(entry=entry, grant=g, amount=take, revenue=rev) for g, take, rev in gives])
     for grant, take, _ in gives:
-        if grant.expired_at is not None or grant.voided_at is not None:
+        if take > 0 and (grant.expired_at is not None or grant.voided_at is not None):
             entry_type = LedgerEntry.EntryType.EXPIRY if grant.expired_at else LedgerEntry.EntryType.VOID
             balance -= take
             LedgerEntry.objects.create(
                 wallet=wallet, entry_type=entry_type, grant=grant, amount=-take, balance_after=balance,
                 idempotency_key=f"{key}:{entry_type}:{grant.pk}"[:200], reference=entry.reference,
-                note=f"given back by reversal #{entry.pk} to a grant that had {grant.get_kind_display().lower()} "
-                     f"{'expired' if grant.expired_at else 'been voided'}",
+                note=f"given back by reversal #{entry.pk} to a grant that had "
+                     f"{'expired' if grant.expired_at else 'been voided'}: lapses with it",
                 effective_at=now, **_actor_fields(actor))
         else:
             # computed here, under the lock (no SQL arithmetic: SQLite would do it in floating point)
