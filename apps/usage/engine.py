@@ -209,6 +209,7 @@ class Engine:
         self._rated_event_ids: list[int] = []
         self._touched: set[tuple[int, date]] = set()
         self._periods: dict[tuple[int, date], tuple[datetime, datetime]] = {}
+        self._cumulative: dict = {}  # cumulative prices by position (rating.price_position)
 
     # --- resolution ------------------------------------------------------------------------------------
     def _load_context(self, customer_ids, meter_ids) -> None:
@@ -332,7 +333,7 @@ class Engine:
                 contract = item.contract
                 item.priced = rating.price_position(
                     rate=item.rate, override=contract.overrides.get(meter_id), quantity=item.quantity,
-                    prior=prior, allowance=contract.allowances.get(meter_id, ZERO))
+                    prior=prior, allowance=contract.allowances.get(meter_id, ZERO), memo=self._cumulative)
                 prior += item.quantity
                 current = item.event.current
                 if current is not None and current.period_start == item.period[0] and self._same(current, item):

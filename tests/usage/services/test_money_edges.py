@@ -59,3 +59,23 @@ def test_volume_true_up_on_prepaid_gives_the_difference_back_to_the_grants(world
     assert ledger == records == {grant.pk: (D(8080), D("80.80"))}
     assert CreditGrant.objects.get(pk=grant.pk).remaining == D(11920)
     assert wallet_conservation(customer_id=acme.pk).holds
+
+
+def test_a_statement_line_is_the_exact_sum_of_its_events_rounded_once_half_up(world):
+    """Issue 8.6: seven events of 0.5 units at 0.01 per 7 units are 0.005 USD, shown as 0.01 (not 0.00)."""
+    from apps.usage.selectors import statement
+
+    meter = world.meter("tiny")
+    table = world.table()
+    world.version(table, {meter: {"price": "0.01", "per": "7"}}, effective_from=ago(days=60))
+    acme = world.customer("acme", table, billing_model="postpaid")
+    t = ago(hours=2)
+    # in two batches, in shuffled order: the sum does not depend on how the events arrive
+    ingest([world.event(acme, meter, "0.5", t + timedelta(seconds=s), id=f"h{s}") for s in (3, 0, 5)])
+    rate()
+    ingest([world.event(acme, meter, "0.5", t + timedelta(seconds=s), id=f"h{s}") for s in (6, 1, 4, 2)])
+    rate()
+    current = RatedUsage.objects.filter(customer=acme, superseded_at__isnull=True)
+    assert sum(r.amount for r in current) == D("0.005")
+    st = statement(customer=acme, start=t.date(), end=(t + timedelta(days=1)).date())
+    assert [line.amount for line in st.lines] == [D("0.01")]
