@@ -27,14 +27,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import DataError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.catalog.pricing import PricingError
 from apps.core.actors import Actor
-from apps.core.errors import DomainError
-from apps.core.money import ZERO
+from apps.core.money import DECIMAL_PLACES, MAX_DIGITS, ZERO
 
 from . import rating
 from .models import DailyAttribution, DailyUsage, RatedUsage, RatingBatch, RatingCursor, UsageEvent
@@ -115,6 +113,35 @@ SUFFIX_FIELDS = ("id", "event_id", "customer_id", "meter_id", "timestamp", "day"
                  "unit_price", "tier", "override_kind", "override_value", "billing_model", "enforcement",
                  "credit_price", "cost", "credits_drawn", "ledger_entry_id", "allocations", "overage_units", "overage_amount",
                  "revenue", "attr_user", "attr_agent", "attr_team")
+
+
+# Every figure a record or cursor stores is a numeric(30, 12): below 10^18. An event whose figures would not fit
+# (a huge quantity at a high rate, or a period's cumulative quantity) is marked `error`, not rated, and never
+# stops the other events or customers; re-rating retries it once the rate or the event is fixed.
+STORABLE_LIMIT = Decimal(10) ** (MAX_DIGITS - DECIMAL_PLACES)
+
+
+def failure_reason(exc: Exception) -> str:
+    """A reason a person can read for an event or customer that could not be rated."""
+    if isinstance(exc, DataError):
+        return "rating failed: a figure is too large to store (above 10^18); check the rate and the quantity"
+    message = getattr(exc, "message", None) or str(exc) or exc.__class__.__name__
+    return f"rating failed: {message}"[:200]
+
+
+def _too_large(item: "_Item", credits: Decimal) -> str | None:
+    p = item.priced
+    c = item.contract
+    position = p.prior_quantity + item.quantity
+    if position >= STORABLE_LIMIT:
+        return ("the period's cumulative quantity would reach 10^18 or more: too large to store; "
+                "the event cannot be rated")
+    for label, value in (("amount", p.amount), ("credits", credits), ("cost", item.quantity * item.cost_per_unit),
+                         ("amount in the currency", credits * c.credit_price)):
+        if abs(value) >= STORABLE_LIMIT:
+            return (f"the {label} ({value:.4E}) is 10^18 or more: too large to store; check the rate "
+                    f"({c.rate_table_code or 'rate table'}) and the quantity")
+    return None
 
 
 def _add_totals(totals: dict, record: RatedUsage, sign: int = 1) -> None:
@@ -291,9 +318,11 @@ class Engine:
             try:
                 with transaction.atomic():
                     done = self._rate_customer(customer_id, groups, errored, cursors[customer_id])
-            except (DomainError, PricingError) as exc:
-                log.warning("rating customer %s failed: %s", customer_id, exc)
-                message = getattr(exc, "message", None) or str(exc)
+            except (OperationalError, InterfaceError):
+                raise  # transient: the whole batch is retried
+            except Exception as exc:  # noqa: BLE001 - one customer's failure never stops the others
+                log.warning("rating customer %s failed: %s", customer_id, exc, exc_info=True)
+                message = failure_reason(exc)
                 for event in by_customer[customer_id]:
                     if event.current is None:
                         self._errors[f"rating failed: {message}"[:200]].append(event.pk)
@@ -334,6 +363,14 @@ class Engine:
                 item.priced = rating.price_position(
                     rate=item.rate, override=contract.overrides.get(meter_id), quantity=item.quantity,
                     prior=prior, allowance=contract.allowances.get(meter_id, ZERO), memo=self._cumulative)
+                problem = _too_large(item, rating.to_credits(
+                    item.priced.amount, pricing_unit=contract.pricing_unit, credit_price=contract.credit_price)
+                    if contract.pricing_unit.lower() != rating.CREDITS else item.priced.amount)
+                if problem is not None:
+                    self._errors[problem[:200]].append(item.event.pk)
+                    if item.event.current is not None:
+                        superseded.append(item.event.current)
+                    continue  # takes no position: the events after it are priced as if it were not there
                 prior += item.quantity
                 current = item.event.current
                 if current is not None and current.period_start == item.period[0] and self._same(current, item):

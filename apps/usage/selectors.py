@@ -436,8 +436,11 @@ def customer_usage_panel(*, customer, at: datetime | None = None) -> dict:
                   .order_by("-timestamp", "-id")[:10])
     pending = UsageEvent.objects.filter(customer_id=customer.pk, state=UsageEvent.State.PENDING).count()
     errors = UsageEvent.objects.filter(customer_id=customer.pk, state=UsageEvent.State.ERROR).count()
+    error_events = list(UsageEvent.objects.filter(customer_id=customer.pk, state=UsageEvent.State.ERROR)
+                        .select_related("meter").order_by("-id")[:5]) if errors else []
     return {"customer": customer, "terms": terms, "start": start, "end": end, "rows": rows, "days": days,
             "recent": recent, "meter_map": meter_map, "pending": pending, "errors": errors,
+            "error_events": error_events,
             "totals": {"amount": sum((m.amount for m in meters), ZERO), "credits": sum((m.credits for m in meters), ZERO),
                        "revenue": sum((m.revenue for m in meters), ZERO), "cost": sum((m.cost for m in meters), ZERO)}}
 

@@ -79,3 +79,80 @@ def test_a_statement_line_is_the_exact_sum_of_its_events_rounded_once_half_up(wo
     assert sum(r.amount for r in current) == D("0.005")
     st = statement(customer=acme, start=t.date(), end=(t + timedelta(days=1)).date())
     assert [line.amount for line in st.lines] == [D("0.01")]
+
+
+def test_an_event_that_cannot_be_stored_is_an_error_and_never_blocks_others(world, clients, actors):
+    """Issue 8.5: 10^14 units at 10,000 USD overflow what a record can hold. The POST answers 200, the event is
+    marked `error` with a readable reason (usage page and customer page), every other event is rated, and
+    re-rating rates it once the rate is fixed."""
+    import json
+
+    from django.core.management import call_command
+
+    from apps.core.services import api_key_create
+    from apps.core.actors import SYSTEM
+    from apps.usage.models import UsageEvent
+    from apps.usage.services import usage_rerate
+    from django.utils import timezone
+
+    gpu = world.meter("gpu.hours")
+    table = world.table()
+    world.version(table, {gpu: "10000"}, effective_from=ago(days=60))
+    big = world.customer("big", table, billing_model="postpaid")
+    small = world.customer("small", table, billing_model="postpaid")
+    key = api_key_create(name="ingest", actor=SYSTEM)
+    t = ago(hours=2)
+    body = {"events": [world.event(big, gpu, 10 ** 14, t, id="huge"), world.event(big, gpu, 1, t, id="fine"),
+                       world.event(small, gpu, 2, t, id="other")]}
+    response = clients["anonymous"].post("/api/v1/events", data=json.dumps(body), content_type="application/json",
+                                         HTTP_AUTHORIZATION=f"Bearer {key.raw_key}")
+    assert response.status_code == 200 and response.json()["ingested"] == 3
+    call_command("rate_pending")  # does not exit 1
+    states = dict(UsageEvent.objects.values_list("event_id", "state"))
+    assert states == {"huge": "error", "fine": "rated", "other": "rated"}
+    huge = UsageEvent.objects.get(event_id="huge")
+    assert "too large to store" in huge.rating_error
+    page = clients["finance"].get("/usage/").content.decode()
+    assert "too large to store" in page
+    panel = clients["finance"].get(f"/usage/customers/{big.external_id}/panel/").content.decode()
+    assert "huge" in panel and "too large to store" in panel
+    # fixed: a backdated correction at 1 USD, then re-rating rates it
+    world.version(table, {gpu: "1"}, effective_from=t - timedelta(hours=1), backdated=True)
+    usage_rerate(start=t - timedelta(hours=1), end=timezone.now(), customer_id=big.pk, actor=SYSTEM)
+    huge.refresh_from_db()
+    assert huge.state == "rated"
+    assert RatedUsage.objects.get(event=huge, superseded_at=None).amount == D(10 ** 14)
+
+
+def test_ingestion_refuses_a_quantity_at_the_limit_with_a_message_that_states_it(world):
+    from apps.usage.ingestion import usage_events_ingest
+
+    meter = world.meter("m")
+    table = world.table()
+    world.version(table, {meter: "1"}, effective_from=ago(days=60))
+    acme = world.customer("acme", table, billing_model="postpaid")
+    result = usage_events_ingest(events=[world.event(acme, meter, 10 ** 15, ago(hours=1), id="at-limit"),
+                                         world.event(acme, meter, 10 ** 15 - 1, ago(hours=1), id="below")])
+    assert [(r.id, r.code) for r in result.rejected] == [("at-limit", "invalid_quantity")]
+    assert "10^15" in result.rejected[0].message
+
+
+def test_a_period_whose_cumulative_quantity_would_overflow_errors_only_the_events_beyond_it(world):
+    """Quantities that pass one by one can overflow the period's cumulative quantity (stored below 10^18):
+    those events are errors with a reason; the ones before them, and other customers, are rated."""
+    from apps.usage.models import UsageEvent
+
+    meter = world.meter("bulk")
+    table = world.table()
+    world.version(table, {meter: "0"}, effective_from=ago(days=60))
+    acme = world.customer("acme", table, billing_model="postpaid")
+    other = world.customer("other", table, billing_model="postpaid")
+    t = ago(hours=3)
+    near = 10 ** 15 - 1
+    ingest([world.event(acme, meter, near, t + timedelta(milliseconds=i), id=f"b{i:04d}") for i in range(1001)]
+           + [world.event(other, meter, 5, t, id="o1")])
+    rate()
+    errors = list(UsageEvent.objects.filter(state="error").values_list("event_id", "rating_error"))
+    assert [e for e, _ in errors] == ["b1000"]
+    assert "cumulative quantity" in errors[0][1]
+    assert UsageEvent.objects.filter(state="rated").count() == 1001
