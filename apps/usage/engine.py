@@ -10,8 +10,10 @@ lock, so two workers never price the same customer's period at once. Steps for o
    them from the cursor's cumulative quantity; otherwise (late events, re-rating) read the current records
    from the earliest position on, and re-price that whole suffix in order. A record whose figures change is
    superseded by a new one; an unchanged one is kept (only its recorded position is updated);
-3. per customer: give back (reverse) the credits the superseded records drew, then ONE wallet debit for the
-   credits the new records need, split over them in rating order; what the wallet cannot cover becomes
+3. per customer: give back (reverse) exactly the credits the superseded records drew, to the grants they drew
+   from; issue the period's included credits if none exist yet; then ONE wallet debit per billing period met
+   (usually one) for the credits the new records need, split over them in rating order; a negative charge (a
+   volume true-up) gives back to the grants the period's earlier records drew; what the wallet cannot cover becomes
    overage up to the policy's cap, the rest is rated, flagged over limit and not charged;
 4. write records, mark events, update cursors, rebuild rollups (customer x meter x day and customer x day x
    attribution) for every touched bucket from the current records.
@@ -237,6 +239,7 @@ class Engine:
         self._touched: set[tuple[int, date]] = set()
         self._periods: dict[tuple[int, date], tuple[datetime, datetime]] = {}
         self._cumulative: dict = {}  # cumulative prices by position (rating.price_position)
+        self._included: set[tuple[int, datetime]] = set()  # contract periods whose included credits exist
 
     # --- resolution ------------------------------------------------------------------------------------
     def _load_context(self, customer_ids, meter_ids) -> None:
@@ -469,8 +472,8 @@ class Engine:
 
         - a superseded record's draws go back to exactly the grants (and debits) they came from, with their
           revenue, before the new records draw (a give-back);
-        - ONE debit per customer and run covers the new records that need credits, split over them in rating
-          order;
+        - ONE debit per customer, run and billing period covers the new records that need credits, split over
+          them in rating order (the period's included credits are issued first when missing);
         - a negative charge (a volume-tier true-up: a later event lowers the price of earlier ones) gives the
           difference back to the grants the period's earlier records drew from, last drawn first; what they had
           not drawn from the wallet reduces overage (never below what was accrued on a hard contract: nothing).
@@ -494,7 +497,7 @@ class Engine:
         for record in superseded:
             used[record.period_start] -= max(record.overage_units, ZERO)
 
-        # 3. One debit for the credits the new records need, split over them in rating order.
+        # 3. Debits for the credits the new records need, split over them in rating order.
         new_items.sort(key=lambda i: (i.event.key, i.event.meter_id))
         needs: list[Decimal] = []
         for item in new_items:
@@ -503,26 +506,36 @@ class Engine:
             needs.append(convert(item.priced.amount, pricing_unit=c.pricing_unit, credit_price=c.credit_price))
         drawing = [i for i, item in enumerate(new_items)
                    if item.contract.billing_model in rating.WALLET_MODELS and needs[i] > 0]
+        # One debit per billing period met (usually one): each draws the grants as they stood in its period, so
+        # a period's included credits pay for that period's usage only.
+        by_period: dict[datetime, list[int]] = defaultdict(list)
+        for i in drawing:
+            by_period[new_items[i].period[0]].append(i)
         takes: dict[int, Decimal] = {}
-        debit = None
-        demand = sum((needs[i] for i in drawing), ZERO)
-        if demand > 0:
+        share_of: dict[int, list[_Part]] = {}
+        debit_of: dict[int, int] = {}
+        for period_start, indexes in sorted(by_period.items()):
+            self._ensure_included(customer_id, [new_items[i] for i in indexes])
+            demand = sum((needs[i] for i in indexes), ZERO)
             # The debit happens at the usage's instant (the latest event it pays for; at most now): balances,
             # burn rates and runways follow usage, and grants are drawn as they stood then.
-            at = min(self.now, max(new_items[i].event.timestamp for i in drawing))
+            at = min(self.now, max(new_items[i].event.timestamp for i in indexes))
+            key = f"usage:{self.batch.key}:c{customer_id}"
+            if len(by_period) > 1:
+                key += f":p{period_start:%Y%m%d%H%M}"
             debit = wallet_debit(customer_id=customer_id, amount=demand, actor=self.actor, at=at,
-                                 idempotency_key=f"usage:{self.batch.key}:c{customer_id}",
-                                 reference=f"usage {self.batch.key}")
+                                 idempotency_key=key, reference=f"usage {self.batch.key}")
             if debit.entry_id:
                 self.result.ledger_entries.append(("debit", debit.entry_id, -debit.drawn))
             pool = debit.drawn
-            for i in drawing:
+            for i in indexes:
                 takes[i] = min(needs[i], pool)
                 pool -= takes[i]
-        shares = rating.split_allocations([takes.get(i, ZERO) for i in drawing], debit.allocations if debit else ())
-        share_of: dict[int, list[_Part]] = {
-            i: [_Part(debit.entry_id, s.grant_id, s.credits, s.revenue, s.kind, s.price_per_credit) for s in group]
-            for i, group in zip(drawing, shares)}
+                debit_of[i] = debit.entry_id
+            shares = rating.split_allocations([takes[i] for i in indexes], debit.allocations)
+            for i, group in zip(indexes, shares):
+                share_of[i] = [_Part(debit.entry_id, s.grant_id, s.credits, s.revenue, s.kind, s.price_per_credit)
+                               for s in group]
 
         # 3b. True-ups give back to what the period's earlier records drew.
         trueups = [i for i, item in enumerate(new_items)
@@ -579,11 +592,25 @@ class Engine:
                 overage_amount=overage_amount,
                 revenue=sum((s.revenue for s in grant_shares), ZERO) + overage_amount,
                 cost=rating.q12(item.quantity * item.cost_per_unit), over_limit=over_limit > 0,
-                ledger_entry_id=debit.entry_id if debit and grant_shares and need > 0 else None,
+                ledger_entry_id=debit_of.get(index) if grant_shares and need > 0 else None,
                 allocations=[s.as_dict() for s in grant_shares],
                 attr_user=_attr(item.event.attributes, "user"), attr_agent=_attr(item.event.attributes, "agent"),
                 attr_team=_attr(item.event.attributes, "team"), superseded_at=None, superseded_by_id=None,
                 created_at=self.now)
+
+    def _ensure_included(self, customer_id: int, items: list[_Item]) -> None:
+        """A period's included credits are a grant issued at the period's start (beat task); if rating meets a
+        period that has none yet, it is issued now (idempotent per contract period)."""
+        from apps.wallets.services import included_credits_issue
+
+        for item in items:
+            c = item.contract
+            key = (c.id, item.period[0])
+            if c.included_credits <= 0 or key in self._included:
+                continue
+            self._included.add(key)
+            included_credits_issue(customer_id=customer_id, contract_id=c.id, amount=c.included_credits,
+                                   period_start=item.period[0], period_end=item.period[1], actor=self.actor)
 
     def _give_back(self, back: dict, *, key: str, reference: str, note: str) -> None:
         """One reversal per debit, with exact parts per grant (negative parts take back an earlier true-up)."""

@@ -37,6 +37,7 @@ class Wallet(models.Model):
 
 class CreditGrant(models.Model):
     class Kind(models.TextChoices):
+        INCLUDED = "included", "Included in the contract (this period)"
         PURCHASED = "purchased", "Purchased (commit)"
         PROMOTIONAL = "promotional", "Promotional (free)"
         SUPPORT = "support", "Support (goodwill)"
