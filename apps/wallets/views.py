@@ -64,7 +64,7 @@ def balance_panel(request, external_id: str):
 @capability_required(Cap.CUSTOMERS_VIEW)
 def ledger_panel(request, external_id: str):
     customer = _customer_or_404(external_id)
-    entries = list(selectors.ledger_entries(customer_id=customer.pk, limit=12))
+    entries = selectors.with_running_balance(selectors.ledger_entries(customer_id=customer.pk, limit=12))
     return render(request, "wallets/_ledger_panel.html", {"customer": customer, "entries": entries})
 
 
@@ -75,6 +75,7 @@ def ledger(request, external_id: str):
     entry_type = form.cleaned_data.get("type", "") if form.is_valid() else ""
     page = Paginator(selectors.ledger_entries(customer_id=customer.pk, entry_type=entry_type), 50).get_page(
         request.GET.get("page"))
+    page.object_list = selectors.with_running_balance(page.object_list)
     context = {**_header(request, customer, "ledger"), "form": form, "page": page, "entry_type": entry_type,
                "conservation": selectors.wallet_conservation(customer_id=customer.pk)}
     return render(request, "wallets/ledger.html", context)
