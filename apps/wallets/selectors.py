@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from apps.core.money import ZERO, quantize_rated
 
-from .models import CreditGrant, CreditRequest, LedgerEntry, Wallet
+from .models import CreditGrant, CreditRequest, LedgerAllocation, LedgerEntry, Wallet
 from .services import BURN_ORDER, decimal_sum, decimal_sums_by
 
 RUNWAY_BASIS_DAYS = 14
@@ -382,3 +382,33 @@ def available_at(*, customer_id: int, at: datetime) -> Decimal:
 def customer_balances(*, customer_ids) -> dict[int, Decimal]:
     """Balances of many customers in one query (for lists)."""
     return dict(Wallet.objects.filter(customer_id__in=list(customer_ids)).values_list("customer_id", "balance"))
+
+
+@dataclass(frozen=True)
+class IncludedCredits:
+    """One contract period's included credits: granted, used (drawn net of give-backs), lapsed at the period's end
+    (expired), and what is left (still usable until the period ends)."""
+
+    grant_id: int
+    period_start: datetime
+    period_end: datetime
+    granted: Decimal
+    used: Decimal
+    lapsed: Decimal
+    left: Decimal
+
+
+def included_credits(*, customer_id: int, start: datetime, end: datetime) -> list[IncludedCredits]:
+    """The included-credit grants whose period overlaps [start, end), oldest first."""
+    grants = list(CreditGrant.objects.filter(wallet__customer_id=customer_id, kind=CreditGrant.Kind.INCLUDED,
+                                             effective_at__lt=end, expires_at__gt=start)
+                  .order_by("effective_at", "id"))
+    if not grants:
+        return []
+    ids = [g.pk for g in grants]
+    used = decimal_sums_by(LedgerAllocation.objects.filter(grant_id__in=ids), "grant_id", "amount")
+    lapsed = decimal_sums_by(LedgerEntry.objects.filter(grant_id__in=ids, entry_type=LedgerEntry.EntryType.EXPIRY),
+                             "grant_id", "amount")
+    return [IncludedCredits(grant_id=g.pk, period_start=g.effective_at, period_end=g.expires_at, granted=g.amount,
+                            used=-(used.get(g.pk) or ZERO), lapsed=-(lapsed.get(g.pk) or ZERO), left=g.remaining)
+            for g in grants]

@@ -156,3 +156,36 @@ def test_a_period_whose_cumulative_quantity_would_overflow_errors_only_the_event
     assert [e for e, _ in errors] == ["b1000"]
     assert "cumulative quantity" in errors[0][1]
     assert UsageEvent.objects.filter(state="rated").count() == 1001
+
+
+def test_statement_shows_base_fee_included_credits_and_not_charged_usage_and_the_list_price(world, clients):
+    """Issue 8 (also): base fee per period, an included-credits line (granted, used, lapsed), usage over a hard
+    limit marked not charged and left out of the amount, unit price = the list price (free units not folded in)."""
+    from apps.contracts import services as contracts
+    from apps.contracts.selectors import contract_in_force
+    from apps.usage.selectors import statement
+    from django.utils import timezone
+
+    meter = world.meter("img", unit="image")
+    table = world.table(unit="credits")
+    world.version(table, {meter: {"price": "2", "free": "10"}}, effective_from=ago(days=90))
+    acme = contracts.customer_create(external_id="acme", name="Acme", actor=world.owner)
+    from datetime import UTC, datetime
+    contracts.contract_create(customer_id=acme.pk, rate_table_id=table.id, starts_at=datetime(2020, 1, 1, tzinfo=UTC),
+                              billing_model="prepaid", enforcement="hard", base_fee=D("99.5"),
+                              included_credits=D(100), billing_anchor_day=1, actor=world.finance)
+    world.grant(acme, "20", price_per_credit="0.5")
+    start, end = contract_in_force(customer_id=acme.pk, at=timezone.now()).period(timezone.now())
+    t = max(start + timedelta(minutes=1), ago(minutes=40))
+    ingest([world.event(acme, meter, 80, t, id="i1")])  # 10 free, 70 x 2 = 140 credits; 120 available
+    rate()
+    st = statement(customer=acme, start=start.date(), end=(end - timedelta(days=1)).date())
+    (line,) = st.lines
+    assert line.unit_price == D(2) and line.per_unit_price == D(2)
+    assert line.not_charged == D(20) and line.amount == D(120)
+    assert [(f.base_fee, f.period_start) for f in st.fees] == [(D("99.50"), start.date())]
+    (included,) = st.included
+    assert (included.granted, included.used, included.lapsed) == (D(100), D(100), D(0))
+    html = clients["am"].get(f"/usage/customers/acme/statement/?start={start.date()}&end={(end - timedelta(days=1)).date()}").content.decode()
+    assert "Base fee" in html and "99.50" in html and "not charged" in html
+    assert "Included credits: 100.00 granted, 100.00 used, 0.00 lapsed" in html
