@@ -412,3 +412,9 @@ def included_credits(*, customer_id: int, start: datetime, end: datetime) -> lis
     return [IncludedCredits(grant_id=g.pk, period_start=g.effective_at, period_end=g.expires_at, granted=g.amount,
                             used=-(used.get(g.pk) or ZERO), lapsed=-(lapsed.get(g.pk) or ZERO), left=g.remaining)
             for g in grants]
+
+
+def recent_give_backs(*, customer_id: int, limit: int = 5) -> list[LedgerEntry]:
+    """The latest give-backs (reversal entries) with the grants the credits went back to."""
+    return list(LedgerEntry.objects.filter(wallet__customer_id=customer_id, entry_type=LedgerEntry.EntryType.REVERSAL)
+                .prefetch_related("allocations__grant").order_by("-effective_at", "-id")[:limit])
