@@ -487,8 +487,8 @@ class Engine:
                 acc = back[part.entry_id][part.grant_id]
                 acc[0] += part.credits
                 acc[1] += part.revenue
-        self._give_back(back, key=f"usage-rev:{self.batch.key}", reference=f"re-rating {self.batch.key}",
-                        note="credits of superseded charges given back to the grants they were drawn from")
+        short = self._give_back(back, key=f"usage-rev:{self.batch.key}", reference=f"re-rating {self.batch.key}",
+                                note="credits of superseded charges given back to the grants they were drawn from")
 
         # 2. Overage used so far in each period (without the superseded records), for the caps.
         used: dict[datetime, Decimal] = defaultdict(lambda: ZERO)
@@ -537,6 +537,11 @@ class Engine:
                 share_of[i] = [_Part(debit.entry_id, s.grant_id, s.credits, s.revenue, s.kind, s.price_per_credit)
                                for s in group]
 
+        # 3a. What a superseded true-up had given back and the grant no longer holds stays given back: it is
+        # charged to a new record of the same meter x period instead (a shortfall: overage or over the limit).
+        if short:
+            self._charge_short(short, superseded, new_items, share_of)
+
         # 3b. True-ups give back to what the period's earlier records drew.
         trueups = [i for i, item in enumerate(new_items)
                    if item.contract.billing_model in rating.WALLET_MODELS and needs[i] < 0]
@@ -556,7 +561,7 @@ class Engine:
             need = needs[index]
             wallet = c.billing_model in rating.WALLET_MODELS
             grant_shares = share_of.get(index, [])
-            take = takes.get(index, ZERO) if need >= 0 else sum((s.credits for s in grant_shares), ZERO)
+            take = sum((s.credits for s in grant_shares), ZERO) if index in share_of else ZERO
             shortfall = need - take
             cap_left = caps[period_start]
             if shortfall > 0 and cap_left is not None:
@@ -598,6 +603,26 @@ class Engine:
                 attr_team=_attr(item.event.attributes, "team"), superseded_at=None, superseded_by_id=None,
                 created_at=self.now)
 
+    def _charge_short(self, short: dict, superseded: list[RatedUsage], new_items: list[_Item],
+                      share_of: dict) -> None:
+        groups: dict[tuple[int, int], tuple[int, datetime]] = {}
+        for record in superseded:
+            for part in _parts(record):
+                if part.credits < 0:
+                    groups.setdefault((part.entry_id, part.grant_id), (record.meter_id, record.period_start))
+        kinds = {(p.entry_id, p.grant_id): p for r in superseded for p in _parts(r)}
+        for key, (credits, revenue) in short.items():
+            group = groups.get(key)
+            candidates = [i for i, item in enumerate(new_items)
+                          if (item.event.meter_id, item.period[0]) == group] or list(range(len(new_items)))
+            if not candidates:
+                log.error("give-back %s of %s credits could not be taken back nor charged", key, credits)
+                continue
+            index = candidates[0]  # the earliest: later true-ups of the period see that it stays given back
+            like = kinds[key]
+            share_of.setdefault(index, []).append(
+                _Part(key[0], key[1], credits, revenue, like.kind, like.price_per_credit))
+
     def _ensure_included(self, customer_id: int, items: list[_Item]) -> None:
         """A period's included credits are a grant issued at the period's start (beat task); if rating meets a
         period that has none yet, it is issued now (idempotent per contract period)."""
@@ -612,17 +637,27 @@ class Engine:
             included_credits_issue(customer_id=customer_id, contract_id=c.id, amount=c.included_credits,
                                    period_start=item.period[0], period_end=item.period[1], actor=self.actor)
 
-    def _give_back(self, back: dict, *, key: str, reference: str, note: str) -> None:
-        """One reversal per debit, with exact parts per grant (negative parts take back an earlier true-up)."""
+    def _give_back(self, back: dict, *, key: str, reference: str, note: str) -> dict[tuple[int, int], tuple]:
+        """One reversal per debit, with exact parts per grant (negative parts take back what an earlier true-up
+        gave back). Returns what could not be taken back (the grant no longer holds it), per (debit, grant):
+        (credits, revenue); the caller charges it to a new record instead."""
         from apps.wallets.services import wallet_reverse
 
+        short: dict[tuple[int, int], tuple] = {}
         for entry_id in sorted(back):
             parts = {g: (c, r) for g, (c, r) in sorted(back[entry_id].items()) if c != 0}
             if not parts:
                 continue
             entry = wallet_reverse(entry_id=entry_id, parts=parts, actor=self.actor, reference=reference,
                                    idempotency_key=f"{key}:{entry_id}", note=note)
-            self.result.ledger_entries.append(("reversal", entry.pk, entry.amount))
+            done = {a.grant_id: (a.amount, a.revenue) for a in entry.allocations.all()} if entry else {}
+            if entry is not None:
+                self.result.ledger_entries.append(("reversal", entry.pk, entry.amount))
+            for grant_id, (credits, revenue) in parts.items():
+                got, got_revenue = done.get(grant_id, (ZERO, ZERO))
+                if credits < 0 and got != credits:
+                    short[(entry_id, grant_id)] = (credits - got, revenue + got_revenue)
+        return short
 
     def _true_ups(self, customer_id: int, new_items: list[_Item], needs: list[Decimal], trueups: list[int],
                   share_of: dict, superseded: list[RatedUsage]) -> None:
@@ -666,8 +701,8 @@ class Engine:
                     < item.event.key:
                 add(pool, _parts(rows[cursor[group]]))
                 cursor[group] += 1
+            add(pool, share_of.get(index, []))
             if index not in trueup_set:
-                add(pool, share_of.get(index, []))
                 continue
             left = -needs[index]
             mine: list[_Part] = []
@@ -686,7 +721,7 @@ class Engine:
                 acc = back[slot[0]][slot[1]]
                 acc[0] += part
                 acc[1] += revenue
-            share_of[index] = mine
+            share_of[index] = share_of.get(index, []) + mine
         self._give_back(back, key=f"usage-trueup:{self.batch.key}", reference=f"usage {self.batch.key}",
                         note="volume true-up: a later event lowered the price of earlier ones in the period")
 

@@ -337,12 +337,13 @@ def debit_outstanding(entry: LedgerEntry) -> dict[int, Decimal]:
 @transaction.atomic
 def wallet_reverse(*, entry_id: int, idempotency_key: str, actor: Actor, amount: Decimal | None = None,
                    parts: dict[int, tuple[Decimal, Decimal]] | None = None, reference: str = "",
-                   note: str = "") -> LedgerEntry:
+                   note: str = "") -> LedgerEntry | None:
     """Give a debit's credits back to the grants it drew from.
 
     With `parts` ({grant id: (credits, revenue)}), exactly those credits go back to exactly those grants with
     exactly that revenue: what superseded rated records drew (a give-back). A negative part takes back credits an
-    earlier give-back had returned to that grant (a superseded true-up), at most what the grant still holds.
+    earlier give-back had returned to that grant (a superseded true-up), at most what the grant still holds (the
+    entry's allocations say what was taken; None when there was nothing to do).
     Without parts, all that is not reversed yet (or `amount`) goes back last-drawn first.
 
     Credits given back to a grant that has since expired or been voided lapse again at once (the ledger shows the
@@ -373,14 +374,15 @@ def wallet_reverse(*, entry_id: int, idempotency_key: str, actor: Actor, amount:
                 raise ValidationFailed(f"Only {outstanding[grant_id].normalize():f} drawn from grant #{grant_id} "
                                        "is left to give back.", field="parts")
             grant = grants[grant_id]
-            if credits < 0 and -credits > grant.remaining:
-                raise Conflict(f"Grant #{grant_id} holds {grant.remaining.normalize():f}, less than the "
-                               f"{(-credits).normalize():f} to take back.", code="insufficient_remaining")
+            if credits < 0 and -credits > grant.remaining:  # take back only what the grant still holds
+                taken = grant.remaining
+                revenue = quantize_rated(-taken * grant.price_per_credit)
+                credits = -taken
             if credits != 0:
                 gives.append((grant, credits, -revenue))
         wanted = sum((c for _, c, _ in gives), ZERO)
         if not gives:
-            raise Conflict("Nothing to give back.", code="already_reversed")
+            return None
     else:
         wanted = total if amount is None else _credits(amount)
         if total == 0:

@@ -189,3 +189,33 @@ def test_statement_shows_base_fee_included_credits_and_not_charged_usage_and_the
     html = clients["am"].get(f"/usage/customers/acme/statement/?start={start.date()}&end={(end - timedelta(days=1)).date()}").content.decode()
     assert "Base fee" in html and "99.50" in html and "not charged" in html
     assert "Included credits: 100.00 granted, 100.00 used, 0.00 lapsed" in html
+
+
+def test_a_write_the_database_refuses_isolates_that_customer_and_rates_the_rest(world, monkeypatch):
+    """Beyond the engine's own checks: if writing a batch fails because of one customer's data, the batch is
+    rated again customer by customer and only that customer's events are errors (with a reason)."""
+    from django.db import DataError
+
+    from apps.usage import engine
+    from apps.usage.models import UsageEvent
+    from apps.usage.services import usage_rate_pending
+
+    meter = world.meter("w")
+    table = world.table()
+    world.version(table, {meter: "1"}, effective_from=ago(days=60))
+    good = world.customer("good", table, billing_model="postpaid")
+    bad = world.customer("bad", table, billing_model="postpaid")
+    ingest([world.event(good, meter, 1, ago(hours=1), id="g"), world.event(bad, meter, 1, ago(hours=1), id="b")])
+    real = engine.fast_insert
+
+    def refusing(model, objects):
+        if any(getattr(o, "customer_id", None) == bad.pk for o in objects):
+            raise DataError("numeric field overflow")
+        return real(model, objects)
+
+    monkeypatch.setattr(engine, "fast_insert", refusing)
+    summary = usage_rate_pending()
+    assert summary.errors == 1
+    states = dict(UsageEvent.objects.values_list("event_id", "state"))
+    assert states == {"g": "rated", "b": "error"}
+    assert "too large to store" in UsageEvent.objects.get(event_id="b").rating_error
