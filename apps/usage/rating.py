@@ -84,7 +84,7 @@ def price_position(*, rate: RateSpec, override, quantity: Decimal, prior: Decima
         spec, multiplier, kind, value = effective_rate(rate, override)
         start, end = prior + included, prior + quantity
         result = price_quantity(spec, chargeable, start)
-        key = (id(rate), kind, value, multiplier, allowance)
+        key = (id(rate), kind, value, spec.price_per_units, multiplier, allowance)
         if memo is not None:
             before = memo.get(key + (start,))
             if before is None:

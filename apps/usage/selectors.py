@@ -280,6 +280,7 @@ class StatementLine:
     unit_price: Decimal | None = None  # the list (or override) price per `price_per_units`, as last applied
     price_per_units: Decimal = Decimal(1)
     prices_vary: bool = False  # more than one price applied in the range (tiers, a price change)
+    given_back: Decimal = ZERO  # volume true-ups in the amount (negative): earlier units' price lowered
 
     @property
     def per_unit_price(self) -> Decimal | None:
@@ -370,6 +371,8 @@ def statement(*, customer, start: date, end: date) -> Statement:
     else:
         varying = set()
     not_charged = _not_charged(customer.pk, start, end) if any(m.over_limit_quantity for m in usage) else {}
+    true_ups = {m: a for m, a in current.filter(amount__lt=0).values("meter_id").annotate(a=Sum("amount"))
+                .values_list("meter_id", "a")} if usage else {}
     lines = []
     for m in usage:
         unit_price, per = prices.get(m.meter_id, (None, Decimal(1)))
@@ -378,7 +381,7 @@ def statement(*, customer, start: date, end: date) -> Statement:
             usage=m, pricing_unit=units.get(m.meter_id, ""), amount=round_money(m.amount - excluded),
             credits=round_money(m.credits), overage_amount=round_money(m.overage_amount), cost=round_money(m.cost),
             not_charged=round_money(excluded), unit_price=unit_price, price_per_units=per,
-            prices_vary=m.meter_id in varying))
+            prices_vary=m.meter_id in varying, given_back=round_money(true_ups.get(m.meter_id) or ZERO)))
     lo = datetime(start.year, start.month, start.day, tzinfo=UTC)
     hi = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)
     fees = _fees(customer.pk, start, end)

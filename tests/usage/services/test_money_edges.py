@@ -59,6 +59,10 @@ def test_volume_true_up_on_prepaid_gives_the_difference_back_to_the_grants(world
     assert ledger == records == {grant.pk: (D(8080), D("80.80"))}
     assert CreditGrant.objects.get(pk=grant.pk).remaining == D(11920)
     assert wallet_conservation(customer_id=acme.pk).holds
+    from apps.usage.selectors import statement
+
+    (line,) = statement(customer=acme, start=t.date(), end=(t + timedelta(days=1)).date()).lines
+    assert (line.amount, line.given_back, line.credits) == (D("80.80"), D("-19.20"), D("8080.00"))
 
 
 def test_a_statement_line_is_the_exact_sum_of_its_events_rounded_once_half_up(world):

@@ -42,3 +42,23 @@ def test_included_credits_and_give_backs_are_shown(world, clients):
     why = clients["am"].get(f"/usage/events/{event.pk}/").content.decode()
     assert "Included credits of the period" in why
     assert "Given back to" in why and f"to #{included.pk} included" in why
+
+
+def test_statement_page_shows_a_volume_true_up_as_a_readable_line(world, clients):
+    vol = world.meter("vol")
+    table = world.table()
+    world.version(table, {vol: {"model": "volume", "tiers": [(100, "1", "0"), (None, "0.8", "0")]}},
+                  effective_from=ago(days=60))
+    acme = world.customer("acme", table, billing_model="prepaid", enforcement="hard", credit_price="0.01")
+    world.grant(acme, "20000", price_per_credit="0.01")
+    t = ago(hours=3)
+    ingest([world.event(acme, vol, 100, t, id="first")])
+    rate()
+    ingest([world.event(acme, vol, 1, t + timedelta(seconds=1), id="second")])
+    rate()
+    html = clients["am"].get(f"/usage/customers/acme/statement/?start={t.date()}&end={(t + timedelta(days=1)).date()}"
+                             ).content.decode()
+    assert "80.80" in html and "includes -19.20 given back" in html
+    second = UsageEvent.objects.get(event_id="second")
+    why = clients["am"].get(f"/usage/events/{second.pk}/").content.decode()
+    assert "given back: a later event lowered the price" in why
