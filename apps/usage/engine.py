@@ -533,7 +533,7 @@ class Engine:
                 pool -= takes[i]
                 debit_of[i] = debit.entry_id
             shares = rating.split_allocations([takes[i] for i in indexes], debit.allocations)
-            for i, group in zip(indexes, shares):
+            for i, group in zip(indexes, shares, strict=True):
                 share_of[i] = [_Part(debit.entry_id, s.grant_id, s.credits, s.revenue, s.kind, s.price_per_credit)
                                for s in group]
 

@@ -328,7 +328,6 @@ def _not_charged(customer_id: int, start: date, end: date) -> dict[int, Decimal]
 
 
 def _fees(customer_id: int, start: date, end: date) -> list[FeeLine]:
-    from apps.contracts.periods import billing_periods_between
     from apps.contracts.selectors import contracts_for_customers
 
     lo = datetime(start.year, start.month, start.day, tzinfo=UTC)
@@ -339,10 +338,13 @@ def _fees(customer_id: int, start: date, end: date) -> list[FeeLine]:
             continue
         c_lo = max(lo, terms.starts_at)
         c_hi = hi if terms.ends_at is None else min(hi, terms.ends_at)
-        for p_start, p_end in billing_periods_between(terms.billing_anchor_day, c_lo, c_hi):
-            p_start, p_end = max(p_start, terms.starts_at), p_end if terms.ends_at is None else min(p_end, terms.ends_at)
+        period = terms.period(c_lo) if c_lo < c_hi else None
+        while period is not None and period[0] < c_hi:
+            p_start = max(period[0], terms.starts_at)
+            p_end = period[1] if terms.ends_at is None else min(period[1], terms.ends_at)
             fees.append(FeeLine(p_start.date(), (p_end - timedelta(microseconds=1)).date(),
                                 round_money(terms.base_fee), terms.currency))
+            period = terms.period(period[1])
     return sorted(fees, key=lambda f: f.period_start)
 
 

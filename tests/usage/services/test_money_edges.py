@@ -223,3 +223,24 @@ def test_a_write_the_database_refuses_isolates_that_customer_and_rates_the_rest(
     states = dict(UsageEvent.objects.values_list("event_id", "state"))
     assert states == {"g": "rated", "b": "error"}
     assert "too large to store" in UsageEvent.objects.get(event_id="b").rating_error
+
+
+def test_statement_has_one_base_fee_line_per_billing_period_in_the_range(world):
+    from apps.usage.selectors import statement
+    from django.utils import timezone
+
+    meter = world.meter("fee")
+    table = world.table()
+    world.version(table, {meter: "1"}, effective_from=ago(days=90))
+    acme = world.customer("acme", table, billing_model="postpaid")
+    from apps.contracts.models import Contract
+    from apps.contracts.services import contract_update
+    from apps.core.actors import SYSTEM
+    contract = Contract.objects.get(customer=acme)
+    contract_update(contract_id=contract.id, actor=SYSTEM, base_fee=D(250), change_reason="fee")
+    today = timezone.now().date()
+    first_of_previous = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+    st = statement(customer=acme, start=first_of_previous, end=today)
+    assert [(f.period_start, f.base_fee) for f in st.fees] == [(first_of_previous, D(250)),
+                                                                (today.replace(day=1), D(250))]
+    assert st.totals["base_fees"] == D(500)
