@@ -18,7 +18,7 @@ rate with a fixed per-unit price (keeping the list rate's free units).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, localcontext
 
 from apps.catalog.pricing import PER_UNIT, RateSpec, price_quantity
 from apps.core.money import RATED_PLACES, ZERO
@@ -62,10 +62,12 @@ def effective_rate(rate: RateSpec, override) -> tuple[RateSpec, Decimal, str, De
 
 
 def _cumulative(spec: RateSpec, multiplier: Decimal, allowance: Decimal, position: Decimal) -> Decimal:
-    """The price of the period's positions [allowance, position), rounded once to 12 places."""
+    """The price of the period's positions [allowance, position), rounded once to 12 places, half up (half up
+    commutes with adding a 12-place amount, so the next event can start from it exactly)."""
     if position <= allowance:
         return ZERO
-    return q12(price_quantity(spec, position - allowance, allowance).amount * multiplier)
+    return (price_quantity(spec, position - allowance, allowance).amount * multiplier).quantize(
+        RATED_PLACES, rounding=ROUND_HALF_UP)
 
 
 def price_position(*, rate: RateSpec, override, quantity: Decimal, prior: Decimal, allowance: Decimal,
@@ -76,7 +78,8 @@ def price_position(*, rate: RateSpec, override, quantity: Decimal, prior: Decima
     start positions, so the amounts of consecutive events add up to the exact cumulative price rounded once
     (seven events of 0.5 units at 0.01 per 7 units sum to 0.005, not 0.004999999998), whatever the batches.
     `memo` (one per rating run) keeps the cumulative prices already computed (the next event starts where the
-    last one ended)."""
+    last one ended); when the event's own price has at most 12 decimals, the cumulative price after it is the
+    one before plus that price exactly, so no second pricing is needed."""
     with localcontext() as ctx:
         ctx.prec = 60
         included = min(max(allowance - prior, ZERO), quantity)
@@ -84,18 +87,17 @@ def price_position(*, rate: RateSpec, override, quantity: Decimal, prior: Decima
         spec, multiplier, kind, value = effective_rate(rate, override)
         start, end = prior + included, prior + quantity
         result = price_quantity(spec, chargeable, start)
+        increment = result.amount * multiplier
+        exact = increment == q12(increment)
         key = (id(rate), kind, value, spec.price_per_units, multiplier, allowance)
+        before = memo.get(key + (start,)) if memo is not None else None
+        if before is None:
+            before = _cumulative(spec, multiplier, allowance, start)
+        after = before + increment if exact else _cumulative(spec, multiplier, allowance, end)
         if memo is not None:
-            before = memo.get(key + (start,))
-            if before is None:
-                before = _cumulative(spec, multiplier, allowance, start)
-            after = _cumulative(spec, multiplier, allowance, end)
             if len(memo) > 100_000:
                 memo.clear()
             memo[key + (end,)] = after
-        else:
-            before = _cumulative(spec, multiplier, allowance, start)
-            after = _cumulative(spec, multiplier, allowance, end)
         lines = tuple(
             {"tier": None if line.tier_index is None else line.tier_index + 1,
              "quantity": str(line.quantity), "unit_price": str(q12(line.unit_price * multiplier)),
