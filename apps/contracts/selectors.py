@@ -293,3 +293,11 @@ def customer_history(*, customer_id: int) -> list[HistoryRow]:
                                 for f, o, n in r.changes]) for r in rows]
     rows.sort(key=lambda r: r.at, reverse=True)
     return rows
+
+
+def contracts_including_credits(*, at: datetime) -> list[ContractTerms]:
+    """Contracts in force at `at` that include credits per period and draw a wallet (prepaid, hybrid)."""
+    qs = (_terms_queryset().filter(_in_force_q(at), included_credits__gt=0,
+                                   billing_model__in=[Contract.BillingModel.PREPAID, Contract.BillingModel.HYBRID])
+          .order_by("id"))
+    return [contract_terms_from(c) for c in qs]

@@ -198,6 +198,9 @@ def seed(*, stdout, size: str = "small") -> None:
         totals = _send(profiles, today=today, now=now, bar=bar, ingest=usage_events_ingest, rate=usage_rate_pending,
                        max_events=MAX_EVENTS)
     bar.finish()
+    from apps.wallets.services import wallet_expire_due
+
+    wallet_expire_due(now=now)  # past periods' included credits lapse (what rating left of them)
     stdout.write(f"  usage: {totals['ingested']} events ingested ({totals['duplicates']} duplicates re-sent, "
                  f"{totals['rejected']} rejected) for {len(profiles)} customers over {DAYS} days.\n")
 

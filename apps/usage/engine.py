@@ -10,8 +10,10 @@ lock, so two workers never price the same customer's period at once. Steps for o
    them from the cursor's cumulative quantity; otherwise (late events, re-rating) read the current records
    from the earliest position on, and re-price that whole suffix in order. A record whose figures change is
    superseded by a new one; an unchanged one is kept (only its recorded position is updated);
-3. per customer: give back (reverse) the credits the superseded records drew, then ONE wallet debit for the
-   credits the new records need, split over them in rating order; what the wallet cannot cover becomes
+3. per customer: give back (reverse) exactly the credits the superseded records drew, to the grants they drew
+   from; issue the period's included credits if none exist yet; then ONE wallet debit per billing period met
+   (usually one) for the credits the new records need, split over them in rating order; a negative charge (a
+   volume true-up) gives back to the grants the period's earlier records drew; what the wallet cannot cover becomes
    overage up to the policy's cap, the rest is rated, flagged over limit and not charged;
 4. write records, mark events, update cursors, rebuild rollups (customer x meter x day and customer x day x
    attribution) for every touched bucket from the current records.
@@ -27,14 +29,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import DataError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.catalog.pricing import PricingError
 from apps.core.actors import Actor
-from apps.core.errors import DomainError
-from apps.core.money import ZERO
+from apps.core.money import DECIMAL_PLACES, MAX_DIGITS, ZERO
 
 from . import rating
 from .models import DailyAttribution, DailyUsage, RatedUsage, RatingBatch, RatingCursor, UsageEvent
@@ -113,8 +113,37 @@ TOTAL_FIELDS = ("quantity", "amount", "credits_drawn", "overage_amount", "revenu
 SUFFIX_FIELDS = ("id", "event_id", "customer_id", "meter_id", "timestamp", "day", "event_ref", "contract_id",
                  "period_start", "rate_version_id", "quantity", "prior_quantity", "amount", "included_quantity",
                  "unit_price", "tier", "override_kind", "override_value", "billing_model", "enforcement",
-                 "credit_price", "cost", "credits_drawn", "ledger_entry_id", "overage_units", "overage_amount",
+                 "credit_price", "cost", "credits_drawn", "ledger_entry_id", "allocations", "overage_units", "overage_amount",
                  "revenue", "attr_user", "attr_agent", "attr_team")
+
+
+# Every figure a record or cursor stores is a numeric(30, 12): below 10^18. An event whose figures would not fit
+# (a huge quantity at a high rate, or a period's cumulative quantity) is marked `error`, not rated, and never
+# stops the other events or customers; re-rating retries it once the rate or the event is fixed.
+STORABLE_LIMIT = Decimal(10) ** (MAX_DIGITS - DECIMAL_PLACES)
+
+
+def failure_reason(exc: Exception) -> str:
+    """A reason a person can read for an event or customer that could not be rated."""
+    if isinstance(exc, DataError):
+        return "rating failed: a figure is too large to store (above 10^18); check the rate and the quantity"
+    message = getattr(exc, "message", None) or str(exc) or exc.__class__.__name__
+    return f"rating failed: {message}"[:200]
+
+
+def _too_large(item: "_Item", credits: Decimal) -> str | None:
+    p = item.priced
+    c = item.contract
+    position = p.prior_quantity + item.quantity
+    if position >= STORABLE_LIMIT:
+        return ("the period's cumulative quantity would reach 10^18 or more: too large to store; "
+                "the event cannot be rated")
+    for label, value in (("amount", p.amount), ("credits", credits), ("cost", item.quantity * item.cost_per_unit),
+                         ("amount in the currency", credits * c.credit_price)):
+        if abs(value) >= STORABLE_LIMIT:
+            return (f"the {label} ({value:.4E}) is 10^18 or more: too large to store; check the rate "
+                    f"({c.rate_table_code or 'rate table'}) and the quantity")
+    return None
 
 
 def _add_totals(totals: dict, record: RatedUsage, sign: int = 1) -> None:
@@ -175,13 +204,28 @@ def _utc_day(ts: datetime) -> date:
     return ts.astimezone(UTC).date()
 
 
-def _outstanding(entry_id: int) -> Decimal:
-    """What a usage debit drew and has not been given back yet."""
-    from apps.wallets.models import LedgerEntry
-    from apps.wallets.services import debit_outstanding
+@dataclass(frozen=True)
+class _Part:
+    """A record's share of one ledger movement: credits drawn from a grant by a debit (negative: given back by a
+    true-up), with the revenue they carried."""
 
-    entry = LedgerEntry.objects.filter(pk=entry_id).first()
-    return sum(debit_outstanding(entry).values(), ZERO) if entry is not None else ZERO
+    entry_id: int
+    grant_id: int
+    credits: Decimal
+    revenue: Decimal
+    kind: str
+    price_per_credit: Decimal
+
+    def as_dict(self) -> dict:
+        return {"entry_id": self.entry_id, "grant_id": self.grant_id, "credits": str(self.credits),
+                "revenue": str(self.revenue), "kind": self.kind, "price_per_credit": str(self.price_per_credit)}
+
+
+def _parts(record) -> list[_Part]:
+    """A stored record's allocations (records written before entry ids were kept use the record's debit)."""
+    return [_Part(int(a.get("entry_id") or record.ledger_entry_id), int(a["grant_id"]), Decimal(a["credits"]),
+                  Decimal(a["revenue"]), a.get("kind", ""), Decimal(a.get("price_per_credit", "0")))
+            for a in (record.allocations or []) if Decimal(a["credits"]) != 0]
 
 
 class Engine:
@@ -194,6 +238,8 @@ class Engine:
         self._rated_event_ids: list[int] = []
         self._touched: set[tuple[int, date]] = set()
         self._periods: dict[tuple[int, date], tuple[datetime, datetime]] = {}
+        self._cumulative: dict = {}  # cumulative prices by position (rating.price_position)
+        self._included: set[tuple[int, datetime]] = set()  # contract periods whose included credits exist
 
     # --- resolution ------------------------------------------------------------------------------------
     def _load_context(self, customer_ids, meter_ids) -> None:
@@ -275,9 +321,11 @@ class Engine:
             try:
                 with transaction.atomic():
                     done = self._rate_customer(customer_id, groups, errored, cursors[customer_id])
-            except (DomainError, PricingError) as exc:
-                log.warning("rating customer %s failed: %s", customer_id, exc)
-                message = getattr(exc, "message", None) or str(exc)
+            except (OperationalError, InterfaceError):
+                raise  # transient: the whole batch is retried
+            except Exception as exc:  # noqa: BLE001 - one customer's failure never stops the others
+                log.warning("rating customer %s failed: %s", customer_id, exc, exc_info=True)
+                message = failure_reason(exc)
                 for event in by_customer[customer_id]:
                     if event.current is None:
                         self._errors[f"rating failed: {message}"[:200]].append(event.pk)
@@ -317,7 +365,15 @@ class Engine:
                 contract = item.contract
                 item.priced = rating.price_position(
                     rate=item.rate, override=contract.overrides.get(meter_id), quantity=item.quantity,
-                    prior=prior, allowance=contract.allowances.get(meter_id, ZERO))
+                    prior=prior, allowance=contract.allowances.get(meter_id, ZERO), memo=self._cumulative)
+                problem = _too_large(item, rating.to_credits(
+                    item.priced.amount, pricing_unit=contract.pricing_unit, credit_price=contract.credit_price)
+                    if contract.pricing_unit.lower() != rating.CREDITS else item.priced.amount)
+                if problem is not None:
+                    self._errors[problem[:200]].append(item.event.pk)
+                    if item.event.current is not None:
+                        superseded.append(item.event.current)
+                    continue  # takes no position: the events after it are priced as if it were not there
                 prior += item.quantity
                 current = item.event.current
                 if current is not None and current.period_start == item.period[0] and self._same(current, item):
@@ -410,28 +466,29 @@ class Engine:
     # --- wallet and policy ---------------------------------------------------------------------------------
     def _settle(self, customer_id: int, new_items: list[_Item], superseded: list[RatedUsage],
                 cursors: dict) -> None:
-        """Wallet and policy for one customer's new records. Every record's credits_drawn is exactly what its
-        ledger debit's allocations gave it, so superseding a record reverses exactly that and the current records
-        always sum to the net usage debits of the ledger. A negative charge (a volume-tier true-up) draws
-        nothing: it is a credit note in overage (negative), outside the caps."""
-        from apps.wallets.services import wallet_debit, wallet_reverse
+        """Wallet and policy for one customer's new records. Every record's allocations are exactly its share of
+        the ledger (grant, debit, credits, revenue), so for every grant the ledger's allocations equal the current
+        records' draws, and the ledger's revenue equals theirs:
+
+        - a superseded record's draws go back to exactly the grants (and debits) they came from, with their
+          revenue, before the new records draw (a give-back);
+        - ONE debit per customer, run and billing period covers the new records that need credits, split over
+          them in rating order (the period's included credits are issued first when missing);
+        - a negative charge (a volume-tier true-up: a later event lowers the price of earlier ones) gives the
+          difference back to the grants the period's earlier records drew from, last drawn first; what they had
+          not drawn from the wallet reduces overage (never below what was accrued on a hard contract: nothing).
+        """
+        from apps.wallets.services import wallet_debit
 
         # 1. Credits the superseded records drew go back to the grants they came from.
-        give_back: dict[int, Decimal] = defaultdict(lambda: ZERO)
+        back: dict[int, dict[int, list[Decimal]]] = defaultdict(lambda: defaultdict(lambda: [ZERO, ZERO]))
         for record in superseded:
-            if record.ledger_entry_id and record.credits_drawn > 0:
-                give_back[record.ledger_entry_id] += record.credits_drawn
-        for entry_id, amount in sorted(give_back.items()):
-            outstanding = _outstanding(entry_id)
-            if amount > outstanding:  # cannot happen while records are the only users of usage debits
-                log.error("usage debit %s has %s outstanding, %s to give back", entry_id, outstanding, amount)
-                amount = outstanding
-            if amount <= 0:
-                continue
-            entry = wallet_reverse(entry_id=entry_id, amount=amount, actor=self.actor,
-                                   idempotency_key=f"usage-rev:{self.batch.key}:{entry_id}",
-                                   reference=f"re-rating {self.batch.key}")
-            self.result.ledger_entries.append(("reversal", entry.pk, amount))
+            for part in _parts(record):
+                acc = back[part.entry_id][part.grant_id]
+                acc[0] += part.credits
+                acc[1] += part.revenue
+        short = self._give_back(back, key=f"usage-rev:{self.batch.key}", reference=f"re-rating {self.batch.key}",
+                                note="credits of superseded charges given back to the grants they were drawn from")
 
         # 2. Overage used so far in each period (without the superseded records), for the caps.
         used: dict[datetime, Decimal] = defaultdict(lambda: ZERO)
@@ -440,7 +497,7 @@ class Engine:
         for record in superseded:
             used[record.period_start] -= max(record.overage_units, ZERO)
 
-        # 3. One debit for the credits the new records need, split over them in rating order.
+        # 3. Debits for the credits the new records need, split over them in rating order.
         new_items.sort(key=lambda i: (i.event.key, i.event.meter_id))
         needs: list[Decimal] = []
         for item in new_items:
@@ -449,24 +506,47 @@ class Engine:
             needs.append(convert(item.priced.amount, pricing_unit=c.pricing_unit, credit_price=c.credit_price))
         drawing = [i for i, item in enumerate(new_items)
                    if item.contract.billing_model in rating.WALLET_MODELS and needs[i] > 0]
+        # One debit per billing period met (usually one): each draws the grants as they stood in its period, so
+        # a period's included credits pay for that period's usage only.
+        by_period: dict[datetime, list[int]] = defaultdict(list)
+        for i in drawing:
+            by_period[new_items[i].period[0]].append(i)
         takes: dict[int, Decimal] = {}
-        debit = None
-        demand = sum((needs[i] for i in drawing), ZERO)
-        if demand > 0:
+        share_of: dict[int, list[_Part]] = {}
+        debit_of: dict[int, int] = {}
+        for period_start, indexes in sorted(by_period.items()):
+            self._ensure_included(customer_id, [new_items[i] for i in indexes])
+            demand = sum((needs[i] for i in indexes), ZERO)
             # The debit happens at the usage's instant (the latest event it pays for; at most now): balances,
             # burn rates and runways follow usage, and grants are drawn as they stood then.
-            at = min(self.now, max(new_items[i].event.timestamp for i in drawing))
+            at = min(self.now, max(new_items[i].event.timestamp for i in indexes))
+            key = f"usage:{self.batch.key}:c{customer_id}"
+            if len(by_period) > 1:
+                key += f":p{period_start:%Y%m%d%H%M}"
             debit = wallet_debit(customer_id=customer_id, amount=demand, actor=self.actor, at=at,
-                                 idempotency_key=f"usage:{self.batch.key}:c{customer_id}",
-                                 reference=f"usage {self.batch.key}")
+                                 idempotency_key=key, reference=f"usage {self.batch.key}")
             if debit.entry_id:
                 self.result.ledger_entries.append(("debit", debit.entry_id, -debit.drawn))
             pool = debit.drawn
-            for i in drawing:
+            for i in indexes:
                 takes[i] = min(needs[i], pool)
                 pool -= takes[i]
-        shares = rating.split_allocations([takes.get(i, ZERO) for i in drawing], debit.allocations if debit else ())
-        share_of = dict(zip(drawing, shares))
+                debit_of[i] = debit.entry_id
+            shares = rating.split_allocations([takes[i] for i in indexes], debit.allocations)
+            for i, group in zip(indexes, shares, strict=True):
+                share_of[i] = [_Part(debit.entry_id, s.grant_id, s.credits, s.revenue, s.kind, s.price_per_credit)
+                               for s in group]
+
+        # 3a. What a superseded true-up had given back and the grant no longer holds stays given back: it is
+        # charged to a new record of the same meter x period instead (a shortfall: overage or over the limit).
+        if short:
+            self._charge_short(short, superseded, new_items, share_of)
+
+        # 3b. True-ups give back to what the period's earlier records drew.
+        trueups = [i for i, item in enumerate(new_items)
+                   if item.contract.billing_model in rating.WALLET_MODELS and needs[i] < 0]
+        if trueups:
+            self._true_ups(customer_id, new_items, needs, trueups, share_of, superseded)
 
         # 4. Per record: credits, overage within the cap, over limit beyond it.
         caps: dict[datetime, Decimal | None] = {}
@@ -480,19 +560,21 @@ class Engine:
                 caps[period_start] = None if cap is None else cap - used[period_start]
             need = needs[index]
             wallet = c.billing_model in rating.WALLET_MODELS
-            take = takes.get(index, ZERO)
+            grant_shares = share_of.get(index, [])
+            take = sum((s.credits for s in grant_shares), ZERO) if index in share_of else ZERO
             shortfall = need - take
             cap_left = caps[period_start]
             if shortfall > 0 and cap_left is not None:
                 overage = min(shortfall, max(cap_left, ZERO))
                 caps[period_start] = cap_left - overage
+            elif shortfall < 0 and wallet and cap_left is not None and cap_left <= 0 and used[period_start] <= 0:
+                overage = ZERO  # a true-up beyond what was drawn, on a contract that accrued no overage
             else:
-                overage = shortfall  # no cap, or a credit note (negative)
-            over_limit = shortfall - overage
-            grant_shares = share_of.get(index, [])
+                overage = shortfall  # no cap, or a credit note against overage (negative)
+            over_limit = max(shortfall - overage, ZERO)
             overage_amount = rating.credits_to_currency(overage, credit_price=c.credit_price) if wallet else overage
             chargeable = p.chargeable_quantity
-            if need > 0:
+            if need != 0:
                 credit_q = rating.proportion(take, need, chargeable)
                 overage_q = rating.proportion(overage, need, chargeable)
             elif wallet and need == 0:
@@ -515,11 +597,133 @@ class Engine:
                 overage_amount=overage_amount,
                 revenue=sum((s.revenue for s in grant_shares), ZERO) + overage_amount,
                 cost=rating.q12(item.quantity * item.cost_per_unit), over_limit=over_limit > 0,
-                ledger_entry_id=debit.entry_id if debit and grant_shares else None,
+                ledger_entry_id=debit_of.get(index) if grant_shares and need > 0 else None,
                 allocations=[s.as_dict() for s in grant_shares],
                 attr_user=_attr(item.event.attributes, "user"), attr_agent=_attr(item.event.attributes, "agent"),
                 attr_team=_attr(item.event.attributes, "team"), superseded_at=None, superseded_by_id=None,
                 created_at=self.now)
+
+    def _charge_short(self, short: dict, superseded: list[RatedUsage], new_items: list[_Item],
+                      share_of: dict) -> None:
+        groups: dict[tuple[int, int], tuple[int, datetime]] = {}
+        for record in superseded:
+            for part in _parts(record):
+                if part.credits < 0:
+                    groups.setdefault((part.entry_id, part.grant_id), (record.meter_id, record.period_start))
+        kinds = {(p.entry_id, p.grant_id): p for r in superseded for p in _parts(r)}
+        for key, (credits, revenue) in short.items():
+            group = groups.get(key)
+            candidates = [i for i, item in enumerate(new_items)
+                          if (item.event.meter_id, item.period[0]) == group] or list(range(len(new_items)))
+            if not candidates:
+                log.error("give-back %s of %s credits could not be taken back nor charged", key, credits)
+                continue
+            index = candidates[0]  # the earliest: later true-ups of the period see that it stays given back
+            like = kinds[key]
+            share_of.setdefault(index, []).append(
+                _Part(key[0], key[1], credits, revenue, like.kind, like.price_per_credit))
+
+    def _ensure_included(self, customer_id: int, items: list[_Item]) -> None:
+        """A period's included credits are a grant issued at the period's start (beat task); if rating meets a
+        period that has none yet, it is issued now (idempotent per contract period)."""
+        from apps.wallets.services import included_credits_issue
+
+        for item in items:
+            c = item.contract
+            key = (c.id, item.period[0])
+            if c.included_credits <= 0 or key in self._included:
+                continue
+            self._included.add(key)
+            included_credits_issue(customer_id=customer_id, contract_id=c.id, amount=c.included_credits,
+                                   period_start=item.period[0], period_end=item.period[1], actor=self.actor)
+
+    def _give_back(self, back: dict, *, key: str, reference: str, note: str) -> dict[tuple[int, int], tuple]:
+        """One reversal per debit, with exact parts per grant (negative parts take back what an earlier true-up
+        gave back). Returns what could not be taken back (the grant no longer holds it), per (debit, grant):
+        (credits, revenue); the caller charges it to a new record instead."""
+        from apps.wallets.services import wallet_reverse
+
+        short: dict[tuple[int, int], tuple] = {}
+        for entry_id in sorted(back):
+            parts = {g: (c, r) for g, (c, r) in sorted(back[entry_id].items()) if c != 0}
+            if not parts:
+                continue
+            entry = wallet_reverse(entry_id=entry_id, parts=parts, actor=self.actor, reference=reference,
+                                   idempotency_key=f"{key}:{entry_id}", note=note)
+            done = {a.grant_id: (a.amount, a.revenue) for a in entry.allocations.all()} if entry else {}
+            if entry is not None:
+                self.result.ledger_entries.append(("reversal", entry.pk, entry.amount))
+            for grant_id, (credits, revenue) in parts.items():
+                got, got_revenue = done.get(grant_id, (ZERO, ZERO))
+                if credits < 0 and got != credits:
+                    short[(entry_id, grant_id)] = (credits - got, revenue + got_revenue)
+        return short
+
+    def _true_ups(self, customer_id: int, new_items: list[_Item], needs: list[Decimal], trueups: list[int],
+                  share_of: dict, superseded: list[RatedUsage]) -> None:
+        """For each negative charge, give back up to its amount from the draws of the earlier current records of
+        its meter x period (existing ones and this run's), last drawn first; its parts are negative."""
+        gone = {r.pk for r in superseded}
+        groups = {(new_items[i].event.meter_id, new_items[i].period[0]) for i in trueups}
+        existing: dict[tuple[int, datetime], list] = {}
+        for meter_id, period_start in groups:
+            existing[(meter_id, period_start)] = [
+                r for r in RatedUsage.objects.filter(customer_id=customer_id, meter_id=meter_id,
+                                                     period_start=period_start, superseded_at__isnull=True)
+                .only("id", "timestamp", "event_ref", "ledger_entry_id", "allocations")
+                .order_by("timestamp", "event_ref") if r.pk not in gone]
+        pools: dict[tuple[int, datetime], list[list]] = defaultdict(list)  # [entry, grant, credits, revenue, share]
+        cursor: dict[tuple[int, datetime], int] = defaultdict(int)
+
+        def add(pool: list, parts) -> None:
+            for p in parts:
+                if p.credits > 0:
+                    pool.append([p.entry_id, p.grant_id, p.credits, p.revenue, p])
+                    continue
+                left = -p.credits  # an earlier true-up: it already took from the latest draws
+                for slot in reversed(pool):
+                    if left == 0:
+                        break
+                    if (slot[0], slot[1]) == (p.entry_id, p.grant_id) and slot[2] > 0:
+                        used = min(slot[2], left)
+                        slot[3] -= slot[3] if used == slot[2] else rating.q12(used * slot[4].price_per_credit)
+                        slot[2] -= used
+                        left -= used
+
+        back: dict[int, dict[int, list[Decimal]]] = defaultdict(lambda: defaultdict(lambda: [ZERO, ZERO]))
+        trueup_set = set(trueups)
+        for index, item in enumerate(new_items):
+            group = (item.event.meter_id, item.period[0])
+            if group not in groups:
+                continue
+            pool, rows = pools[group], existing[group]
+            while cursor[group] < len(rows) and (rows[cursor[group]].timestamp, rows[cursor[group]].event_ref) \
+                    < item.event.key:
+                add(pool, _parts(rows[cursor[group]]))
+                cursor[group] += 1
+            add(pool, share_of.get(index, []))
+            if index not in trueup_set:
+                continue
+            left = -needs[index]
+            mine: list[_Part] = []
+            for slot in reversed(pool):
+                if left == 0:
+                    break
+                if slot[2] <= 0:
+                    continue
+                part = min(slot[2], left)
+                revenue = slot[3] if part == slot[2] else rating.q12(part * slot[4].price_per_credit)
+                slot[2] -= part
+                slot[3] -= revenue
+                left -= part
+                p = slot[4]
+                mine.append(_Part(slot[0], slot[1], -part, -revenue, p.kind, p.price_per_credit))
+                acc = back[slot[0]][slot[1]]
+                acc[0] += part
+                acc[1] += revenue
+            share_of[index] = share_of.get(index, []) + mine
+        self._give_back(back, key=f"usage-trueup:{self.batch.key}", reference=f"usage {self.batch.key}",
+                        note="volume true-up: a later event lowered the price of earlier ones in the period")
 
     # --- writes ------------------------------------------------------------------------------------------
     def _cursor_changes(self, customer_id: int, new_items: list[_Item], superseded: list[RatedUsage],

@@ -28,7 +28,11 @@ from . import lookups
 MAX_EVENTS = 1000
 MAX_ID_LENGTH = 200
 MAX_ATTRIBUTES_BYTES = 4096
-MAX_QUANTITY = Decimal(10) ** (MAX_DIGITS - DECIMAL_PLACES)  # what the column can hold
+# An event's quantity is below 10^15: a period's cumulative quantity (stored below 10^18, like every rated figure)
+# then holds at least a thousand maximal events. What can never be stored is refused here; an event whose charge
+# would not fit (a huge quantity at a high rate) is marked `error` by rating instead, never blocking others.
+MAX_QUANTITY_EXPONENT = 15
+MAX_QUANTITY = Decimal(10) ** MAX_QUANTITY_EXPONENT
 
 INVALID = "invalid"
 UNKNOWN_CUSTOMER = "unknown_customer"
@@ -187,7 +191,8 @@ def _validate(events: list, *, customers: dict[str, int], meters: dict, now: dat
         if quantity is None:
             rejected.append(Rejection(index, event_id, INVALID_QUANTITY,
                                       '"quantity" must be a non-negative number (a string or an integer) below '
-                                      f"10^{MAX_DIGITS - DECIMAL_PLACES} with at most {DECIMAL_PLACES} decimal places."))
+                                      f"10^{MAX_QUANTITY_EXPONENT} (1,000,000,000,000,000) with at most "
+                                      f"{DECIMAL_PLACES} decimal places."))
             continue
         timestamp = parse_timestamp(raw.get("timestamp"))
         if timestamp is None:

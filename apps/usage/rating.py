@@ -18,7 +18,7 @@ rate with a fixed per-unit price (keeping the list rate's free units).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, localcontext
 
 from apps.catalog.pricing import PER_UNIT, RateSpec, price_quantity
 from apps.core.money import RATED_PLACES, ZERO
@@ -61,14 +61,43 @@ def effective_rate(rate: RateSpec, override) -> tuple[RateSpec, Decimal, str, De
     return rate, multiplier, "multiplier", multiplier
 
 
-def price_position(*, rate: RateSpec, override, quantity: Decimal, prior: Decimal, allowance: Decimal) -> Priced:
-    """Price `quantity` units at positions [prior, prior + quantity) of the period."""
+def _cumulative(spec: RateSpec, multiplier: Decimal, allowance: Decimal, position: Decimal) -> Decimal:
+    """The price of the period's positions [allowance, position), rounded once to 12 places, half up (half up
+    commutes with adding a 12-place amount, so the next event can start from it exactly)."""
+    if position <= allowance:
+        return ZERO
+    return (price_quantity(spec, position - allowance, allowance).amount * multiplier).quantize(
+        RATED_PLACES, rounding=ROUND_HALF_UP)
+
+
+def price_position(*, rate: RateSpec, override, quantity: Decimal, prior: Decimal, allowance: Decimal,
+                   memo: dict | None = None) -> Priced:
+    """Price `quantity` units at positions [prior, prior + quantity) of the period.
+
+    The amount is the difference of the period's cumulative price (rounded to 12 places) at the event's end and
+    start positions, so the amounts of consecutive events add up to the exact cumulative price rounded once
+    (seven events of 0.5 units at 0.01 per 7 units sum to 0.005, not 0.004999999998), whatever the batches.
+    `memo` (one per rating run) keeps the cumulative prices already computed (the next event starts where the
+    last one ended); when the event's own price has at most 12 decimals, the cumulative price after it is the
+    one before plus that price exactly, so no second pricing is needed."""
     with localcontext() as ctx:
         ctx.prec = 60
         included = min(max(allowance - prior, ZERO), quantity)
         chargeable = quantity - included
         spec, multiplier, kind, value = effective_rate(rate, override)
-        result = price_quantity(spec, chargeable, prior + included)
+        start, end = prior + included, prior + quantity
+        result = price_quantity(spec, chargeable, start)
+        increment = result.amount * multiplier
+        exact = increment == q12(increment)
+        key = (id(rate), kind, value, spec.price_per_units, multiplier, allowance)
+        before = memo.get(key + (start,)) if memo is not None else None
+        if before is None:
+            before = _cumulative(spec, multiplier, allowance, start)
+        after = before + increment if exact else _cumulative(spec, multiplier, allowance, end)
+        if memo is not None:
+            if len(memo) > 100_000:
+                memo.clear()
+            memo[key + (end,)] = after
         lines = tuple(
             {"tier": None if line.tier_index is None else line.tier_index + 1,
              "quantity": str(line.quantity), "unit_price": str(q12(line.unit_price * multiplier)),
@@ -83,7 +112,7 @@ def price_position(*, rate: RateSpec, override, quantity: Decimal, prior: Decima
             unit_price = spec.unit_price * multiplier
         return Priced(
             quantity=quantity, prior_quantity=prior, included_quantity=included, chargeable_quantity=chargeable,
-            amount=q12(result.amount * multiplier), pricing_model=spec.pricing_model, unit_price=q12(unit_price),
+            amount=after - before, pricing_model=spec.pricing_model, unit_price=q12(unit_price),
             price_per_units=spec.price_per_units,
             tier=None if last is None or last.tier_index is None else last.tier_index + 1,
             lines=lines, override_kind=kind, override_value=value)

@@ -9,26 +9,29 @@ from the batch key (`usage:<batch key>:c<customer>`) as a second guard.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import DataError, IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from apps.core.actors import SYSTEM, Actor
-from apps.core.errors import ValidationFailed
+from apps.core.errors import DomainError, ValidationFailed
 from apps.core.money import ZERO
 
-from .engine import TOTAL_FIELDS, Engine, EventInput, RunResult
+from .engine import TOTAL_FIELDS, Engine, EventInput, RunResult, failure_reason
 from .ingestion import IngestResult, Rejection, usage_events_ingest  # noqa: F401 - the ingestion service
 from .models import DailyUsage, RatedUsage, RatingBatch, UsageEvent
 from .signals import usage_rated
 
 DEFAULT_BATCH_SIZE = 10_000
+DATA_ERRORS = (DataError, IntegrityError, DomainError, ValueError, ArithmeticError)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,34 @@ def _on_rated(batch: RatingBatch, customer_ids) -> None:
                                                    customer_ids=ids))
 
 
+def _run_isolated(*, batch: RatingBatch, actor: Actor, events: list[EventInput]) -> RunResult:
+    """Rate the events; if the run fails as a whole because of the data (an error the engine's per-customer
+    isolation did not catch, e.g. a figure the database refuses while writing), rate them again one customer at a
+    time, and mark the events of a customer that still fails as `error` with the reason: one bad event or customer
+    never keeps the others pending. Other failures (the database going away, a bug) roll the batch back whole:
+    its events stay pending for the retry."""
+    try:
+        with transaction.atomic():
+            return Engine(batch=batch, actor=actor).run(events)
+    except DATA_ERRORS:
+        log.exception("rating batch %s failed; rating its customers one by one", batch.key)
+    result = RunResult()
+    by_customer: dict[int, list[EventInput]] = {}
+    for event in events:
+        by_customer.setdefault(event.customer_id, []).append(event)
+    for customer_id, group in sorted(by_customer.items()):
+        try:
+            with transaction.atomic():
+                result.merge(Engine(batch=batch, actor=actor).run(group))
+        except DATA_ERRORS as exc:
+            log.exception("rating customer %s in batch %s failed", customer_id, batch.key)
+            reason = failure_reason(exc)
+            ids = [e.pk for e in group if e.current is None]
+            UsageEvent.objects.filter(pk__in=ids).update(state=UsageEvent.State.ERROR, rating_error=reason[:200])
+            result.errors += len(ids)
+    return result
+
+
 @transaction.atomic
 def usage_rating_batch_run(*, batch_size: int = DEFAULT_BATCH_SIZE, actor: Actor = SYSTEM) -> BatchOutcome:
     """Claim up to `batch_size` pending events and rate them, all in one transaction."""
@@ -101,7 +132,7 @@ def usage_rating_batch_run(*, batch_size: int = DEFAULT_BATCH_SIZE, actor: Actor
                                        **_actor_fields(actor))
     events = [EventInput(pk=pk, customer_id=c, meter_id=m, quantity=q, timestamp=ts, ref=ref, attributes=attrs or {})
               for pk, c, m, q, ts, ref, attrs in rows]
-    result = Engine(batch=batch, actor=actor).run(events)
+    result = _run_isolated(batch=batch, actor=actor, events=events)
     batch.events, batch.superseded, batch.errors = result.written, result.superseded, result.errors
     batch.summary = {"claimed": len(rows), "customers": result.customers,
                      "ledger": [[kind, entry, str(amount)] for kind, entry, amount in result.ledger_entries]}
@@ -168,7 +199,7 @@ def usage_rerate(*, start: datetime, end: datetime, customer_id: int | None = No
         if not events:
             continue
         looked_at += len(events)
-        part = Engine(batch=batch, actor=actor).run(events)
+        part = _run_isolated(batch=batch, actor=actor, events=events)
         result.merge(part)
         if part.written or part.superseded:
             touched_customers.add(one)

@@ -1,6 +1,7 @@
 """Celery tasks: load by id / arguments and call the service. Only transient database errors are retried."""
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from celery import shared_task
@@ -61,4 +62,7 @@ def queue_rating() -> None:
         return
     if not settings.CELERY_TASK_ALWAYS_EAGER and not cache.add("usage:rating-queued", 1, timeout=2):
         return
-    rate_pending_task.delay()
+    try:
+        rate_pending_task.delay()
+    except Exception:  # noqa: BLE001 - the events are stored: a rating failure is never the ingestion's failure
+        logging.getLogger(__name__).exception("rating after ingestion failed; the beat sweep retries it")

@@ -1,4 +1,4 @@
-"""Demo wallets: purchased commits, promotional and support credits (some expiring soon), (debits come from rated demo usage),
+"""Demo wallets: included credits (this period's), purchased commits, promotional and support credits (some expiring soon), (debits come from rated demo usage),
 credit requests for finance, a void, a reversal and expiries. Through the services; idempotent by key."""
 from __future__ import annotations
 
@@ -51,6 +51,10 @@ def seed(*, stdout, size: str = "small") -> None:
         bar.advance()
     bar.finish()
     _seed_requests(customers=customers, now=now, support_actor=support_actor, finance_actor=finance_actor)
+    # This period's included credits (the beat task's job); earlier periods' are issued when their usage is rated.
+    included = services.included_credits_issue_due(now=now)
+    if included:
+        stdout.write(f"  included credits for this period on {included} contracts")
     expired = services.wallet_expire_due(now=now)
     if expired:
         stdout.write(f"  expired {expired} demo grants")

@@ -12,6 +12,15 @@ from apps.core.history import HistoricalRecords
 from apps.catalog.models import DecimalField
 
 
+# Burn-down order, the one home of the rule (DESIGN "Wallets"): priority (lower first; included credits carry
+# priority 0), then earliest expiry (no expiry last, on SQLite and PostgreSQL alike), then free before paid (a
+# grant is free when its price per credit is 0; paid grants are never ranked by their price), then oldest; the id
+# makes it total.
+IS_PAID = models.Case(models.When(price_per_credit=0, then=models.Value(0)), default=models.Value(1),
+                      output_field=models.IntegerField())
+BURN_ORDER = ("priority", models.F("expires_at").asc(nulls_last=True), IS_PAID.asc(), "created_at", "id")
+
+
 class Wallet(models.Model):
     customer = models.OneToOneField("contracts.Customer", on_delete=models.PROTECT, related_name="wallet")
     unit = models.CharField(max_length=10, default="credits")
@@ -28,6 +37,7 @@ class Wallet(models.Model):
 
 class CreditGrant(models.Model):
     class Kind(models.TextChoices):
+        INCLUDED = "included", "Included in the contract (this period)"
         PURCHASED = "purchased", "Purchased (commit)"
         PROMOTIONAL = "promotional", "Promotional (free)"
         SUPPORT = "support", "Support (goodwill)"
@@ -60,8 +70,7 @@ class CreditGrant(models.Model):
     history = HistoricalRecords()
 
     class Meta:
-        # Burn-down order (NULL expiry last on every database).
-        ordering = ["priority", models.F("expires_at").asc(nulls_last=True), "price_per_credit", "created_at", "id"]
+        ordering = list(BURN_ORDER)
         constraints = [
             models.CheckConstraint(condition=Q(remaining__gte=0), name="grant_remaining_non_negative"),
             models.CheckConstraint(condition=Q(remaining__lte=models.F("amount")), name="grant_remaining_within_amount"),

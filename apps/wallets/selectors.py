@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from apps.core.money import ZERO, quantize_rated
 
-from .models import CreditGrant, CreditRequest, LedgerEntry, Wallet
+from .models import CreditGrant, CreditRequest, LedgerAllocation, LedgerEntry, Wallet
 from .services import BURN_ORDER, decimal_sum, decimal_sums_by
 
 RUNWAY_BASIS_DAYS = 14
@@ -220,15 +220,43 @@ def wallet_runway(*, customer_id: int, now: datetime | None = None) -> RunwayVie
 
 # --- ledger --------------------------------------------------------------------------------------------------
 
+LEDGER_ORDER = ("-effective_at", "-id")  # newest first by when the movement happened (ties: written last first)
+
+
 def ledger_entries(*, customer_id: int, entry_type: str = "", limit: int | None = None) -> QuerySet[LedgerEntry]:
-    """The wallet's ledger, newest first (insertion order, which is the order balance_after follows)."""
+    """The wallet's ledger, newest first by effective time (when the movement happened: a debit at its usage's
+    instant, a grant when it became effective, an expiry at the expiry instant). Pair with `with_running_balance`
+    for the balance in that same order."""
     wallet_id = Wallet.objects.filter(customer_id=customer_id).values_list("id", flat=True).first()
     qs = (LedgerEntry.objects.filter(wallet_id=wallet_id)
           .select_related("grant", "actor_user", "actor_api_key", "reverses")
-          .prefetch_related("allocations__grant").order_by("-id"))
+          .prefetch_related("allocations__grant").order_by(*LEDGER_ORDER))
     if entry_type:
         qs = qs.filter(entry_type=entry_type)
     return qs[:limit] if limit else qs
+
+
+def with_running_balance(entries) -> list[LedgerEntry]:
+    """Set `running_balance` on each entry (newest first, as ledger_entries orders them): the wallet's balance
+    after that entry, counting every entry of the wallet (of any type) in effective-time order. It reads
+    consistently down the page, unlike `balance_after`, which follows the order the entries were written."""
+    entries = list(entries)
+    if not entries:
+        return entries
+    wallet_id = entries[0].wallet_id
+    oldest, newest = entries[-1], entries[0]
+    before_oldest = Q(effective_at__lt=oldest.effective_at) | Q(effective_at=oldest.effective_at, id__lt=oldest.id)
+    balance = decimal_sum(LedgerEntry.objects.filter(before_oldest, wallet_id=wallet_id), "amount")
+    span = (LedgerEntry.objects.filter(wallet_id=wallet_id).exclude(before_oldest)
+            .filter(Q(effective_at__lt=newest.effective_at) | Q(effective_at=newest.effective_at, id__lte=newest.id))
+            .order_by("effective_at", "id").values_list("id", "amount"))
+    running: dict[int, Decimal] = {}
+    for entry_id, amount in span:
+        balance += amount
+        running[entry_id] = balance
+    for entry in entries:
+        entry.running_balance = running.get(entry.pk, entry.balance_after)
+    return entries
 
 
 @dataclass(frozen=True)
@@ -354,3 +382,39 @@ def available_at(*, customer_id: int, at: datetime) -> Decimal:
 def customer_balances(*, customer_ids) -> dict[int, Decimal]:
     """Balances of many customers in one query (for lists)."""
     return dict(Wallet.objects.filter(customer_id__in=list(customer_ids)).values_list("customer_id", "balance"))
+
+
+@dataclass(frozen=True)
+class IncludedCredits:
+    """One contract period's included credits: granted, used (drawn net of give-backs), lapsed at the period's end
+    (expired), and what is left (still usable until the period ends)."""
+
+    grant_id: int
+    period_start: datetime
+    period_end: datetime
+    granted: Decimal
+    used: Decimal
+    lapsed: Decimal
+    left: Decimal
+
+
+def included_credits(*, customer_id: int, start: datetime, end: datetime) -> list[IncludedCredits]:
+    """The included-credit grants whose period overlaps [start, end), oldest first."""
+    grants = list(CreditGrant.objects.filter(wallet__customer_id=customer_id, kind=CreditGrant.Kind.INCLUDED,
+                                             effective_at__lt=end, expires_at__gt=start)
+                  .order_by("effective_at", "id"))
+    if not grants:
+        return []
+    ids = [g.pk for g in grants]
+    used = decimal_sums_by(LedgerAllocation.objects.filter(grant_id__in=ids), "grant_id", "amount")
+    lapsed = decimal_sums_by(LedgerEntry.objects.filter(grant_id__in=ids, entry_type=LedgerEntry.EntryType.EXPIRY),
+                             "grant_id", "amount")
+    return [IncludedCredits(grant_id=g.pk, period_start=g.effective_at, period_end=g.expires_at, granted=g.amount,
+                            used=-(used.get(g.pk) or ZERO), lapsed=-(lapsed.get(g.pk) or ZERO), left=g.remaining)
+            for g in grants]
+
+
+def recent_give_backs(*, customer_id: int, limit: int = 5) -> list[LedgerEntry]:
+    """The latest give-backs (reversal entries) with the grants the credits went back to."""
+    return list(LedgerEntry.objects.filter(wallet__customer_id=customer_id, entry_type=LedgerEntry.EntryType.REVERSAL)
+                .prefetch_related("allocations__grant").order_by("-effective_at", "-id")[:limit])

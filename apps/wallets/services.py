@@ -17,18 +17,15 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, connections, transaction
-from django.db.models import F, Q, Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from apps.core.actors import SYSTEM, Actor
 from apps.core.errors import Conflict, FourEyesViolation, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from apps.core.money import ZERO, quantize_rated, to_decimal
 
-from .models import CreditGrant, CreditReason, CreditRequest, LedgerAllocation, LedgerEntry, Wallet
+from .models import BURN_ORDER, CreditGrant, CreditReason, CreditRequest, LedgerAllocation, LedgerEntry, Wallet
 
-# Burn-down order: priority, earliest expiry (no expiry last, on SQLite and PostgreSQL alike), free before paid,
-# oldest first; the id makes it total.
-BURN_ORDER = ("priority", F("expires_at").asc(nulls_last=True), "price_per_credit", "created_at", "id")
 MAX_AMOUNT = Decimal(10) ** 17
 SUPPORT_KINDS = (CreditGrant.Kind.SUPPORT, CreditGrant.Kind.PROMOTIONAL)
 
@@ -194,6 +191,8 @@ def wallet_grant(*, customer_id: int, kind: str, amount: Decimal, priority: int 
                  idempotency_key: str, actor: Actor, source: str = CreditGrant.Source.DIRECT) -> CreditGrant:
     """Add credits to the customer's wallet (a purchased commit, promotional credits, a rollover, ...)."""
     key = _key(idempotency_key)
+    if kind == CreditGrant.Kind.INCLUDED:
+        raise ValidationFailed("Included credits come from the contract, one grant per period.", field="kind")
     amount, priority, effective_at, expires_at, price = _validate_grant(
         kind=kind, amount=amount, priority=priority, effective_at=effective_at, expires_at=expires_at,
         price_per_credit=price_per_credit)
@@ -204,6 +203,62 @@ def wallet_grant(*, customer_id: int, kind: str, amount: Decimal, priority: int 
     return _grant(wallet=wallet, kind=kind, amount=amount, priority=priority, effective_at=effective_at,
                   expires_at=expires_at, price_per_credit=price, reason_code=reason_code or "",
                   reference=(reference or "")[:120], note=note or "", key=key, actor=actor, source=source)
+
+
+INCLUDED_PRIORITY = 0  # included credits draw before any other grant (others default to 100)
+
+
+def included_key(*, contract_id: int, period_start: datetime) -> str:
+    return f"included:contract:{contract_id}:{period_start.astimezone(UTC):%Y-%m-%dT%H:%M:%S}"
+
+
+@transaction.atomic
+def included_credits_issue(*, customer_id: int, contract_id: int, amount: Decimal, period_start: datetime,
+                           period_end: datetime, actor: Actor = SYSTEM) -> CreditGrant | None:
+    """The contract's included credits for one billing period: a grant of kind `included`, effective at the
+    period's start, expiring at its end (unused credits lapse: no rollover), priced at zero per credit (their
+    revenue is the base fee), drawn before every other grant. Idempotent per contract period: issuing again
+    returns the grant already issued. Returns None when the contract includes no credits."""
+    period_start = _aware(period_start, field="period_start")
+    period_end = _aware(period_end, field="period_end")
+    if period_end <= period_start:
+        raise ValidationFailed("The period must end after it starts.", field="period_end")
+    key = included_key(contract_id=contract_id, period_start=period_start)
+    existing = LedgerEntry.objects.filter(idempotency_key=key).select_related("grant").first()
+    if existing is not None:
+        return existing.grant
+    amount = to_decimal(amount, field="amount")
+    if amount <= 0:
+        return None
+    amount = _credits(amount)
+    wallet = _lock_wallet(customer_id=customer_id)
+    existing = _existing_entry(key, wallet=wallet, entry_type=LedgerEntry.EntryType.GRANT)
+    if existing is not None:
+        return existing.grant
+    return _grant(wallet=wallet, kind=CreditGrant.Kind.INCLUDED, amount=amount, priority=INCLUDED_PRIORITY,
+                  effective_at=period_start, expires_at=period_end, price_per_credit=ZERO, reason_code="included",
+                  reference=f"contract #{contract_id}",
+                  note=f"included credits for the period {period_start:%Y-%m-%d} to {period_end:%Y-%m-%d} "
+                       "(lapse at the period's end)",
+                  key=key, actor=actor, source=CreditGrant.Source.DIRECT)
+
+
+def included_credits_issue_due(*, now: datetime | None = None) -> int:
+    """Beat: issue the current period's included credits of every contract in force that includes credits
+    (prepaid and hybrid). Idempotent; returns the number of grants that exist for the current periods."""
+    from apps.contracts.selectors import contracts_including_credits
+
+    now = _aware(now, field="now") or timezone.now()
+    count = 0
+    for terms in contracts_including_credits(at=now):
+        start, end = terms.period(now)
+        start = max(start, terms.starts_at)
+        if terms.ends_at is not None:
+            end = min(end, terms.ends_at)
+        if included_credits_issue(customer_id=terms.customer_id, contract_id=terms.id, amount=terms.included_credits,
+                                  period_start=start, period_end=end, actor=SYSTEM) is not None:
+            count += 1
+    return count
 
 
 def _debit_result(entry: LedgerEntry, *, replayed: bool) -> DebitResult:
@@ -281,10 +336,18 @@ def debit_outstanding(entry: LedgerEntry) -> dict[int, Decimal]:
 
 @transaction.atomic
 def wallet_reverse(*, entry_id: int, idempotency_key: str, actor: Actor, amount: Decimal | None = None,
-                   reference: str = "", note: str = "") -> LedgerEntry:
-    """Give a debit's credits back to the grants it drew from (all that is not reversed yet, or `amount`),
-    last-drawn first, so the result is as if the smaller debit had happened. Credits given back to a grant that
-    has since expired or been voided are expired/voided again at once (they would not have been usable)."""
+                   parts: dict[int, tuple[Decimal, Decimal]] | None = None, reference: str = "",
+                   note: str = "") -> LedgerEntry | None:
+    """Give a debit's credits back to the grants it drew from.
+
+    With `parts` ({grant id: (credits, revenue)}), exactly those credits go back to exactly those grants with
+    exactly that revenue: what superseded rated records drew (a give-back). A negative part takes back credits an
+    earlier give-back had returned to that grant (a superseded true-up), at most what the grant still holds (the
+    entry's allocations say what was taken; None when there was nothing to do).
+    Without parts, all that is not reversed yet (or `amount`) goes back last-drawn first.
+
+    Credits given back to a grant that has since expired or been voided lapse again at once (the ledger shows the
+    give-back and an expiry/void of the same amount on that grant): they could not have been used."""
     key = _key(idempotency_key)
     debit = LedgerEntry.objects.filter(pk=entry_id).first()
     if debit is None:
@@ -300,25 +363,42 @@ def wallet_reverse(*, entry_id: int, idempotency_key: str, actor: Actor, amount:
         return existing
     outstanding = debit_outstanding(debit)
     total = sum(outstanding.values(), ZERO)
-    wanted = total if amount is None else _credits(amount)
-    if total == 0:
-        raise Conflict("This debit has nothing left to reverse.", code="already_reversed")
-    if wanted > total:
-        raise ValidationFailed(f"Only {total.normalize():f} of this debit is left to reverse.", field="amount")
-
     grants = {g.pk: g for g in CreditGrant.objects.select_for_update().filter(pk__in=list(outstanding))
               .order_by(*BURN_ORDER)}
-    left = wanted
-    gives: list[tuple[CreditGrant, Decimal, Decimal]] = []
-    for grant_id in reversed(list(outstanding)):
-        if left == 0:
-            break
-        take = min(outstanding[grant_id], left)
-        if take <= 0:
-            continue
-        grant = grants[grant_id]
-        gives.append((grant, take, -quantize_rated(take * grant.price_per_credit)))
-        left -= take
+    gives: list[tuple[CreditGrant, Decimal, Decimal]] = []  # (grant, credits back (+) or taken (-), revenue)
+    if parts is not None:
+        for grant_id, (credits, revenue) in parts.items():
+            if grant_id not in grants:
+                raise ValidationFailed(f"This debit never drew from grant #{grant_id}.", field="parts")
+            if credits > outstanding[grant_id]:
+                raise ValidationFailed(f"Only {outstanding[grant_id].normalize():f} drawn from grant #{grant_id} "
+                                       "is left to give back.", field="parts")
+            grant = grants[grant_id]
+            if credits < 0 and -credits > grant.remaining:  # take back only what the grant still holds
+                taken = grant.remaining
+                revenue = quantize_rated(-taken * grant.price_per_credit)
+                credits = -taken
+            if credits != 0:
+                gives.append((grant, credits, -revenue))
+        wanted = sum((c for _, c, _ in gives), ZERO)
+        if not gives:
+            return None
+    else:
+        wanted = total if amount is None else _credits(amount)
+        if total == 0:
+            raise Conflict("This debit has nothing left to reverse.", code="already_reversed")
+        if wanted > total:
+            raise ValidationFailed(f"Only {total.normalize():f} of this debit is left to reverse.", field="amount")
+        left = wanted
+        for grant_id in reversed(list(outstanding)):
+            if left == 0:
+                break
+            take = min(outstanding[grant_id], left)
+            if take <= 0:
+                continue
+            grant = grants[grant_id]
+            gives.append((grant, take, -quantize_rated(take * grant.price_per_credit)))
+            left -= take
     balance = wallet.balance + wanted
     now = timezone.now()
     entry = LedgerEntry.objects.create(
@@ -328,14 +408,14 @@ def wallet_reverse(*, entry_id: int, idempotency_key: str, actor: Actor, amount:
     LedgerAllocation.objects.bulk_create(
         [LedgerAllocation(entry=entry, grant=g, amount=take, revenue=rev) for g, take, rev in gives])
     for grant, take, _ in gives:
-        if grant.expired_at is not None or grant.voided_at is not None:
+        if take > 0 and (grant.expired_at is not None or grant.voided_at is not None):
             entry_type = LedgerEntry.EntryType.EXPIRY if grant.expired_at else LedgerEntry.EntryType.VOID
             balance -= take
             LedgerEntry.objects.create(
                 wallet=wallet, entry_type=entry_type, grant=grant, amount=-take, balance_after=balance,
                 idempotency_key=f"{key}:{entry_type}:{grant.pk}"[:200], reference=entry.reference,
-                note=f"given back by reversal #{entry.pk} to a grant that had {grant.get_kind_display().lower()} "
-                     f"{'expired' if grant.expired_at else 'been voided'}",
+                note=f"given back by reversal #{entry.pk} to a grant that had "
+                     f"{'expired' if grant.expired_at else 'been voided'}: lapses with it",
                 effective_at=now, **_actor_fields(actor))
         else:
             # computed here, under the lock (no SQL arithmetic: SQLite would do it in floating point)

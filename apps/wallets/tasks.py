@@ -24,6 +24,13 @@ def expire_credits() -> int:
     return count
 
 
+@shared_task(name="wallets.issue_included_credits", autoretry_for=(OperationalError,), retry_backoff=True,
+             max_retries=5)
+def issue_included_credits() -> int:
+    """Beat: issue each contract's included credits for its current period (idempotent per contract period)."""
+    return services.included_credits_issue_due()
+
+
 @shared_task(name="wallets.void_grant", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
 def void_grant(grant_id: int, idempotency_key: str, reason: str) -> int | None:
     try:

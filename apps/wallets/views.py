@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -48,6 +49,8 @@ def _balance_context(request, customer) -> dict:
     return {
         "customer": customer, "balance": selectors.wallet_balance(customer_id=customer.pk, now=now),
         "runway": selectors.wallet_runway(customer_id=customer.pk, now=now),
+        "included": selectors.included_credits(customer_id=customer.pk, start=now, end=now + timedelta(seconds=1)),
+        "give_backs": selectors.recent_give_backs(customer_id=customer.pk, limit=3),
         "pending": [r for r in selectors.support_activity(customer_id=customer.pk, status="pending", limit=10)],
         "can_issue": user_can(request.user, Cap.CREDITS_ISSUE),
         "can_approve": user_can(request.user, Cap.CREDITS_APPROVE),
@@ -64,7 +67,7 @@ def balance_panel(request, external_id: str):
 @capability_required(Cap.CUSTOMERS_VIEW)
 def ledger_panel(request, external_id: str):
     customer = _customer_or_404(external_id)
-    entries = list(selectors.ledger_entries(customer_id=customer.pk, limit=12))
+    entries = selectors.with_running_balance(selectors.ledger_entries(customer_id=customer.pk, limit=12))
     return render(request, "wallets/_ledger_panel.html", {"customer": customer, "entries": entries})
 
 
@@ -75,6 +78,7 @@ def ledger(request, external_id: str):
     entry_type = form.cleaned_data.get("type", "") if form.is_valid() else ""
     page = Paginator(selectors.ledger_entries(customer_id=customer.pk, entry_type=entry_type), 50).get_page(
         request.GET.get("page"))
+    page.object_list = selectors.with_running_balance(page.object_list)
     context = {**_header(request, customer, "ledger"), "form": form, "page": page, "entry_type": entry_type,
                "conservation": selectors.wallet_conservation(customer_id=customer.pk)}
     return render(request, "wallets/ledger.html", context)

@@ -172,6 +172,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = RATEDESK["USAGE_MAX_BODY_BYTES"]
 
 # Wallets: expire credit grants whose expiry instant has passed (entries are dated at the expiry instant).
 CELERY_BEAT_SCHEDULE["wallets-expire-credits"] = {"task": "wallets.expire_credits", "schedule": 300}
+CELERY_BEAT_SCHEDULE["wallets-issue-included-credits"] = {"task": "wallets.issue_included_credits",
+                                                          "schedule": 300}
 
 # Alerts: evaluate every customer periodically (balances, runways and days move without new usage; rating
 # batches trigger their own evaluation), and re-queue notification deliveries whose task was lost.

@@ -139,3 +139,24 @@ def rate(batch_size: int = 5000):
 
 def ago(**kwargs) -> datetime:
     return timezone.now() - timedelta(**kwargs)
+
+
+def per_grant(customer) -> tuple[dict, dict]:
+    """(ledger, records): per grant, (credits drawn net of give-backs, revenue of those credits), from the ledger's
+    allocations and from the current rated records' allocations. Zero rows are left out."""
+    from apps.usage.models import RatedUsage
+    from apps.wallets.models import LedgerAllocation
+
+    ledger: dict = {}
+    for grant_id, amount, revenue in LedgerAllocation.objects.filter(
+            entry__wallet__customer=customer).values_list("grant_id", "amount", "revenue"):
+        credits, rev = ledger.get(grant_id, (Decimal(0), Decimal(0)))
+        ledger[grant_id] = (credits - amount, rev + revenue)
+    records: dict = {}
+    for allocations in RatedUsage.objects.filter(customer=customer, superseded_at__isnull=True).values_list(
+            "allocations", flat=True):
+        for a in allocations:
+            credits, rev = records.get(a["grant_id"], (Decimal(0), Decimal(0)))
+            records[a["grant_id"]] = (credits + Decimal(a["credits"]), rev + Decimal(a["revenue"]))
+    strip = lambda d: {k: v for k, v in d.items() if v != (0, 0)}  # noqa: E731
+    return strip(ledger), strip(records)

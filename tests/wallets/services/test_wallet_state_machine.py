@@ -37,7 +37,7 @@ class ModelGrant:
     closed: str = ""  # "", "expired", "voided"
 
     def burn_key(self):
-        return (self.priority, self.expires_at is None, self.expires_at or T0, self.price, self.db_id)
+        return (self.priority, self.expires_at is None, self.expires_at or T0, self.price != 0, self.db_id)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from apps.core.append_only import append_only
 
 class Migration(migrations.Migration):
 
-    dependencies = [("wallets", "0004_ledger_wallet_newest_index")]
+    dependencies = [("wallets", "0006_included_credit_grants")]
 
     operations = [
         append_only("wallets_ledgerentry"),
