@@ -11,6 +11,8 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from .models import Contract, Customer, IncludedAllowance, PriceOverride
 from .periods import billing_period
 
+WALLET_BACKED_MODELS = ("prepaid", "hybrid")  # billing models whose usage draws the credit wallet
+
 
 @dataclass(frozen=True)
 class OverrideTerms:
@@ -42,11 +44,34 @@ class ContractTerms:
     pricing_unit: str = ""
 
     def period(self, at: datetime) -> tuple[datetime, datetime]:
-        """The billing period containing `at` under this contract's anchor."""
+        """The billing period containing `at` under this contract's anchor (the calendar period, unclipped)."""
         return billing_period(self.billing_anchor_day, at)
+
+    def billing_period(self, at: datetime) -> tuple[datetime, datetime]:
+        """The billing period containing `at`, clipped to the contract's own dates: a contract that starts or
+        ends mid-period has a short first or last period. The one home of this rule."""
+        start, end = billing_period(self.billing_anchor_day, at)
+        start = max(start, self.starts_at)
+        if self.ends_at is not None:
+            end = min(end, self.ends_at)
+        return start, end
 
     def in_force_at(self, at: datetime) -> bool:
         return self.starts_at <= at and (self.ends_at is None or at < self.ends_at)
+
+    @property
+    def wallet_backed(self) -> bool:
+        """Prepaid and hybrid contracts draw usage from the credit wallet; postpaid accrues it."""
+        return self.billing_model in WALLET_BACKED_MODELS
+
+    @property
+    def priced_in_credits(self) -> bool:
+        return (self.pricing_unit or "").lower() == "credits"
+
+    @property
+    def unit_value(self) -> Decimal:
+        """Currency per pricing unit: the credit price when the rate table prices in credits, else 1."""
+        return self.credit_price if self.priced_in_credits else Decimal(1)
 
 
 def _in_force_q(at: datetime) -> Q:
