@@ -31,3 +31,22 @@ document.addEventListener("submit", function (event) {
     event.preventDefault();
   }
 });
+
+/* A table that scrolls sideways must be reachable by keyboard (axe: scrollable-region-focusable). */
+(function () {
+  function mark() {
+    document.querySelectorAll(".table-wrap, .table-scroll").forEach(function (el) {
+      const scrolls = el.scrollWidth > el.clientWidth + 1 || el.scrollHeight > el.clientHeight + 1;
+      if (scrolls && !el.hasAttribute("tabindex")) {
+        el.setAttribute("tabindex", "0");
+        el.setAttribute("role", "region");
+        const card = el.closest("section, .card");
+        const heading = card && card.querySelector("h2, h3");
+        el.setAttribute("aria-label", heading ? heading.textContent.trim() : "Table");
+      }
+    });
+  }
+  document.addEventListener("DOMContentLoaded", mark);
+  document.addEventListener("htmx:afterSettle", mark);
+  window.addEventListener("resize", mark);
+})();

@@ -43,6 +43,7 @@
     var spec;
     try { spec = JSON.parse(source.textContent); } catch (e) { return; }
     el.dataset.rendered = "1";
+    if (el.dataset.height) { el.style.height = el.dataset.height + "px"; }
     window.Plotly.newPlot(el, spec.data, spec.layout, spec.config || { responsive: true, displaylogo: false });
   }
 
