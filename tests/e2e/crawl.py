@@ -6,17 +6,22 @@ import re
 from urllib.parse import urlsplit
 
 SKIP = re.compile(r"/logout/|/api/|\.csv|/csv/|/export|format=csv|/static/|/admin/|/media/|#")
-NUMBER = re.compile(r"/\d+(?=/|$)")
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 ID_PARENTS = {"customers", "versions", "meters", "rate-tables", "alerts", "batches", "events", "products", "reviews",
               "contracts", "rules", "keys", "grants", "webhooks", "requests", "users", "buckets", "why"}
 
 
+WORDS = ID_PARENTS | {"new", "edit", "history", "credit-requests", "support-activity"}
+
+
 def kind(path: str) -> str:
     """/customers/acme/ and /customers/globex/ are one kind of page: keep one of each."""
     parts = [p for p in urlsplit(path).path.split("/") if p]
-    return "/".join("N" if p.isdigit() or (i and parts[i - 1] in ID_PARENTS) else p for i, p in enumerate(parts))
+    return "/".join("N" if p.isdigit() or DATE.fullmatch(p) or "." in p or (i and parts[i - 1] in ID_PARENTS
+                                                                              and p not in WORDS) else p
+                    for i, p in enumerate(parts))
 
 
 def login(page, username: str, password: str) -> None:
@@ -39,23 +44,33 @@ def settle(page) -> None:
                            " || performance.now() > 8000", timeout=10000)
 
 
-def pages_for(page, *, max_pages: int = 40) -> list[str]:
-    """The persona's nav pages, then one page of every kind linked from the nav pages' content."""
+def pages_for(page, *, depth: int = 2, max_pages: int = 36) -> list[str]:
+    """The persona's nav pages, then (breadth first, `depth` clicks deep) one page of every kind linked from them."""
     page.goto("/")
-    nav = ["/"] + _links(page, "header nav a")
+    frontier = ["/"] + _links(page, "header nav a")
     seen_kinds, result = set(), []
-    for url in nav:
-        if kind(url) not in seen_kinds:
+    for level in range(depth + 1):
+        found = []
+        for url in frontier:
+            if kind(url) in seen_kinds or len(result) >= max_pages:
+                continue
             seen_kinds.add(kind(url))
             result.append(url)
-    for url in list(result):
+            page.goto(url)
+            settle(page)
+            found.extend(_links(page, "main a[href]"))
+        frontier = found
+    return result
+
+
+def links_beyond(page, urls: list[str]) -> list[str]:
+    """Links shown on the given pages to a kind of page that is not among them (one of each kind)."""
+    kinds, result = {kind(u) for u in urls}, []
+    for url in urls:
         page.goto(url)
         settle(page)
         for href in _links(page, "main a[href]"):
-            if len(result) >= max_pages:
-                return result
-            k = kind(href)
-            if k not in seen_kinds:
-                seen_kinds.add(k)
+            if kind(href) not in kinds:
+                kinds.add(kind(href))
                 result.append(href)
     return result
