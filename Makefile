@@ -19,7 +19,7 @@ export UV_PYTHON_DOWNLOADS := never
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help install run serve migrate seed test test-fast bench worker beat check-python clean
+.PHONY: help install run serve static migrate seed test test-fast bench worker beat check-python clean screenshots
 
 help:
 	@echo "make run     - install, migrate SQLite, seed demo data, serve on http://$(HOST):$(PORT)"
@@ -49,11 +49,14 @@ migrate: install
 seed: migrate
 	$(PY) manage.py seed_demo
 
-run: seed
+static: install
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+
+run: seed static
 	$(PY) manage.py demo_users --url http://$(HOST):$(PORT)/
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
-serve: install
+serve: install static
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 test: install
