@@ -25,6 +25,7 @@ help:
 	@echo "make run     - install, migrate SQLite, seed demo data, serve on http://$(HOST):$(PORT)"
 	@echo "make test    - the whole test suite (PostgreSQL when DATABASE_URL is set)"
 	@echo "make bench   - performance figures (PostgreSQL from DATABASE_URL)"
+	@echo "make screenshots - the README's screenshots (docs/screenshots/), from the browser tests"
 	@echo "make worker  - a Celery worker (needs CELERY_BROKER_URL), make beat - the scheduler"
 
 check-python:
@@ -76,3 +77,7 @@ beat: install
 
 clean:
 	rm -rf $(VENV) .tools db.sqlite3 staticfiles .pytest_cache
+
+# The README's screenshots (docs/screenshots/*.png), taken by the browser tests on the demo data.
+screenshots: install
+	RATEDESK_SCREENSHOTS=docs/screenshots RATEDESK_REQUIRE_BROWSER=1 $(VENV)/bin/pytest tests/e2e/test_screenshots.py -q -p no:cacheprovider

@@ -390,7 +390,7 @@ def _field_changes(old: RateRow, new: RateRow) -> tuple[FieldChange, ...]:
         changes.append(FieldChange("per units", old.rate.price_per_units, new.rate.price_per_units))
     if old.rate.free_units != new.rate.free_units:
         changes.append(FieldChange("free units", old.rate.free_units, new.rate.free_units))
-    if old.rate.unit_price != new.rate.unit_price and (
+    if old.rate.unit_price != new.rate.unit_price and old.rate.pricing_model != new.rate.pricing_model and (
             old.rate.pricing_model not in TIERED_MODELS or new.rate.pricing_model not in TIERED_MODELS):
         changes.append(FieldChange("price", old.rate.unit_price, new.rate.unit_price))
     return tuple(changes)
