@@ -19,12 +19,13 @@ export UV_PYTHON_DOWNLOADS := never
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help install run serve migrate seed test test-fast bench worker beat check-python clean
+.PHONY: help install run serve static migrate seed test test-fast bench worker beat check-python clean screenshots
 
 help:
 	@echo "make run     - install, migrate SQLite, seed demo data, serve on http://$(HOST):$(PORT)"
 	@echo "make test    - the whole test suite (PostgreSQL when DATABASE_URL is set)"
 	@echo "make bench   - performance figures (PostgreSQL from DATABASE_URL)"
+	@echo "make screenshots - the README's screenshots (docs/screenshots/), from the browser tests"
 	@echo "make worker  - a Celery worker (needs CELERY_BROKER_URL), make beat - the scheduler"
 
 check-python:
@@ -49,11 +50,14 @@ migrate: install
 seed: migrate
 	$(PY) manage.py seed_demo
 
-run: seed
+static: install
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+
+run: seed static
 	$(PY) manage.py demo_users --url http://$(HOST):$(PORT)/
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
-serve: install
+serve: install static
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 test: install
@@ -73,3 +77,7 @@ beat: install
 
 clean:
 	rm -rf $(VENV) .tools db.sqlite3 staticfiles .pytest_cache
+
+# The README's screenshots (docs/screenshots/*.png), taken by the browser tests on the demo data.
+screenshots: install
+	RATEDESK_SCREENSHOTS=docs/screenshots RATEDESK_REQUIRE_BROWSER=1 $(VENV)/bin/pytest tests/e2e/test_screenshots.py -q -p no:cacheprovider

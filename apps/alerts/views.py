@@ -143,6 +143,7 @@ def customer_panel(request, external_id: str):
     live = selectors.live_alerts_for_customer(customer_id=customer.pk, include_margin=margin)
     return render(request, "alerts/_customer_panel.html", {
         "customer": customer, "alerts": _group_thresholds(live), "live_count": len(live),
+        "open_count": sum(1 for a in live if a.state == "open"),
         "recent": selectors.recent_alerts_for_customer(customer_id=customer.pk, include_margin=margin),
         "ack_form": AcknowledgeForm(),
         "can_manage": user_can(request.user, Cap.ALERTS_MANAGE)})

@@ -32,6 +32,28 @@ class MeterCostForm(forms.Form):
     note = forms.CharField(max_length=200, required=False, help_text="e.g. provider price list of 2026-11")
 
 
+class FirstCostForm(forms.Form):
+    """The optional first cost on the new-meter form: leave the cost empty to add it later."""
+    unit_cost = forms.DecimalField(max_digits=30, decimal_places=12, min_value=0, required=False, label="Cost",
+                                   help_text="What one block costs us (COGS), e.g. 0.10 per 1M tokens.")
+    per_units = forms.DecimalField(max_digits=30, decimal_places=12, min_value=0, initial=1, required=False,
+                                   label="Per units", help_text="Block size, e.g. 1000000.")
+    currency = forms.CharField(max_length=10, initial="USD", required=False)
+    effective_from = forms.DateTimeField(required=False, label="Cost effective from",
+                                         widget=forms.DateTimeInput(attrs={"type": "datetime-local"},
+                                                                    format="%Y-%m-%dT%H:%M"),
+                                         help_text="UTC. Empty: from now on.")
+    note = forms.CharField(max_length=200, required=False)
+
+    def cost(self) -> dict | None:
+        d = self.cleaned_data
+        if d.get("unit_cost") is None:
+            return None
+        return {"unit_cost": d["unit_cost"], "per_units": 1 if d.get("per_units") is None else d["per_units"],
+                "currency": d.get("currency") or "USD", "effective_from": d.get("effective_from") or timezone.now(),
+                "note": d.get("note") or ""}
+
+
 class RateTableForm(forms.ModelForm):
     class Meta:
         model = RateTable
@@ -40,7 +62,8 @@ class RateTableForm(forms.ModelForm):
 
 
 class SubmitForm(forms.Form):
-    effective_from = forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    effective_from = forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"},
+                                                                    format="%Y-%m-%dT%H:%M"),
                                          help_text="UTC. Events from this instant on are priced by this version.")
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Why do prices change?"}))
     backdate_reason = forms.CharField(required=False, widget=forms.Textarea(attrs={
@@ -68,3 +91,9 @@ class AsOfForm(forms.Form):
         if self.is_valid() and self.cleaned_data.get("as_of"):
             return self.cleaned_data["as_of"]
         return timezone.now()
+
+
+def submit_form_for(version) -> SubmitForm:
+    """A resubmission (after changes were requested, or a withdrawal) starts from what was already given."""
+    initial = {k: getattr(version, k) for k in ("effective_from", "reason", "backdate_reason") if getattr(version, k)}
+    return SubmitForm(initial=initial)

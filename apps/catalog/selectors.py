@@ -13,7 +13,7 @@ from apps.core.money import margin_percent, percent_change
 
 from .models import ApprovalDecision, Meter, MeterCost, Product, Rate, RateTable, RateTableVersion, RateTier, VersionStatus
 from .models import VersionContributor
-from .pricing import RateSpec, TierSpec, list_unit_price
+from .pricing import TIERED_MODELS, RateSpec, TierSpec, list_unit_price
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,8 @@ def rate_table_list(*, now: datetime | None = None) -> list[RateTableSummary]:
     now = now or timezone.now()
     tables = list(RateTable.objects.order_by("name"))
     versions = list(RateTableVersion.objects.filter(rate_table__in=tables).exclude(
-        status__in=[VersionStatus.DISCARDED, VersionStatus.REJECTED]).select_related("submitted_by", "created_by"))
+        status__in=[VersionStatus.DISCARDED, VersionStatus.REJECTED]).select_related("submitted_by", "created_by",
+                                                                                    "decided_by"))
     by_table: dict[int, list[RateTableVersion]] = {}
     for v in versions:
         by_table.setdefault(v.rate_table_id, []).append(v)
@@ -215,6 +216,15 @@ def version_decisions(*, version_id: int) -> list[ApprovalDecision]:
 
 
 @dataclass(frozen=True)
+class PricePoint:
+    """One price a unit can sell at (the per-unit price, a tier's, a full package's), checked against cost."""
+    label: str  # "price", "tier 2 (up to 1000)", "package of 100"
+    price_per_unit: Decimal
+    margin_pct: Decimal | None
+    below_cost: bool
+
+
+@dataclass(frozen=True)
 class RateRow:
     rate: Rate
     tiers: list[RateTier]
@@ -222,6 +232,21 @@ class RateRow:
     cost_per_unit: Decimal | None
     margin_pct: Decimal | None
     below_cost: bool
+    points: tuple[PricePoint, ...] = ()
+
+    @property
+    def below_cost_points(self) -> list[PricePoint]:
+        return [p for p in self.points if p.below_cost]
+
+    @property
+    def lowest_margin_pct(self) -> Decimal | None:
+        """The worst margin over every price the rate can charge (a cheap later tier shows here)."""
+        margins = [p.margin_pct for p in self.points if p.margin_pct is not None]
+        return min(margins) if margins else self.margin_pct
+
+    @property
+    def margin_varies(self) -> bool:
+        return self.lowest_margin_pct is not None and self.lowest_margin_pct != self.margin_pct
 
     @property
     def per(self) -> Decimal:
@@ -264,7 +289,39 @@ def _rate_row(rate: Rate, cost: Decimal | None) -> RateRow:
                     tuple(TierSpec(t.up_to, t.unit_price, t.flat_fee) for t in tiers))
     price = list_unit_price(spec)
     margin = margin_percent(price, cost) if cost is not None else None
-    return RateRow(rate, tiers, price, cost, margin, cost is not None and price < cost)
+    points = tuple(_price_points(rate, tiers, cost))
+    below = any(p.below_cost for p in points)
+    return RateRow(rate, tiers, price, cost, margin, below, points)
+
+
+def _price_points(rate: Rate, tiers: list[RateTier], cost: Decimal | None):
+    """Every price a unit of this rate can be sold at: each tier (graduated and volume alike), the per-unit
+    price, or a full package's price per unit. Free units are given away by design and are not a price
+    point, but a rate whose only billable price is below cost is flagged whatever its free units."""
+    per = rate.price_per_units
+
+    def point(label: str, price_per_block: Decimal) -> PricePoint:
+        price = price_per_block / per
+        if cost is None:
+            return PricePoint(label, price, None, False)
+        return PricePoint(label, price, margin_percent(price, cost), price < cost)
+
+    if rate.pricing_model in TIERED_MODELS and tiers:
+        lower = Decimal(0)
+        for index, tier in enumerate(tiers, start=1):
+            bounds = f"{_plain(lower)}–{_plain(tier.up_to)}" if tier.up_to is not None else f"above {_plain(lower)}"
+            yield point(f"tier {index} ({bounds})", tier.unit_price)
+            if tier.up_to is not None:
+                lower = tier.up_to
+    elif rate.pricing_model == "package":
+        yield point(f"package of {_plain(per)}", rate.unit_price)
+    else:
+        yield point("price", rate.unit_price)
+
+
+def _plain(value: Decimal) -> str:
+    text = f"{value:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def meters_not_in_version(*, version_id: int) -> list[Meter]:
@@ -321,16 +378,74 @@ def version_timeline(*, version_id: int) -> dict:
 
 
 @dataclass(frozen=True)
+class TierChange:
+    number: int
+    old_up_to: Decimal | None
+    new_up_to: Decimal | None
+    old_price: Decimal | None
+    new_price: Decimal | None
+    old_fee: Decimal | None
+    new_fee: Decimal | None
+    exists_old: bool
+    exists_new: bool
+
+    @property
+    def changed(self) -> bool:
+        return (self.exists_old != self.exists_new or self.old_up_to != self.new_up_to
+                or self.old_price != self.new_price or self.old_fee != self.new_fee)
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    label: str
+    old: object
+    new: object
+
+
+@dataclass(frozen=True)
 class DiffRow:
     meter: Meter
     change: str  # added | removed | changed | unchanged
     old: RateRow | None
     new: RateRow | None
     pct_change: Decimal | None
+    field_changes: tuple[FieldChange, ...] = ()
+    tier_changes: tuple[TierChange, ...] = ()
 
     @property
     def below_cost(self) -> bool:
         return bool(self.new and self.new.below_cost)
+
+    @property
+    def tiers_changed(self) -> bool:
+        return any(t.changed for t in self.tier_changes)
+
+
+def _field_changes(old: RateRow, new: RateRow) -> tuple[FieldChange, ...]:
+    changes = []
+    if old.rate.pricing_model != new.rate.pricing_model:
+        changes.append(FieldChange("model", old.rate.get_pricing_model_display(), new.rate.get_pricing_model_display()))
+    if old.rate.price_per_units != new.rate.price_per_units:
+        changes.append(FieldChange("per units", old.rate.price_per_units, new.rate.price_per_units))
+    if old.rate.free_units != new.rate.free_units:
+        changes.append(FieldChange("free units", old.rate.free_units, new.rate.free_units))
+    if old.rate.unit_price != new.rate.unit_price and old.rate.pricing_model != new.rate.pricing_model and (
+            old.rate.pricing_model not in TIERED_MODELS or new.rate.pricing_model not in TIERED_MODELS):
+        changes.append(FieldChange("price", old.rate.unit_price, new.rate.unit_price))
+    return tuple(changes)
+
+
+def _tier_changes(old: RateRow | None, new: RateRow | None) -> tuple[TierChange, ...]:
+    old_tiers = old.tiers if old and old.rate.pricing_model in TIERED_MODELS else []
+    new_tiers = new.tiers if new and new.rate.pricing_model in TIERED_MODELS else []
+    changes = []
+    for index in range(max(len(old_tiers), len(new_tiers))):
+        o = old_tiers[index] if index < len(old_tiers) else None
+        n = new_tiers[index] if index < len(new_tiers) else None
+        changes.append(TierChange(index + 1, o.up_to if o else None, n.up_to if n else None,
+                                  o.unit_price if o else None, n.unit_price if n else None,
+                                  o.flat_fee if o else None, n.flat_fee if n else None, o is not None, n is not None))
+    return tuple(changes)
 
 
 def version_diff(*, version_id: int) -> dict:
@@ -351,7 +466,8 @@ def version_diff(*, version_id: int) -> dict:
             same = _rate_signature(old.rate, old.tiers) == _rate_signature(new.rate, new.tiers)
             change = "unchanged" if same else "changed"
             pct = percent_change(old.list_price_per_unit, new.list_price_per_unit)
-        rows.append(DiffRow(meter, change, old, new, pct))
+        fields = _field_changes(old, new) if old and new else ()
+        rows.append(DiffRow(meter, change, old, new, pct, fields, _tier_changes(old, new)))
     return {
         "version": version, "base": base, "rows": rows,
         "changed": sum(1 for r in rows if r.change == "changed"),
@@ -384,3 +500,28 @@ def version_rate_specs(*, version_id: int) -> dict[int, RateSpec]:
     """meter_id -> RateSpec for any version (drafts and pending ones included)."""
     version = RateTableVersion.objects.filter(pk=version_id).prefetch_related(_rates_prefetch()).first()
     return _version_spec(version).rates if version else {}
+
+
+@dataclass(frozen=True)
+class ChangesRequested:
+    version: RateTableVersion
+    requested_by: str
+    comment: str
+    requested_at: datetime
+
+
+def changes_requested_list(*, limit: int = 20) -> list[ChangesRequested]:
+    """Versions sent back by finance, each with the latest 'request changes' decision (who, what, when)."""
+    versions = list(RateTableVersion.objects.filter(status=VersionStatus.CHANGES_REQUESTED)
+                    .select_related("rate_table", "decided_by").order_by("-decided_at", "-id")[:limit])
+    decisions: dict[int, ApprovalDecision] = {}
+    for d in (ApprovalDecision.objects.filter(version__in=versions, action=ApprovalDecision.Action.REQUEST_CHANGES)
+              .select_related("actor").order_by("created_at", "id")):
+        decisions[d.version_id] = d  # the latest wins
+    result = []
+    for v in versions:
+        d = decisions.get(v.id)
+        actor = d.actor if d and d.actor else v.decided_by
+        result.append(ChangesRequested(v, actor.username if actor else "finance", d.comment if d else "",
+                                       d.created_at if d else v.decided_at))
+    return result

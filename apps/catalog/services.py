@@ -98,6 +98,18 @@ def meter_cost_create(*, actor: Actor, meter: Meter, effective_from: datetime, u
 
 
 @transaction.atomic
+def meter_create(*, actor: Actor, product: Product, code: str, name: str, unit: str, aggregation: str,
+                 description: str = "", is_active: bool = True, reason: str = "",
+                 first_cost: dict | None = None) -> Meter:
+    """A new meter and, when given, its first cost (effective_from, unit_cost, per_units, currency, note), at once."""
+    meter = meter_save(actor=actor, product=product, code=code, name=name, unit=unit, aggregation=aggregation,
+                       description=description, is_active=is_active, reason=reason)
+    if first_cost:
+        meter_cost_create(actor=actor, meter=meter, **first_cost)
+    return meter
+
+
+@transaction.atomic
 def rate_table_create(*, actor: Actor, code: str, name: str, pricing_unit: str, description: str = "",
                       currency_per_unit=Decimal(1)) -> RateTable:
     _require(actor, Cap.CATALOG_EDIT)

@@ -15,7 +15,8 @@ from apps.core.permissions import capability_required, user_can
 from apps.core.roles import Cap
 
 from . import selectors, services
-from .forms import AsOfForm, MeterCostForm, MeterForm, ProductForm, RateTableForm, ReviewForm, SubmitForm
+from .forms import (AsOfForm, FirstCostForm, MeterCostForm, MeterForm, ProductForm, RateTableForm, ReviewForm, SubmitForm,
+                    submit_form_for)
 from .models import Meter, Product, Rate, RateTable, RateTableVersion
 from .pricing import PRICING_MODELS, TIERED_MODELS
 
@@ -74,6 +75,8 @@ def meter_list(request):
 def meter_edit(request, pk: int | None = None):
     meter = get_object_or_404(Meter, pk=pk) if pk else None
     actor = Actor.from_request(request)
+    if meter is None:
+        return _meter_create(request, actor)
 
     def save(form):
         d = form.cleaned_data
@@ -85,6 +88,28 @@ def meter_edit(request, pk: int | None = None):
                             title=f"Edit meter {meter.code}" if meter else "New meter",
                             success_url=lambda o: reverse("catalog:meter-detail", args=[o.pk]),
                             extra={"cancel_url": reverse("catalog:meter-list")})
+
+
+def _meter_create(request, actor: Actor):
+    """One page: the meter and its first cost (optional), saved together."""
+    form = MeterForm(request.POST or None)
+    cost_form = FirstCostForm(request.POST or None, prefix="cost")
+    if request.method == "POST" and form.is_valid() and cost_form.is_valid():
+        d = form.cleaned_data
+        try:
+            meter = services.meter_create(actor=actor, product=d["product"], code=d["code"], name=d["name"],
+                                          unit=d["unit"], aggregation=d["aggregation"], description=d["description"],
+                                          is_active=d["is_active"], reason=d["change_reason"],
+                                          first_cost=cost_form.cost())
+        except DomainError as exc:
+            target = cost_form if exc.field in cost_form.fields and exc.field not in form.fields else form
+            add_domain_error_to_form(target, exc)
+        else:
+            messages.success(request, f"Saved {meter}." + ("" if cost_form.cost() else " Add its cost below."))
+            return redirect("catalog:meter-detail", pk=meter.pk)
+    context = {"form": form, "cost_form": cost_form, "title": "New meter", "object": None,
+               "cancel_url": reverse("catalog:meter-list")}
+    return render(request, "catalog/form.html", context, status=400 if form.errors or cost_form.errors else 200)
 
 
 @capability_required(VIEW)
@@ -195,7 +220,7 @@ def version_detail(request, pk: int):
         "decisions": selectors.version_decisions(version_id=version.id),
         "available_meters": selectors.meters_not_in_version(version_id=version.id) if can_edit else [],
         "pricing_models": [(m, m.replace("_", " ")) for m in PRICING_MODELS], "tiered_models": TIERED_MODELS,
-        "submit_form": SubmitForm(), "diff": selectors.version_diff(version_id=version.id),
+        "submit_form": submit_form_for(version), "diff": selectors.version_diff(version_id=version.id),
         "can_review": version.status == "pending_approval" and user_can(request.user, Cap.RATES_APPROVE),
     }
     return render(request, "catalog/version_detail.html", context)
@@ -286,8 +311,15 @@ def rate_tiers(request, pk: int, rate_pk: int):
         rows = [{"up_to": t.up_to, "unit_price": t.unit_price, "flat_fee": t.flat_fee} for t in row.tiers]
     rows = rows + [{"up_to": "", "unit_price": "", "flat_fee": ""}] * 2
     can_edit = row.rate.version.is_editable and user_can(request.user, EDIT)
-    return render(request, "catalog/_tiers.html", {"row": row, "tier_rows": rows, "error": error,
-                                                   "can_edit": can_edit, "saved": request.method == "POST" and not error})
+    saved = request.method == "POST" and not error
+    response = render(request, "catalog/_tiers.html", {
+        "row": row, "tier_rows": rows, "error": error, "can_edit": can_edit, "saved": saved,
+        # the row's own line ("Tiers (n)", price, margin) comes back out of band so it is never stale
+        "version": row.rate.version, "pricing_models": [(m, m.replace("_", " ")) for m in PRICING_MODELS],
+        "tiered_models": TIERED_MODELS})
+    if saved:
+        response["HX-Trigger"] = "rates-changed"  # the diff card refreshes itself
+    return response
 
 
 @require_POST
@@ -374,4 +406,7 @@ def review_detail(request, pk: int):
 
 @capability_required(EDIT, Cap.RATES_APPROVE)
 def panel_price_changes(request):
-    return render(request, "catalog/_panel_price_changes.html", {"pending": selectors.review_queue()[:8]})
+    context = {"pending": selectors.review_queue()[:8]}
+    if user_can(request.user, EDIT):
+        context["changes_requested"] = selectors.changes_requested_list()
+    return render(request, "catalog/_panel_price_changes.html", context)

@@ -20,8 +20,11 @@ def navigation(request):
         except NoReverseMatch:
             continue
         badge = item.badge(user) if item.badge else 0
-        entries.append({"label": item.label, "url": url, "badge": badge,
-                        "active": path.startswith(url) and url != "/"})
+        entries.append({"label": item.label, "url": url, "badge": badge, "active": False})
+    # One active entry: the longest nav URL the page is under (Margin, not Overview too, on /dashboards/margin/).
+    matches = [e for e in entries if e["url"] != "/" and path.startswith(e["url"])]
+    if matches:
+        max(matches, key=lambda e: len(e["url"]))["active"] = True
     return {
         "nav_items": entries,
         "can": {c.value: user_can(user, c) for c in Cap},

@@ -65,7 +65,10 @@ class Chart:
     @property
     def json(self) -> str:
         """The figure as JSON safe inside a <script type="application/json"> element."""
-        text = json.dumps({"data": self.figure["data"], "layout": self.figure["layout"], "config": CONFIG},
+        spec = {"data": self.figure["data"], "layout": self.figure["layout"], "config": CONFIG}
+        if self.figure.get("links"):
+            spec["links"] = self.figure["links"]
+        text = json.dumps(spec,
                           separators=(",", ":"), default=_default)
         return mark_safe(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
@@ -117,9 +120,10 @@ def _layout(title: str, *, x_title: str = "", y_title: str = "", height: int = 3
 
 
 def _date_axis(period: DateRange) -> dict:
-    """The same x range on every daily chart of a page (half a day of padding for bars)."""
+    """The same x range on every daily chart of a page: half a day of padding before the first day's bar, and the
+    whole of the last day (today included up to now: alerts and balance points later than midday stay visible)."""
     start = datetime(period.start.year, period.start.month, period.start.day) - timedelta(hours=12)
-    end = datetime(period.end.year, period.end.month, period.end.day) + timedelta(hours=12)
+    end = datetime(period.end.year, period.end.month, period.end.day) + timedelta(days=1)
     return {"type": "date", "range": [start.isoformat(), end.isoformat()], "tickformat": "%b %-d",
             "hoverformat": "%a %b %-d, %Y", "title": {"text": "Day (UTC)", "font": {"color": MUTED}}}
 
@@ -528,7 +532,9 @@ def alerts_timeline_chart(markers: list[TimelineMarker], period: DateRange) -> C
 
 # --- margin page ---------------------------------------------------------------------------------------------
 
-def margin_heatmap(cells: list[MarginCell], period: DateRange, *, max_customers: int = 25) -> Chart:
+def margin_heatmap(cells: list[MarginCell], period: DateRange, *, max_customers: int = 25,
+                   link=None) -> Chart:
+    """`link(cell) -> url`: where clicking a cell goes ("why this charge" for that customer and meter)."""
     title = "Margin % by customer and meter (price vs cost of charged usage)"
     chart = Chart("heatmap", title)
     chart.table = [["customer", "meter", "events", "quantity", "amount", "unit_value", "billed", "revenue", "cost",
@@ -549,11 +555,12 @@ def margin_heatmap(cells: list[MarginCell], period: DateRange, *, max_customers:
     customers = sorted(billed_by_customer, key=lambda k: -billed_by_customer[k])[:max_customers]
     meters = sorted({c.meter.code: c.meter for c in priced}.values(), key=lambda m: m.order)
     lookup = {(c.external_id, c.meter.code): c for c in priced}
-    z, text, hover = [], [], []
+    z, text, hover, links = [], [], [], []
     for k in customers:  # one row per customer (the most billed at the top), one column per meter
-        row, row_text, row_hover = [], [], []
+        row, row_text, row_hover, row_links = [], [], [], []
         for m in meters:
             c = lookup.get((k, m.code))
+            row_links.append(link(c) if (c is not None and link) else None)
             if c is None:
                 row.append(None)
                 row_text.append("")
@@ -565,6 +572,7 @@ def margin_heatmap(cells: list[MarginCell], period: DateRange, *, max_customers:
         z.append(row)
         text.append(row_text)
         hover.append(row_hover)
+        links.append(row_links)
     if len(billed_by_customer) > max_customers:
         chart.note = (f"The {max_customers} customers billed the most {period.label}; the table lists every "
                       "customer.")
@@ -576,9 +584,12 @@ def margin_heatmap(cells: list[MarginCell], period: DateRange, *, max_customers:
         "colorscale": [[0, "#9b1c1c"], [0.35, "#f0a3a3"], [0.5, "#f7f7f7"], [0.65, "#a8dcb9"], [1, "#1f6f3f"]],
         "xgap": 2, "ygap": 2, "hoverongaps": False,
         "colorbar": {"title": {"text": "margin"}, "ticksuffix": " %", "len": 0.75, "thickness": 12},
-        "hovertemplate": "%{y}<br>%{x}<br>%{customdata}<extra></extra>",
+        "hovertemplate": "%{y}<br>%{x}<br>%{customdata}" + ("<br><i>click: why this charge</i>" if link else "")
+                         + "<extra></extra>",
     }], "layout": _layout(title, height=chart.height, margin={"l": 170, "b": 130, "r": 16}, xaxis={
         "tickangle": -40, "title": {"text": "Meter"}, "gridcolor": "#ffffff", "side": "bottom"},
         yaxis={"title": {"text": "Customer (most billed first)"}, "rangemode": "normal", "autorange": "reversed",
                "gridcolor": "#ffffff"})}
+    if link:
+        chart.figure["links"] = links  # read by charts.js: a click on a cell opens its link
     return chart

@@ -300,7 +300,7 @@ def margin(request):
     only = request.GET.get("only") or ""
     meters = ds.meter_infos()
     cells = ds.margin_cells(period=period, meters=meters)
-    heatmap = charts.margin_heatmap(cells, period)
+    heatmap = charts.margin_heatmap(cells, period, link=lambda c: why_charge_url(c, period))
     heatmap.csv_url = f"{reverse('dashboards:margin-csv')}?{period.as_query()}"
     rows = ds.sort_cells([c for c in cells if c.billed or c.charged_cost], sort)
     if only == "below":

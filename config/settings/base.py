@@ -20,6 +20,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "whitenoise.runserver_nostatic",  # static files go through WhiteNoise (compressed) under runserver too
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",

@@ -43,7 +43,18 @@
     var spec;
     try { spec = JSON.parse(source.textContent); } catch (e) { return; }
     el.dataset.rendered = "1";
+    if (el.dataset.height) { el.style.height = el.dataset.height + "px"; }
     window.Plotly.newPlot(el, spec.data, spec.layout, spec.config || { responsive: true, displaylogo: false });
+    if (spec.links) {
+      // Drill-down: a heatmap cell opens its page ("why this charge" for that customer and meter).
+      el.classList.add("drillable");
+      el.on("plotly_click", function (event) {
+        var point = event && event.points && event.points[0];
+        var index = point && point.pointIndex;
+        var url = index && spec.links[index[0]] && spec.links[index[0]][index[1]];
+        if (url) { window.location.assign(url); }
+      });
+    }
   }
 
   function renderAll(root) {

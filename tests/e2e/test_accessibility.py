@@ -1,0 +1,67 @@
+"""Issue 13, items 13-14: every page reachable from each persona's navigation, at 1400 and 1024 px, has no
+critical or serious axe-core violation, no horizontal scroll, and opens (no link a role is shown answers 403).
+
+Runs on the demo data (seed_demo), so the pages carry real tables, charts and alerts."""
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+
+from tests.e2e.crawl import links_beyond, login, pages_for, settle
+
+ROLES = ["owner", "finance", "am", "support", "admin"]
+WIDTHS = [1400, 1024]
+
+
+@pytest.fixture
+def demo(transactional_db):
+    call_command("seed_demo", verbosity=0)
+    return settings.RATEDESK["DEMO_PASSWORD"]
+
+
+def _problems(page, axe, url: str, width: int) -> list[str]:
+    problems = []
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    if overflow > 0:
+        problems.append(f"{url} at {width} px scrolls sideways by {overflow} px")
+    for violation in axe.run(page).response["violations"]:
+        if violation["impact"] in ("critical", "serious"):
+            targets = ", ".join(str(n["target"]) for n in violation["nodes"][:3])
+            problems.append(f"{url} at {width} px: {violation['impact']} {violation['id']} "
+                            f"({len(violation['nodes'])} nodes: {targets})")
+    return problems
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_page_of_a_persona_is_accessible_and_fits(browser, live_server, demo, role):
+    from axe_playwright_python.sync_playwright import Axe
+
+    axe = Axe()
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, base_url=live_server.url)
+    context.set_default_timeout(20000)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        login(page, role, demo)
+        urls = pages_for(page)
+        assert len(urls) >= 4, urls
+        problems = []
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 900})
+            for url in urls:
+                response = page.goto(url)
+                if response.status != 200:
+                    problems.append(f"{url} answers {response.status} to {role}, yet {role} is shown a link to it")
+                    continue
+                settle(page)
+                problems.extend(_problems(page, axe, url, width))
+        for url in links_beyond(page, urls):  # shown a link, the role may open it
+            status = page.request.get(url).status
+            if status in (401, 403):
+                problems.append(f"{role} is shown a link to {url}, which answers {status}")
+        assert not problems, "\n".join(problems)
+        assert not errors, errors
+    finally:
+        context.close()
