@@ -1,7 +1,6 @@
 """Usage reads. Plain data out; pages and APIs read rollups and rating cursors, never scan raw events."""
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -10,6 +9,7 @@ from decimal import Decimal
 from django.db.models import Count, Sum
 from django.utils import timezone
 
+from apps.core.csv_export import csv_writer
 from apps.core.errors import NotFound, ValidationFailed
 from apps.core.money import ZERO, decimal_str, round_money
 
@@ -313,7 +313,7 @@ def statement(*, customer, start: date, end: date) -> Statement:
 def statement_csv(st: Statement, *, include_cost: bool = True) -> str:
     """CSV for downstream billing. Without margin rights the cost column stays empty."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_writer(out, lineterminator="\n")
     writer.writerow(STATEMENT_COLUMNS)
     for line in st.lines:
         m = line.usage
