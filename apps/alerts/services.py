@@ -384,16 +384,12 @@ def _queue_notifications(alert_ids: list[int]) -> None:
             continue
         created.append(delivery.pk)
     if created:
+        from apps.core.queueing import enqueue_on_commit
+
         from .tasks import deliver_notification_task
 
-        def send():
-            for pk in created:
-                try:
-                    deliver_notification_task.delay(pk)
-                except Exception:  # a broker hiccup must not fail the rating that triggered it; beat retries
-                    log.exception("could not queue delivery %s", pk)
-
-        transaction.on_commit(send)
+        for pk in created:  # a broker outage must not fail the rating that triggered it; the sweep re-queues
+            enqueue_on_commit(deliver_notification_task, pk)
 
 
 class TransientDeliveryError(Exception):

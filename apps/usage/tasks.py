@@ -61,4 +61,6 @@ def queue_rating() -> None:
         return
     if not settings.CELERY_TASK_ALWAYS_EAGER and not cache.add("usage:rating-queued", 1, timeout=2):
         return
-    rate_pending_task.delay()
+    from apps.core.queueing import enqueue
+
+    enqueue(rate_pending_task)
