@@ -22,10 +22,13 @@ MAX_RANGE_DAYS = 400
 def parse_day(value: str | None, *, field: str) -> date | None:
     if value in (None, ""):
         return None
+    from apps.core.params import check_date
+
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except (TypeError, ValueError):
         raise ValidationFailed(f"{field} must be a date, YYYY-MM-DD.", field=field) from None
+    return check_date(day, field)
 
 
 # --- customers and meters (through their apps' selectors) -------------------------------------------------
