@@ -166,6 +166,9 @@ RATEDESK = {
     # Alerts: evaluate after each rating batch, and send email/webhooks when one fires.
     "ALERTS_EVALUATE_AFTER_RATING": env.bool("ALERTS_EVALUATE_AFTER_RATING", default=True),
     "ALERTS_NOTIFY": env.bool("ALERTS_NOTIFY", default=True),
+    # Webhooks never go to loopback/private/link-local/multicast/unspecified addresses, except to these host names or
+    # addresses (on-premises receivers), e.g. WEBHOOK_ALLOWED_PRIVATE_HOSTS=hooks.internal,10.0.0.7. Empty by default.
+    "WEBHOOK_ALLOWED_PRIVATE_HOSTS": env.list("WEBHOOK_ALLOWED_PRIVATE_HOSTS", default=[]),
     # Absolute links in alert emails and webhooks.
     "SITE_URL": env("SITE_URL", default="http://127.0.0.1:8000"),
 }
