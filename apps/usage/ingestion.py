@@ -64,6 +64,8 @@ def _deeper_than(data, limit: int) -> bool:
         node, depth = stack.pop()
         if depth > limit:
             return True
+        if not isinstance(node, (dict, list)):
+            continue  # a scalar body (null, 1, "x") is refused as a whole later
         for child in (node.values() if isinstance(node, dict) else node):
             if isinstance(child, (dict, list)):
                 stack.append((child, depth + 1))

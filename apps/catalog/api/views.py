@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.errors import NotFound, ValidationFailed
+from apps.core.api.schema import paginated
 from apps.core.params import datetime_param
 from apps.core.permissions import HasCapability
 from apps.core.roles import Cap
@@ -39,7 +40,9 @@ def _table_or_404(code: str):
 
 
 class RateTableListView(CatalogApiView):
-    @extend_schema(responses=RateTableSerializer(many=True), summary="Rate tables with their active and next version")
+    @extend_schema(parameters=[OpenApiParameter("page", OpenApiTypes.INT, description="Page number (50 a page)")],
+                   responses=paginated(RateTableSerializer),
+                   summary="Rate tables with their active and next version (paginated)")
     def get(self, request):
         summaries = selectors.rate_table_list()
         paginator = PageNumberPagination()

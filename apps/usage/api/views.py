@@ -10,6 +10,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.api.schema import paginated
 from apps.core.errors import NotFound, ValidationFailed
 from apps.core.permissions import HasCapability
 from apps.core.roles import Cap
@@ -66,7 +67,8 @@ def _capped_body(request, limit: int) -> bytes:
 class MeterListView(UsageApiView):
     required_capability = Cap.CATALOG_VIEW
 
-    @extend_schema(responses=MeterSerializer(many=True), summary="Active meters (codes usage events use)")
+    @extend_schema(parameters=[OpenApiParameter("page", OpenApiTypes.INT, description="Page number (50 a page)")],
+                   responses=paginated(MeterSerializer), summary="Active meters (codes usage events use), paginated")
     def get(self, request):
         from apps.catalog.selectors import meters_by_code
 
