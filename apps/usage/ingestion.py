@@ -242,7 +242,8 @@ def _validate(events: list, *, customers: dict[str, int], meters: dict, now: dat
             continue
         event_id = raw.get("id")
         shown_id = _shown(event_id) if isinstance(event_id, str) else (
-            None if event_id is None else _shown(_STRING.encode(event_id)))
+            None if event_id is None else _shown(str(event_id) if isinstance(event_id, (int, Decimal))
+                                            else _CANONICAL.encode(event_id)))
         if not isinstance(event_id, str) or not event_id.strip() or len(event_id) > MAX_ID_LENGTH:
             rejected.append(Rejection(index, shown_id, INVALID,
                                       f'"id" must be a non-empty string of at most {MAX_ID_LENGTH} characters.'))

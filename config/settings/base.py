@@ -179,12 +179,16 @@ SPECTACULAR_SETTINGS = {
 # scripts and stylesheets only from this app's own static files (no inline <script>, no inline event handlers, no
 # eval, no <style> blocks). style attributes (style="...") are allowed (style-src-attr 'unsafe-inline'): the
 # templates use them for layout and they cannot run script; see README "Content-Security-Policy".
+PLOTLY_STYLE_HASHES = ["'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",
+                       "'sha256-2GF9hCGTDj/GGFNlQA54jDdMGl2fvoeZmZjAvBSiAtM='"]
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
         "script-src": [SELF],
         "style-src": [SELF],
-        "style-src-elem": [SELF],
+        # plotly.js creates two <style> elements of its own (one empty, one with its fixed modebar/hover rules);
+        # only those exact contents are allowed, by hash (pinned to the vendored plotly.js).
+        "style-src-elem": [SELF, *PLOTLY_STYLE_HASHES],
         "style-src-attr": [UNSAFE_INLINE],
         "img-src": [SELF, "data:"],
         "font-src": [SELF],
