@@ -16,7 +16,7 @@ from tests.usage.builders import World, ago
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-MAX_EXAMPLES = 12
+MAX_EXAMPLES = 8
 
 
 def _openapi_document() -> dict:
