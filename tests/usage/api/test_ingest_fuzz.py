@@ -27,6 +27,10 @@ storable_text = st.text(alphabet=st.characters(exclude_categories=("Cs",), exclu
                         min_size=1, max_size=12)
 scalars = (st.none() | st.booleans() | st.integers(min_value=-10**30, max_value=10**30)
            | st.floats(allow_nan=False, allow_infinity=False) | any_text)
+# Values known to have broken ingestion, mixed into the generated ones so every run meets them.
+hostile = st.sampled_from(["a\x00b", "\x00", "\ud800", "x\udfff", "١٢", "１２", "1_000", " 12",
+                           "0001-01-01T00:00:00+00:01", "9999-12-31T23:59:59-23:59", "9999-12-31T23:59:59Z"])
+hostile_text = hostile | any_text
 json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
                            | st.dictionaries(any_text, inner, max_size=4), max_leaves=16)
 
@@ -91,7 +95,11 @@ def junk_event(draw, meter_code: str):
     field = draw(st.sampled_from(["id", "customer", "meter", "quantity", "timestamp", "attributes", None]))
     if field is None:
         return draw(json_values)  # not even an object, or an arbitrary one
-    base[field] = draw(json_values)
+    if field == "attributes":
+        base[field] = draw(st.dictionaries(hostile_text, hostile_text | json_values, min_size=1, max_size=3)
+                           | json_values)
+    else:
+        base[field] = draw(hostile | json_values)
     return base
 
 
