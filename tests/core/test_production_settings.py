@@ -21,7 +21,10 @@ PRODUCTION_ENV = {
 
 
 def _run(args, env_overrides=None, drop=()):
-    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", *PRODUCTION_ENV)}
+    # Only what a production host has: not the test run's own switches (e.g. DJANGO_ALLOW_ASYNC_UNSAFE, which the
+    # browser tests set and `check --deploy` rightly refuses).
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE", *PRODUCTION_ENV)}
     env.update(env_overrides or {})
     for key in drop:
         env.pop(key, None)

@@ -27,15 +27,30 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
+def _apps():
+    # The app the tasks resolve to (Celery's current app) and the project's app: normally the same object.
+    return {id(a): a for a in (app, rate_pending_task.app, deliver_notification_task.app)}.values()
+
+
+def _fresh_pools(celery_app):
+    # Connections and producers are pooled per app: drop them so the next publish uses the current broker url.
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
 @pytest.fixture
 def broker_down():
-    before = (app.conf.task_always_eager, app.conf.broker_url)
-    app.conf.task_always_eager = False
-    app.conf.broker_url = f"redis://127.0.0.1:{_closed_port()}/0"
-    app._pool = None  # a fresh producer pool for the new broker url
+    closed = f"redis://127.0.0.1:{_closed_port()}/0"
+    saved = []
+    for celery_app in _apps():
+        saved.append((celery_app, celery_app.conf.task_always_eager, celery_app.conf.broker_url))
+        celery_app.conf.task_always_eager = False
+        celery_app.conf.broker_url = closed
+        _fresh_pools(celery_app)
     yield
-    app.conf.task_always_eager, app.conf.broker_url = before
-    app._pool = None
+    for celery_app, eager, url in saved:
+        celery_app.conf.task_always_eager, celery_app.conf.broker_url = eager, url
+        _fresh_pools(celery_app)
 
 
 def test_enqueue_reports_a_refused_publish_without_raising(broker_down, caplog):
