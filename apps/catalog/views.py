@@ -8,10 +8,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from apps.core.params import text_param
 from apps.core.actors import Actor
 from apps.core.errors import DomainError, add_domain_error_to_form
 from apps.core.htmx import is_partial, redirect_after_post, render_page_or_partial
+from apps.core.params import text_param
 from apps.core.permissions import capability_required, user_can
 from apps.core.roles import Cap
 

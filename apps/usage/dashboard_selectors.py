@@ -21,8 +21,8 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from apps.core.errors import ValidationFailed
-from apps.core.params import parse_date_value
 from apps.core.money import ZERO, margin_percent, quantize_rated
+from apps.core.params import parse_date_value
 
 from .models import DailyAttribution, DailyUsage
 

@@ -5,8 +5,8 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics
 from rest_framework.response import Response
 
-from apps.core.params import text_param
 from apps.core.errors import NotFound
+from apps.core.params import text_param
 from apps.core.permissions import HasCapability
 from apps.core.roles import Cap
 
