@@ -16,6 +16,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
+# The demo and dev server run on the development settings, explicitly (serving processes default to production).
+DEV := DJANGO_SETTINGS_MODULE=config.settings.dev
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -45,20 +47,20 @@ $(VENV)/.installed: pyproject.toml uv.lock | check-python $(if $(findstring .too
 install: $(VENV)/.installed
 
 migrate: install
-	$(PY) manage.py migrate --noinput
+	$(DEV) $(PY) manage.py migrate --noinput
 
 seed: migrate
-	$(PY) manage.py seed_demo
+	$(DEV) $(PY) manage.py seed_demo
 
 static: install
-	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(DEV) $(PY) manage.py collectstatic --noinput --verbosity 0
 
 run: seed static
-	$(PY) manage.py demo_users --url http://$(HOST):$(PORT)/
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	$(DEV) $(PY) manage.py demo_users --url http://$(HOST):$(PORT)/
+	$(DEV) $(PY) manage.py runserver $(HOST):$(PORT)
 
 serve: install static
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	$(DEV) $(PY) manage.py runserver $(HOST):$(PORT)
 
 test: install
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

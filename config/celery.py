@@ -3,7 +3,8 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+# Workers and beat default to production settings (set DJANGO_SETTINGS_MODULE=config.settings.dev to try them locally).
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.prod")
 
 app = Celery("ratedesk")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -8,8 +8,6 @@ for alerts this transaction inserted, after it commits.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import secrets
@@ -346,13 +344,18 @@ def alert_payload(alert: Alert) -> dict:
     }
 
 
-def sign(secret: str, body: bytes) -> str:
-    """X-Ratedesk-Signature value: sha256=<hex HMAC-SHA256 of the exact body under the endpoint's secret>."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def sign(secret: str, body: bytes, *, timestamp: int | None = None) -> str:
+    """X-Ratedesk-Signature value: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<exact body>" under the endpoint's
+    secret>. Signed at each send, so a captured delivery cannot be replayed once the timestamp is stale."""
+    from .webhooks import signature_header
+
+    return signature_header(secret, body, timestamp=timestamp)
 
 
-def verify_signature(secret: str, body: bytes, header: str) -> bool:
-    return hmac.compare_digest(sign(secret, body), header or "")
+def verify_signature(secret: str, body: bytes, header: str, *, now: float | None = None) -> bool:
+    from .webhooks import verify_signature_header
+
+    return verify_signature_header(secret, body, header, now=now)
 
 
 def _queue_notifications(alert_ids: list[int]) -> None:
@@ -374,7 +377,7 @@ def _queue_notifications(alert_ids: list[int]) -> None:
                 payload = json.dumps(alert_payload(alert), separators=(",", ":"), sort_keys=True)
             deliveries.append(NotificationDelivery(
                 alert=alert, channel=NotificationDelivery.Channel.WEBHOOK, endpoint=endpoint, recipient=endpoint.url,
-                body=payload, signature=sign(endpoint.secret, payload.encode())))
+                body=payload))  # signed at each send, with that moment's timestamp
     created = []
     for delivery in deliveries:
         try:
@@ -384,16 +387,12 @@ def _queue_notifications(alert_ids: list[int]) -> None:
             continue
         created.append(delivery.pk)
     if created:
+        from apps.core.queueing import enqueue_on_commit
+
         from .tasks import deliver_notification_task
 
-        def send():
-            for pk in created:
-                try:
-                    deliver_notification_task.delay(pk)
-                except Exception:  # a broker hiccup must not fail the rating that triggered it; beat retries
-                    log.exception("could not queue delivery %s", pk)
-
-        transaction.on_commit(send)
+        for pk in created:  # a broker outage must not fail the rating that triggered it; the sweep re-queues
+            enqueue_on_commit(deliver_notification_task, pk)
 
 
 class TransientDeliveryError(Exception):
@@ -405,25 +404,24 @@ class PermanentDeliveryError(Exception):
 
 
 def _post_webhook(delivery: NotificationDelivery) -> int:
-    import urllib.error
-    import urllib.request
+    from . import webhooks
 
     body = delivery.body.encode()
     timeout = int(getattr(settings, "RATEDESK", {}).get("ALERTS_WEBHOOK_TIMEOUT_SECONDS", 5))
-    request = urllib.request.Request(delivery.recipient, data=body, method="POST", headers={
-        "Content-Type": "application/json", "User-Agent": "Ratedesk-Alerts/1",
-        "X-Ratedesk-Event": "alert.fired", "X-Ratedesk-Delivery": str(delivery.pk),
-        "X-Ratedesk-Signature": delivery.signature,
-    })
+    secret = delivery.endpoint.secret if delivery.endpoint is not None else ""
+    if not secret:
+        raise PermanentDeliveryError("endpoint removed")
+    signature = sign(secret, body)
+    NotificationDelivery.objects.filter(pk=delivery.pk).update(signature=signature[:100])
+    headers = {"Content-Type": "application/json", "User-Agent": "Ratedesk-Alerts/1",
+               "X-Ratedesk-Event": "alert.fired", "X-Ratedesk-Delivery": str(delivery.pk),
+               "X-Ratedesk-Signature": signature}
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - configured endpoints only
-            return response.status
-    except urllib.error.HTTPError as exc:
-        if exc.code >= 500 or exc.code == 429:
-            raise TransientDeliveryError(f"HTTP {exc.code}") from exc
-        raise PermanentDeliveryError(f"HTTP {exc.code}") from exc
-    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
-        raise TransientDeliveryError(str(getattr(exc, "reason", exc))[:300]) from exc
+        return webhooks.post(delivery.recipient, body, headers, timeout=timeout)
+    except webhooks.DeliveryFailure as exc:
+        if exc.transient:
+            raise TransientDeliveryError(str(exc)) from None
+        raise PermanentDeliveryError(str(exc)) from None
 
 
 def _send_email(delivery: NotificationDelivery) -> None:
@@ -478,7 +476,8 @@ def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> Notifi
     except PermanentDeliveryError as exc:
         status, error = NotificationDelivery.Status.FAILED, str(exc)
     except Exception as exc:  # email backend errors (SMTP) are transient as far as we can tell
-        transient, error = True, f"{exc.__class__.__name__}: {exc}"[:300]
+        log.warning("delivery %s failed", delivery_id, exc_info=True)
+        transient, error = True, f"{exc.__class__.__name__}"
     if transient:
         if attempt >= max_attempts():
             status = NotificationDelivery.Status.FAILED
@@ -486,7 +485,7 @@ def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> Notifi
         else:
             status = NotificationDelivery.Status.RETRYING
     if error.startswith("HTTP "):
-        code = int(error.split()[1])
+        code = int(error.split()[1])  # "HTTP 503", "HTTP 302 (redirects are not followed)"
     entry = {"attempt": attempt, "at": now.isoformat(), "status": status, "error": error[:300],
              "response_status": code}
     with transaction.atomic():
@@ -531,6 +530,9 @@ def _validate_endpoint(*, name: str, url: str, kinds) -> tuple[str, str, list[st
         URLValidator(schemes=["http", "https"])(url)
     except ValidationError:
         raise ValidationFailed("Enter an http(s) URL.", field="url") from None
+    from .webhooks import validate_webhook_url
+
+    validate_webhook_url(url)
     kinds = [k for k in (kinds or []) if k]
     unknown = [k for k in kinds if k not in Kind.values]
     if unknown:

@@ -64,18 +64,23 @@ def sweep_deliveries_task() -> int:
     from .services import deliveries_due
 
     ids = deliveries_due()
+    from apps.core.queueing import enqueue
+
     for pk in ids:
-        deliver_notification_task.delay(pk)
+        enqueue(deliver_notification_task, pk)
     return len(ids)
 
 
 def on_usage_rated(sender, *, batch_id=None, customer_ids=(), **kwargs) -> None:
     """Receiver of apps.usage.signals.usage_rated (sent on commit of a rating or re-rating batch)."""
     from django.conf import settings
-    from django.db import transaction
+
+    from apps.core.queueing import enqueue
 
     ids = sorted({int(i) for i in customer_ids or ()})
     if not ids or not settings.RATEDESK.get("ALERTS_EVALUATE_AFTER_RATING", True):
         return  # (bulk loads such as demo seeding turn this off and evaluate once at the end)
     # robust: an evaluation problem is logged, never raised into the rating that already committed.
-    transaction.on_commit(lambda: evaluate_customers_task.delay(ids, batch_id), robust=True)
+    from django.db import transaction
+
+    transaction.on_commit(lambda: enqueue(evaluate_customers_task, ids, batch_id), robust=True)

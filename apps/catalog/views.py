@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 from apps.core.actors import Actor
 from apps.core.errors import DomainError, add_domain_error_to_form
 from apps.core.htmx import is_partial, redirect_after_post, render_page_or_partial
+from apps.core.params import text_param
 from apps.core.permissions import capability_required, user_can
 from apps.core.roles import Cap
 
@@ -28,7 +29,7 @@ EDIT = Cap.CATALOG_EDIT
 
 @capability_required(VIEW)
 def product_list(request):
-    search = request.GET.get("q", "").strip()
+    search = text_param(request.GET, "q")
     return render_page_or_partial(request, "catalog/product_list.html", "catalog/_product_rows.html",
                                   {"products": selectors.product_list(search=search), "q": search})
 
@@ -65,7 +66,7 @@ def product_edit(request, pk: int | None = None):
 
 @capability_required(VIEW)
 def meter_list(request):
-    search, product = request.GET.get("q", "").strip(), request.GET.get("product", "")
+    search, product = text_param(request.GET, "q"), text_param(request.GET, "product")
     context = {"meters": selectors.meter_list(search=search, product=product), "q": search,
                "product": product, "products": selectors.product_list()}
     return render_page_or_partial(request, "catalog/meter_list.html", "catalog/_meter_rows.html", context)

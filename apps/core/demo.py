@@ -29,7 +29,8 @@ def seed(*, stdout, size: str = "small") -> None:
         user = User.objects.filter(username=username).first()
         if user is None:
             user = user_create(username=username, password=password, roles=roles, first_name=first,
-                               last_name=last, email=f"{username}@ratedesk.example", actor=SYSTEM)
+                               last_name=last, email=f"{username}@ratedesk.example", actor=SYSTEM,
+                               seeding=True)
         else:
             user_roles_set(user=user, roles=roles, actor=SYSTEM, reason="demo seed")
         if username == "admin" and not user.is_staff:

@@ -95,9 +95,20 @@ def user_roles_set(*, user: User, roles: list[Role], actor: Actor, reason: str) 
 
 @transaction.atomic
 def user_create(*, username: str, password: str, roles: list[Role], first_name: str = "", last_name: str = "",
-                email: str = "", actor: Actor) -> User:
+                email: str = "", actor: Actor, seeding: bool = False) -> User:
+    """Create a user. The password must pass AUTH_PASSWORD_VALIDATORS, except when `seeding` demo or benchmark
+    data (the published demo password is similar to the demo users' e-mail domain)."""
     if User.objects.filter(username=username).exists():
         raise ValidationFailed(f"A user named {username} already exists.", field="username")
+    if not seeding:
+        from django.contrib.auth import password_validation
+        from django.core.exceptions import ValidationError
+
+        try:
+            password_validation.validate_password(password, User(username=username, first_name=first_name,
+                                                                 last_name=last_name, email=email))
+        except ValidationError as error:
+            raise ValidationFailed(" ".join(error.messages), field="password", code="weak_password") from None
     user = User.objects.create_user(username=username, password=password, first_name=first_name,
                                     last_name=last_name, email=email)
     if roles:

@@ -10,6 +10,8 @@ from django.urls import NoReverseMatch, reverse
 from . import nav, selectors, services
 from .actors import Actor
 from .errors import DomainError, add_domain_error_to_form
+from .middleware import error_response, is_api
+from .params import int_param
 from .permissions import capability_required, user_can
 from .roles import API_KEY_DEFAULT_SCOPES, SCOPE_LABELS, Cap, Role, Scope
 
@@ -27,15 +29,26 @@ def home(request):
 
 
 def error_403(request, exception=None):
+    if is_api(request):
+        return error_response(request, message=str(exception) or "Forbidden.", code="forbidden", status=403)
     return render(request, "403.html", {"message": str(exception) if exception else ""}, status=403)
 
 
 def error_404(request, exception=None):
+    if is_api(request):
+        return api_not_found(request)
     return render(request, "404.html", status=404)
 
 
 def error_500(request):
+    if is_api(request):
+        return error_response(request, message="Server error.", code="server_error", status=500)
     return render(request, "500.html", status=500)
+
+
+def api_not_found(request, *args, **kwargs):
+    return error_response(request, message=f"Nothing at {request.path}; see /api/docs/.", code="not_found",
+                          status=404)
 
 
 class ApiKeyForm(forms.Form):

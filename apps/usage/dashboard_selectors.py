@@ -20,7 +20,9 @@ from django.db.models import Case, F, Max, Min, Q, Sum, Value, When
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from apps.core.errors import ValidationFailed
 from apps.core.money import ZERO, margin_percent, quantize_rated
+from apps.core.params import parse_date_value
 
 from .models import DailyAttribution, DailyUsage
 
@@ -84,10 +86,11 @@ def parse_range(params, *, today: date | None = None) -> tuple[DateRange, str]:
     raw = (params.get("range") or "").strip()
     if raw == "custom" or (not raw and (params.get("start") or params.get("end"))):
         try:
-            start = date.fromisoformat((params.get("start") or "").strip())
-            end = date.fromisoformat((params.get("end") or "").strip() or today.isoformat())
-        except ValueError:
-            return _preset(DEFAULT_RANGE_DAYS, today), "Dates must look like 2026-11-01."
+            start = parse_date_value(params.get("start") or "", "start")
+            end = parse_date_value((params.get("end") or "").strip() or today.isoformat(), "end")
+        except ValidationFailed as error:
+            return _preset(DEFAULT_RANGE_DAYS, today), (
+                "Dates must look like 2026-11-01." if "such as" in error.message else error.message)
         if end < start:
             return _preset(DEFAULT_RANGE_DAYS, today), "The end date is before the start date."
         if (end - start).days + 1 > MAX_RANGE_DAYS:

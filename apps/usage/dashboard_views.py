@@ -5,7 +5,6 @@ One view serves the full page or, for htmx requests, the part that changes (rang
 """
 from __future__ import annotations
 
-import csv
 from datetime import timedelta
 from decimal import Decimal
 
@@ -14,6 +13,7 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from apps.core.csv_export import csv_writer
 from apps.core.htmx import is_partial, render_page_or_partial
 from apps.core.money import ZERO
 from apps.core.permissions import capability_required, may_see_margin, user_can
@@ -38,7 +38,7 @@ def _customer_or_404(external_id: str):
 def _csv_response(chart: charts.Chart, filename: str) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
-    writer = csv.writer(response)
+    writer = csv_writer(response)
     for row in chart.table:
         writer.writerow([_cell(v) for v in row])
     return response

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -33,6 +34,9 @@ MAX_ATTRIBUTES_BYTES = 4096
 # would not fit (a huge quantity at a high rate) is marked `error` by rating instead, never blocking others.
 MAX_QUANTITY_EXPONENT = 15
 MAX_QUANTITY = Decimal(10) ** MAX_QUANTITY_EXPONENT
+# A body nested deeper than this (the root object counts as 1, the events list 2, an event 3, its attributes 4)
+# is refused as a whole with 400 too_deep.
+MAX_BODY_DEPTH = 32
 
 INVALID = "invalid"
 UNKNOWN_CUSTOMER = "unknown_customer"
@@ -45,6 +49,63 @@ IDEMPOTENCY_CONFLICT = "idempotency_conflict"
 class PayloadTooLarge(DomainError):
     code = "payload_too_large"
     http_status = 413
+
+
+def payload_too_large(max_bytes: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"The request body is larger than {max_bytes} bytes; send at most "
+                           f"{MAX_EVENTS} events a request.")
+
+
+def _too_deep() -> ValidationFailed:
+    return ValidationFailed(f"The body is nested deeper than {MAX_BODY_DEPTH} levels.", code="too_deep",
+                            extra={"max_depth": MAX_BODY_DEPTH})
+
+
+def _deeper_than(data, limit: int) -> bool:
+    """Whether any JSON container in `data` sits deeper than `limit` (the root is depth 1). Iterative."""
+    stack = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        if not isinstance(node, (dict, list)):
+            continue  # a scalar body (null, 1, "x") is refused as a whole later
+        for child in (node.values() if isinstance(node, dict) else node):
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+    return False
+
+
+def storable_text(value: str) -> bool:
+    """Text PostgreSQL can store: no NUL character and no lone UTF-16 surrogate (JSON allows both as escapes)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _storable_json(value) -> bool:
+    """Every key and string inside a parsed JSON value is storable text (depth is already bounded)."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if not storable_text(node):
+                return False
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return True
+
+
+def _shown(value: str) -> str:
+    """An id to echo back in a rejection: unstorable characters escaped, so the response itself can be encoded."""
+    return value if storable_text(value) else json.dumps(value)[1:-1]
 
 
 @dataclass(frozen=True)
@@ -97,12 +158,15 @@ def events_from_body(body: bytes, *, max_bytes: int | None = None) -> list:
     Numbers are parsed as Decimal, never float."""
     max_bytes = max_bytes or settings.RATEDESK["USAGE_MAX_BODY_BYTES"]
     if len(body) > max_bytes:
-        raise PayloadTooLarge(f"The request body is larger than {max_bytes} bytes; send at most "
-                              f"{MAX_EVENTS} events a request.")
+        raise payload_too_large(max_bytes)
     try:
         data = json.loads(body, parse_float=Decimal, parse_constant=_nan_constant)
+    except RecursionError:
+        raise _too_deep() from None
     except (ValueError, UnicodeDecodeError):
         raise ValidationFailed("The body is not valid JSON.", code="invalid_json") from None
+    if _deeper_than(data, MAX_BODY_DEPTH):
+        raise _too_deep()
     if not isinstance(data, dict) or not isinstance(data.get("events"), list):
         raise ValidationFailed('The body must be a JSON object with an "events" list.', code="invalid_body")
     events = data["events"]
@@ -122,24 +186,30 @@ def parse_timestamp(value) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        if parsed.tzinfo is None or parsed.utcoffset() is None:
+            return None
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # e.g. 0001-01-01T00:00:00+00:01 is before year 1 in UTC
         return None
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        return None
-    return parsed.astimezone(UTC)
+
+
+# A plain ASCII decimal: digits, an optional fraction and exponent. No other scripts' digits ("١٢", "１２"), no
+# underscores ("1_000"), no surrounding spaces, which Decimal() itself would accept.
+_PLAIN_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
 
 
 def parse_quantity(value) -> Decimal | None:
-    """A finite, non-negative number below the column's capacity with at most 12 decimal places."""
+    """A finite, non-negative number below the column's capacity with at most 12 decimal places: a JSON number or
+    a plain decimal string. The one place a quantity is parsed."""
     if isinstance(value, bool) or isinstance(value, float):
         return None
     if isinstance(value, Decimal):
         number = value
     elif isinstance(value, int):
         number = Decimal(value)
-    elif isinstance(value, str) and 0 < len(value) <= 64:
+    elif isinstance(value, str) and 0 < len(value) <= 64 and _PLAIN_DECIMAL.fullmatch(value):
         try:
-            number = Decimal(value.strip())
+            number = Decimal(value)
         except InvalidOperation:
             return None
     else:
@@ -161,6 +231,10 @@ def payload_hash(*, meter_code: str, quantity: Decimal, timestamp: datetime, att
     return hashlib.blake2b(raw.encode(), digest_size=16).hexdigest()
 
 
+_UNSTORABLE = ('"{}" contains a character that cannot be stored (a NUL character or a lone UTF-16 surrogate '
+               'such as \\ud800).')
+
+
 def _validate(events: list, *, customers: dict[str, int], meters: dict, now: datetime) -> tuple[list[_Row], list[Rejection]]:
     future_limit = now + timedelta(seconds=settings.RATEDESK["USAGE_FUTURE_TOLERANCE_SECONDS"])
     late_limit = now - timedelta(days=settings.RATEDESK["USAGE_LATE_WINDOW_DAYS"])
@@ -171,18 +245,29 @@ def _validate(events: list, *, customers: dict[str, int], meters: dict, now: dat
             rejected.append(Rejection(index, None, INVALID, "An event must be a JSON object."))
             continue
         event_id = raw.get("id")
-        shown_id = event_id if isinstance(event_id, str) else (None if event_id is None else str(event_id))
+        shown_id = _shown(event_id) if isinstance(event_id, str) else (
+            None if event_id is None else _shown(str(event_id) if isinstance(event_id, (int, Decimal))
+                                            else _CANONICAL.encode(event_id)))
         if not isinstance(event_id, str) or not event_id.strip() or len(event_id) > MAX_ID_LENGTH:
             rejected.append(Rejection(index, shown_id, INVALID,
                                       f'"id" must be a non-empty string of at most {MAX_ID_LENGTH} characters.'))
+            continue
+        if not storable_text(event_id):
+            rejected.append(Rejection(index, shown_id, INVALID, _UNSTORABLE.format("id")))
             continue
         customer = raw.get("customer")
         meter = raw.get("meter")
         if not isinstance(customer, str) or not customer:
             rejected.append(Rejection(index, event_id, INVALID, '"customer" must be the customer\'s external id.'))
             continue
+        if not storable_text(customer):
+            rejected.append(Rejection(index, event_id, INVALID, _UNSTORABLE.format("customer")))
+            continue
         if not isinstance(meter, str) or not meter:
             rejected.append(Rejection(index, event_id, INVALID, '"meter" must be a meter code.'))
+            continue
+        if not storable_text(meter):
+            rejected.append(Rejection(index, event_id, INVALID, _UNSTORABLE.format("meter")))
             continue
         if "quantity" not in raw:
             rejected.append(Rejection(index, event_id, INVALID, '"quantity" is required.'))
@@ -207,8 +292,11 @@ def _validate(events: list, *, customers: dict[str, int], meters: dict, now: dat
             continue
         try:
             attributes_json = _CANONICAL.encode(attributes)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
             rejected.append(Rejection(index, event_id, INVALID, '"attributes" cannot be stored.'))
+            continue
+        if ("\\u0000" in attributes_json or not storable_text(attributes_json)) and not _storable_json(attributes):
+            rejected.append(Rejection(index, event_id, INVALID, _UNSTORABLE.format("attributes")))
             continue
         if len(attributes_json) > MAX_ATTRIBUTES_BYTES:
             rejected.append(Rejection(index, event_id, INVALID,
@@ -329,8 +417,10 @@ def usage_events_ingest(*, events: list, api_key_id: int | None = None, now: dat
     if not isinstance(events, list) or not 1 <= len(events) <= MAX_EVENTS:
         raise ValidationFailed(f"Send 1 to {MAX_EVENTS} events.", code="invalid_body")
     now = now or timezone.now()
-    external_ids = {e.get("customer") for e in events if isinstance(e, dict) and isinstance(e.get("customer"), str)}
-    codes = {e.get("meter") for e in events if isinstance(e, dict) and isinstance(e.get("meter"), str)}
+    external_ids = {e.get("customer") for e in events if isinstance(e, dict) and isinstance(e.get("customer"), str)
+                    and storable_text(e["customer"])}
+    codes = {e.get("meter") for e in events if isinstance(e, dict) and isinstance(e.get("meter"), str)
+             and storable_text(e["meter"])}
     rows, rejected = _validate(events, customers=lookups.customer_ids(external_ids),
                                meters=lookups.meter_specs(codes), now=now)
 

@@ -8,5 +8,7 @@ def on_rate_table_version_approved(sender, *, version_id, rate_table_id, effecti
         return
     from .tasks import rerate_after_approval_task
 
-    rerate_after_approval_task.delay(version_id=version_id, rate_table_id=rate_table_id,
-                                     effective_from=effective_from.isoformat())
+    from apps.core.queueing import enqueue
+
+    enqueue(rerate_after_approval_task, version_id=version_id, rate_table_id=rate_table_id,
+            effective_from=effective_from.isoformat())

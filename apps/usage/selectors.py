@@ -1,7 +1,6 @@
 """Usage reads. Plain data out; pages and APIs read rollups and rating cursors, never scan raw events."""
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -10,6 +9,7 @@ from decimal import Decimal
 from django.db.models import Count, Sum
 from django.utils import timezone
 
+from apps.core.csv_export import csv_writer
 from apps.core.errors import NotFound, ValidationFailed
 from apps.core.money import ZERO, decimal_str, round_money
 
@@ -22,10 +22,13 @@ MAX_RANGE_DAYS = 400
 def parse_day(value: str | None, *, field: str) -> date | None:
     if value in (None, ""):
         return None
+    from apps.core.params import check_date
+
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except (TypeError, ValueError):
         raise ValidationFailed(f"{field} must be a date, YYYY-MM-DD.", field=field) from None
+    return check_date(day, field)
 
 
 # --- customers and meters (through their apps' selectors) -------------------------------------------------
@@ -413,7 +416,7 @@ def statement_csv(st: Statement, *, include_cost: bool = False) -> str:
     (as last applied); `amount` is what was charged (usage over a hard limit is in `not_charged_amount`).
     The cost column is there only for callers that may see margin."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_writer(out, lineterminator="\n")
     cost_at = STATEMENT_COLUMNS.index("cost")
     writer.writerow([c for i, c in enumerate(STATEMENT_COLUMNS) if include_cost or i != cost_at])
     for line in st.lines:

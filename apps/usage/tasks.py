@@ -62,7 +62,9 @@ def queue_rating() -> None:
         return
     if not settings.CELERY_TASK_ALWAYS_EAGER and not cache.add("usage:rating-queued", 1, timeout=2):
         return
+    from apps.core.queueing import enqueue
+
     try:
-        rate_pending_task.delay()
+        enqueue(rate_pending_task)
     except Exception:  # noqa: BLE001 - the events are stored: a rating failure is never the ingestion's failure
         logging.getLogger(__name__).exception("rating after ingestion failed; the beat sweep retries it")

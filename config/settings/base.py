@@ -1,7 +1,9 @@
 """Settings shared by every environment; everything deployment-specific comes from the environment."""
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -28,6 +30,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "simple_history",
+    "axes",
+    "csp",
     "apps.core",
     "apps.catalog",
     "apps.contracts",
@@ -43,10 +47,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.core.middleware.BadInputMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes requires: it answers a locked-out login.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -90,8 +98,29 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT failed logins for one username (from anywhere) or from
+# one address (for any username), further attempts are refused for AXES_COOLOFF_MINUTES; a success resets the count.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
+# The client address: REMOTE_ADDR, or behind TRUSTED_PROXY_HOPS reverse proxies the address that many hops from the
+# right of X-Forwarded-For (what the outermost trusted proxy saw).
+TRUSTED_PROXY_HOPS = env.int("TRUSTED_PROXY_HOPS", default=0)
+AXES_CLIENT_IP_CALLABLE = "apps.core.throttling.client_ip"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -143,6 +172,33 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name per choice set (a collision is a schema warning, and `check --deploy` fails on warnings).
+    "ENUM_NAME_OVERRIDES": {"CustomerStatusEnum": "apps.contracts.models.Customer.Status"},
+}
+
+# Content-Security-Policy (django-csp), in every environment so dev and the browser tests see what production does:
+# scripts and stylesheets only from this app's own static files (no inline <script>, no inline event handlers, no
+# eval, no <style> blocks). style attributes (style="...") are allowed (style-src-attr 'unsafe-inline'): the
+# templates use them for layout and they cannot run script; see README "Content-Security-Policy".
+PLOTLY_STYLE_HASHES = ["'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",
+                       "'sha256-2GF9hCGTDj/GGFNlQA54jDdMGl2fvoeZmZjAvBSiAtM='"]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        # plotly.js creates two <style> elements of its own (one empty, one with its fixed modebar/hover rules);
+        # only those exact contents are allowed, by hash (pinned to the vendored plotly.js).
+        "style-src-elem": [SELF, *PLOTLY_STYLE_HASHES],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
 }
 
 LOGGING = {
@@ -166,6 +222,9 @@ RATEDESK = {
     # Alerts: evaluate after each rating batch, and send email/webhooks when one fires.
     "ALERTS_EVALUATE_AFTER_RATING": env.bool("ALERTS_EVALUATE_AFTER_RATING", default=True),
     "ALERTS_NOTIFY": env.bool("ALERTS_NOTIFY", default=True),
+    # Webhooks never go to loopback/private/link-local/multicast/unspecified addresses, except to these host names or
+    # addresses (on-premises receivers), e.g. WEBHOOK_ALLOWED_PRIVATE_HOSTS=hooks.internal,10.0.0.7. Empty by default.
+    "WEBHOOK_ALLOWED_PRIVATE_HOSTS": env.list("WEBHOOK_ALLOWED_PRIVATE_HOSTS", default=[]),
     # Absolute links in alert emails and webhooks.
     "SITE_URL": env("SITE_URL", default="http://127.0.0.1:8000"),
 }

@@ -24,14 +24,6 @@
   });
 })();
 
-/* Forms that ask before they post: <form data-confirm="Discard this draft?"> (no inline handlers: CSP). */
-document.addEventListener("submit", function (event) {
-  const form = event.target;
-  if (form instanceof HTMLFormElement && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
-    event.preventDefault();
-  }
-});
-
 /* A table that scrolls sideways must be reachable by keyboard (axe: scrollable-region-focusable). */
 (function () {
   function mark() {

@@ -41,12 +41,17 @@ def browser():
 @pytest.fixture
 def new_page(browser, live_server):
     contexts = []
+    csp_violations: list[str] = []
 
     def factory(username: str, password: str):
         context = browser.new_context(viewport={"width": 1400, "height": 900}, base_url=live_server.url)
         context.set_default_timeout(15000)
         contexts.append(context)
         page = context.new_page()
+        # The Content-Security-Policy is active in the test settings as in production: a refused script, style or
+        # handler shows up as a console error, and fails the test.
+        page.on("console", lambda message: csp_violations.append(f"{page.url}: {message.text}")
+                if "Content Security Policy" in message.text else None)
         page.goto("/login/")
         page.fill("#id_username", username)
         page.fill("#id_password", password)
@@ -57,3 +62,4 @@ def new_page(browser, live_server):
     yield factory
     for context in contexts:
         context.close()
+    assert not csp_violations, "Content-Security-Policy violations:\n" + "\n".join(csp_violations)

@@ -1,9 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.pagination import PageNumberPagination
@@ -12,6 +9,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.errors import NotFound, ValidationFailed
+from apps.core.api.schema import paginated
+from apps.core.params import datetime_param
 from apps.core.permissions import HasCapability
 from apps.core.roles import Cap
 
@@ -41,7 +40,9 @@ def _table_or_404(code: str):
 
 
 class RateTableListView(CatalogApiView):
-    @extend_schema(responses=RateTableSerializer(many=True), summary="Rate tables with their active and next version")
+    @extend_schema(parameters=[OpenApiParameter("page", OpenApiTypes.INT, description="Page number (50 a page)")],
+                   responses=paginated(RateTableSerializer),
+                   summary="Rate tables with their active and next version (paginated)")
     def get(self, request):
         summaries = selectors.rate_table_list()
         paginator = PageNumberPagination()
@@ -64,15 +65,9 @@ class RateTableAsOfView(CatalogApiView):
         responses=VersionSerializer, summary="The version in force at an instant")
     def get(self, request, code: str):
         table = _table_or_404(code)
-        raw = request.query_params.get("at", "")
-        at = parse_datetime(raw) if "T" in raw or " " in raw else None
-        if at is None and parse_date(raw):
-            d = parse_date(raw)
-            at = datetime(d.year, d.month, d.day, tzinfo=UTC)
+        at = datetime_param(request.query_params, "at", code="invalid_at")
         if at is None:
             raise ValidationFailed("Give ?at= as an ISO 8601 date or instant, e.g. 2026-11-20T10:00:00Z.",
                                    code="invalid_at")
-        if timezone.is_naive(at):
-            at = at.replace(tzinfo=UTC)
         return _version_response(selectors.rate_table_version_in_force_id(rate_table_id=table.id, at=at), code,
                                  f"at {at.isoformat()}")

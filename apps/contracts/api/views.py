@@ -6,6 +6,7 @@ from rest_framework import generics
 from rest_framework.response import Response
 
 from apps.core.errors import NotFound
+from apps.core.params import text_param
 from apps.core.permissions import HasCapability
 from apps.core.roles import Cap
 
@@ -50,8 +51,8 @@ class CustomerListView(generics.ListAPIView):
 
     def get_queryset(self):
         p = self.request.query_params
-        filters = selectors.CustomerFilters(q=(p.get("search") or "").strip(), segment=p.get("segment") or "",
-                                            status=p.get("status") or "")
+        filters = selectors.CustomerFilters(q=text_param(p, "search"), segment=text_param(p, "segment"),
+                                            status=text_param(p, "status"))
         return selectors.customer_list(filters=filters, at=timezone.now())
 
 

@@ -37,3 +37,17 @@ class ScopedAutoSchema(AutoSchema):
         if operation is not None and scope is not None:
             operation["x-api-key-scope"] = scope
         return operation
+
+
+def paginated(serializer_class, name: str | None = None):
+    """The schema of a page of `serializer_class` items as DRF's PageNumberPagination answers it:
+    {"count", "next", "previous", "results": [...]}. For APIViews that paginate by hand."""
+    from rest_framework import serializers
+
+    return type(name or f"Paginated{serializer_class.__name__.removesuffix('Serializer')}List",
+                (serializers.Serializer,), {
+                    "count": serializers.IntegerField(),
+                    "next": serializers.URLField(allow_null=True),
+                    "previous": serializers.URLField(allow_null=True),
+                    "results": serializer_class(many=True),
+                })

@@ -16,7 +16,7 @@ class EventInSerializer(serializers.Serializer):
 
 
 class EventsInSerializer(serializers.Serializer):
-    events = EventInSerializer(many=True, help_text="1 to 1000 events.")
+    events = serializers.ListField(child=EventInSerializer(), min_length=1, max_length=1000, help_text="1 to 1000 events.")
 
 
 class RejectionSerializer(serializers.Serializer):

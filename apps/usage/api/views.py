@@ -10,12 +10,13 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.api.schema import paginated
 from apps.core.errors import NotFound, ValidationFailed
 from apps.core.permissions import HasCapability, may_see_margin
 from apps.core.roles import Cap
 
 from .. import selectors
-from ..ingestion import MAX_EVENTS, PayloadTooLarge, events_from_body, usage_events_ingest
+from ..ingestion import MAX_EVENTS, events_from_body, payload_too_large, usage_events_ingest
 from .serializers import (EntitlementSerializer, ErrorSerializer, EventsInSerializer, IngestResultSerializer,
                           MeterSerializer, UsageSerializer)
 
@@ -39,21 +40,35 @@ class EventIngestView(UsageApiView):
             "timestamp": "2026-11-20T10:00:00Z", "attributes": {"user": "u-7", "agent": "summarizer",
                                                                "team": "legal"}}]})])
     def post(self, request):
-        length = request.META.get("CONTENT_LENGTH")
-        limit = settings.RATEDESK["USAGE_MAX_BODY_BYTES"]
-        if length and length.isdigit() and int(length) > limit:
-            raise PayloadTooLarge(f"The request body is larger than {limit} bytes; send at most {MAX_EVENTS} "
-                                  "events a request.")
-        events = events_from_body(request.body)
+        events = events_from_body(_capped_body(request, settings.RATEDESK["USAGE_MAX_BODY_BYTES"]))
         api_key = getattr(request, "auth", None)
         result = usage_events_ingest(events=events, api_key_id=getattr(api_key, "pk", None))
         return Response(result.as_dict())
 
 
+def _capped_body(request, limit: int) -> bytes:
+    """The raw body, at most `limit` bytes, else 413. A chunked request (Transfer-Encoding: chunked) has no
+    Content-Length, so Django would read nothing from it: read the decoded stream the server hands over, up to
+    one byte past the cap."""
+    length = request.META.get("CONTENT_LENGTH")
+    if length and length.isdigit():
+        if int(length) > limit:
+            raise payload_too_large(limit)
+        return request.body
+    if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        stream = request.META.get("wsgi.input")
+        data = stream.read(limit + 1) if stream is not None else b""
+        if len(data) > limit:
+            raise payload_too_large(limit)
+        return data
+    return request.body
+
+
 class MeterListView(UsageApiView):
     required_capability = Cap.CATALOG_VIEW
 
-    @extend_schema(responses=MeterSerializer(many=True), summary="Active meters (codes usage events use)")
+    @extend_schema(parameters=[OpenApiParameter("page", OpenApiTypes.INT, description="Page number (50 a page)")],
+                   responses=paginated(MeterSerializer), summary="Active meters (codes usage events use), paginated")
     def get(self, request):
         from apps.catalog.selectors import meters_by_code
 

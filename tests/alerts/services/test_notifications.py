@@ -18,12 +18,19 @@ from tests.alerts.builders import ago, ingest_and_rate
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def loopback_receiver_allowed(settings):
+    """The receivers here listen on 127.0.0.1: allowed explicitly, as an on-premises receiver would be."""
+    settings.RATEDESK = {**settings.RATEDESK, "WEBHOOK_ALLOWED_PRIVATE_HOSTS": ["127.0.0.1"]}
+
+
 class Receiver:
     """A loopback-only webhook receiver answering with the next status of a script (then 200)."""
 
     def __init__(self, statuses=()):
         self.statuses = list(statuses)
         self.requests: list[dict] = []
+        self.location = ""
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -32,6 +39,8 @@ class Receiver:
                 receiver.requests.append({"body": body, "headers": dict(self.headers)})
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
                 self.send_response(status)
+                if receiver.location:
+                    self.send_header("Location", receiver.location)
                 self.end_headers()
                 self.wfile.write(b"ok")
 
@@ -68,8 +77,9 @@ def test_webhook_is_signed_over_the_body_and_verifiable(fire):
         alert = fire()
     [request] = receiver.requests
     header = request["headers"]["X-Ratedesk-Signature"]
-    expected = "sha256=" + hmac.new(endpoint.secret.encode(), request["body"], hashlib.sha256).hexdigest()
-    assert hmac.compare_digest(header, expected)
+    t = header.split(",")[0].removeprefix("t=")
+    expected = hmac.new(endpoint.secret.encode(), f"{t}.".encode() + request["body"], hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(header, f"t={t},v1={expected}")
     assert services.verify_signature(endpoint.secret, request["body"], header)
     assert not services.verify_signature("another-secret", request["body"], header)
     payload = json.loads(request["body"])
@@ -97,8 +107,10 @@ def test_transient_failures_are_retried_with_backoff_and_logged(fire):
         fire()
     assert len(receiver.requests) == 3
     bodies = {r["body"] for r in receiver.requests}
-    signatures = {r["headers"]["X-Ratedesk-Signature"] for r in receiver.requests}
-    assert len(bodies) == 1 and len(signatures) == 1  # retries resend the same signed body
+    assert len(bodies) == 1  # retries resend the same body, signed afresh with the time of each attempt
+    secret = NotificationDelivery.objects.get(channel="webhook").endpoint.secret
+    for r in receiver.requests:
+        assert services.verify_signature(secret, r["body"], r["headers"]["X-Ratedesk-Signature"])
     delivery = NotificationDelivery.objects.get(channel="webhook")
     assert (delivery.status, delivery.attempts) == ("sent", 3)
     assert [(e["status"], e["response_status"]) for e in delivery.log] == [

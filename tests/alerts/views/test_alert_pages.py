@@ -18,7 +18,9 @@ ROLES = ["owner", "owner2", "finance", "finance2", "am", "support", "admin", "an
 
 
 @pytest.fixture
-def fired(shop, users):
+def fired(shop, users, settings):
+    # The loopback endpoint is allowed explicitly, as an on-premises receiver would be.
+    settings.RATEDESK = {**settings.RATEDESK, "WEBHOOK_ALLOWED_PRIVATE_HOSTS": ["127.0.0.1"]}
     customer = shop.customer("acme", credits="10", manager=users["am"])
     rule = alert_rule_create(kind=Kind.BALANCE_BELOW, threshold="100", customer_id=customer.pk, actor=SYSTEM)
     alerts_evaluate(customer_ids=[customer.pk])
