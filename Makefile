@@ -63,7 +63,7 @@ test-fast: install
 	$(VENV)/bin/pytest -m "not e2e" -x $(PYTEST_ARGS)
 
 bench: install
-	$(PY) manage.py bench
+	$(PY) -m benchmarks $(BENCH_ARGS)
 
 worker: install
 	$(VENV)/bin/celery -A config worker -l info

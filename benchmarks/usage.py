@@ -1,9 +1,9 @@
-"""`make bench` (manage.py bench): performance figures measured in one run on PostgreSQL, printed `name: value`.
+"""`make bench` (python -m benchmarks): performance figures measured in one run on PostgreSQL, printed `name: value`.
 
 Sections are registered in order; each gets the shared BenchContext and returns its figures (a dict), which the
-command prints. Another app adds figures with:
+runner prints. Another module adds figures with:
 
-    from apps.usage.bench import register
+    from benchmarks.usage import register
     register("dashboards", my_section, order=100)   # my_section(ctx) -> {"overview_p95_ms": ...}
 
 The usage sections run against a scratch database (`<DATABASE_URL name>_bench`, created and dropped here), on
@@ -261,7 +261,7 @@ def gunicorn(ctx: BenchContext):
     from django.conf import settings
 
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": ctx.url(), "DJANGO_SETTINGS_MODULE": "apps.usage.bench_settings",
+    env = {**os.environ, "DATABASE_URL": ctx.url(), "DJANGO_SETTINGS_MODULE": "config.settings.bench",
            "CELERY_BROKER_URL": "", "SECRET_KEY": "bench-" + "x" * 50, "PYTHONUNBUFFERED": "1"}
     binary = Path(sys.executable).with_name("gunicorn")
     command = [str(binary) if binary.exists() else "gunicorn", "config.wsgi", "-w", str(WORKERS), "-b",
@@ -426,7 +426,7 @@ def usage_sections(ctx: BenchContext) -> dict:
 
 def _dashboards(ctx: BenchContext) -> dict:
     try:
-        from apps.usage import bench_dashboards
+        from benchmarks import dashboards as bench_dashboards
     except ImportError:
         return {}
     out = io.StringIO()

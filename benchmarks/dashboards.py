@@ -58,7 +58,7 @@ def run(stdout=None, *, events: int = EVENTS) -> dict:
            "ALLOWED_HOSTS": "testserver,localhost,127.0.0.1"}
     out.write(f"dashboards: {events:,} events in database {name} (generated once, then reused)\n")
     out.flush()
-    process = subprocess.Popen([sys.executable, "-m", "apps.usage.bench_dashboards"], env=env,
+    process = subprocess.Popen([sys.executable, "-m", "benchmarks.dashboards"], env=env,
                                cwd=str(Path(settings.BASE_DIR)), stdout=subprocess.PIPE, text=True)
     result = {}
     for line in process.stdout:
@@ -372,5 +372,5 @@ def _child() -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     _child()
