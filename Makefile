@@ -19,12 +19,13 @@ export UV_PYTHON_DOWNLOADS := never
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help install run serve migrate seed test test-fast bench worker beat check-python clean
+.PHONY: help install run serve migrate seed test test-fast bench soak worker beat check-python clean
 
 help:
 	@echo "make run     - install, migrate SQLite, seed demo data, serve on http://$(HOST):$(PORT)"
 	@echo "make test    - the whole test suite (PostgreSQL when DATABASE_URL is set)"
 	@echo "make bench   - performance figures (PostgreSQL from DATABASE_URL)"
+	@echo "make soak    - production shape under load with faults (SOAK_ARGS=\"--rate 6000 --seconds 60 --kill-worker-at 20\")"
 	@echo "make worker  - a Celery worker (needs CELERY_BROKER_URL), make beat - the scheduler"
 
 check-python:
@@ -73,3 +74,6 @@ beat: install
 
 clean:
 	rm -rf $(VENV) .tools db.sqlite3 staticfiles .pytest_cache
+
+soak: install
+	$(PY) -m benchmarks.soak $(SOAK_ARGS)

@@ -100,12 +100,12 @@ def _admin_connection(ctx: BenchContext):
 
 
 @contextmanager
-def scratch_database(ctx: BenchContext):
-    """Create `<name>_bench`, point Django's default connection at it and migrate; drop it afterwards."""
+def scratch_database(ctx: BenchContext, *, suffix: str = "bench"):
+    """Create `<name>_<suffix>`, point Django's default connection at it and migrate; drop it afterwards."""
     from django.core.management import call_command
     from django.db import connection, connections
 
-    ctx.bench_db = f"{ctx.database['NAME']}_bench"[:63]
+    ctx.bench_db = f"{ctx.database['NAME']}_{suffix}"[:63]
     with _admin_connection(ctx) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{ctx.bench_db}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{ctx.bench_db}"')
@@ -256,13 +256,13 @@ def _free_port() -> int:
 
 
 @contextmanager
-def gunicorn(ctx: BenchContext):
+def gunicorn(ctx: BenchContext, *, settings_module: str = "config.settings.bench", extra_env: dict | None = None):
     """Two gunicorn workers on a loopback port, pointed at the bench database."""
     from django.conf import settings
 
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": ctx.url(), "DJANGO_SETTINGS_MODULE": "config.settings.bench",
-           "CELERY_BROKER_URL": "", "SECRET_KEY": "bench-" + "x" * 50, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "DATABASE_URL": ctx.url(), "DJANGO_SETTINGS_MODULE": settings_module,
+           "CELERY_BROKER_URL": "", "SECRET_KEY": "bench-" + "x" * 50, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     binary = Path(sys.executable).with_name("gunicorn")
     command = [str(binary) if binary.exists() else "gunicorn", "config.wsgi", "-w", str(WORKERS), "-b",
                f"127.0.0.1:{port}", "--worker-class", "gthread", "--threads", str(WORKER_THREADS), "--keep-alive", "30",
