@@ -430,7 +430,8 @@ def _dashboards(ctx: BenchContext) -> dict:
     except ImportError:
         return {}
     out = io.StringIO()
-    result = bench_dashboards.run(stdout=out)
+    sizes = [int(n) for n in os.environ.get("BENCH_DASHBOARD_SIZES", "1000000,10000000").split(",") if n.strip()]
+    result = bench_dashboards.run_sizes(stdout=out, sizes=sizes)
     for line in out.getvalue().splitlines():
         if ":" not in line or line.split(":")[0] not in result:
             ctx.say(line)
