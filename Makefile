@@ -21,13 +21,14 @@ DEV := DJANGO_SETTINGS_MODULE=config.settings.dev
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help install run serve static migrate seed test test-fast bench worker beat check-python clean screenshots
+.PHONY: help install run serve static migrate seed test test-fast bench soak worker beat check-python clean screenshots
 
 help:
 	@echo "make run     - install, migrate SQLite, seed demo data, serve on http://$(HOST):$(PORT)"
 	@echo "make test    - the whole test suite (PostgreSQL when DATABASE_URL is set)"
 	@echo "make bench   - performance figures (PostgreSQL from DATABASE_URL)"
 	@echo "make screenshots - the README's screenshots (docs/screenshots/), from the browser tests"
+	@echo "make soak    - production shape under load with faults (SOAK_ARGS=\"--rate 6000 --seconds 60 --kill-worker-at 20\")"
 	@echo "make worker  - a Celery worker (needs CELERY_BROKER_URL), make beat - the scheduler"
 
 check-python:
@@ -69,7 +70,7 @@ test-fast: install
 	$(VENV)/bin/pytest -m "not e2e" -x $(PYTEST_ARGS)
 
 bench: install
-	$(PY) manage.py bench
+	$(PY) -m benchmarks $(BENCH_ARGS)
 
 worker: install
 	$(VENV)/bin/celery -A config worker -l info
@@ -83,3 +84,6 @@ clean:
 # The README's screenshots (docs/screenshots/*.png), taken by the browser tests on the demo data.
 screenshots: install
 	RATEDESK_SCREENSHOTS=docs/screenshots RATEDESK_REQUIRE_BROWSER=1 $(VENV)/bin/pytest tests/e2e/test_screenshots.py -q -p no:cacheprovider
+
+soak: install
+	$(PY) -m benchmarks.soak $(SOAK_ARGS)

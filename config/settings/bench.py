@@ -1,4 +1,4 @@
-"""Settings for the web workers `manage.py bench` starts (gunicorn on a loopback port): production-like
+"""Settings for the web workers `make bench` (benchmarks/usage.py) starts (gunicorn on a loopback port): production-like
 (DEBUG off, persistent database connections), rating not queued by ingestion (the bench measures it apart)."""
 from config.settings.base import *  # noqa: F401,F403
 from config.settings.base import DATABASES, RATEDESK

@@ -1,9 +1,9 @@
-"""`make bench` (manage.py bench): performance figures measured in one run on PostgreSQL, printed `name: value`.
+"""`make bench` (python -m benchmarks): performance figures measured in one run on PostgreSQL, printed `name: value`.
 
 Sections are registered in order; each gets the shared BenchContext and returns its figures (a dict), which the
-command prints. Another app adds figures with:
+runner prints. Another module adds figures with:
 
-    from apps.usage.bench import register
+    from benchmarks.usage import register
     register("dashboards", my_section, order=100)   # my_section(ctx) -> {"overview_p95_ms": ...}
 
 The usage sections run against a scratch database (`<DATABASE_URL name>_bench`, created and dropped here), on
@@ -100,12 +100,12 @@ def _admin_connection(ctx: BenchContext):
 
 
 @contextmanager
-def scratch_database(ctx: BenchContext):
-    """Create `<name>_bench`, point Django's default connection at it and migrate; drop it afterwards."""
+def scratch_database(ctx: BenchContext, *, suffix: str = "bench"):
+    """Create `<name>_<suffix>`, point Django's default connection at it and migrate; drop it afterwards."""
     from django.core.management import call_command
     from django.db import connection, connections
 
-    ctx.bench_db = f"{ctx.database['NAME']}_bench"[:63]
+    ctx.bench_db = f"{ctx.database['NAME']}_{suffix}"[:63]
     with _admin_connection(ctx) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{ctx.bench_db}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{ctx.bench_db}"')
@@ -256,13 +256,13 @@ def _free_port() -> int:
 
 
 @contextmanager
-def gunicorn(ctx: BenchContext):
+def gunicorn(ctx: BenchContext, *, settings_module: str = "config.settings.bench", extra_env: dict | None = None):
     """Two gunicorn workers on a loopback port, pointed at the bench database."""
     from django.conf import settings
 
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": ctx.url(), "DJANGO_SETTINGS_MODULE": "apps.usage.bench_settings",
-           "CELERY_BROKER_URL": "", "SECRET_KEY": "bench-" + "x" * 50, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "DATABASE_URL": ctx.url(), "DJANGO_SETTINGS_MODULE": settings_module,
+           "CELERY_BROKER_URL": "", "SECRET_KEY": "bench-" + "x" * 50, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     binary = Path(sys.executable).with_name("gunicorn")
     command = [str(binary) if binary.exists() else "gunicorn", "config.wsgi", "-w", str(WORKERS), "-b",
                f"127.0.0.1:{port}", "--worker-class", "gthread", "--threads", str(WORKER_THREADS), "--keep-alive", "30",
@@ -426,11 +426,12 @@ def usage_sections(ctx: BenchContext) -> dict:
 
 def _dashboards(ctx: BenchContext) -> dict:
     try:
-        from apps.usage import bench_dashboards
+        from benchmarks import dashboards as bench_dashboards
     except ImportError:
         return {}
     out = io.StringIO()
-    result = bench_dashboards.run(stdout=out)
+    sizes = [int(n) for n in os.environ.get("BENCH_DASHBOARD_SIZES", "1000000,10000000").split(",") if n.strip()]
+    result = bench_dashboards.run_sizes(stdout=out, sizes=sizes)
     for line in out.getvalue().splitlines():
         if ":" not in line or line.split(":")[0] not in result:
             ctx.say(line)
