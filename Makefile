@@ -21,11 +21,12 @@ DEV := DJANGO_SETTINGS_MODULE=config.settings.dev
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help install run serve static migrate seed test test-fast bench soak worker beat check-python clean screenshots
+.PHONY: help install run serve static migrate seed test test-fast lint mypy bench soak worker beat check-python clean screenshots
 
 help:
 	@echo "make run     - install, migrate SQLite, seed demo data, serve on http://$(HOST):$(PORT)"
 	@echo "make test    - the whole test suite (PostgreSQL when DATABASE_URL is set)"
+	@echo "make lint    - ruff (lint + format check), import-linter (app boundaries), mypy (pure modules)"
 	@echo "make bench   - performance figures (PostgreSQL from DATABASE_URL)"
 	@echo "make screenshots - the README's screenshots (docs/screenshots/), from the browser tests"
 	@echo "make soak    - production shape under load with faults (SOAK_ARGS=\"--rate 6000 --seconds 60 --kill-worker-at 20\")"
@@ -65,6 +66,18 @@ serve: install static
 
 test: install
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Pure modules checked by mypy (no ORM inside): pricing, periods, money, the rating package's steps.
+MYPY_FILES ?= apps/catalog/pricing.py apps/contracts/periods.py apps/core/money.py apps/usage/rating.py
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(MAKE) --no-print-directory mypy
+
+mypy: install
+	$(VENV)/bin/mypy $(MYPY_FILES)
 
 test-fast: install
 	$(VENV)/bin/pytest -m "not e2e" -x $(PYTEST_ARGS)

@@ -10,7 +10,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
 from apps.core.actors import SYSTEM
-from apps.core.roles import Cap
+from apps.core.roles import Scope
 from apps.core.services import api_key_create
 from tests.usage.builders import World, ago
 
@@ -37,7 +37,7 @@ def all_scopes_key(actors):
     world.version(table, {tokens: "0.001"}, effective_from=ago(days=60))
     world.customer("acme", table, credits="1000")
     # Through the service the create_api_key command uses, with every scope.
-    return api_key_create(name="schemathesis", actor=SYSTEM, scopes=frozenset(Cap)).raw_key
+    return api_key_create(name="schemathesis", actor=SYSTEM, scopes=frozenset(Scope)).raw_key
 
 
 schema = schemathesis.openapi.from_dict(_openapi_document())

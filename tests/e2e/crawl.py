@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+from tests.e2e.waits import wait_for_js
+
 SKIP = re.compile(r"/logout/|/api/|\.csv|/csv/|/export|format=csv|/static/|/admin/|/media/|#")
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -40,12 +42,13 @@ def _links(page, selector: str) -> list[str]:
 def settle(page) -> None:
     """Wait for the lazy panels (hx-trigger=load) and charts to be in place."""
     page.wait_for_load_state("networkidle")
-    page.wait_for_function("!document.querySelector('.loading') || document.querySelectorAll('.loading').length === 0"
-                           " || performance.now() > 8000", timeout=10000)
+    wait_for_js(page, "!document.querySelector('.loading') || performance.now() > 8000", timeout=10)
 
 
-def pages_for(page, *, depth: int = 2, max_pages: int = 36) -> list[str]:
-    """The persona's nav pages, then (breadth first, `depth` clicks deep) one page of every kind linked from them."""
+def pages_for(page, *, depth: int = 2, max_pages: int = 36, visit=None) -> list[str]:
+    """The persona's nav pages, then (breadth first, `depth` clicks deep) one page of every kind linked from them.
+    `visit(url, response)`, when given, is called on each page once it has settled (so a caller checks a page while
+    the crawl is on it instead of loading it again)."""
     page.goto("/")
     frontier = ["/"] + _links(page, "header nav a")
     seen_kinds, result = set(), []
@@ -56,21 +59,25 @@ def pages_for(page, *, depth: int = 2, max_pages: int = 36) -> list[str]:
                 continue
             seen_kinds.add(kind(url))
             result.append(url)
-            page.goto(url)
+            response = page.goto(url)
             settle(page)
+            if visit is not None:
+                visit(url, response)
             found.extend(_links(page, "main a[href]"))
         frontier = found
     return result
 
 
-def links_beyond(page, urls: list[str]) -> list[str]:
-    """Links shown on the given pages to a kind of page that is not among them (one of each kind)."""
+def main_links(page) -> list[str]:
+    """The links in the page's main content (what a person can follow from it)."""
+    return _links(page, "main a[href]")
+
+
+def links_beyond(shown: list[str], urls: list[str]) -> list[str]:
+    """Of the links `shown` on the crawled pages, one of each kind of page that is not among `urls`."""
     kinds, result = {kind(u) for u in urls}, []
-    for url in urls:
-        page.goto(url)
-        settle(page)
-        for href in _links(page, "main a[href]"):
-            if kind(href) not in kinds:
-                kinds.add(kind(href))
-                result.append(href)
+    for href in shown:
+        if kind(href) not in kinds:
+            kinds.add(kind(href))
+            result.append(href)
     return result

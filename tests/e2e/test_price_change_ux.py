@@ -9,6 +9,7 @@ from apps.catalog import services
 from apps.catalog.pricing import TierSpec
 from tests.catalog.factories import MeterFactory, RateTableFactory, add_cost, approved_version
 from tests.conftest import PASSWORD
+from tests.e2e.waits import wait_for_js
 
 
 def _world(actors, *, tiers=None):
@@ -41,7 +42,7 @@ def test_tiers_saved_by_keyboard_refresh_row_and_diff_and_flag_a_tier_below_cost
     owner.focus(f"#r{rate.pk}-tiers")
     owner.keyboard.press("Enter")
     owner.wait_for_selector(f"#tiers-{rate.pk} input[name=up_to]")
-    owner.wait_for_function("document.activeElement && document.activeElement.getAttribute('aria-label') === 'Tier 1 up to'")
+    wait_for_js(owner, "document.activeElement && document.activeElement.getAttribute('aria-label') === 'Tier 1 up to'")
     # Left to right with the keyboard: tier 1 up to 1000 at 0.60, tier 2 open at 0.05 (below the 0.10 cost).
     owner.keyboard.type("1000")
     owner.keyboard.press("Tab")
@@ -57,13 +58,13 @@ def test_tiers_saved_by_keyboard_refresh_row_and_diff_and_flag_a_tier_below_cost
     owner.wait_for_selector("text=Tiers saved.")
 
     # The row's own line is fresh without a reload: two tiers, red, naming the tier below cost.
-    owner.wait_for_function(f"document.querySelector('#rate-main-{rate.pk}').innerText.includes('Tiers (2)')")
+    wait_for_js(owner, f"document.querySelector('#rate-main-{rate.pk}').innerText.includes('Tiers (2)')")
     row = owner.locator(f"#rate-main-{rate.pk}")
     text = row.inner_text()
     assert "below cost" in text and "tier 2" in text and "lowest -100.0 %" in text
     assert "below-cost" in row.get_attribute("class")
     # The diff card refreshed too: the tiers old -> new, and the below-cost count.
-    owner.wait_for_function("document.querySelector('#diff-card').innerText.includes('1 below cost')")
+    wait_for_js(owner, "document.querySelector('#diff-card').innerText.includes('1 below cost')")
     diff = owner.locator("#diff-card table.tier-diff").inner_text()
     assert "— → 1,000" in diff and "— → 0.05" in diff
 
@@ -79,17 +80,17 @@ def test_keyboard_edits_a_row_left_to_right_and_focus_follows(new_page, actors):
     with owner.expect_response(lambda r: "/cell/" in r.url):
         owner.keyboard.press("Tab")
     # After the save the next cell (not <body>, not the next row) has the focus.
-    owner.wait_for_function(f"document.activeElement.id === 'r{rate.pk}-price_per_units'")
+    wait_for_js(owner, f"document.activeElement.id === 'r{rate.pk}-price_per_units'")
     owner.keyboard.press("Control+a")
     owner.keyboard.type("10")
     with owner.expect_response(lambda r: "/cell/" in r.url):
         owner.keyboard.press("Tab")
-    owner.wait_for_function(f"document.activeElement.id === 'r{rate.pk}-free_units'")
+    wait_for_js(owner, f"document.activeElement.id === 'r{rate.pk}-free_units'")
     owner.keyboard.press("Control+a")
     owner.keyboard.type("5")
     with owner.expect_response(lambda r: "/cell/" in r.url):
         owner.keyboard.press("Enter")
-    owner.wait_for_function(f"document.querySelector('#r{rate.pk}-free_units').value === '5'")
+    wait_for_js(owner, f"document.querySelector('#r{rate.pk}-free_units').value === '5'")
     assert _active_id(owner) == f"r{rate.pk}-free_units"
     rate.refresh_from_db()
     assert (rate.unit_price, rate.price_per_units, rate.free_units) == (Decimal("0.5"), Decimal(10), Decimal(5))

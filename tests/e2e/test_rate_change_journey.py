@@ -7,6 +7,7 @@ from apps.catalog import selectors
 from apps.catalog.models import RateTableVersion, VersionStatus
 from tests.catalog.factories import MeterFactory, RateTableFactory, add_cost, approved_version
 from tests.conftest import PASSWORD
+from tests.e2e.waits import wait_for_js
 
 
 def test_owner_drafts_edits_submits_and_finance_approves(new_page, users, actors):
@@ -26,7 +27,7 @@ def test_owner_drafts_edits_submits_and_finance_approves(new_page, users, actors
     with owner.expect_response(lambda r: "/cell/" in r.url and r.status == 200):
         cell.press("Tab")
     # The row was re-rendered by the server with the saved value and its margin.
-    owner.wait_for_function("document.querySelector(\"input[aria-label='Price of llm.input_tokens.fast']\").value === '0.12'")
+    wait_for_js(owner, "document.querySelector(\"input[aria-label='Price of llm.input_tokens.fast']\").value === '0.12'")
     assert "58.3 %" in owner.locator(".rate-row").first.inner_text()
     # A bad value shows an error in place and is not saved.
     cell = owner.locator("input[aria-label='Free units of llm.input_tokens.fast']")
