@@ -8,8 +8,8 @@ import re
 import pytest
 from django.urls import reverse
 
-from apps.usage import charts
-from apps.usage import dashboard_selectors as ds
+from apps.insights import charts
+from apps.insights import selectors as ds
 from tests.alerts.builders import ago, ingest_and_rate
 
 pytestmark = pytest.mark.django_db
