@@ -11,9 +11,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from apps.core.history import HistoricalRecords
 
 from apps.catalog.models import DecimalField
-from apps.core.history import HistoricalRecords
 
 
 class Kind(models.TextChoices):

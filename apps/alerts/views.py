@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from contextlib import suppress
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404
@@ -78,11 +80,9 @@ def alert_acknowledge(request, pk: int):
         else:
             for other in request.POST.getlist("also"):  # the lower thresholds shown with it
                 if other.isdigit():
-                    try:
+                    with suppress(DomainError):  # already acknowledged or resolved meanwhile
                         services.alert_acknowledge(alert_id=int(other), note=form.cleaned_data["note"],
                                                    actor=Actor.from_request(request))
-                    except DomainError:
-                        pass  # already acknowledged or resolved meanwhile
     if is_partial(request):
         alert = selectors.alert_get(alert_id=pk)
         if alert is None:

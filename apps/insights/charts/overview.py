@@ -126,7 +126,7 @@ def margin_by_meter_chart(items: list[MeterMargin], period: DateRange) -> Chart:
     annotations = [{"x": max(v, 0.0), "y": label, "xref": "x", "yref": "y", "xanchor": "left", "xshift": 4,
                     "showarrow": False, "text": f"{m.margin_pct:,.1f} %",
                     "font": {"size": 11, "color": NEGATIVE if m.below_cost else INK}}
-                   for v, label, m in zip(values, labels, rows)]
+                   for v, label, m in zip(values, labels, rows, strict=True)]
     chart.figure = {"data": [{
         "type": "bar", "orientation": "h", "y": labels, "x": values,
         "marker": {"color": [NEGATIVE if m.below_cost else POSITIVE for m in rows]},
