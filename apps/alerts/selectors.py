@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.contracts.selectors import customer_ids_in_force
+from apps.core.permissions import may_see_margin
 
 from .models import Alert, AlertRule, Kind, NotificationDelivery, WebhookEndpoint
 
@@ -64,8 +65,6 @@ def alert_get(*, alert_id: int) -> Alert | None:
 
 def open_alert_count(user=None) -> int:
     """The nav badge: open (not yet acknowledged) alerts; an account manager counts their own accounts."""
-    from apps.core.permissions import may_see_margin
-
     qs = Alert.objects.filter(state=Alert.State.OPEN)
     if user is not None and getattr(user, "is_authenticated", False) and user.accounts.exists():
         qs = qs.filter(customer__account_manager_id=user.pk)
