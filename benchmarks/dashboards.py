@@ -336,7 +336,7 @@ def _measure() -> dict:
     from apps.contracts.models import Customer
     from apps.core.models import User
     from apps.core.roles import Role
-    from apps.usage import dashboard_selectors as ds
+    from apps.insights import selectors as ds
 
     user, _ = User.objects.get_or_create(username="bench-owner", defaults={"email": "bench@example.com"})
     user.groups.set(Group.objects.filter(name=Role.MONETIZATION_OWNER.value))

@@ -19,8 +19,8 @@ urlpatterns = [
     path("wallets/", include("apps.wallets.urls")),
     path("usage/", include("apps.usage.urls")),
     path("alerts/", include("apps.alerts.urls")),
-    path("dashboards/", include("apps.usage.dashboard_urls")),
-    path("impact/", include("apps.usage.price_impact")),
+    path("dashboards/", include("apps.insights.urls")),
+    path("impact/", include("apps.insights.price_impact")),
     path("", include("apps.core.urls")),
 ]
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.contrib.auth import get_user_model
+
+from apps.contracts.selectors import customer_ids_by_external_id
 from apps.core.actors import SYSTEM, Actor
 from apps.core.progress import ProgressBar
 
@@ -24,17 +27,13 @@ CUSTOM_RULES = [
 
 
 def _user(username: str):
-    from apps.core.models import User
-
-    return User.objects.filter(username=username).first()
+    return get_user_model().objects.filter(username=username).first()
 
 
 def seed(*, stdout, size: str = "small") -> None:
-    from apps.contracts.models import Customer
-
     owner = _user("am") or _user("owner")
     actor = Actor(user=owner) if owner else SYSTEM
-    customers = dict(Customer.objects.values_list("external_id", "pk"))
+    customers = customer_ids_by_external_id(e for e, *_ in CUSTOM_RULES if e)
     for external_id, kind, threshold, note in CUSTOM_RULES:
         customer_id = customers.get(external_id) if external_id else None
         if external_id and customer_id is None:

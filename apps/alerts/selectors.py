@@ -6,7 +6,11 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from django.db.models import Count, Prefetch, Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
+
+from apps.contracts.selectors import customer_ids_in_force
+from apps.core.permissions import may_see_margin
 
 from .models import Alert, AlertRule, Kind, NotificationDelivery, WebhookEndpoint
 
@@ -61,8 +65,6 @@ def alert_get(*, alert_id: int) -> Alert | None:
 
 def open_alert_count(user=None) -> int:
     """The nav badge: open (not yet acknowledged) alerts; an account manager counts their own accounts."""
-    from apps.core.permissions import may_see_margin
-
     qs = Alert.objects.filter(state=Alert.State.OPEN)
     if user is not None and getattr(user, "is_authenticated", False) and user.accounts.exists():
         qs = qs.filter(customer__account_manager_id=user.pk)
@@ -106,12 +108,19 @@ def customers_needing_attention(*, limit: int = 8) -> list[int]:
                 .order_by("-n", "customer_id").values_list("customer_id", flat=True)[:limit])
 
 
-def timeline_markers(*, customer_id: int, start: date, end: date) -> list:
-    """Alerts fired in a day range, as markers for the usage app's customer page (registered in apps.py)."""
-    from django.urls import reverse
+@dataclass(frozen=True)
+class TimelineMarker:
+    at: datetime
+    day: date
+    label: str
+    category: str  # the alert kind's label: one row per category on the timeline
+    state: str  # open | acknowledged | resolved
+    url: str = ""
+    carries_margin: bool = False  # e.g. a margin alert: left out for those who may not see margin
 
-    from apps.usage.dashboard_selectors import TimelineMarker
 
+def timeline_markers(*, customer_id: int, start: date, end: date) -> list[TimelineMarker]:
+    """Alerts fired in a day range, as markers for the customer consumption page's time axis (insights)."""
     start_at = datetime.combine(start, time.min, tzinfo=UTC)
     end_at = datetime.combine(end, time.max, tzinfo=UTC)
     rows = (Alert.objects.filter(Q(fired_at__gte=start_at, fired_at__lte=end_at)
@@ -182,11 +191,8 @@ def recent_deliveries(*, status: str = "", channel: str = "", limit: int = 50) -
 
 def customers_to_evaluate(*, now: datetime | None = None) -> list[int]:
     """Customers with a contract in force or a live alert (the periodic sweep)."""
-    from apps.contracts.models import Contract
-
     now = now or timezone.now()
-    in_force = Contract.objects.filter(Q(starts_at__lte=now) & (Q(ends_at__isnull=True) | Q(ends_at__gt=now)))
-    ids = set(in_force.values_list("customer_id", flat=True))
+    ids = customer_ids_in_force(at=now)
     ids |= set(Alert.objects.filter(state__in=LIVE).values_list("customer_id", flat=True))
     return sorted(ids)
 

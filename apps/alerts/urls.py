@@ -1,4 +1,5 @@
 from django.urls import path
+from django.views.generic import RedirectView
 
 from . import views
 
@@ -15,6 +16,7 @@ urlpatterns = [
     path("webhooks/new/", views.webhook_create, name="webhook-create"),
     path("webhooks/<int:pk>/edit/", views.webhook_edit, name="webhook-edit"),
     path("panels/open/", views.panel_open, name="panel-open"),
-    path("panels/health/", views.panel_health, name="panel-health"),
+    # account health is a dashboard panel now (apps.insights): the old address still answers
+    path("panels/health/", RedirectView.as_view(pattern_name="dashboards:panel-health", query_string=True)),
     path("customers/<slug:external_id>/panel/", views.customer_panel, name="customer-panel"),
 ]

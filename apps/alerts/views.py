@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from contextlib import suppress
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404
@@ -7,6 +9,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from apps.catalog.selectors import meter_catalog
+from apps.contracts.selectors import customer_choices, customer_get
 from apps.core.actors import Actor
 from apps.core.errors import DomainError, add_domain_error_to_form
 from apps.core.htmx import is_partial, render_page_or_partial
@@ -18,13 +22,10 @@ from .forms import AcknowledgeForm, AlertFilterForm, RuleForm, WebhookForm
 from .models import THRESHOLD_HELP, THRESHOLD_UNITS, AlertRule, Kind
 
 PAGE_SIZE = 50
-HEALTH_ROWS = 15
 
 
 def _customers():
-    from apps.contracts.models import Customer
-
-    return list(Customer.objects.only("pk", "external_id", "name").order_by("name"))
+    return customer_choices()
 
 
 def _manages_accounts(user) -> bool:
@@ -79,18 +80,16 @@ def alert_acknowledge(request, pk: int):
         else:
             for other in request.POST.getlist("also"):  # the lower thresholds shown with it
                 if other.isdigit():
-                    try:
+                    with suppress(DomainError):  # already acknowledged or resolved meanwhile
                         services.alert_acknowledge(alert_id=int(other), note=form.cleaned_data["note"],
                                                    actor=Actor.from_request(request))
-                    except DomainError:
-                        pass  # already acknowledged or resolved meanwhile
     if is_partial(request):
         alert = selectors.alert_get(alert_id=pk)
         if alert is None:
             raise Http404("No such alert.")
         template = "alerts/_customer_alert.html" if request.POST.get("compact") else "alerts/_alert_row.html"
-        return render(request, template, {"alert": alert, "ack_form": form, "acked": not form.errors},
-                      status=400 if form.errors else 200)
+        # always 200: htmx swaps only successful answers, so the form's errors must come back as one
+        return render(request, template, {"alert": alert, "ack_form": form, "acked": not form.errors})
     if form.errors:
         messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
     else:
@@ -108,34 +107,8 @@ def panel_open(request):
     return render(request, "alerts/_panel_open.html", {"alerts": alerts, "total": total, "mine": mine})
 
 
-@capability_required(Cap.CONTRACTS_EDIT, Cap.ALERTS_MANAGE)
-def panel_health(request):
-    from apps.contracts.models import Customer
-    from apps.usage.dashboard_selectors import accounts_health
-
-    mine = _manages_accounts(request.user)
-    if mine:
-        customers = list(Customer.objects.filter(account_manager=request.user).order_by("name")[:200])
-        total = Customer.objects.filter(account_manager=request.user).count()
-    else:
-        ids = selectors.customers_needing_attention(limit=10)
-        order = {pk: i for i, pk in enumerate(ids)}
-        customers = sorted(Customer.objects.filter(pk__in=ids), key=lambda c: order[c.pk])
-        total = len(customers)
-    health = accounts_health(customers=customers)
-    counts = selectors.live_counts(customer_ids=[c.pk for c in customers])
-    rows = [{"h": h, "alerts": counts.get(h.customer_id, 0)} for h in health]
-    # the accounts at risk first: live alerts, then the shortest runway, then the fullest allowance
-    rows.sort(key=lambda r: (-r["alerts"], r["h"].runway_days if r["h"].runway_days is not None else 10 ** 6,
-                             -(r["h"].top_allowance.pct if r["h"].top_allowance else 0), r["h"].name))
-    rows = rows[:HEALTH_ROWS]
-    return render(request, "alerts/_panel_health.html", {"rows": rows, "mine": mine, "total": total})
-
-
 @capability_required(Cap.ALERTS_VIEW)
 def customer_panel(request, external_id: str):
-    from apps.contracts.selectors import customer_get
-
     customer = customer_get(external_id=external_id)
     if customer is None:
         raise Http404("No such customer.")
@@ -182,9 +155,7 @@ def rule_list(request):
 
 
 def _meters():
-    from apps.catalog.models import Meter
-
-    return list(Meter.objects.only("pk", "code").order_by("code"))
+    return sorted(meter_catalog(), key=lambda m: m.code)
 
 
 def _rule_form_page(request, form, rule=None, status=200):
@@ -197,8 +168,6 @@ def _rule_form_page(request, form, rule=None, status=200):
 def rule_create(request):
     initial = {"enabled": True}
     if request.GET.get("customer"):
-        from apps.contracts.selectors import customer_get
-
         customer = customer_get(external_id=request.GET["customer"])
         if customer is not None:
             initial["customer"] = str(customer.pk)

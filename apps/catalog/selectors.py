@@ -525,3 +525,35 @@ def changes_requested_list(*, limit: int = 20) -> list[ChangesRequested]:
         result.append(ChangesRequested(v, actor.username if actor else "finance", d.comment if d else "",
                                        d.created_at if d else v.decided_at))
     return result
+
+
+# --- batch reads for insights and alerts
+
+@dataclass(frozen=True)
+class CatalogMeter:
+    id: int
+    code: str
+    name: str
+    unit: str
+    product_code: str
+    product_name: str
+
+    @property
+    def pk(self) -> int:
+        return self.id
+
+    @property
+    def unit_plural(self) -> str:
+        return unit_plural(self.unit)
+
+
+def unit_plural(unit: str) -> str:
+    """A meter's unit in the plural, for labels ("1,200 tokens")."""
+    unit = unit or "unit"
+    return unit if unit.endswith("s") else f"{unit}s"
+
+
+def meter_catalog() -> list[CatalogMeter]:
+    """Every meter with its product, in catalog order (product name, then code): one query."""
+    return [CatalogMeter(m.id, m.code, m.name, m.unit, m.product.code, m.product.name)
+            for m in Meter.objects.select_related("product").order_by("product__name", "code")]

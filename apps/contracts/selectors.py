@@ -326,3 +326,50 @@ def contracts_including_credits(*, at: datetime) -> list[ContractTerms]:
                                    billing_model__in=[Contract.BillingModel.PREPAID, Contract.BillingModel.HYBRID])
           .order_by("id"))
     return [contract_terms_from(c) for c in qs]
+
+
+# --- batch reads for insights and alerts
+
+def customers_by_id(*, customer_ids: Iterable[int]) -> dict[int, Customer]:
+    """Many customers (with their account manager) in one query."""
+    ids = list({int(i) for i in customer_ids})
+    return {c.pk: c for c in Customer.objects.select_related("account_manager").filter(pk__in=ids)} if ids else {}
+
+
+def customer_names(*, customer_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+    """customer id -> (external id, name), one narrow query."""
+    ids = list({int(i) for i in customer_ids})
+    if not ids:
+        return {}
+    return {pk: (ext, name) for pk, ext, name in
+            Customer.objects.filter(pk__in=ids).values_list("pk", "external_id", "name")}
+
+
+def customer_choices() -> list[Customer]:
+    """Every customer (id, external id and name only), by name: for pickers."""
+    return list(Customer.objects.only("pk", "external_id", "name").order_by("name"))
+
+
+def customers_of_manager(*, user_id: int, limit: int = 200) -> tuple[list[Customer], int]:
+    """The accounts a person manages, by name (at most `limit`), and how many there are."""
+    qs = Customer.objects.filter(account_manager_id=user_id)
+    return list(qs.order_by("name")[:limit]), qs.count()
+
+
+def customer_ids_in_force(*, at: datetime) -> set[int]:
+    """Customers with a contract in force at `at`."""
+    return set(Contract.objects.filter(_in_force_q(at)).values_list("customer_id", flat=True))
+
+
+def unit_values(*, customer_ids: Iterable[int], at: datetime) -> dict[int, Decimal]:
+    """`ContractTerms.unit_value` for many customers: of the contract in force at `at`, else the latest one
+    started before it, else the first one."""
+    result: dict[int, Decimal] = {}
+    for customer_id, terms in contracts_for_customers(customer_ids=customer_ids).items():
+        chosen = None
+        for t in terms:  # oldest first
+            if chosen is None or t.starts_at <= at:
+                chosen = t
+        if chosen is not None:
+            result[customer_id] = chosen.unit_value
+    return result

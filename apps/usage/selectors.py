@@ -576,3 +576,30 @@ def event_find(*, customer_external_id: str, event_id: str) -> UsageEvent | None
     if customer_id is None:
         return None
     return UsageEvent.objects.filter(customer_id=customer_id, event_id=event_id).only("id").first()
+
+
+# --- rollup reads for insights and alerts (in rollup_selectors.py; other apps import them from here)
+from .rollup_selectors import (  # noqa: E402
+    AttributionTotal,
+    CustomerMeterTotal,
+    MeterDay,
+    MeterPeriod,
+    MeterWindow,
+    customers_with_usage_since,
+    daily_quantities,
+    meter_days_between,
+    period_totals,
+    rollup_attribution,
+    rollup_customer_meter_totals,
+    rollup_customer_measure,
+    rollup_days_by_meter,
+    rollup_days_since,
+    rollup_meter_window,
+    usage_event_count,
+)
+
+__all__ = [
+    "AttributionTotal", "CustomerMeterTotal", "MeterDay", "MeterPeriod", "MeterWindow", "customers_with_usage_since",
+    "daily_quantities", "meter_days_between", "period_totals", "rollup_attribution", "rollup_customer_meter_totals",
+    "rollup_customer_measure", "rollup_days_by_meter", "rollup_days_since", "rollup_meter_window", "usage_event_count",
+]

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "apps.wallets",
     "apps.usage",
     "apps.alerts",
+    "apps.insights",
 ]
 
 MIDDLEWARE = [

@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import Sum
-from django.shortcuts import render
 from django.http import Http404
+from django.shortcuts import render
 from django.urls import path
 from django.utils import timezone
 
@@ -22,8 +21,7 @@ from apps.contracts import selectors as contract_selectors
 from apps.core.money import margin_percent, percent_change
 from apps.core.permissions import capability_required
 from apps.core.roles import Cap
-
-from .models import DailyUsage
+from apps.usage.selectors import rollup_meter_window
 
 ZERO = Decimal(0)
 
@@ -74,22 +72,20 @@ def price_change_impact(*, version_id: int, days: int = 30, now=None) -> Impact 
     old_specs = catalog_selectors.version_rate_specs(version_id=base.id) if base else {}
     table = version.rate_table
     start = (now - timedelta(days=days)).date()
-    usage = (DailyUsage.objects.filter(day__gte=start, day__lt=now.date() + timedelta(days=1))
-             .values("customer_id", "meter_id", "meter__code").annotate(quantity=Sum("quantity"), cost=Sum("cost")))
-    usage = list(usage)
-    contracts = contract_selectors.contracts_in_force(customer_ids={u["customer_id"] for u in usage}, at=now)
+    usage = rollup_meter_window(start=start, end=now.date())
+    contracts = contract_selectors.contracts_in_force(customer_ids={u.customer_id for u in usage}, at=now)
     on_table = {cid for cid, terms in contracts.items() if terms.rate_table_id == table.id}
     to_currency = table.currency_per_unit
     rows: dict[int, ImpactRow] = {}
     customers_by_meter: dict[int, set[int]] = {}
     for u in usage:
-        if u["customer_id"] not in on_table:
+        if u.customer_id not in on_table:
             continue
-        meter_id, quantity = u["meter_id"], u["quantity"] or ZERO
-        row = rows.setdefault(meter_id, ImpactRow(u["meter__code"]))
-        customers_by_meter.setdefault(meter_id, set()).add(u["customer_id"])
+        meter_id, quantity = u.meter_id, u.quantity
+        row = rows.setdefault(meter_id, ImpactRow(u.meter_code))
+        customers_by_meter.setdefault(meter_id, set()).add(u.customer_id)
         row.quantity += quantity
-        row.cost += u["cost"] or ZERO
+        row.cost += u.cost
         if meter_id in old_specs:
             row.revenue_old += price_quantity(old_specs[meter_id], quantity).amount * to_currency
         if meter_id in new_specs:
@@ -114,7 +110,7 @@ def price_impact_panel(request, version_id: int):
     impact = price_change_impact(version_id=version_id, days=days)
     if impact is None:
         raise Http404
-    return render(request, "impact/_price_impact.html", {"impact": impact, "version_id": version_id})
+    return render(request, "insights/_price_impact.html", {"impact": impact, "version_id": version_id})
 
 
 app_name = "impact"

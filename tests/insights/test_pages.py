@@ -8,8 +8,8 @@ import re
 import pytest
 from django.urls import reverse
 
-from apps.usage import charts
-from apps.usage import dashboard_selectors as ds
+from apps.insights import charts
+from apps.insights import selectors as ds
 from tests.alerts.builders import ago, ingest_and_rate
 
 pytestmark = pytest.mark.django_db
@@ -172,3 +172,11 @@ def test_chart_builders_without_data():
     chart = charts.included_chart([], period_label="", has_contract=False)
     assert chart.empty == "No contract in force, so nothing is included." and chart.table == [
         ["meter", "unit", "used", "included", "used_pct", "thresholds", "crossed_on"]]
+
+
+def test_account_health_is_a_dashboard_panel_and_its_old_address_redirects(clients, acme):
+    """The account-health panel moved from alerts to insights; the old address still leads to it."""
+    response = clients["am"].get("/alerts/panels/health/")
+    assert response.status_code == 302 and response["Location"] == reverse("dashboards:panel-health")
+    page = clients["am"].get(response["Location"])
+    assert page.status_code == 200 and b"acme" in page.content.lower()

@@ -1,7 +1,7 @@
-"""Dashboards (mounted at /dashboards/ by config/urls.py). Views in dashboard_views.py."""
+"""Dashboards (mounted at /dashboards/ by config/urls.py; the namespace stays `dashboards`)."""
 from django.urls import path
 
-from . import dashboard_views as views
+from . import views
 
 app_name = "dashboards"
 
@@ -17,4 +17,5 @@ urlpatterns = [
     path("panels/money/", views.panel_money, name="panel-money"),
     path("panels/margin/", views.panel_margin, name="panel-margin"),
     path("panels/top-customers/", views.panel_top_customers, name="panel-top-customers"),
+    path("panels/health/", views.panel_health, name="panel-health"),
 ]

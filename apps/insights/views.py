@@ -1,5 +1,5 @@
 """Dashboard pages: the organisation overview, a customer's consumption, the margin page, their landing and
-customer-page panels, and the CSV behind every chart. Thin: parse, call selectors, build charts, render.
+customer-page panels (with account health), and the CSV behind every chart. Thin: parse, call selectors, build charts, render.
 
 One view serves the full page or, for htmx requests, the part that changes (range, sort) in place.
 """
@@ -13,22 +13,23 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from apps.alerts.selectors import customers_needing_attention, live_counts
+from apps.contracts.selectors import contract_in_force, customer_get, customers_by_id, customers_of_manager
 from apps.core.csv_export import csv_writer
 from apps.core.htmx import is_partial, render_page_or_partial
-from apps.core.money import ZERO
+from apps.core.money import ZERO, normalize
 from apps.core.permissions import capability_required, may_see_margin, user_can
 from apps.core.roles import Cap
+from apps.wallets.selectors import wallet_runways
 
 from . import charts
-from . import dashboard_selectors as ds
+from . import selectors as ds
 
 PANEL_RANGE_DAYS = 30
 OVERVIEW_SUMS = ("events", "revenue", "cost")  # all the overview charts need per day and meter
 
 
 def _customer_or_404(external_id: str):
-    from apps.contracts.selectors import customer_get
-
     customer = customer_get(external_id=external_id)
     if customer is None:
         raise Http404("No such customer.")
@@ -46,8 +47,6 @@ def _csv_response(chart: charts.Chart, filename: str) -> HttpResponse:
 
 def _cell(value):
     if isinstance(value, Decimal):
-        from apps.core.money import normalize
-
         return format(normalize(value), "f")
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -111,7 +110,7 @@ def overview(request):
     for key in ("consumption", "money", "margin"):
         context[key].csv_url = f"{reverse('dashboards:overview-csv', args=[key])}?{query}"
     context["query"] = query
-    return render_page_or_partial(request, "dashboards/overview.html", "dashboards/_overview_body.html", context)
+    return render_page_or_partial(request, "insights/overview.html", "insights/_overview_body.html", context)
 
 
 @capability_required(Cap.MARGIN_VIEW)
@@ -146,7 +145,7 @@ def panel_consumption(request):
     chart = charts.consumption_chart(ds.org_daily_by_meter(period=period, fields=OVERVIEW_SUMS), meters, period, by="product",
                                      measure=ds.DEFAULT_MEASURE)
     chart.csv_url = f"{reverse('dashboards:overview-csv', args=['consumption'])}?{period.as_query()}"
-    return render(request, "dashboards/_panel_chart.html", {"chart": _panel(chart), "title": chart.title,
+    return render(request, "insights/_panel_chart.html", {"chart": _panel(chart), "title": chart.title,
                                                             "more": reverse("dashboards:overview")})
 
 
@@ -155,7 +154,7 @@ def panel_money(request):
     period = _panel_period()
     chart = charts.money_chart(ds.money_by_day(ds.org_daily_by_meter(period=period, fields=OVERVIEW_SUMS), period), period)
     chart.csv_url = f"{reverse('dashboards:overview-csv', args=['money'])}?{period.as_query()}"
-    return render(request, "dashboards/_panel_chart.html", {"chart": _panel(chart),
+    return render(request, "insights/_panel_chart.html", {"chart": _panel(chart),
                                                             "title": f"{chart.title}, last {PANEL_RANGE_DAYS} days",
                                                             "more": reverse("dashboards:overview")})
 
@@ -167,7 +166,7 @@ def panel_margin(request):
     margins = ds.margin_by_meter(ds.margin_cells(period=period, meters=meters, with_days=False), meters)
     chart = charts.margin_by_meter_chart(margins, period)
     chart.csv_url = f"{reverse('dashboards:overview-csv', args=['margin'])}?{period.as_query()}"
-    return render(request, "dashboards/_panel_chart.html", {
+    return render(request, "insights/_panel_chart.html", {
         "chart": _panel(chart), "title": f"Margin by meter, last {PANEL_RANGE_DAYS} days",
         "more": reverse("dashboards:margin"), "below_cost": [m for m in margins if m.below_cost]})
 
@@ -176,7 +175,7 @@ def panel_margin(request):
 def panel_top_customers(request):
     period = _panel_period()
     totals = ds.customer_totals(period=period, measure="revenue")
-    return render(request, "dashboards/_panel_top_customers.html", {
+    return render(request, "insights/_panel_top_customers.html", {
         "top": ds.top_customers(totals, limit=6), "growers": ds.top_growers(totals, limit=6), "period": period,
         "measure": "revenue"})
 
@@ -184,8 +183,6 @@ def panel_top_customers(request):
 # --- one customer ---------------------------------------------------------------------------------------------
 
 def _customer_charts(customer, period: ds.DateRange, *, show_cost: bool) -> dict:
-    from apps.contracts.selectors import contract_in_force
-
     now = timezone.now()
     meters = ds.meter_infos()
     terms = contract_in_force(customer_id=customer.pk, at=now)
@@ -250,7 +247,7 @@ def customer_dashboard(request, external_id: str):
     context = {**_range_context(period, error), **built, "customer": customer, "show_cost": show_cost,
                "can_alerts": user_can(request.user, Cap.ALERTS_VIEW),
                "open_alerts": sum(1 for m in built["markers"] if m.state == "open")}
-    return render_page_or_partial(request, "dashboards/customer.html", "dashboards/_customer_body.html", context)
+    return render_page_or_partial(request, "insights/customer.html", "insights/_customer_body.html", context)
 
 
 @capability_required(Cap.USAGE_VIEW)
@@ -271,8 +268,8 @@ def customer_panel(request, external_id: str):
     customer = _customer_or_404(external_id)
     now = timezone.now()
     included = ds.included_usage(customer_id=customer.pk, now=now)
-    runway = ds.runways(customer_ids=[customer.pk], now=now).get(customer.pk)
-    return render(request, "dashboards/_customer_panel.html", {"customer": customer, "included": included,
+    runway = wallet_runways(customer_ids=[customer.pk], now=now).get(customer.pk)
+    return render(request, "insights/_customer_panel.html", {"customer": customer, "included": included,
                                                                "runway": runway})
 
 
@@ -310,11 +307,11 @@ def margin(request):
         {"cell": c, "why": why_charge_url(c, period)} for c in rows], "sort": sort, "only": only,
         "below_cost_meters": [m for m in meter_margins if m.below_cost],
         "below_cost_cells": sum(1 for c in cells if c.below_cost), "sort_columns": SORT_COLUMNS}
-    template = "dashboards/_margin_table.html" if request.GET.get("part") == "table" and is_partial(request) \
+    template = "insights/_margin_table.html" if request.GET.get("part") == "table" and is_partial(request) \
         else None
     if template:
         return render(request, template, context)
-    return render_page_or_partial(request, "dashboards/margin.html", "dashboards/_margin_body.html", context)
+    return render_page_or_partial(request, "insights/margin.html", "insights/_margin_body.html", context)
 
 
 @capability_required(Cap.MARGIN_VIEW)
@@ -323,3 +320,27 @@ def margin_csv(request):
     cells = ds.margin_cells(period=period, meters=ds.meter_infos())
     chart = charts.margin_heatmap(cells, period)
     return _csv_response(chart, f"margin-{period.start}-{period.end}")
+
+
+# --- account health (a landing panel for account managers and alert managers) ----------------------------------
+
+HEALTH_ROWS = 15
+
+
+@capability_required(Cap.CONTRACTS_EDIT, Cap.ALERTS_MANAGE)
+def panel_health(request):
+    mine = request.user.accounts.exists()
+    if mine:
+        customers, total = customers_of_manager(user_id=request.user.pk)
+    else:
+        ids = customers_needing_attention(limit=10)
+        found = customers_by_id(customer_ids=ids)
+        customers = [found[pk] for pk in ids if pk in found]
+        total = len(customers)
+    health = ds.accounts_health(customers=customers)
+    counts = live_counts(customer_ids=[c.pk for c in customers])
+    rows = [{"h": h, "alerts": counts.get(h.customer_id, 0)} for h in health]
+    # the accounts at risk first: live alerts, then the shortest runway, then the fullest allowance
+    rows.sort(key=lambda r: (-r["alerts"], r["h"].runway_days if r["h"].runway_days is not None else 10 ** 6,
+                             -(r["h"].top_allowance.pct if r["h"].top_allowance else 0), r["h"].name))
+    return render(request, "insights/_panel_health.html", {"rows": rows[:HEALTH_ROWS], "mine": mine, "total": total})

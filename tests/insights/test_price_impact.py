@@ -8,7 +8,7 @@ from django.utils import timezone
 from apps.catalog import services as catalog_services
 from apps.contracts import services as contract_services
 from apps.usage.models import DailyUsage
-from apps.usage.price_impact import price_change_impact
+from apps.insights.price_impact import price_change_impact
 from tests.catalog.factories import MeterFactory, RateTableFactory, approved_version
 
 pytestmark = pytest.mark.django_db

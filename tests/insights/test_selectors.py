@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from apps.usage import dashboard_selectors as ds
+from apps.insights import selectors as ds
 from apps.usage.models import RatedUsage
 from apps.wallets.models import LedgerAllocation
 from tests.alerts.builders import ago, ingest_and_rate
@@ -121,7 +121,7 @@ def test_attribution_and_credits_equal_rated_records_and_ledger(usage):
 
 
 def test_balance_history_ends_at_the_balance_and_bulk_runway_matches(usage):
-    from apps.wallets.selectors import wallet_balance, wallet_runway
+    from apps.wallets.selectors import wallet_balance, wallet_runway, wallet_runways
 
     period, _ = ds.parse_range({"range": "30"})
     now = timezone.now()
@@ -129,7 +129,7 @@ def test_balance_history_ends_at_the_balance_and_bulk_runway_matches(usage):
         customer = usage[key]
         burn = ds.balance_history(customer_id=customer.pk, period=period, now=now)
         assert burn.points[-1].balance == wallet_balance(customer_id=customer.pk).balance == burn.balance
-        bulk = ds.runways(customer_ids=[customer.pk], now=now)[customer.pk]
+        bulk = wallet_runways(customer_ids=[customer.pk], now=now)[customer.pk]
         single = wallet_runway(customer_id=customer.pk, now=now)
         assert (bulk.days_left, bulk.runs_out_at, bulk.burn_per_day) == (single.days_left, single.runs_out_at,
                                                                           single.burn_per_day)
