@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Q
 from apps.core.history import HistoricalRecords
 
-from apps.catalog.models import DecimalField
+from apps.core.money import DecimalField
 
 
 def default_thresholds() -> list[int]:

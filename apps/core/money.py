@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
 
+from django.db import models
+
 # Rated amounts keep this many places; statements round once with an explicit mode.
 RATED_PLACES = Decimal("0.000000000001")  # 12 places
 CENTS = Decimal("0.01")
@@ -10,6 +12,11 @@ MAX_DIGITS = 30
 DECIMAL_PLACES = 12
 STATEMENT_ROUNDING = ROUND_HALF_UP
 ZERO = Decimal("0")
+
+
+def DecimalField(**kwargs) -> models.DecimalField:  # noqa: N802 - a field factory with our money precision
+    """The model field every app uses for money, credits and quantities."""
+    return models.DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES, **kwargs)
 
 
 def to_decimal(value, *, field: str = "value") -> Decimal:

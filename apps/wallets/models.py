@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 from apps.core.history import HistoricalRecords
 
-from apps.catalog.models import DecimalField
+from apps.core.money import DecimalField
 
 
 # Burn-down order, the one home of the rule (DESIGN "Wallets"): priority (lower first; included credits carry
