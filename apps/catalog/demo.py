@@ -7,7 +7,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from apps.core.actors import Actor
-from apps.core.models import User
+from apps.core.selectors import user_get_by_username
 from apps.core.progress import ProgressBar
 
 from . import services
@@ -102,7 +102,7 @@ TABLES = [
 
 
 def _actor(username: str) -> Actor:
-    return Actor(user=User.objects.get(username=username))
+    return Actor(user=user_get_by_username(username=username))
 
 
 def _fill(draft: RateTableVersion, prices: dict, meters: dict[str, Meter], owner: Actor) -> None:

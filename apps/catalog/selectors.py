@@ -85,9 +85,23 @@ def version_for_instant(versions: list[VersionSpec], at: datetime) -> VersionSpe
     return versions[index - 1] if index else None
 
 
+def _meter_spec(m: Meter) -> MeterSpec:
+    return MeterSpec(m.id, m.code, m.name, m.unit, m.aggregation, m.product_id)
+
+
 def meters_by_code() -> dict[str, MeterSpec]:
-    return {m.code: MeterSpec(m.id, m.code, m.name, m.unit, m.aggregation, m.product_id)
-            for m in Meter.objects.filter(is_active=True)}
+    return {m.code: _meter_spec(m) for m in Meter.objects.filter(is_active=True)}
+
+
+def meters_by_ids(meter_ids) -> dict[int, MeterSpec]:
+    """The meters with these ids (active or not) in one query; unknown ids are simply absent."""
+    ids = {int(i) for i in meter_ids}
+    return {m.id: _meter_spec(m) for m in Meter.objects.filter(id__in=ids)} if ids else {}
+
+
+def meters_active() -> list[MeterSpec]:
+    """Active meters by code (for choosing a meter in a form)."""
+    return [_meter_spec(m) for m in Meter.objects.filter(is_active=True).order_by("code")]
 
 
 def meter_list(*, search: str = "", product: str = "", include_inactive: bool = True) -> list[Meter]:
@@ -186,6 +200,24 @@ def rate_table_list(*, now: datetime | None = None) -> list[RateTableSummary]:
 
 def rate_table_get(*, code: str) -> RateTable | None:
     return RateTable.objects.filter(code=code).first()
+
+
+def rate_table_choices() -> list[RateTable]:
+    """Every rate table by name (for choosing one in a form)."""
+    return list(RateTable.objects.order_by("name"))
+
+
+def rate_table_exists(*, rate_table_id) -> bool:
+    return rate_table_id is not None and RateTable.objects.filter(pk=rate_table_id).exists()
+
+
+def rate_table_codes_by_ids(rate_table_ids) -> dict[int, str]:
+    ids = {int(i) for i in rate_table_ids}
+    return dict(RateTable.objects.filter(id__in=ids).values_list("id", "code")) if ids else {}
+
+
+def rate_table_ids_by_code(codes) -> dict[str, int]:
+    return dict(RateTable.objects.filter(code__in=list(codes)).values_list("code", "id"))
 
 
 def rate_table_versions(*, rate_table_id: int, now: datetime | None = None) -> list[dict]:

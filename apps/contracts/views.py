@@ -7,6 +7,7 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from apps.catalog.selectors import meters_active, rate_table_choices
 from apps.core.actors import Actor
 from apps.core.errors import DomainError, add_domain_error_to_form
 from apps.core.money import decimal_str
@@ -20,13 +21,6 @@ from .panels import customer_panels
 from .selectors import OverrideTerms
 
 PAGE_SIZE = 25
-
-
-def _customer_or_404(external_id: str):
-    customer = selectors.customer_get(external_id=external_id)
-    if customer is None:
-        raise Http404("No such customer.")
-    return customer
 
 
 def _manages_accounts(user) -> bool:
@@ -64,7 +58,7 @@ def _header_context(request, customer, tab: str) -> dict:
 
 @capability_required(Cap.CUSTOMERS_VIEW)
 def customer_detail(request, external_id: str):
-    customer = _customer_or_404(external_id)
+    customer = selectors.customer_or_404(external_id=external_id)
     now = timezone.now()
     terms = selectors.contract_in_force(customer_id=customer.pk, at=now)
     contract = selectors.contract_get(customer_id=customer.pk, contract_id=terms.id) if terms else None
@@ -85,7 +79,7 @@ def customer_detail(request, external_id: str):
 
 @capability_required(Cap.CUSTOMERS_VIEW)
 def customer_contracts(request, external_id: str):
-    customer = _customer_or_404(external_id)
+    customer = selectors.customer_or_404(external_id=external_id)
     now = timezone.now()
     contracts = [{"contract": c, "status": selectors.contract_status(c, now)}
                  for c in selectors.customer_contracts(customer_id=customer.pk)]
@@ -116,7 +110,7 @@ def customer_create(request):
 
 @capability_required(Cap.CONTRACTS_EDIT)
 def customer_edit(request, external_id: str):
-    customer = _customer_or_404(external_id)
+    customer = selectors.customer_or_404(external_id=external_id)
     managers = selectors.account_managers()
     initial = {"name": customer.name, "segment": customer.segment, "status": customer.status,
                "account_manager": str(customer.account_manager_id or "")}
@@ -137,9 +131,7 @@ def customer_edit(request, external_id: str):
 
 
 def _catalog_choices():
-    from apps.catalog.models import Meter, RateTable
-
-    return list(RateTable.objects.order_by("name")), list(Meter.objects.filter(is_active=True).order_by("code"))
+    return rate_table_choices(), meters_active()
 
 
 def _rows_from_formsets(allowance_fs, override_fs):
@@ -211,12 +203,12 @@ def _contract_form_view(request, customer, contract=None):
 
 @capability_required(Cap.CONTRACTS_EDIT)
 def contract_create(request, external_id: str):
-    return _contract_form_view(request, _customer_or_404(external_id))
+    return _contract_form_view(request, selectors.customer_or_404(external_id=external_id))
 
 
 @capability_required(Cap.CONTRACTS_EDIT)
 def contract_edit(request, external_id: str, pk: int):
-    customer = _customer_or_404(external_id)
+    customer = selectors.customer_or_404(external_id=external_id)
     contract = selectors.contract_get(customer_id=customer.pk, contract_id=pk)
     if contract is None:
         raise Http404("No such contract.")
@@ -225,7 +217,7 @@ def contract_edit(request, external_id: str, pk: int):
 
 @capability_required(Cap.CUSTOMERS_VIEW)
 def contract_history(request, external_id: str, pk: int):
-    customer = _customer_or_404(external_id)
+    customer = selectors.customer_or_404(external_id=external_id)
     contract = selectors.contract_get(customer_id=customer.pk, contract_id=pk)
     if contract is None:
         raise Http404("No such contract.")

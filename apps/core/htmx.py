@@ -1,7 +1,8 @@
 """One view serves the full page or its htmx partial."""
 from __future__ import annotations
 
-from django.shortcuts import render
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
 
 
 def is_partial(request) -> bool:
@@ -16,9 +17,6 @@ def render_page_or_partial(request, page_template: str, partial_template: str, c
 
 def redirect_after_post(request, url: str):
     """After a successful htmx form post, have htmx navigate (HX-Redirect); plain posts get a 302."""
-    from django.http import HttpResponse
-    from django.shortcuts import redirect
-
     if is_partial(request):
         response = HttpResponse(status=204)
         response["HX-Redirect"] = url

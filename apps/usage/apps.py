@@ -6,6 +6,7 @@ class UsageConfig(AppConfig):
     label = "usage"
 
     def ready(self):
+        # Imported here, not at module level: they reach models, which load only once the app registry is ready.
         from apps.catalog.signals import rate_table_version_approved
         from apps.contracts.panels import CustomerPanel, register_customer_panel
         from apps.core import nav
