@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -11,7 +10,8 @@ from apps.catalog.selectors import meters_active, rate_table_choices
 from apps.core.actors import Actor
 from apps.core.errors import DomainError, add_domain_error_to_form
 from apps.core.money import decimal_str
-from apps.core.htmx import is_partial, render_page_or_partial
+from apps.core.pagination import paginate
+from apps.core.htmx import is_partial, render_form, render_page_or_partial
 from apps.core.permissions import capability_required, user_can
 from apps.core.roles import Cap
 
@@ -39,12 +39,10 @@ def customer_list(request):
         billing_model=data.get("billing_model") or "", unassigned=manager == "none",
         account_manager_id=request.user.pk if scope == "mine" else (int(manager) if manager.isdigit() else None))
     now = timezone.now()
-    page = Paginator(selectors.customer_list(filters=filters, at=now), PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    page, query = paginate(request, selectors.customer_list(filters=filters, at=now), PAGE_SIZE)
     context = {
         "form": form, "page": page, "rows": selectors.attach_current_contracts(list(page.object_list), at=now),
-        "scope": scope, "query": query.urlencode(), "show_mine": _manages_accounts(request.user),
+        "scope": scope, "query": query, "show_mine": _manages_accounts(request.user),
         "my_count": request.user.accounts.count(),
     }
     return render_page_or_partial(request, "contracts/customer_list.html", "contracts/_customer_table.html", context)
@@ -104,8 +102,7 @@ def customer_create(request):
         else:
             messages.success(request, f"Customer {customer.name} created. Add a contract next.")
             return redirect("contracts:customer-detail", external_id=customer.external_id)
-    return render(request, "contracts/customer_form.html", {"form": form, "customer": None},
-                  status=400 if form.errors else 200)
+    return render_form(request, "contracts/customer_form.html", {"form": form, "customer": None}, forms=[form])
 
 
 @capability_required(Cap.CONTRACTS_EDIT)
@@ -126,8 +123,8 @@ def customer_edit(request, external_id: str):
         else:
             messages.success(request, "Customer saved.")
             return redirect("contracts:customer-detail", external_id=customer.external_id)
-    return render(request, "contracts/customer_form.html", {"form": form, "customer": customer},
-                  status=400 if form.errors else 200)
+    return render_form(request, "contracts/customer_form.html", {"form": form, "customer": customer},
+                       forms=[form])
 
 
 def _catalog_choices():
@@ -195,10 +192,9 @@ def _contract_form_view(request, customer, contract=None):
         else:
             messages.success(request, f"Contract #{saved.pk} saved.")
             return redirect("contracts:customer-detail", external_id=customer.external_id)
-    status = 400 if request.method == "POST" else 200
-    return render(request, "contracts/contract_form.html", {
+    return render_form(request, "contracts/contract_form.html", {
         "customer": customer, "contract": contract, "form": form, "allowance_fs": allowance_fs,
-        "override_fs": override_fs, "no_rate_tables": not rate_tables}, status=status)
+        "override_fs": override_fs, "no_rate_tables": not rate_tables}, invalid=request.method == "POST")
 
 
 @capability_required(Cap.CONTRACTS_EDIT)
