@@ -7,8 +7,8 @@ from decimal import Decimal
 from django.utils import timezone
 
 from apps.core.actors import Actor
-from apps.core.selectors import user_get_by_username
 from apps.core.progress import ProgressBar
+from apps.core.selectors import user_get_by_username
 
 from . import services
 from .models import Meter, RateTable, RateTableVersion

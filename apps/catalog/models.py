@@ -5,10 +5,10 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.utils import timezone
 from django.db.models import Q
-from apps.core.history import HistoricalRecords
+from django.utils import timezone
 
+from apps.core.history import HistoricalRecords
 from apps.core.money import DecimalField
 
 

@@ -11,8 +11,18 @@ from django.utils import timezone
 
 from apps.core.money import margin_percent
 
-from .models import ApprovalDecision, Meter, MeterCost, Product, Rate, RateTable, RateTableVersion, RateTier, VersionStatus
-from .models import VersionContributor
+from .models import (
+    ApprovalDecision,
+    Meter,
+    MeterCost,
+    Product,
+    Rate,
+    RateTable,
+    RateTableVersion,
+    RateTier,
+    VersionContributor,
+    VersionStatus,
+)
 from .pricing import TIERED_MODELS, RateSpec, TierSpec, list_unit_price
 
 

@@ -16,8 +16,17 @@ from apps.core.permissions import capability_required, user_can
 from apps.core.roles import Cap
 
 from . import review, selectors, services
-from .forms import (AsOfForm, FirstCostForm, MeterCostForm, MeterForm, ProductForm, RateTableForm, ReviewForm, SubmitForm,
-                    submit_form_for)
+from .forms import (
+    AsOfForm,
+    FirstCostForm,
+    MeterCostForm,
+    MeterForm,
+    ProductForm,
+    RateTableForm,
+    ReviewForm,
+    SubmitForm,
+    submit_form_for,
+)
 from .models import Meter, Product, Rate, RateTable, RateTableVersion
 from .pricing import PRICING_MODELS, TIERED_MODELS
 

@@ -6,8 +6,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from apps.core.history import HistoricalRecords
 
+from apps.core.history import HistoricalRecords
 from apps.core.money import DecimalField
 
 

@@ -9,9 +9,9 @@ from django.utils import timezone
 from apps.catalog.selectors import meters_active, rate_table_choices
 from apps.core.actors import Actor
 from apps.core.errors import DomainError, add_domain_error_to_form
+from apps.core.htmx import is_partial, render_form, render_page_or_partial
 from apps.core.money import decimal_str
 from apps.core.pagination import paginate
-from apps.core.htmx import is_partial, render_form, render_page_or_partial
 from apps.core.permissions import capability_required, user_can
 from apps.core.roles import Cap
 

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .actors import Actor
-from .errors import FourEyesViolation, Forbidden, NotFound, ValidationFailed
+from .errors import Forbidden, FourEyesViolation, NotFound, ValidationFailed
 from .models import ApiKey, Capability, RoleChange, User
 from .permissions import user_can
 from .roles import API_KEY_DEFAULT_SCOPES, ROLE_CAPABILITIES, Cap, Role, Scope, scope_for

@@ -10,9 +10,8 @@ from django.urls import NoReverseMatch, reverse
 from . import nav, selectors, services
 from .actors import Actor
 from .errors import DomainError, add_domain_error_to_form
-from .middleware import error_response, is_api
 from .htmx import render_form
-from .params import int_param
+from .middleware import error_response, is_api
 from .permissions import capability_required, user_can
 from .roles import API_KEY_DEFAULT_SCOPES, SCOPE_LABELS, Cap, Role, Scope
 

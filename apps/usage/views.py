@@ -11,7 +11,7 @@ from django.urls import reverse
 from apps.contracts.selectors import customer_or_404
 from apps.core.errors import DomainError
 from apps.core.htmx import render_page_or_partial
-from apps.core.permissions import capability_required, may_see_margin, user_can
+from apps.core.permissions import capability_required, may_see_margin
 from apps.core.roles import Cap
 
 from . import selectors, statements

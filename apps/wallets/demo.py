@@ -13,7 +13,7 @@ from apps.core.actors import SYSTEM, Actor
 from apps.core.progress import ProgressBar
 from apps.core.selectors import user_get_by_username
 
-from . import selectors, services
+from . import services
 from .models import CreditReason, CreditRequest
 
 D = Decimal

@@ -18,8 +18,14 @@ from apps.core.roles import Cap
 
 from .. import selectors, statements
 from ..ingestion import MAX_EVENTS, events_from_body, payload_too_large, usage_events_ingest
-from .serializers import (EntitlementSerializer, ErrorSerializer, EventsInSerializer, IngestResultSerializer,
-                          MeterSerializer, UsageSerializer)
+from .serializers import (
+    EntitlementSerializer,
+    ErrorSerializer,
+    EventsInSerializer,
+    IngestResultSerializer,
+    MeterSerializer,
+    UsageSerializer,
+)
 
 
 class UsageApiView(APIView):
