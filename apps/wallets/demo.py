@@ -62,7 +62,7 @@ def _seed_wallet(*, customer, contract, index, now, billing, support_actor) -> N
     ext = customer.external_id
     rng = random.Random(f"wallet-{ext}")
     services.wallet_get_or_create(customer_id=customer.pk)
-    prepaid = contract is not None and contract.billing_model in ("prepaid", "hybrid")
+    prepaid = contract is not None and contract.wallet_backed
     start = now - timedelta(days=HISTORY_DAYS + 15)
     if prepaid:
         price = contract.credit_price
