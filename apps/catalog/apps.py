@@ -6,6 +6,7 @@ class CatalogConfig(AppConfig):
     label = "catalog"
 
     def ready(self):
+        # Imported here, not at module level: they reach models, which load only once the app registry is ready.
         from apps.core import nav
         from apps.core.roles import Cap
 

@@ -7,11 +7,12 @@ from decimal import Decimal
 from django.utils import timezone
 
 from apps.core.actors import Actor
-from apps.core.models import User
 from apps.core.progress import ProgressBar
+from apps.core.selectors import user_get_by_username
 
 from . import services
 from .models import Meter, RateTable, RateTableVersion
+from .pricing import priced_in_credits
 
 D = Decimal
 M = D(1_000_000)
@@ -102,7 +103,7 @@ TABLES = [
 
 
 def _actor(username: str) -> Actor:
-    return Actor(user=User.objects.get(username=username))
+    return Actor(user=user_get_by_username(username=username))
 
 
 def _fill(draft: RateTableVersion, prices: dict, meters: dict[str, Meter], owner: Actor) -> None:
@@ -148,7 +149,7 @@ def seed(*, stdout, size: str = "small") -> None:
     for code, name, unit, description, versions in TABLES:
         table = services.rate_table_create(actor=owner, code=code, name=name, pricing_unit=unit,
                                            description=description,
-                                           currency_per_unit="0.01" if unit == "credits" else "1")
+                                           currency_per_unit="0.01" if priced_in_credits(unit) else "1")
         for prices, days, reason, approve in versions:
             maker = owner if approve else owner2
             effective = now + timedelta(days=days)

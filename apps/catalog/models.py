@@ -5,15 +5,11 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.utils import timezone
 from django.db.models import Q
+from django.utils import timezone
+
 from apps.core.history import HistoricalRecords
-
-from apps.core.money import DECIMAL_PLACES, MAX_DIGITS
-
-
-def DecimalField(**kwargs):  # noqa: N802 - a field factory with our money precision
-    return models.DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES, **kwargs)
+from apps.core.money import DecimalField
 
 
 class Product(models.Model):

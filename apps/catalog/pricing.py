@@ -31,6 +31,13 @@ PACKAGE = "package"
 PRICING_MODELS = (PER_UNIT, GRADUATED, VOLUME, PACKAGE)
 TIERED_MODELS = (GRADUATED, VOLUME)
 
+CREDITS = "credits"  # the pricing unit of a rate table that prices in credits rather than a currency
+
+
+def priced_in_credits(pricing_unit: str | None) -> bool:
+    """Whether a rate table's pricing unit is credits (case-insensitive). The one home of this test."""
+    return (pricing_unit or "").strip().lower() == CREDITS
+
 
 class PricingError(ValueError):
     """A rate that cannot price (bad tiers, negative quantity...)."""

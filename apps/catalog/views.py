@@ -10,14 +10,23 @@ from django.views.decorators.http import require_POST
 
 from apps.core.actors import Actor
 from apps.core.errors import DomainError, add_domain_error_to_form
-from apps.core.htmx import is_partial, redirect_after_post, render_page_or_partial
+from apps.core.htmx import is_partial, redirect_after_post, render_form, render_page_or_partial
 from apps.core.params import text_param
 from apps.core.permissions import capability_required, user_can
 from apps.core.roles import Cap
 
-from . import selectors, services
-from .forms import (AsOfForm, FirstCostForm, MeterCostForm, MeterForm, ProductForm, RateTableForm, ReviewForm, SubmitForm,
-                    submit_form_for)
+from . import review, selectors, services
+from .forms import (
+    AsOfForm,
+    FirstCostForm,
+    MeterCostForm,
+    MeterForm,
+    ProductForm,
+    RateTableForm,
+    ReviewForm,
+    SubmitForm,
+    submit_form_for,
+)
 from .models import Meter, Product, Rate, RateTable, RateTableVersion
 from .pricing import PRICING_MODELS, TIERED_MODELS
 
@@ -45,7 +54,7 @@ def _model_form_view(request, *, form_class, instance, save, template, title, su
             messages.success(request, f"Saved {obj}.")
             return redirect(success_url(obj))
     context = {"form": form, "title": title, "object": instance, **(extra or {})}
-    return render(request, template, context, status=400 if form.errors else 200)
+    return render_form(request, template, context, forms=[form])
 
 
 @capability_required(EDIT)
@@ -110,7 +119,7 @@ def _meter_create(request, actor: Actor):
             return redirect("catalog:meter-detail", pk=meter.pk)
     context = {"form": form, "cost_form": cost_form, "title": "New meter", "object": None,
                "cancel_url": reverse("catalog:meter-list")}
-    return render(request, "catalog/form.html", context, status=400 if form.errors or cost_form.errors else 200)
+    return render_form(request, "catalog/form.html", context, forms=[form, cost_form])
 
 
 @capability_required(VIEW)
@@ -129,9 +138,8 @@ def meter_detail(request, pk: int):
                 messages.success(request, "Cost added.")
                 return redirect("catalog:meter-detail", pk=meter.pk)
     costs = list(meter.costs.order_by("-effective_from"))
-    return render(request, "catalog/meter_detail.html",
-                  {"meter": meter, "costs": costs, "form": form, "history": _history(meter)},
-                  status=400 if form.errors else 200)
+    return render_form(request, "catalog/meter_detail.html",
+                       {"meter": meter, "costs": costs, "form": form, "history": _history(meter)}, forms=[form])
 
 
 def _history(obj, limit: int = 50) -> list:
@@ -221,7 +229,7 @@ def version_detail(request, pk: int):
         "decisions": selectors.version_decisions(version_id=version.id),
         "available_meters": selectors.meters_not_in_version(version_id=version.id) if can_edit else [],
         "pricing_models": [(m, m.replace("_", " ")) for m in PRICING_MODELS], "tiered_models": TIERED_MODELS,
-        "submit_form": submit_form_for(version), "diff": selectors.version_diff(version_id=version.id),
+        "submit_form": submit_form_for(version), "diff": review.version_diff(version_id=version.id),
         "can_review": version.status == "pending_approval" and user_can(request.user, Cap.RATES_APPROVE),
     }
     return render(request, "catalog/version_detail.html", context)
@@ -398,11 +406,11 @@ def review_detail(request, pk: int):
         else:
             messages.success(request, done)
             return redirect("catalog:review-queue")
-    context = {"version": version, "diff": selectors.version_diff(version_id=version.id), "form": form,
+    context = {"version": version, "diff": review.version_diff(version_id=version.id), "form": form,
                "decisions": selectors.version_decisions(version_id=version.id),
-               "timeline": selectors.version_timeline(version_id=version.id),
+               "timeline": review.version_timeline(version_id=version.id),
                "is_own": request.user.pk in selectors.version_contributor_ids(version)}
-    return render(request, "catalog/review_detail.html", context, status=400 if form.errors else 200)
+    return render_form(request, "catalog/review_detail.html", context, forms=[form])
 
 
 @capability_required(EDIT, Cap.RATES_APPROVE)

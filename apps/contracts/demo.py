@@ -11,8 +11,10 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from apps.catalog.selectors import meters_by_code, rate_table_ids_by_code
 from apps.core.actors import SYSTEM, Actor
 from apps.core.progress import ProgressBar
+from apps.core.selectors import user_get_by_username
 
 from . import services
 from .models import Contract, Customer
@@ -116,22 +118,15 @@ def contract_plan(external_id: str, segment: str, status: str, index: int) -> di
 
 
 def _meters() -> dict[str, int]:
-    from apps.catalog.selectors import meters_by_code
-
     return {code: spec.id for code, spec in meters_by_code().items()}
 
 
 def _rate_tables() -> dict[str, int]:
-    from apps.catalog.models import RateTable
-
-    return dict(RateTable.objects.filter(code__in=["list-usd", "credits", "enterprise-usd"])
-                .values_list("code", "id"))
+    return rate_table_ids_by_code(["list-usd", "credits", "enterprise-usd"])
 
 
 def _user(username: str):
-    from apps.core.models import User
-
-    return User.objects.filter(username=username).first()
+    return user_get_by_username(username=username)
 
 
 def seed(*, stdout, size: str = "small") -> None:

@@ -112,7 +112,7 @@ class AllowanceRowForm(forms.Form):
 
     def __init__(self, *args, meters=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["meter"].choices = [("", "—")] + [(str(m.pk), m.code) for m in meters]
+        self.fields["meter"].choices = [("", "—")] + [(str(m.id), m.code) for m in meters]
 
     def clean(self):
         data = super().clean()
@@ -130,7 +130,7 @@ class OverrideRowForm(forms.Form):
 
     def __init__(self, *args, meters=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["meter"].choices = [("", "—")] + [(str(m.pk), m.code) for m in meters]
+        self.fields["meter"].choices = [("", "—")] + [(str(m.id), m.code) for m in meters]
 
     def clean(self):
         data = super().clean()

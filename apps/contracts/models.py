@@ -6,9 +6,9 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from apps.core.history import HistoricalRecords
 
-from apps.catalog.models import DecimalField
+from apps.core.history import HistoricalRecords
+from apps.core.money import DecimalField
 
 
 def default_thresholds() -> list[int]:

@@ -6,7 +6,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Prefetch, Q, QuerySet
+from django.http import Http404
+
+from apps.catalog.pricing import priced_in_credits
+from apps.catalog.selectors import meters_by_ids, rate_table_codes_by_ids
+from apps.core.money import decimal_str
+from apps.core.roles import Role
+from apps.core.selectors import usernames_by_ids
 
 from .models import Contract, Customer, IncludedAllowance, PriceOverride
 from .periods import billing_period
@@ -57,7 +65,7 @@ class ContractTerms:
         return start, end
 
     def in_force_at(self, at: datetime) -> bool:
-        return self.starts_at <= at and (self.ends_at is None or at < self.ends_at)
+        return contract_in_force_at(starts_at=self.starts_at, ends_at=self.ends_at, at=at)
 
     @property
     def wallet_backed(self) -> bool:
@@ -66,7 +74,7 @@ class ContractTerms:
 
     @property
     def priced_in_credits(self) -> bool:
-        return (self.pricing_unit or "").lower() == "credits"
+        return priced_in_credits(self.pricing_unit)
 
     @property
     def unit_value(self) -> Decimal:
@@ -74,8 +82,15 @@ class ContractTerms:
         return self.credit_price if self.priced_in_credits else Decimal(1)
 
 
-def _in_force_q(at: datetime) -> Q:
-    return Q(starts_at__lte=at) & (Q(ends_at__isnull=True) | Q(ends_at__gt=at))
+def contract_in_force_at(*, starts_at: datetime, ends_at: datetime | None, at: datetime) -> bool:
+    """A contract is in force from its start (inclusive) to its end (exclusive; open-ended when None).
+    The one home of this rule: `_in_force_q` is the same test in SQL, `contract_status` names it for pages."""
+    return starts_at <= at and (ends_at is None or at < ends_at)
+
+
+def _in_force_q(at: datetime, prefix: str = "") -> Q:
+    return (Q(**{f"{prefix}starts_at__lte": at})
+            & (Q(**{f"{prefix}ends_at__isnull": True}) | Q(**{f"{prefix}ends_at__gt": at})))
 
 
 def _terms_queryset() -> QuerySet[Contract]:
@@ -113,6 +128,19 @@ def customer_ids_by_external_id(external_ids: Iterable[str]) -> dict[str, int]:
 
 def customer_get(*, external_id: str) -> Customer | None:
     return Customer.objects.select_related("account_manager").filter(external_id=external_id).first()
+
+
+def customer_or_404(*, external_id: str) -> Customer:
+    """The customer for a page or API view, or 404 (the one customer lookup of the views)."""
+    customer = customer_get(external_id=external_id)
+    if customer is None:
+        raise Http404("No such customer.")
+    return customer
+
+
+def customers_all() -> list[Customer]:
+    """Every customer, oldest first (demo seeding and batch jobs)."""
+    return list(Customer.objects.order_by("id"))
 
 
 def customer_get_by_id(*, customer_id: int) -> Customer | None:
@@ -172,8 +200,7 @@ def customer_list(*, filters: CustomerFilters, at: datetime) -> QuerySet[Custome
         qs = qs.filter(status=filters.status)
     if filters.billing_model:
         qs = qs.filter(Q(contracts__billing_model=filters.billing_model)
-                       & Q(contracts__starts_at__lte=at)
-                       & (Q(contracts__ends_at__isnull=True) | Q(contracts__ends_at__gt=at))).distinct()
+                       & _in_force_q(at, prefix="contracts__")).distinct()
     return qs.order_by("name", "id")
 
 
@@ -195,10 +222,7 @@ def customer_counts_by_manager() -> dict[int | None, int]:
 
 def account_managers() -> list:
     """Users who manage at least one account or hold the account-manager role."""
-    from apps.core.models import User
-    from apps.core.roles import Role
-
-    return list(User.objects.filter(Q(accounts__isnull=False) | Q(groups__name=Role.ACCOUNT_MANAGER.value))
+    return list(get_user_model().objects.filter(Q(accounts__isnull=False) | Q(groups__name=Role.ACCOUNT_MANAGER.value))
                 .distinct().order_by("username"))
 
 
@@ -218,11 +242,9 @@ def contract_get(*, customer_id: int, contract_id: int) -> Contract | None:
 
 
 def contract_status(contract: Contract, at: datetime) -> str:
-    if contract.starts_at > at:
-        return "scheduled"
-    if contract.ends_at is not None and contract.ends_at <= at:
-        return "ended"
-    return "active"
+    if contract_in_force_at(starts_at=contract.starts_at, ends_at=contract.ends_at, at=at):
+        return "active"
+    return "scheduled" if contract.starts_at > at else "ended"
 
 
 @dataclass(frozen=True)
@@ -245,8 +267,6 @@ def _fmt(value) -> str:
     if value is None or value == "":
         return "—"
     if isinstance(value, Decimal):
-        from apps.core.money import decimal_str
-
         return decimal_str(value)
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M")
@@ -281,14 +301,12 @@ def _history_rows(records, subject_of, fields) -> list[HistoryRow]:
 
 def contract_history(*, contract_id: int) -> list[HistoryRow]:
     """The contract's changes, with its allowances and overrides, newest first."""
-    from apps.catalog.models import Meter, RateTable
-
     contract_records = list(Contract.history.filter(id=contract_id).select_related("history_user"))
     allowance_records = list(IncludedAllowance.history.filter(contract_id=contract_id).select_related("history_user"))
     override_records = list(PriceOverride.history.filter(contract_id=contract_id).select_related("history_user"))
     meter_ids = {r.meter_id for r in allowance_records + override_records}
-    meters = dict(Meter.objects.filter(id__in=meter_ids).values_list("id", "code"))
-    tables = dict(RateTable.objects.filter(id__in={r.rate_table_id for r in contract_records}).values_list("id", "code"))
+    meters = {meter_id: spec.code for meter_id, spec in meters_by_ids(meter_ids).items()}
+    tables = rate_table_codes_by_ids({r.rate_table_id for r in contract_records})
 
     rows = _history_rows(contract_records, lambda r: "contract", _CONTRACT_HISTORY_FIELDS)
     rows = [HistoryRow(at=r.at, user=r.user, kind=r.kind, subject=r.subject, reason=r.reason,
@@ -303,12 +321,10 @@ def contract_history(*, contract_id: int) -> list[HistoryRow]:
 
 
 def customer_history(*, customer_id: int) -> list[HistoryRow]:
-    from apps.core.models import User
-
     records = list(Customer.history.filter(id=customer_id).select_related("history_user"))
     rows = _history_rows(records, lambda r: "customer", ["name", "segment", "status", "account_manager_id"])
     ids = {int(v) for r in rows for f, o, n in r.changes if f == "account_manager_id" for v in (o, n) if v.isdigit()}
-    names = dict(User.objects.filter(id__in=ids).values_list("id", "username"))
+    names = usernames_by_ids(ids)
 
     def label(value: str) -> str:
         return names.get(int(value), value) if value.isdigit() else value

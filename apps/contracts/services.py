@@ -13,8 +13,10 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import Q
 
+from apps.catalog.selectors import meters_by_ids, rate_table_exists
 from apps.core.actors import Actor
 from apps.core.errors import Conflict, NotFound, ValidationFailed
+from apps.core.history import stamp_history
 from apps.core.money import to_decimal
 
 from .models import Contract, Customer, IncludedAllowance, PriceOverride
@@ -23,12 +25,6 @@ from .selectors import OverrideTerms
 RESERVED_EXTERNAL_IDS = {"new", "panels", "-"}
 _SLUG = re.compile(r"^[-a-zA-Z0-9_]+$")
 _MAX_AMOUNT = Decimal(10) ** 17
-
-
-def _stamp(instance, *, actor: Actor, reason: str) -> None:
-    """History attribution: simple_history reads these on save/delete."""
-    instance._change_reason = (reason or "").strip()[:100] or None
-    instance._history_user = actor.user  # explicit, also None: never the request's API-key principal
 
 
 def _amount(value, *, field: str, allow_none: bool = False, positive: bool = False) -> Decimal | None:
@@ -76,7 +72,7 @@ def customer_create(*, external_id: str, name: str, segment: str = Customer.Segm
                        field="external_id")
     customer = Customer(external_id=external_id, name=name, segment=segment, status=status,
                         account_manager_id=account_manager_id)
-    _stamp(customer, actor=actor, reason=change_reason or "created")
+    stamp_history(customer, actor=actor, reason=change_reason or "created")
     customer.save()
     return customer
 
@@ -89,7 +85,7 @@ def customer_update(*, customer_id: int, name: str, segment: str, status: str, a
         raise NotFound("No such customer.")
     customer.name = _validate_customer(name=name, segment=segment, status=status)
     customer.segment, customer.status, customer.account_manager_id = segment, status, account_manager_id
-    _stamp(customer, actor=actor, reason=change_reason)
+    stamp_history(customer, actor=actor, reason=change_reason)
     customer.save()
     return customer
 
@@ -142,10 +138,8 @@ def _check_no_overlap(*, customer_id: int, starts_at: datetime, ends_at: datetim
 
 
 def _clean_terms(terms: dict) -> dict:
-    from apps.catalog.models import RateTable
-
     clean = dict(terms)
-    if not RateTable.objects.filter(pk=clean.get("rate_table_id")).exists():
+    if not rate_table_exists(rate_table_id=clean.get("rate_table_id")):
         raise ValidationFailed("Choose a rate table.", field="rate_table")
     starts_at, ends_at = clean.get("starts_at"), clean.get("ends_at")
     if starts_at is None:
@@ -188,8 +182,6 @@ _TERM_FIELDS = ("rate_table_id", "starts_at", "ends_at", "billing_model", "curre
 
 def _sync_children(*, contract: Contract, allowances: Mapping[int, Decimal], overrides: Mapping[int, OverrideTerms],
                    actor: Actor, reason: str) -> None:
-    from apps.catalog.models import Meter
-
     wanted_allowances = {}
     for meter_id, quantity in allowances.items():
         quantity = _amount(quantity, field="allowances")
@@ -197,28 +189,28 @@ def _sync_children(*, contract: Contract, allowances: Mapping[int, Decimal], ove
             wanted_allowances[int(meter_id)] = quantity
     wanted_overrides = _validate_overrides(overrides)
     meter_ids = set(wanted_allowances) | set(wanted_overrides)
-    known = set(Meter.objects.filter(id__in=meter_ids).values_list("id", flat=True))
+    known = set(meters_by_ids(meter_ids))
     if meter_ids - known:
         raise ValidationFailed("An allowance or override names an unknown meter.", field="allowances")
 
     for allowance in list(contract.allowances.all()):
         if allowance.meter_id not in wanted_allowances:
-            _stamp(allowance, actor=actor, reason=reason)
+            stamp_history(allowance, actor=actor, reason=reason)
             allowance.delete()
         elif allowance.quantity != wanted_allowances[allowance.meter_id]:
             allowance.quantity = wanted_allowances[allowance.meter_id]
-            _stamp(allowance, actor=actor, reason=reason)
+            stamp_history(allowance, actor=actor, reason=reason)
             allowance.save()
         wanted_allowances.pop(allowance.meter_id, None)
     for meter_id, quantity in wanted_allowances.items():
         allowance = IncludedAllowance(contract=contract, meter_id=meter_id, quantity=quantity)
-        _stamp(allowance, actor=actor, reason=reason)
+        stamp_history(allowance, actor=actor, reason=reason)
         allowance.save()
 
     for override in list(contract.overrides.all()):
         wanted = wanted_overrides.pop(override.meter_id, None)
         if wanted is None:
-            _stamp(override, actor=actor, reason=reason)
+            stamp_history(override, actor=actor, reason=reason)
             override.delete()
             continue
         current = OverrideTerms(kind=override.kind, multiplier=override.multiplier, unit_price=override.unit_price,
@@ -226,12 +218,12 @@ def _sync_children(*, contract: Contract, allowances: Mapping[int, Decimal], ove
         if current != wanted:
             override.kind, override.multiplier = wanted.kind, wanted.multiplier
             override.unit_price, override.price_per_units = wanted.unit_price, wanted.price_per_units
-            _stamp(override, actor=actor, reason=reason)
+            stamp_history(override, actor=actor, reason=reason)
             override.save()
     for meter_id, o in wanted_overrides.items():
         override = PriceOverride(contract=contract, meter_id=meter_id, kind=o.kind, multiplier=o.multiplier,
                                  unit_price=o.unit_price, price_per_units=o.price_per_units)
-        _stamp(override, actor=actor, reason=reason)
+        stamp_history(override, actor=actor, reason=reason)
         override.save()
 
 
@@ -256,7 +248,7 @@ def contract_create(*, customer_id: int, rate_table_id: int, starts_at: datetime
     _check_no_overlap(customer_id=customer.pk, starts_at=terms["starts_at"], ends_at=terms["ends_at"], exclude_id=None)
     reason = change_reason or "contract created"
     contract = Contract(customer=customer, **{k: terms[k] for k in _TERM_FIELDS})
-    _stamp(contract, actor=actor, reason=reason)
+    stamp_history(contract, actor=actor, reason=reason)
     contract.save()
     _sync_children(contract=contract, allowances=allowances or {}, overrides=overrides or {}, actor=actor,
                    reason=reason)
@@ -285,7 +277,7 @@ def contract_update(*, contract_id: int, actor: Actor, change_reason: str,
                       exclude_id=contract.pk)
     for key in _TERM_FIELDS:
         setattr(contract, key, terms[key])
-    _stamp(contract, actor=actor, reason=reason)
+    stamp_history(contract, actor=actor, reason=reason)
     contract.save()
     if allowances is not None or overrides is not None:
         current_allowances = {a.meter_id: a.quantity for a in contract.allowances.all()}

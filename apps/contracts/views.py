@@ -1,16 +1,17 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from apps.catalog.selectors import meters_active, rate_table_choices
 from apps.core.actors import Actor
 from apps.core.errors import DomainError, add_domain_error_to_form
+from apps.core.htmx import is_partial, render_form, render_page_or_partial
 from apps.core.money import decimal_str
-from apps.core.htmx import is_partial, render_page_or_partial
+from apps.core.pagination import paginate
 from apps.core.permissions import capability_required, user_can
 from apps.core.roles import Cap
 
@@ -20,13 +21,6 @@ from .panels import customer_panels
 from .selectors import OverrideTerms
 
 PAGE_SIZE = 25
-
-
-def _customer_or_404(external_id: str):
-    customer = selectors.customer_get(external_id=external_id)
-    if customer is None:
-        raise Http404("No such customer.")
-    return customer
 
 
 def _manages_accounts(user) -> bool:
@@ -45,12 +39,10 @@ def customer_list(request):
         billing_model=data.get("billing_model") or "", unassigned=manager == "none",
         account_manager_id=request.user.pk if scope == "mine" else (int(manager) if manager.isdigit() else None))
     now = timezone.now()
-    page = Paginator(selectors.customer_list(filters=filters, at=now), PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    page, query = paginate(request, selectors.customer_list(filters=filters, at=now), PAGE_SIZE)
     context = {
         "form": form, "page": page, "rows": selectors.attach_current_contracts(list(page.object_list), at=now),
-        "scope": scope, "query": query.urlencode(), "show_mine": _manages_accounts(request.user),
+        "scope": scope, "query": query, "show_mine": _manages_accounts(request.user),
         "my_count": request.user.accounts.count(),
     }
     return render_page_or_partial(request, "contracts/customer_list.html", "contracts/_customer_table.html", context)
@@ -64,7 +56,7 @@ def _header_context(request, customer, tab: str) -> dict:
 
 @capability_required(Cap.CUSTOMERS_VIEW)
 def customer_detail(request, external_id: str):
-    customer = _customer_or_404(external_id)
+    customer = selectors.customer_or_404(external_id=external_id)
     now = timezone.now()
     terms = selectors.contract_in_force(customer_id=customer.pk, at=now)
     contract = selectors.contract_get(customer_id=customer.pk, contract_id=terms.id) if terms else None
@@ -85,7 +77,7 @@ def customer_detail(request, external_id: str):
 
 @capability_required(Cap.CUSTOMERS_VIEW)
 def customer_contracts(request, external_id: str):
-    customer = _customer_or_404(external_id)
+    customer = selectors.customer_or_404(external_id=external_id)
     now = timezone.now()
     contracts = [{"contract": c, "status": selectors.contract_status(c, now)}
                  for c in selectors.customer_contracts(customer_id=customer.pk)]
@@ -110,13 +102,12 @@ def customer_create(request):
         else:
             messages.success(request, f"Customer {customer.name} created. Add a contract next.")
             return redirect("contracts:customer-detail", external_id=customer.external_id)
-    return render(request, "contracts/customer_form.html", {"form": form, "customer": None},
-                  status=400 if form.errors else 200)
+    return render_form(request, "contracts/customer_form.html", {"form": form, "customer": None}, forms=[form])
 
 
 @capability_required(Cap.CONTRACTS_EDIT)
 def customer_edit(request, external_id: str):
-    customer = _customer_or_404(external_id)
+    customer = selectors.customer_or_404(external_id=external_id)
     managers = selectors.account_managers()
     initial = {"name": customer.name, "segment": customer.segment, "status": customer.status,
                "account_manager": str(customer.account_manager_id or "")}
@@ -132,14 +123,12 @@ def customer_edit(request, external_id: str):
         else:
             messages.success(request, "Customer saved.")
             return redirect("contracts:customer-detail", external_id=customer.external_id)
-    return render(request, "contracts/customer_form.html", {"form": form, "customer": customer},
-                  status=400 if form.errors else 200)
+    return render_form(request, "contracts/customer_form.html", {"form": form, "customer": customer},
+                       forms=[form])
 
 
 def _catalog_choices():
-    from apps.catalog.models import Meter, RateTable
-
-    return list(RateTable.objects.order_by("name")), list(Meter.objects.filter(is_active=True).order_by("code"))
+    return rate_table_choices(), meters_active()
 
 
 def _rows_from_formsets(allowance_fs, override_fs):
@@ -203,20 +192,19 @@ def _contract_form_view(request, customer, contract=None):
         else:
             messages.success(request, f"Contract #{saved.pk} saved.")
             return redirect("contracts:customer-detail", external_id=customer.external_id)
-    status = 400 if request.method == "POST" else 200
-    return render(request, "contracts/contract_form.html", {
+    return render_form(request, "contracts/contract_form.html", {
         "customer": customer, "contract": contract, "form": form, "allowance_fs": allowance_fs,
-        "override_fs": override_fs, "no_rate_tables": not rate_tables}, status=status)
+        "override_fs": override_fs, "no_rate_tables": not rate_tables}, invalid=request.method == "POST")
 
 
 @capability_required(Cap.CONTRACTS_EDIT)
 def contract_create(request, external_id: str):
-    return _contract_form_view(request, _customer_or_404(external_id))
+    return _contract_form_view(request, selectors.customer_or_404(external_id=external_id))
 
 
 @capability_required(Cap.CONTRACTS_EDIT)
 def contract_edit(request, external_id: str, pk: int):
-    customer = _customer_or_404(external_id)
+    customer = selectors.customer_or_404(external_id=external_id)
     contract = selectors.contract_get(customer_id=customer.pk, contract_id=pk)
     if contract is None:
         raise Http404("No such contract.")
@@ -225,7 +213,7 @@ def contract_edit(request, external_id: str, pk: int):
 
 @capability_required(Cap.CUSTOMERS_VIEW)
 def contract_history(request, external_id: str, pk: int):
-    customer = _customer_or_404(external_id)
+    customer = selectors.customer_or_404(external_id=external_id)
     contract = selectors.contract_get(customer_id=customer.pk, contract_id=pk)
     if contract is None:
         raise Http404("No such contract.")

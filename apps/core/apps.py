@@ -6,6 +6,7 @@ class CoreConfig(AppConfig):
     label = "core"
 
     def ready(self):
+        # Imported here, not at module level: these import models, which Django loads after the app registry.
         from django.db.models.signals import post_migrate
 
         from . import nav

@@ -6,6 +6,7 @@ from django.conf import settings
 from .actors import SYSTEM
 from .models import User
 from .roles import Role
+from .services import user_create, user_roles_set
 
 DEMO_USERS = [
     ("owner", "Olivia", "Owner", [Role.MONETIZATION_OWNER]),
@@ -22,8 +23,6 @@ DEMO_USERS = [
 
 
 def seed(*, stdout, size: str = "small") -> None:
-    from .services import user_create, user_roles_set
-
     password = settings.RATEDESK["DEMO_PASSWORD"]
     for username, first, last, roles in DEMO_USERS:
         user = User.objects.filter(username=username).first()

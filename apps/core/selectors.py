@@ -1,8 +1,10 @@
 from __future__ import annotations
 
-from django.db.models import Prefetch
+from django.contrib.auth.models import Group
+from django.db.models import Count, Prefetch, Q
 
 from .models import ApiKey, RoleChange, User
+from .roles import Role
 
 
 def api_key_list() -> list[ApiKey]:
@@ -10,8 +12,6 @@ def api_key_list() -> list[ApiKey]:
 
 
 def user_list() -> list[User]:
-    from django.contrib.auth.models import Group
-
     return list(User.objects.prefetch_related(Prefetch("groups", queryset=Group.objects.order_by("name"))))
 
 
@@ -20,11 +20,6 @@ def users_with_role(role) -> list[User]:
 
 
 def admin_summary() -> dict:
-    from django.contrib.auth.models import Group
-    from django.db.models import Count, Q
-
-    from .roles import Role
-
     groups = {g.name: g.n for g in Group.objects.annotate(n=Count("user", filter=Q(user__is_active=True)))}
     keys = list(ApiKey.objects.filter(revoked_at__isnull=True).order_by("-last_used_at")[:5])
     return {
@@ -43,9 +38,17 @@ def user_get(*, user_id: int) -> User | None:
     return User.objects.filter(pk=user_id).first()
 
 
-def user_role_names(user: User) -> list[str]:
-    from .roles import Role
+def user_get_by_username(*, username: str) -> User | None:
+    return User.objects.filter(username=username).first()
 
+
+def usernames_by_ids(user_ids) -> dict[int, str]:
+    """Map user ids to usernames in one query; unknown ids are simply absent."""
+    ids = {int(i) for i in user_ids}
+    return dict(User.objects.filter(id__in=ids).values_list("id", "username")) if ids else {}
+
+
+def user_role_names(user: User) -> list[str]:
     held = set(user.groups.values_list("name", flat=True))
     return [r.value for r in Role if r.value in held]
 

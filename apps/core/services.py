@@ -3,15 +3,18 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from django.contrib.auth.models import Group
+from django.contrib.auth import password_validation
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from .actors import Actor
-from .errors import FourEyesViolation, Forbidden, NotFound, ValidationFailed
-from .models import ApiKey, RoleChange, User
+from .errors import Forbidden, FourEyesViolation, NotFound, ValidationFailed
+from .models import ApiKey, Capability, RoleChange, User
 from .permissions import user_can
-from .roles import API_KEY_DEFAULT_SCOPES, Cap, Role, Scope, scope_for
+from .roles import API_KEY_DEFAULT_SCOPES, ROLE_CAPABILITIES, Cap, Role, Scope, scope_for
 
 
 @dataclass(frozen=True)
@@ -101,9 +104,6 @@ def user_create(*, username: str, password: str, roles: list[Role], first_name: 
     if User.objects.filter(username=username).exists():
         raise ValidationFailed(f"A user named {username} already exists.", field="username")
     if not seeding:
-        from django.contrib.auth import password_validation
-        from django.core.exceptions import ValidationError
-
         try:
             password_validation.validate_password(password, User(username=username, first_name=first_name,
                                                                  last_name=last_name, email=email))
@@ -121,12 +121,6 @@ def role_groups_sync(**_kwargs) -> None:
 
     Runs after every migrate/flush (post_migrate), so a fresh or flushed database always has the roles.
     """
-    from django.contrib.auth.models import Permission
-    from django.contrib.contenttypes.models import ContentType
-
-    from .models import Capability
-    from .roles import ROLE_CAPABILITIES
-
     content_type = ContentType.objects.get_for_model(Capability, for_concrete_model=False)
     perms = {p.codename: p for p in Permission.objects.filter(content_type=content_type)}
     for role, caps in ROLE_CAPABILITIES.items():

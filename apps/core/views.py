@@ -10,8 +10,8 @@ from django.urls import NoReverseMatch, reverse
 from . import nav, selectors, services
 from .actors import Actor
 from .errors import DomainError, add_domain_error_to_form
+from .htmx import render_form
 from .middleware import error_response, is_api
-from .params import int_param
 from .permissions import capability_required, user_can
 from .roles import API_KEY_DEFAULT_SCOPES, SCOPE_LABELS, Cap, Role, Scope
 
@@ -81,9 +81,8 @@ def api_key_list(request):
     if shown:
         key = selectors.api_key_get(api_key_id=shown["id"])
         created = {"api_key": key, "raw_key": shown["raw"]} if key is not None else None
-    response = render(request, "core/api_keys.html",
-                      {"form": form, "created": created, "keys": selectors.api_key_list()},
-                      status=400 if form.errors else 200)
+    response = render_form(request, "core/api_keys.html",
+                           {"form": form, "created": created, "keys": selectors.api_key_list()}, forms=[form])
     if created:
         response["Cache-Control"] = "no-store"  # the key must not come back from a cache either
     return response
@@ -135,10 +134,9 @@ def user_list(request):
                 return redirect("users")
     users = [{"user": u, "roles": {g.name for g in u.groups.all()}, "is_self": u.pk == request.user.pk}
              for u in selectors.user_list()]
-    return render(request, "core/users.html",
-                  {"users": users, "roles": [r.value for r in Role], "form": form,
-                   "changes": selectors.role_changes(limit=20)},
-                  status=400 if form is not None and form.errors else 200)
+    return render_form(request, "core/users.html",
+                       {"users": users, "roles": [r.value for r in Role], "form": form,
+                        "changes": selectors.role_changes(limit=20)}, forms=[form] if form is not None else [])
 
 
 @capability_required(Cap.USERS_MANAGE)

@@ -17,7 +17,18 @@ from django.conf import settings
 from django.test.utils import override_settings
 from django.utils import timezone
 
+from apps.catalog.pricing import list_unit_price
+from apps.catalog.selectors import meters_by_code, rate_table_versions_approved
+from apps.contracts.selectors import contracts_for_customers, customers_all
+from apps.contracts.services import contract_update
+from apps.core.actors import SYSTEM
 from apps.core.progress import ProgressBar
+from apps.wallets.selectors import customer_balances, wallet_grants
+from apps.wallets.services import wallet_expire_due
+
+from .ingestion import MAX_EVENTS, usage_events_ingest
+from .models import UsageEvent
+from .services import usage_rate_pending
 
 D = Decimal
 DAYS = 90
@@ -84,13 +95,7 @@ def _weekly(day: datetime) -> float:
 
 
 def _profiles(*, now: datetime, events_per_day: tuple[int, int]) -> list[Profile]:
-    from apps.catalog.pricing import list_unit_price
-    from apps.catalog.selectors import meters_by_code, rate_table_versions_approved
-    from apps.contracts.models import Customer
-    from apps.contracts.selectors import contracts_for_customers
-    from apps.wallets.selectors import customer_balances, wallet_grants
-
-    customers = list(Customer.objects.order_by("id").values_list("id", "external_id", "segment", "status"))
+    customers = [(c.id, c.external_id, c.segment, c.status) for c in customers_all()]
     contracts = contracts_for_customers(customer_ids=[c[0] for c in customers])
     meters = meters_by_code()
     table_ids = {t.rate_table_id for terms in contracts.values() for t in terms}
@@ -115,7 +120,7 @@ def _profiles(*, now: datetime, events_per_day: tuple[int, int]) -> list[Profile
         n = rng.randint(*events_per_day)
         if status == "trial":
             n = max(2, n // 3)
-        wallet_backed = current.billing_model in ("prepaid", "hybrid")
+        wallet_backed = current.wallet_backed
         start_at = None
         if wallet_backed:
             grants = wallet_grants(customer_id=customer_id, now=now)
@@ -125,7 +130,7 @@ def _profiles(*, now: datetime, events_per_day: tuple[int, int]) -> list[Profile
             # Most burn a comfortable share of what they hold; about one in four run close to (or past) it.
             share = rng.choice([0.92, 1.05, 1.25]) if index % 4 == 1 else rng.uniform(0.25, 0.65)
             daily_credits = balance * D(str(round(share, 3))) / D(days * 0.8)
-            daily = daily_credits * (current.credit_price if current.pricing_unit.lower() != "credits" else 1)
+            daily = daily_credits * (1 if current.priced_in_credits else current.credit_price)
         else:
             daily = D(POSTPAID_DAILY.get(segment, 50)) * D(str(round(rng.uniform(0.6, 1.6), 3)))
         scale = (daily / (per_event * n)) if per_event > 0 else D(1)
@@ -177,10 +182,6 @@ def _day_events(profile: Profile, day: datetime, day_offset: int, limit: datetim
 
 
 def seed(*, stdout, size: str = "small") -> None:
-    from .ingestion import MAX_EVENTS, usage_events_ingest
-    from .models import UsageEvent
-    from .services import usage_rate_pending
-
     if UsageEvent.objects.exists():
         stdout.write("  usage: events already there; skipped.\n")
         return
@@ -198,8 +199,6 @@ def seed(*, stdout, size: str = "small") -> None:
         totals = _send(profiles, today=today, now=now, bar=bar, ingest=usage_events_ingest, rate=usage_rate_pending,
                        max_events=MAX_EVENTS)
     bar.finish()
-    from apps.wallets.services import wallet_expire_due
-
     wallet_expire_due(now=now)  # past periods' included credits lapse (what rating left of them)
     stdout.write(f"  usage: {totals['ingested']} events ingested ({totals['duplicates']} duplicates re-sent, "
                  f"{totals['rejected']} rejected) for {len(profiles)} customers over {DAYS} days.\n")
@@ -208,10 +207,6 @@ def seed(*, stdout, size: str = "small") -> None:
 def _size_allowances(profiles: list[Profile], *, now: datetime) -> None:
     """Size each contract's included allowances to the usage this demo will send, so included-usage
     progress reads like real accounts: most well within, some near 90 %, a few past 100 %."""
-    from apps.catalog.selectors import meters_by_code
-    from apps.contracts.services import contract_update
-    from apps.core.actors import SYSTEM
-
     codes = {m.id: code for code, m in meters_by_code().items()}
     # Average of the weekly pattern and of the last month's growth.
     days_factor = D("30") * D("0.86") * D(str(round(_growth(15), 3)))

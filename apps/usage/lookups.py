@@ -9,6 +9,9 @@ from __future__ import annotations
 import threading
 import time
 
+from apps.catalog.selectors import meters_by_code
+from apps.contracts.selectors import customer_ids_by_external_id
+
 METER_TTL = 10.0
 CUSTOMER_TTL = 60.0
 
@@ -47,14 +50,10 @@ meters = Memo(METER_TTL)
 
 
 def customer_ids(external_ids) -> dict[str, int]:
-    from apps.contracts.selectors import customer_ids_by_external_id
-
     return customers.get(set(external_ids), customer_ids_by_external_id)
 
 
 def meter_specs(codes) -> dict:
-    from apps.catalog.selectors import meters_by_code
-
     return meters.get(set(codes), lambda missing: meters_by_code())
 
 

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from apps.catalog.models import DecimalField
+from apps.core.money import DecimalField
 
 
 class UsageEvent(models.Model):

@@ -20,6 +20,7 @@ from django.db import DataError, IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.catalog.selectors import rate_table_versions_approved
 from apps.core.actors import SYSTEM, Actor
 from apps.core.errors import DomainError, ValidationFailed
 from apps.core.money import ZERO
@@ -225,8 +226,6 @@ def usage_rerate_after_approval(*, version_id: int, rate_table_id: int, effectiv
                                 actor: Actor = SYSTEM) -> RerateSummary | None:
     """A backdated version was approved: re-rate from its effective instant until the next approved version of
     the table takes over (or now)."""
-    from apps.catalog.selectors import rate_table_versions_approved
-
     now = timezone.now()
     if effective_from >= now:
         return None

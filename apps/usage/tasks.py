@@ -10,6 +10,10 @@ from django.core.cache import cache
 from django.db import InterfaceError, OperationalError
 
 from apps.core.actors import SYSTEM, Actor
+from apps.core.queueing import enqueue
+from apps.core.selectors import user_get
+
+from .services import DEFAULT_BATCH_SIZE, usage_rate_pending, usage_rerate, usage_rerate_after_approval
 
 TRANSIENT = (OperationalError, InterfaceError)
 RATE_PENDING = "usage.rate_pending"
@@ -19,8 +23,6 @@ RERATE_AFTER_APPROVAL = "usage.rerate_after_approval"
 
 @shared_task(name=RATE_PENDING, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
 def rate_pending_task(batch_size: int | None = None, max_batches: int | None = 20) -> dict:
-    from .services import DEFAULT_BATCH_SIZE, usage_rate_pending
-
     summary = usage_rate_pending(batch_size=batch_size or DEFAULT_BATCH_SIZE, max_batches=max_batches)
     return {"batches": summary.batches, "events": summary.events, "errors": summary.errors}
 
@@ -28,16 +30,12 @@ def rate_pending_task(batch_size: int | None = None, max_batches: int | None = 2
 def _actor(user_id: int | None) -> Actor:
     if user_id is None:
         return SYSTEM
-    from apps.core.models import User
-
-    return Actor(user=User.objects.filter(pk=user_id).first())
+    return Actor(user=user_get(user_id=user_id))
 
 
 @shared_task(name=RERATE_RANGE, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
 def rerate_range_task(start: str, end: str, customer_id: int | None = None, reason: str = "",
                       actor_user_id: int | None = None) -> dict:
-    from .services import usage_rerate
-
     summary = usage_rerate(start=datetime.fromisoformat(start), end=datetime.fromisoformat(end),
                            customer_id=customer_id, actor=_actor(actor_user_id), reason=reason)
     return {"batch_id": summary.batch_id, "rerated": summary.rerated, "superseded": summary.superseded,
@@ -46,8 +44,6 @@ def rerate_range_task(start: str, end: str, customer_id: int | None = None, reas
 
 @shared_task(name=RERATE_AFTER_APPROVAL, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
 def rerate_after_approval_task(version_id: int, rate_table_id: int, effective_from: str) -> dict | None:
-    from .services import usage_rerate_after_approval
-
     summary = usage_rerate_after_approval(version_id=version_id, rate_table_id=rate_table_id,
                                           effective_from=datetime.fromisoformat(effective_from))
     if summary is None:
@@ -62,8 +58,6 @@ def queue_rating() -> None:
         return
     if not settings.CELERY_TASK_ALWAYS_EAGER and not cache.add("usage:rating-queued", 1, timeout=2):
         return
-    from apps.core.queueing import enqueue
-
     try:
         enqueue(rate_pending_task)
     except Exception:  # noqa: BLE001 - the events are stored: a rating failure is never the ingestion's failure

@@ -8,20 +8,14 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from apps.contracts.selectors import customer_or_404
 from apps.core.errors import DomainError
 from apps.core.htmx import render_page_or_partial
-from apps.core.permissions import capability_required, may_see_margin, user_can
+from apps.core.permissions import capability_required, may_see_margin
 from apps.core.roles import Cap
 
-from . import selectors
+from . import selectors, statements
 from .api.views import statement_response
-
-
-def _customer(external_id: str):
-    try:
-        return selectors.customer_or_404(external_id)
-    except DomainError:
-        raise Http404("No such customer.") from None
 
 
 def _meter(code: str):
@@ -66,7 +60,7 @@ def event_why(request, pk: int):
 
 @capability_required(Cap.USAGE_VIEW)
 def bucket_why(request, external_id: str, day: str, meter: str):
-    customer = _customer(external_id)
+    customer = customer_or_404(external_id=external_id)
     meter_spec = _meter(meter)
     try:
         bucket_day = date.fromisoformat(day)
@@ -79,7 +73,7 @@ def bucket_why(request, external_id: str, day: str, meter: str):
 
 @capability_required(Cap.USAGE_VIEW)
 def customer_panel(request, external_id: str):
-    customer = _customer(external_id)
+    customer = customer_or_404(external_id=external_id)
     context = selectors.customer_usage_panel(customer=customer)
     context["can_margin"] = _can_see_margin(request)
     return render_page_or_partial(request, "usage/customer_usage.html", "usage/_customer_panel.html", context)
@@ -87,14 +81,14 @@ def customer_panel(request, external_id: str):
 
 def _statement_or_redirect(request, external_id: str):
     """The statement for ?start=&end= (default: the current period), or a redirect with the error shown."""
-    customer = _customer(external_id)
+    customer = customer_or_404(external_id=external_id)
     try:
         start, end = selectors.resolve_range(customer_id=customer.pk, start=request.GET.get("start"),
                                              end=request.GET.get("end"))
     except DomainError as exc:
         messages.error(request, exc.message)
         return None, redirect("usage:statement", external_id=external_id)
-    return (customer, selectors.statement(customer=customer, start=start, end=end), start, end), None
+    return (customer, statements.statement(customer=customer, start=start, end=end), start, end), None
 
 
 @capability_required(Cap.USAGE_VIEW)

@@ -2,6 +2,7 @@ from django.apps import AppConfig
 
 
 def _pending_credit_requests(user) -> int:
+    # Imported here: selectors import models, which are not loaded when Django imports this AppConfig module.
     from .selectors import credit_requests_pending_count
 
     return credit_requests_pending_count()
@@ -12,6 +13,7 @@ class WalletsConfig(AppConfig):
     label = "wallets"
 
     def ready(self):
+        # Imported here, not at module level: they reach models, which load only once the app registry is ready.
         from apps.contracts.panels import CustomerPanel, register_customer_panel
         from apps.core import nav
         from apps.core.roles import Cap

@@ -8,12 +8,12 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from apps.contracts.models import Customer
-from apps.contracts.selectors import contracts_in_force
+from apps.contracts.selectors import contracts_in_force, customers_all
 from apps.core.actors import SYSTEM, Actor
 from apps.core.progress import ProgressBar
+from apps.core.selectors import user_get_by_username
 
-from . import selectors, services
+from . import services
 from .models import CreditReason, CreditRequest
 
 D = Decimal
@@ -26,14 +26,12 @@ SUPPORT_NOTES = {
 
 
 def _user(username: str):
-    from apps.core.models import User
-
-    return User.objects.filter(username=username).first()
+    return user_get_by_username(username=username)
 
 
 def seed(*, stdout, size: str = "small") -> None:
     now = timezone.now()
-    customers = list(Customer.objects.order_by("id"))
+    customers = customers_all()
     if not customers:
         stdout.write("  wallets: no customers yet; skipped.")
         return
@@ -64,7 +62,7 @@ def _seed_wallet(*, customer, contract, index, now, billing, support_actor) -> N
     ext = customer.external_id
     rng = random.Random(f"wallet-{ext}")
     services.wallet_get_or_create(customer_id=customer.pk)
-    prepaid = contract is not None and contract.billing_model in ("prepaid", "hybrid")
+    prepaid = contract is not None and contract.wallet_backed
     start = now - timedelta(days=HISTORY_DAYS + 15)
     if prepaid:
         price = contract.credit_price

@@ -7,10 +7,9 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
 from apps.core.history import HistoricalRecords
-
-from apps.catalog.models import DecimalField
-
+from apps.core.money import DecimalField
 
 # Burn-down order, the one home of the rule (DESIGN "Wallets"): priority (lower first; included credits carry
 # priority 0), then earliest expiry (no expiry last, on SQLite and PostgreSQL alike), then free before paid (a

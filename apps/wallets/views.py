@@ -5,29 +5,22 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from apps.contracts.selectors import customer_get
+from apps.contracts.selectors import customer_or_404
 from apps.core.actors import Actor
 from apps.core.errors import DomainError, add_domain_error_to_form
-from apps.core.htmx import is_partial
+from apps.core.htmx import is_partial, render_form
+from apps.core.pagination import paginate
 from apps.core.permissions import capability_required, user_can
 from apps.core.roles import Cap
 
 from . import selectors, services
 from .forms import CreditIssueForm, DecisionForm, LedgerFilterForm, VoidForm
-from .models import CreditRequest
-
-
-def _customer_or_404(external_id: str):
-    customer = customer_get(external_id=external_id)
-    if customer is None:
-        raise Http404("No such customer.")
-    return customer
+from .models import CreditGrant, CreditRequest
 
 
 def _header(request, customer, tab: str) -> dict:
@@ -60,33 +53,32 @@ def _balance_context(request, customer) -> dict:
 @capability_required(Cap.CUSTOMERS_VIEW)
 def balance_panel(request, external_id: str):
     """Customer-page panel: balance, runway, open grants, pending credit requests."""
-    customer = _customer_or_404(external_id)
+    customer = customer_or_404(external_id=external_id)
     return render(request, "wallets/_balance_panel.html", _balance_context(request, customer))
 
 
 @capability_required(Cap.CUSTOMERS_VIEW)
 def ledger_panel(request, external_id: str):
-    customer = _customer_or_404(external_id)
+    customer = customer_or_404(external_id=external_id)
     entries = selectors.with_running_balance(selectors.ledger_entries(customer_id=customer.pk, limit=12))
     return render(request, "wallets/_ledger_panel.html", {"customer": customer, "entries": entries})
 
 
 @capability_required(Cap.CUSTOMERS_VIEW)
 def ledger(request, external_id: str):
-    customer = _customer_or_404(external_id)
+    customer = customer_or_404(external_id=external_id)
     form = LedgerFilterForm(request.GET or None)
     entry_type = form.cleaned_data.get("type", "") if form.is_valid() else ""
-    page = Paginator(selectors.ledger_entries(customer_id=customer.pk, entry_type=entry_type), 50).get_page(
-        request.GET.get("page"))
+    page, query = paginate(request, selectors.ledger_entries(customer_id=customer.pk, entry_type=entry_type), 50)
     page.object_list = selectors.with_running_balance(page.object_list)
-    context = {**_header(request, customer, "ledger"), "form": form, "page": page, "entry_type": entry_type,
+    context = {**_header(request, customer, "ledger"), "form": form, "page": page, "query": query, "entry_type": entry_type,
                "conservation": selectors.wallet_conservation(customer_id=customer.pk)}
     return render(request, "wallets/ledger.html", context)
 
 
 @capability_required(Cap.CUSTOMERS_VIEW)
 def grants(request, external_id: str):
-    customer = _customer_or_404(external_id)
+    customer = customer_or_404(external_id=external_id)
     context = {**_header(request, customer, "grants"),
                "grants": selectors.wallet_grants(customer_id=customer.pk),
                "balance": selectors.wallet_balance(customer_id=customer.pk)}
@@ -95,7 +87,7 @@ def grants(request, external_id: str):
 
 @capability_required(Cap.CREDITS_ISSUE)
 def credit_issue(request, external_id: str):
-    customer = _customer_or_404(external_id)
+    customer = customer_or_404(external_id=external_id)
     form = CreditIssueForm(request.POST or None)
     partial = is_partial(request)
     if request.method == "POST" and form.is_valid():
@@ -129,19 +121,14 @@ def credit_issue(request, external_id: str):
             return redirect("contracts:customer-detail", external_id=customer.external_id)
     context = {"customer": customer, "form": form, "partial": partial, **_caps_context(customer),
                **_header(request, customer, "overview")}
-    status = 400 if form.errors else 200
-    if partial:
-        # htmx swaps 2xx only: the form with its errors comes back as 200.
-        return render(request, "wallets/_credit_form.html", context)
-    return render(request, "wallets/credit_issue.html", context, status=status)
+    return render_form(request, "wallets/credit_issue.html", context, forms=[form],
+                       partial_template="wallets/_credit_form.html")
 
 
 @require_POST
 @capability_required(Cap.CREDITS_APPROVE)
 def grant_void(request, pk: int):
     form = VoidForm(request.POST)
-    from .models import CreditGrant
-
     grant = CreditGrant.objects.select_related("wallet__customer").filter(pk=pk).first()
     if grant is None:
         raise Http404("No such grant.")
@@ -216,9 +203,9 @@ def support_activity(request):
         status = ""
     mine = request.GET.get("mine") == "1"
     rows = selectors.support_activity(status=status, requested_by_id=request.user.pk if mine else None, limit=300)
-    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    page, query = paginate(request, rows, 50)
     return render(request, "wallets/support_activity.html",
-                  {"page": page, "status": status, "mine": mine, **_caps_from_settings()})
+                  {"page": page, "query": query, "status": status, "mine": mine, **_caps_from_settings()})
 
 
 @capability_required(Cap.CREDITS_APPROVE)

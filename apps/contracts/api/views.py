@@ -5,6 +5,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics
 from rest_framework.response import Response
 
+from apps.catalog.selectors import meters_by_ids
 from apps.core.errors import NotFound
 from apps.core.params import text_param
 from apps.core.permissions import HasCapability
@@ -17,10 +18,8 @@ from .serializers import ContractSerializer, CustomerDetailSerializer, CustomerS
 def contract_payload(terms, *, at) -> dict | None:
     if terms is None:
         return None
-    from apps.catalog.models import Meter
-
-    meter_codes = dict(Meter.objects.filter(id__in=set(terms.allowances) | set(terms.overrides))
-                       .values_list("id", "code"))
+    meter_codes = {meter_id: spec.code
+                   for meter_id, spec in meters_by_ids(set(terms.allowances) | set(terms.overrides)).items()}
     start, end = terms.period(at)
     data = {
         "id": terms.id, "rate_table": terms.rate_table_code, "pricing_unit": terms.pricing_unit,

@@ -1,6 +1,9 @@
 """drf-spectacular: describe the Bearer API key so /api/schema/ and /api/docs/ show how to authenticate."""
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
+from rest_framework import serializers
+
+from apps.core.roles import Cap, scope_for
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
@@ -17,8 +20,6 @@ class ScopedAutoSchema(AutoSchema):
     read from the view's `required_capability` (apps.core.roles.SCOPE_CAPABILITIES)."""
 
     def _required_scope(self) -> str | None:
-        from apps.core.roles import Cap, scope_for
-
         cap = getattr(self.view, "required_capability", None)
         scope = scope_for(Cap(cap)) if cap else None
         return scope.value if scope else None
@@ -42,8 +43,6 @@ class ScopedAutoSchema(AutoSchema):
 def paginated(serializer_class, name: str | None = None):
     """The schema of a page of `serializer_class` items as DRF's PageNumberPagination answers it:
     {"count", "next", "previous", "results": [...]}. For APIViews that paginate by hand."""
-    from rest_framework import serializers
-
     return type(name or f"Paginated{serializer_class.__name__.removesuffix('Serializer')}List",
                 (serializers.Serializer,), {
                     "count": serializers.IntegerField(),

@@ -10,15 +10,22 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.catalog.selectors import meters_by_code
 from apps.core.api.schema import paginated
 from apps.core.errors import NotFound, ValidationFailed
 from apps.core.permissions import HasCapability, may_see_margin
 from apps.core.roles import Cap
 
-from .. import selectors
+from .. import selectors, statements
 from ..ingestion import MAX_EVENTS, events_from_body, payload_too_large, usage_events_ingest
-from .serializers import (EntitlementSerializer, ErrorSerializer, EventsInSerializer, IngestResultSerializer,
-                          MeterSerializer, UsageSerializer)
+from .serializers import (
+    EntitlementSerializer,
+    ErrorSerializer,
+    EventsInSerializer,
+    IngestResultSerializer,
+    MeterSerializer,
+    UsageSerializer,
+)
 
 
 class UsageApiView(APIView):
@@ -70,8 +77,6 @@ class MeterListView(UsageApiView):
     @extend_schema(parameters=[OpenApiParameter("page", OpenApiTypes.INT, description="Page number (50 a page)")],
                    responses=paginated(MeterSerializer), summary="Active meters (codes usage events use), paginated")
     def get(self, request):
-        from apps.catalog.selectors import meters_by_code
-
         meters = sorted(meters_by_code().values(), key=lambda m: m.code)
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(meters, request, view=self)
@@ -120,12 +125,12 @@ class StatementView(UsageApiView):
         customer = selectors.customer_or_404(external_id)
         start, end = selectors.resolve_range(customer_id=customer.pk, start=request.query_params.get("start"),
                                              end=request.query_params.get("end"))
-        return statement_response(selectors.statement(customer=customer, start=start, end=end),
+        return statement_response(statements.statement(customer=customer, start=start, end=end),
                                   include_cost=may_see_margin(request))
 
 
 def statement_response(statement, *, include_cost: bool) -> HttpResponse:
-    response = HttpResponse(selectors.statement_csv(statement, include_cost=include_cost),
+    response = HttpResponse(statements.statement_csv(statement, include_cost=include_cost),
                             content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{statement.filename}"'
     return response

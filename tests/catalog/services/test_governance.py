@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from apps.catalog import selectors, services
+from apps.catalog import review, services
 from apps.catalog.models import ApprovalDecision, RateTableVersion, VersionStatus
 from apps.core.actors import Actor
 from apps.core.errors import FourEyesViolation
@@ -37,7 +37,7 @@ def test_new_draft_copies_the_scheduled_version_not_the_active_one(scheduled_tab
     assert draft.rates.get().unit_price == Decimal("2.00")
     created = ApprovalDecision.objects.get(version=draft, action="create")
     assert created.comment == f"Copied from v{v2.number}"
-    diff = selectors.version_diff(version_id=draft.id)
+    diff = review.version_diff(version_id=draft.id)
     assert diff["base"].id == v2.id
     assert [r.change for r in diff["rows"]] == ["unchanged"]
 
@@ -48,11 +48,11 @@ def test_timeline_warns_when_a_scheduled_version_will_replace_the_new_one(schedu
     services.rate_update_field(rate_id=draft.rates.get().id, field="unit_price", value="3", actor=actors["owner2"])
     pending = services.rate_table_version_submit(version_id=draft.id, effective_from=timezone.now() + timedelta(days=3),
                                                  reason="promo", actor=actors["owner2"])
-    timeline = selectors.version_timeline(version_id=pending.id)
+    timeline = review.version_timeline(version_id=pending.id)
     assert timeline["in_force"].id == v1.id and timeline["replaced_by"].id == v2.id
     assert [(e.version.id, e.role) for e in timeline["entries"]] == [
         (v1.id, "in_force"), (pending.id, "this"), (v2.id, "replaces_this")]
-    assert selectors.version_diff(version_id=pending.id)["base"].id == v1.id
+    assert review.version_diff(version_id=pending.id)["base"].id == v1.id
 
     page = _finance_client(actors).get(f"/catalog/reviews/{pending.id}/")
     assert page.status_code == 200
@@ -66,7 +66,7 @@ def test_timeline_without_a_later_version_has_no_warning(scheduled_table, actors
     draft = services.rate_table_version_create_draft(rate_table_id=table.id, actor=actors["owner2"])
     pending = services.rate_table_version_submit(version_id=draft.id, effective_from=timezone.now() + timedelta(days=20),
                                                  reason="later", actor=actors["owner2"])
-    timeline = selectors.version_timeline(version_id=pending.id)
+    timeline = review.version_timeline(version_id=pending.id)
     assert timeline["in_force"].id == v2.id and timeline["replaced_by"] is None
     html = _finance_client(actors).get(f"/catalog/reviews/{pending.id}/").content.decode()
     assert 'id="version-timeline"' in html and "will replace this version" not in html

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from apps.core.actors import SYSTEM
-from apps.usage import selectors
+from apps.usage import selectors, statements
 from apps.usage.services import usage_rerate
 from tests.usage.builders import ago, ingest, rate
 
@@ -32,7 +32,7 @@ def usage(world):
 
 def test_statement_rounds_each_line_once_half_up(usage):
     world, tokens, table, acme, today = usage
-    st = selectors.statement(customer=acme, start=(today - timedelta(days=1)).date(), end=today.date())
+    st = statements.statement(customer=acme, start=(today - timedelta(days=1)).date(), end=today.date())
     (line,) = st.lines
     # 100,099 tokens at 0.15 per million = 0.01501485 unrounded; the statement shows 0.02 (half up on 0.015...).
     assert line.usage.amount == Decimal("0.01501485") and line.amount == Decimal("0.02")

@@ -59,7 +59,7 @@ def test_volume_true_up_on_prepaid_gives_the_difference_back_to_the_grants(world
     assert ledger == records == {grant.pk: (D(8080), D("80.80"))}
     assert CreditGrant.objects.get(pk=grant.pk).remaining == D(11920)
     assert wallet_conservation(customer_id=acme.pk).holds
-    from apps.usage.selectors import statement
+    from apps.usage.statements import statement
 
     (line,) = statement(customer=acme, start=t.date(), end=(t + timedelta(days=1)).date()).lines
     assert (line.amount, line.given_back, line.credits) == (D("80.80"), D("-19.20"), D("8080.00"))
@@ -67,7 +67,7 @@ def test_volume_true_up_on_prepaid_gives_the_difference_back_to_the_grants(world
 
 def test_a_statement_line_is_the_exact_sum_of_its_events_rounded_once_half_up(world):
     """Issue 8.6: seven events of 0.5 units at 0.01 per 7 units are 0.005 USD, shown as 0.01 (not 0.00)."""
-    from apps.usage.selectors import statement
+    from apps.usage.statements import statement
 
     meter = world.meter("tiny")
     table = world.table()
@@ -92,12 +92,12 @@ def test_an_event_that_cannot_be_stored_is_an_error_and_never_blocks_others(worl
     import json
 
     from django.core.management import call_command
+    from django.utils import timezone
 
-    from apps.core.services import api_key_create
     from apps.core.actors import SYSTEM
+    from apps.core.services import api_key_create
     from apps.usage.models import UsageEvent
     from apps.usage.services import usage_rerate
-    from django.utils import timezone
 
     gpu = world.meter("gpu.hours")
     table = world.table()
@@ -165,10 +165,11 @@ def test_a_period_whose_cumulative_quantity_would_overflow_errors_only_the_event
 def test_statement_shows_base_fee_included_credits_and_not_charged_usage_and_the_list_price(world, clients):
     """Issue 8 (also): base fee per period, an included-credits line (granted, used, lapsed), usage over a hard
     limit marked not charged and left out of the amount, unit price = the list price (free units not folded in)."""
+    from django.utils import timezone
+
     from apps.contracts import services as contracts
     from apps.contracts.selectors import contract_in_force
-    from apps.usage.selectors import statement
-    from django.utils import timezone
+    from apps.usage.statements import statement
 
     meter = world.meter("img", unit="image")
     table = world.table(unit="credits")
@@ -226,8 +227,9 @@ def test_a_write_the_database_refuses_isolates_that_customer_and_rates_the_rest(
 
 
 def test_statement_has_one_base_fee_line_per_billing_period_in_the_range(world):
-    from apps.usage.selectors import statement
     from django.utils import timezone
+
+    from apps.usage.statements import statement
 
     meter = world.meter("fee")
     table = world.table()

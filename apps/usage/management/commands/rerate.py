@@ -2,6 +2,7 @@ from datetime import UTC, datetime, time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.contracts.selectors import customer_get
 from apps.core.actors import SYSTEM
 from apps.core.errors import DomainError
 from apps.usage.services import usage_rerate
@@ -31,8 +32,6 @@ class Command(BaseCommand):
     def handle(self, *args, start, end, customer=None, reason="", **options):
         customer_id = None
         if customer:
-            from apps.contracts.selectors import customer_get
-
             found = customer_get(external_id=customer)
             if found is None:
                 raise CommandError(f"No customer {customer!r}.")
