@@ -13,7 +13,7 @@ from django.utils import timezone
 from apps.core.errors import NotFound, ValidationFailed
 from apps.core.money import ZERO, decimal_str, round_money
 
-from . import rating
+from .rating import pricing as rating
 from .models import DailyAttribution, DailyUsage, RatedUsage, RatingBatch, RatingCursor, UsageEvent
 
 MAX_RANGE_DAYS = 400

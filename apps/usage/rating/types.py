@@ -1,0 +1,126 @@
+"""The values passed between the rating steps (no ORM queries here)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from apps.core.money import ZERO
+
+from . import pricing
+from ..models import RatedUsage, RatingCursor
+
+ATTRIBUTION_KEYS = ("user", "agent", "team")
+
+
+@dataclass
+class EventInput:
+    """An event to rate (new) or re-rate (`current` is its current record)."""
+
+    pk: int
+    customer_id: int
+    meter_id: int
+    quantity: Decimal  # as reported
+    timestamp: datetime
+    ref: str
+    attributes: dict
+    current: RatedUsage | None = None
+
+    @property
+    def key(self) -> tuple[datetime, str]:
+        return (self.timestamp, self.ref)
+
+
+@dataclass
+class _Item:
+    event: EventInput
+    contract: object
+    version: object
+    rate: object
+    period: tuple[datetime, datetime]
+    cost_per_unit: Decimal
+    quantity: Decimal  # billable
+    priced: pricing.Priced | None = None
+    record: RatedUsage | None = None  # the new record, when one is written
+
+
+@dataclass
+class _Work:
+    """What rating one customer produced, written for all customers at the end of the run."""
+
+    customer_id: int
+    new_items: list[_Item]
+    superseded: list[RatedUsage]
+    kept_priors: list[RatedUsage]
+    cursors: list[RatingCursor]
+
+
+@dataclass
+class RunResult:
+    written: int = 0
+    superseded: int = 0
+    errors: int = 0
+    customers: int = 0
+    totals_before: dict = field(default_factory=dict)
+    totals_after: dict = field(default_factory=dict)
+    ledger_entries: list = field(default_factory=list)
+
+    def merge(self, other: "RunResult") -> None:
+        self.written += other.written
+        self.superseded += other.superseded
+        self.errors += other.errors
+        self.customers += other.customers
+        for mine, theirs in ((self.totals_before, other.totals_before), (self.totals_after, other.totals_after)):
+            for name, value in theirs.items():
+                mine[name] = mine.get(name, ZERO) + value
+        self.ledger_entries.extend(other.ledger_entries)
+
+
+TOTAL_FIELDS = ("quantity", "amount", "credits_drawn", "overage_amount", "revenue", "cost")
+# What re-pricing a suffix reads of the current records (and what superseding one needs).
+SUFFIX_FIELDS = ("id", "event_id", "customer_id", "meter_id", "timestamp", "day", "event_ref", "contract_id",
+                 "period_start", "rate_version_id", "quantity", "prior_quantity", "amount", "included_quantity",
+                 "unit_price", "tier", "override_kind", "override_value", "billing_model", "enforcement",
+                 "credit_price", "cost", "credits_drawn", "ledger_entry_id", "allocations", "overage_units", "overage_amount",
+                 "revenue", "attr_user", "attr_agent", "attr_team")
+
+
+# Every figure a record or cursor stores is a numeric(30, 12): below 10^18. An event whose figures would not fit
+# (a huge quantity at a high rate, or a period's cumulative quantity) is marked `error`, not rated, and never
+
+
+def _attr(attributes: dict, name: str) -> str:
+    value = attributes.get(name) if isinstance(attributes, dict) else None
+    if value is None or isinstance(value, (dict, list)):
+        return ""
+    return str(value)[:120]
+
+
+
+def _utc_day(ts: datetime) -> date:
+    return ts.astimezone(UTC).date()
+
+
+@dataclass(frozen=True)
+class _Part:
+    """A record's share of one ledger movement: credits drawn from a grant by a debit (negative: given back by a
+    true-up), with the revenue they carried."""
+
+    entry_id: int
+    grant_id: int
+    credits: Decimal
+    revenue: Decimal
+    kind: str
+    price_per_credit: Decimal
+
+    def as_dict(self) -> dict:
+        return {"entry_id": self.entry_id, "grant_id": self.grant_id, "credits": str(self.credits),
+                "revenue": str(self.revenue), "kind": self.kind, "price_per_credit": str(self.price_per_credit)}
+
+
+def _parts(record) -> list[_Part]:
+    """A stored record's allocations (records written before entry ids were kept use the record's debit)."""
+    return [_Part(int(a.get("entry_id") or record.ledger_entry_id), int(a["grant_id"]), Decimal(a["credits"]),
+                  Decimal(a["revenue"]), a.get("kind", ""), Decimal(a.get("price_per_credit", "0")))
+            for a in (record.allocations or []) if Decimal(a["credits"]) != 0]
+
