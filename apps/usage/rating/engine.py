@@ -35,7 +35,8 @@ from ..models import RatedUsage, RatingBatch, RatingCursor
 from .resolve import ResolveStep
 from .rollups import rebuild_rollups
 from .sequence import SequenceStep, _too_large
-from .settle import SettleStep
+from .draw import DrawStep
+from .settle import overage_used, settle
 from .types import EventInput, RunResult, _Item, _Work
 from .write import WriteStep
 
@@ -63,7 +64,7 @@ def lock_customers(customer_ids) -> None:
 
 
 
-class Engine(ResolveStep, SequenceStep, SettleStep, WriteStep):
+class Engine(ResolveStep, SequenceStep, DrawStep, WriteStep):
     def __init__(self, *, batch: RatingBatch, actor: Actor, now: datetime | None = None):
         self.batch = batch
         self.actor = actor
@@ -167,12 +168,15 @@ class Engine(ResolveStep, SequenceStep, SettleStep, WriteStep):
 
         if not new_items and not superseded and not kept_priors:
             return None
+        new_items.sort(key=lambda i: (i.event.key, i.event.meter_id))  # rating order, across meters
         ledger_mark = len(self.result.ledger_entries)
         try:
-            self._settle(customer_id, new_items, superseded, cursors)
+            draw = self._draw(customer_id, new_items, superseded)
         except Exception:
             del self.result.ledger_entries[ledger_mark:]
             raise
-        return _Work(customer_id, new_items, superseded, kept_priors,
-                     self._cursor_changes(customer_id, new_items, superseded, cursors))
+        rows = settle(new_items, draw, used=overage_used(cursors, superseded), batch_id=self.batch.pk,
+                      customer_id=customer_id, now=self.now)
+        return _Work(customer_id, new_items, rows, superseded, kept_priors,
+                     self._cursor_changes(customer_id, new_items, rows, superseded, cursors))
 

@@ -1,281 +1,95 @@
-"""Step 3, settle: allowance, wallet draw, overage, caps and give-backs for one customer's new records."""
+"""Step 3b, settle: a pure function from the priced items (in rating order) and what the wallet drew for them
+to the rows to write: included units, credits drawn, overage within the period's cap, over limit beyond it,
+revenue and cost. No queries, no writes."""
 from __future__ import annotations
 
-import logging
-from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from types import SimpleNamespace
 
-from apps.core.money import ZERO
+from apps.core.money import ZERO, quantize_rated
 
 from . import pricing
-from ..models import RatedUsage
-from .types import _attr, _Item, _Part, _parts, _utc_day
-
-log = logging.getLogger("apps.usage.engine")
+from .types import RatedRow, WalletDraw, _attr, _Item, _utc_day
 
 
-class SettleStep:
-    # --- wallet and policy ---------------------------------------------------------------------------------
-    def _settle(self, customer_id: int, new_items: list[_Item], superseded: list[RatedUsage],
-                cursors: dict) -> None:
-        """Wallet and policy for one customer's new records. Every record's allocations are exactly its share of
-        the ledger (grant, debit, credits, revenue), so for every grant the ledger's allocations equal the current
-        records' draws, and the ledger's revenue equals theirs:
+def charges(items: Sequence[_Item]) -> list[Decimal]:
+    """What each item charges: credits on a wallet-backed contract, currency otherwise (negative: a true-up)."""
+    needs: list[Decimal] = []
+    for item in items:
+        c = item.contract
+        convert = pricing.to_credits if c.billing_model in pricing.WALLET_MODELS else pricing.to_currency
+        needs.append(convert(item.priced.amount, pricing_unit=c.pricing_unit, credit_price=c.credit_price))
+    return needs
 
-        - a superseded record's draws go back to exactly the grants (and debits) they came from, with their
-          revenue, before the new records draw (a give-back);
-        - ONE debit per customer, run and billing period covers the new records that need credits, split over
-          them in rating order (the period's included credits are issued first when missing);
-        - a negative charge (a volume-tier true-up: a later event lowers the price of earlier ones) gives the
-          difference back to the grants the period's earlier records drew from, last drawn first; what they had
-          not drawn from the wallet reduces overage (never below what was accrued on a hard contract: nothing).
-        """
-        from apps.wallets.services import wallet_debit
 
-        # 1. Credits the superseded records drew go back to the grants they came from.
-        back: dict[int, dict[int, list[Decimal]]] = defaultdict(lambda: defaultdict(lambda: [ZERO, ZERO]))
-        for record in superseded:
-            for part in _parts(record):
-                acc = back[part.entry_id][part.grant_id]
-                acc[0] += part.credits
-                acc[1] += part.revenue
-        short = self._give_back(back, key=f"usage-rev:{self.batch.key}", reference=f"re-rating {self.batch.key}",
-                                note="credits of superseded charges given back to the grants they were drawn from")
+def overage_used(cursors: Mapping, superseded: Sequence) -> dict[datetime, Decimal]:
+    """Overage used so far in each period (without the superseded records), for the caps."""
+    used: dict[datetime, Decimal] = {}
+    for (_, period_start), cursor in cursors.items():
+        used[period_start] = used.get(period_start, ZERO) + cursor.overage_units
+    for record in superseded:
+        used[record.period_start] = used.get(record.period_start, ZERO) - max(record.overage_units, ZERO)
+    return used
 
-        # 2. Overage used so far in each period (without the superseded records), for the caps.
-        used: dict[datetime, Decimal] = defaultdict(lambda: ZERO)
-        for (meter_id, period_start), cursor in cursors.items():
-            used[period_start] += cursor.overage_units
-        for record in superseded:
-            used[record.period_start] -= max(record.overage_units, ZERO)
 
-        # 3. Debits for the credits the new records need, split over them in rating order.
-        new_items.sort(key=lambda i: (i.event.key, i.event.meter_id))
-        needs: list[Decimal] = []
-        for item in new_items:
-            c = item.contract
-            convert = pricing.to_credits if c.billing_model in pricing.WALLET_MODELS else pricing.to_currency
-            needs.append(convert(item.priced.amount, pricing_unit=c.pricing_unit, credit_price=c.credit_price))
-        drawing = [i for i, item in enumerate(new_items)
-                   if item.contract.billing_model in pricing.WALLET_MODELS and needs[i] > 0]
-        # One debit per billing period met (usually one): each draws the grants as they stood in its period, so
-        # a period's included credits pay for that period's usage only.
-        by_period: dict[datetime, list[int]] = defaultdict(list)
-        for i in drawing:
-            by_period[new_items[i].period[0]].append(i)
-        takes: dict[int, Decimal] = {}
-        share_of: dict[int, list[_Part]] = {}
-        debit_of: dict[int, int] = {}
-        for period_start, indexes in sorted(by_period.items()):
-            self._ensure_included(customer_id, [new_items[i] for i in indexes])
-            demand = sum((needs[i] for i in indexes), ZERO)
-            # The debit happens at the usage's instant (the latest event it pays for; at most now): balances,
-            # burn rates and runways follow usage, and grants are drawn as they stood then.
-            at = min(self.now, max(new_items[i].event.timestamp for i in indexes))
-            key = f"usage:{self.batch.key}:c{customer_id}"
-            if len(by_period) > 1:
-                key += f":p{period_start:%Y%m%d%H%M}"
-            debit = wallet_debit(customer_id=customer_id, amount=demand, actor=self.actor, at=at,
-                                 idempotency_key=key, reference=f"usage {self.batch.key}")
-            if debit.entry_id:
-                self.result.ledger_entries.append(("debit", debit.entry_id, -debit.drawn))
-            pool = debit.drawn
-            for i in indexes:
-                takes[i] = min(needs[i], pool)
-                pool -= takes[i]
-                debit_of[i] = debit.entry_id
-            shares = pricing.split_allocations([takes[i] for i in indexes], debit.allocations)
-            for i, group in zip(indexes, shares, strict=True):
-                share_of[i] = [_Part(debit.entry_id, s.grant_id, s.credits, s.revenue, s.kind, s.price_per_credit)
-                               for s in group]
-
-        # 3a. What a superseded true-up had given back and the grant no longer holds stays given back: it is
-        # charged to a new record of the same meter x period instead (a shortfall: overage or over the limit).
-        if short:
-            self._charge_short(short, superseded, new_items, share_of)
-
-        # 3b. True-ups give back to what the period's earlier records drew.
-        trueups = [i for i, item in enumerate(new_items)
-                   if item.contract.billing_model in pricing.WALLET_MODELS and needs[i] < 0]
-        if trueups:
-            self._true_ups(customer_id, new_items, needs, trueups, share_of, superseded)
-
-        # 4. Per record: credits, overage within the cap, over limit beyond it.
-        caps: dict[datetime, Decimal | None] = {}
-        for index, item in enumerate(new_items):
-            c = item.contract
-            p = item.priced
-            period_start = item.period[0]
-            if period_start not in caps:
-                cap = pricing.overage_cap(billing_model=c.billing_model, enforcement=c.enforcement,
-                                         overdraft_limit=c.overdraft_limit)
-                caps[period_start] = None if cap is None else cap - used[period_start]
-            need = needs[index]
-            wallet = c.billing_model in pricing.WALLET_MODELS
-            grant_shares = share_of.get(index, [])
-            take = sum((s.credits for s in grant_shares), ZERO) if index in share_of else ZERO
-            shortfall = need - take
-            cap_left = caps[period_start]
-            if shortfall > 0 and cap_left is not None:
-                overage = min(shortfall, max(cap_left, ZERO))
-                caps[period_start] = cap_left - overage
-            elif shortfall < 0 and wallet and cap_left is not None and cap_left <= 0 and used[period_start] <= 0:
-                overage = ZERO  # a true-up beyond what was drawn, on a contract that accrued no overage
-            else:
-                overage = shortfall  # no cap, or a credit note against overage (negative)
-            over_limit = max(shortfall - overage, ZERO)
-            overage_amount = pricing.credits_to_currency(overage, credit_price=c.credit_price) if wallet else overage
-            chargeable = p.chargeable_quantity
-            if need != 0:
-                credit_q = pricing.proportion(take, need, chargeable)
-                overage_q = pricing.proportion(overage, need, chargeable)
-            elif wallet and need == 0:
-                credit_q, overage_q = chargeable, ZERO
-            else:
-                credit_q, overage_q = ZERO, chargeable
-            item.record = SimpleNamespace(  # a RatedUsage row, written with fast_insert (no model instance)
-                event_id=item.event.pk, batch_id=self.batch.pk, customer_id=customer_id, meter_id=item.event.meter_id,
-                timestamp=item.event.timestamp, day=_utc_day(item.event.timestamp), event_ref=item.event.ref,
-                contract_id=c.id, period_start=period_start, rate_version_id=item.version.id,
-                pricing_unit=c.pricing_unit, currency=c.currency, billing_model=c.billing_model,
-                enforcement=c.enforcement, credit_price=c.credit_price,
-                allowance=c.allowances.get(item.event.meter_id, ZERO), pricing_model=p.pricing_model,
-                override_kind=p.override_kind, override_value=p.override_value, quantity=item.quantity,
-                prior_quantity=p.prior_quantity, included_quantity=p.included_quantity,
-                credit_quantity=credit_q, overage_quantity=overage_q,
-                over_limit_quantity=chargeable - credit_q - overage_q, tier=p.tier, unit_price=p.unit_price,
-                price_per_units=p.price_per_units, lines=list(p.lines), amount=p.amount,
-                credits=need if wallet else ZERO, credits_drawn=take, overage_units=overage,
-                overage_amount=overage_amount,
-                revenue=sum((s.revenue for s in grant_shares), ZERO) + overage_amount,
-                cost=pricing.q12(item.quantity * item.cost_per_unit), over_limit=over_limit > 0,
-                ledger_entry_id=debit_of.get(index) if grant_shares and need > 0 else None,
-                allocations=[s.as_dict() for s in grant_shares],
-                attr_user=_attr(item.event.attributes, "user"), attr_agent=_attr(item.event.attributes, "agent"),
-                attr_team=_attr(item.event.attributes, "team"), superseded_at=None, superseded_by_id=None,
-                created_at=self.now)
-
-    def _charge_short(self, short: dict, superseded: list[RatedUsage], new_items: list[_Item],
-                      share_of: dict) -> None:
-        groups: dict[tuple[int, int], tuple[int, datetime]] = {}
-        for record in superseded:
-            for part in _parts(record):
-                if part.credits < 0:
-                    groups.setdefault((part.entry_id, part.grant_id), (record.meter_id, record.period_start))
-        kinds = {(p.entry_id, p.grant_id): p for r in superseded for p in _parts(r)}
-        for key, (credits, revenue) in short.items():
-            group = groups.get(key)
-            candidates = [i for i, item in enumerate(new_items)
-                          if (item.event.meter_id, item.period[0]) == group] or list(range(len(new_items)))
-            if not candidates:
-                log.error("give-back %s of %s credits could not be taken back nor charged", key, credits)
-                continue
-            index = candidates[0]  # the earliest: later true-ups of the period see that it stays given back
-            like = kinds[key]
-            share_of.setdefault(index, []).append(
-                _Part(key[0], key[1], credits, revenue, like.kind, like.price_per_credit))
-
-    def _ensure_included(self, customer_id: int, items: list[_Item]) -> None:
-        """A period's included credits are a grant issued at the period's start (beat task); if rating meets a
-        period that has none yet, it is issued now (idempotent per contract period)."""
-        from apps.wallets.services import included_credits_issue
-
-        for item in items:
-            c = item.contract
-            key = (c.id, item.period[0])
-            if c.included_credits <= 0 or key in self._included:
-                continue
-            self._included.add(key)
-            included_credits_issue(customer_id=customer_id, contract_id=c.id, amount=c.included_credits,
-                                   period_start=item.period[0], period_end=item.period[1], actor=self.actor)
-
-    def _give_back(self, back: dict, *, key: str, reference: str, note: str) -> dict[tuple[int, int], tuple]:
-        """One reversal per debit, with exact parts per grant (negative parts take back what an earlier true-up
-        gave back). Returns what could not be taken back (the grant no longer holds it), per (debit, grant):
-        (credits, revenue); the caller charges it to a new record instead."""
-        from apps.wallets.services import wallet_reverse
-
-        short: dict[tuple[int, int], tuple] = {}
-        for entry_id in sorted(back):
-            parts = {g: (c, r) for g, (c, r) in sorted(back[entry_id].items()) if c != 0}
-            if not parts:
-                continue
-            entry = wallet_reverse(entry_id=entry_id, parts=parts, actor=self.actor, reference=reference,
-                                   idempotency_key=f"{key}:{entry_id}", note=note)
-            done = {a.grant_id: (a.amount, a.revenue) for a in entry.allocations.all()} if entry else {}
-            if entry is not None:
-                self.result.ledger_entries.append(("reversal", entry.pk, entry.amount))
-            for grant_id, (credits, revenue) in parts.items():
-                got, got_revenue = done.get(grant_id, (ZERO, ZERO))
-                if credits < 0 and got != credits:
-                    short[(entry_id, grant_id)] = (credits - got, revenue + got_revenue)
-        return short
-
-    def _true_ups(self, customer_id: int, new_items: list[_Item], needs: list[Decimal], trueups: list[int],
-                  share_of: dict, superseded: list[RatedUsage]) -> None:
-        """For each negative charge, give back up to its amount from the draws of the earlier current records of
-        its meter x period (existing ones and this run's), last drawn first; its parts are negative."""
-        gone = {r.pk for r in superseded}
-        groups = {(new_items[i].event.meter_id, new_items[i].period[0]) for i in trueups}
-        existing: dict[tuple[int, datetime], list] = {}
-        for meter_id, period_start in groups:
-            existing[(meter_id, period_start)] = [
-                r for r in RatedUsage.objects.filter(customer_id=customer_id, meter_id=meter_id,
-                                                     period_start=period_start, superseded_at__isnull=True)
-                .only("id", "timestamp", "event_ref", "ledger_entry_id", "allocations")
-                .order_by("timestamp", "event_ref") if r.pk not in gone]
-        pools: dict[tuple[int, datetime], list[list]] = defaultdict(list)  # [entry, grant, credits, revenue, share]
-        cursor: dict[tuple[int, datetime], int] = defaultdict(int)
-
-        def add(pool: list, parts) -> None:
-            for p in parts:
-                if p.credits > 0:
-                    pool.append([p.entry_id, p.grant_id, p.credits, p.revenue, p])
-                    continue
-                left = -p.credits  # an earlier true-up: it already took from the latest draws
-                for slot in reversed(pool):
-                    if left == 0:
-                        break
-                    if (slot[0], slot[1]) == (p.entry_id, p.grant_id) and slot[2] > 0:
-                        used = min(slot[2], left)
-                        slot[3] -= slot[3] if used == slot[2] else pricing.q12(used * slot[4].price_per_credit)
-                        slot[2] -= used
-                        left -= used
-
-        back: dict[int, dict[int, list[Decimal]]] = defaultdict(lambda: defaultdict(lambda: [ZERO, ZERO]))
-        trueup_set = set(trueups)
-        for index, item in enumerate(new_items):
-            group = (item.event.meter_id, item.period[0])
-            if group not in groups:
-                continue
-            pool, rows = pools[group], existing[group]
-            while cursor[group] < len(rows) and (rows[cursor[group]].timestamp, rows[cursor[group]].event_ref) \
-                    < item.event.key:
-                add(pool, _parts(rows[cursor[group]]))
-                cursor[group] += 1
-            add(pool, share_of.get(index, []))
-            if index not in trueup_set:
-                continue
-            left = -needs[index]
-            mine: list[_Part] = []
-            for slot in reversed(pool):
-                if left == 0:
-                    break
-                if slot[2] <= 0:
-                    continue
-                part = min(slot[2], left)
-                revenue = slot[3] if part == slot[2] else pricing.q12(part * slot[4].price_per_credit)
-                slot[2] -= part
-                slot[3] -= revenue
-                left -= part
-                p = slot[4]
-                mine.append(_Part(slot[0], slot[1], -part, -revenue, p.kind, p.price_per_credit))
-                acc = back[slot[0]][slot[1]]
-                acc[0] += part
-                acc[1] += revenue
-            share_of[index] = share_of.get(index, []) + mine
-        self._give_back(back, key=f"usage-trueup:{self.batch.key}", reference=f"usage {self.batch.key}",
-                        note="volume true-up: a later event lowered the price of earlier ones in the period")
-
+def settle(items: Sequence[_Item], draw: WalletDraw, *, used: Mapping[datetime, Decimal], batch_id: int,
+           customer_id: int, now: datetime) -> list[RatedRow]:
+    """Per item: credits, overage within the cap, over limit beyond it; one RatedRow each, in the items' order."""
+    rows: list[RatedRow] = []
+    needs, share_of, debit_of = draw.needs, draw.shares, draw.debit_of
+    caps: dict[datetime, Decimal | None] = {}
+    for index, item in enumerate(items):
+        c = item.contract
+        p = item.priced
+        period_start = item.period[0]
+        if period_start not in caps:
+            cap = pricing.overage_cap(billing_model=c.billing_model, enforcement=c.enforcement,
+                                     overdraft_limit=c.overdraft_limit)
+            caps[period_start] = None if cap is None else cap - used.get(period_start, ZERO)
+        need = needs[index]
+        wallet = c.billing_model in pricing.WALLET_MODELS
+        grant_shares = share_of.get(index, ())
+        take = sum((s.credits for s in grant_shares), ZERO) if index in share_of else ZERO
+        shortfall = need - take
+        cap_left = caps[period_start]
+        if shortfall > 0 and cap_left is not None:
+            overage = min(shortfall, max(cap_left, ZERO))
+            caps[period_start] = cap_left - overage
+        elif (shortfall < 0 and wallet and cap_left is not None and cap_left <= 0
+              and used.get(period_start, ZERO) <= 0):
+            overage = ZERO  # a true-up beyond what was drawn, on a contract that accrued no overage
+        else:
+            overage = shortfall  # no cap, or a credit note against overage (negative)
+        over_limit = max(shortfall - overage, ZERO)
+        overage_amount = pricing.credits_to_currency(overage, credit_price=c.credit_price) if wallet else overage
+        chargeable = p.chargeable_quantity
+        if need != 0:
+            credit_q = pricing.proportion(take, need, chargeable)
+            overage_q = pricing.proportion(overage, need, chargeable)
+        elif wallet and need == 0:
+            credit_q, overage_q = chargeable, ZERO
+        else:
+            credit_q, overage_q = ZERO, chargeable
+        rows.append(RatedRow(
+            event_id=item.event.pk, batch_id=batch_id, customer_id=customer_id, meter_id=item.event.meter_id,
+            timestamp=item.event.timestamp, day=_utc_day(item.event.timestamp), event_ref=item.event.ref,
+            contract_id=c.id, period_start=period_start, rate_version_id=item.version.id,
+            pricing_unit=c.pricing_unit, currency=c.currency, billing_model=c.billing_model,
+            enforcement=c.enforcement, credit_price=c.credit_price,
+            allowance=c.allowances.get(item.event.meter_id, ZERO), pricing_model=p.pricing_model,
+            override_kind=p.override_kind, override_value=p.override_value, quantity=item.quantity,
+            prior_quantity=p.prior_quantity, included_quantity=p.included_quantity,
+            credit_quantity=credit_q, overage_quantity=overage_q,
+            over_limit_quantity=chargeable - credit_q - overage_q, tier=p.tier, unit_price=p.unit_price,
+            price_per_units=p.price_per_units, lines=list(p.lines), amount=p.amount,
+            credits=need if wallet else ZERO, credits_drawn=take, overage_units=overage,
+            overage_amount=overage_amount,
+            revenue=sum((s.revenue for s in grant_shares), ZERO) + overage_amount,
+            cost=quantize_rated(item.quantity * item.cost_per_unit), over_limit=over_limit > 0,
+            ledger_entry_id=debit_of.get(index) if grant_shares and need > 0 else None,
+            allocations=[s.as_dict() for s in grant_shares],
+            attr_user=_attr(item.event.attributes, "user"), attr_agent=_attr(item.event.attributes, "agent"),
+            attr_team=_attr(item.event.attributes, "team"), superseded_at=None, superseded_by_id=None,
+            created_at=now))
+    return rows

@@ -1,14 +1,18 @@
 """The values passed between the rating steps (no ORM queries here)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from apps.core.money import ZERO
 
 from . import pricing
-from ..models import RatedUsage, RatingCursor
+
+if TYPE_CHECKING:
+    from ..models import RatedUsage, RatingCursor
 
 ATTRIBUTION_KEYS = ("user", "agent", "team")
 
@@ -41,7 +45,6 @@ class _Item:
     cost_per_unit: Decimal
     quantity: Decimal  # billable
     priced: pricing.Priced | None = None
-    record: RatedUsage | None = None  # the new record, when one is written
 
 
 @dataclass
@@ -50,6 +53,7 @@ class _Work:
 
     customer_id: int
     new_items: list[_Item]
+    rows: list[RatedRow]  # one per new item, same order
     superseded: list[RatedUsage]
     kept_priors: list[RatedUsage]
     cursors: list[RatingCursor]
@@ -124,3 +128,66 @@ def _parts(record) -> list[_Part]:
                   Decimal(a["revenue"]), a.get("kind", ""), Decimal(a.get("price_per_credit", "0")))
             for a in (record.allocations or []) if Decimal(a["credits"]) != 0]
 
+
+
+@dataclass(frozen=True)
+class WalletDraw:
+    """What the wallet did for one customer's new items (index: position in the items, in rating order): the
+    charge each needs (credits for wallet-backed contracts, currency otherwise), its parts of the ledger (draws,
+    true-up give-backs, shortfalls charged back) and the debit it drew from."""
+
+    needs: tuple[Decimal, ...]
+    shares: Mapping[int, tuple[_Part, ...]]
+    debit_of: Mapping[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class RatedRow:
+    """One usage_rated row as the write step inserts it: exactly RatedUsage's concrete fields but the id
+    (attribute names; a test fails if the two drift apart)."""
+
+    event_id: int
+    batch_id: int
+    customer_id: int
+    meter_id: int
+    timestamp: datetime
+    day: date
+    event_ref: str
+    contract_id: int
+    period_start: datetime
+    rate_version_id: int
+    pricing_unit: str
+    currency: str
+    billing_model: str
+    enforcement: str
+    credit_price: Decimal
+    allowance: Decimal
+    pricing_model: str
+    override_kind: str
+    override_value: Decimal | None
+    quantity: Decimal
+    prior_quantity: Decimal
+    included_quantity: Decimal
+    credit_quantity: Decimal
+    overage_quantity: Decimal
+    over_limit_quantity: Decimal
+    tier: int | None
+    unit_price: Decimal
+    price_per_units: Decimal
+    lines: list[dict[str, Any]]
+    amount: Decimal
+    credits: Decimal
+    credits_drawn: Decimal
+    overage_units: Decimal
+    overage_amount: Decimal
+    revenue: Decimal
+    cost: Decimal
+    over_limit: bool
+    ledger_entry_id: int | None
+    allocations: list[dict[str, str]]
+    attr_user: str
+    attr_agent: str
+    attr_team: str
+    superseded_at: datetime | None
+    superseded_by_id: int | None
+    created_at: datetime

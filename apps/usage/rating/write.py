@@ -11,7 +11,7 @@ from django.utils import timezone
 from apps.core.money import ZERO
 
 from ..models import RatedUsage, RatingCursor, UsageEvent
-from .types import TOTAL_FIELDS, _Item, _Work
+from .types import TOTAL_FIELDS, RatedRow, _Item, _Work
 
 def _add_totals(totals: dict, record: RatedUsage, sign: int = 1) -> None:
     for name in TOTAL_FIELDS:
@@ -22,7 +22,7 @@ def _add_totals(totals: dict, record: RatedUsage, sign: int = 1) -> None:
 def fast_insert(model, objects: list) -> None:
     """Insert rows without the ORM's per-row statement building (ids are not read back): COPY on PostgreSQL,
     executemany elsewhere. `objects` are model instances or any objects with the fields' attnames (the rating
-    hot path uses plain namespaces: building 50-field model instances costs more than writing them)."""
+    hot path writes frozen RatedRow values: building 50-field model instances costs more than writing them)."""
     if not objects:
         return
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
@@ -54,7 +54,8 @@ def fast_insert(model, objects: list) -> None:
 
 class WriteStep:
     # --- writes ------------------------------------------------------------------------------------------
-    def _cursor_changes(self, customer_id: int, new_items: list[_Item], superseded: list[RatedUsage],
+    def _cursor_changes(self, customer_id: int, new_items: list[_Item], rows: list[RatedRow],
+                        superseded: list[RatedUsage],
                         cursors: dict) -> list[RatingCursor]:
         """Cursors stay exact sums of the current records per customer x meter x period (and the last
         position rated): what leaves with the superseded records, what comes with the new ones."""
@@ -80,8 +81,7 @@ class WriteStep:
             cursor = cursor_for(record.meter_id, record.period_start, record.contract_id, None)
             cursor.quantity -= record.quantity
             cursor.overage_units -= max(record.overage_units, ZERO)
-        for item in new_items:
-            record = item.record
+        for item, record in zip(new_items, rows, strict=True):
             cursor = cursor_for(record.meter_id, record.period_start, record.contract_id, item.period[1])
             cursor.quantity += record.quantity
             cursor.overage_units += max(record.overage_units, ZERO)
@@ -109,7 +109,7 @@ class WriteStep:
                                [json.dumps([{"id": r.pk, "p": str(r.prior_quantity)} for r in kept])])
         elif kept:
             RatedUsage.objects.bulk_update(kept, ["prior_quantity"], batch_size=500)
-        records = [item.record for w in work for item in w.new_items]
+        records = [row for w in work for row in w.rows]
         fast_insert(RatedUsage, records)
         for record in records:
             _add_totals(self.result.totals_after, record)
