@@ -11,16 +11,16 @@ from decimal import Decimal
 
 from apps.core.money import ZERO, quantize_rated
 
-from . import pricing
 from ..models import RatedUsage
+from . import pricing
 from .settle import charges
-from .types import WalletDraw, _Item, _Part, _parts
+from .types import Charge, WalletDraw, _Part, _parts
 
 log = logging.getLogger("apps.usage.engine")
 
 
 class DrawStep:
-    def _draw(self, customer_id: int, new_items: Sequence[_Item], superseded: list[RatedUsage]) -> WalletDraw:
+    def _draw(self, customer_id: int, new_items: Sequence[Charge], superseded: list[RatedUsage]) -> WalletDraw:
         """Wallet and policy for one customer's new records. Every record's allocations are exactly its share of
         the ledger (grant, debit, credits, revenue), so for every grant the ledger's allocations equal the current
         records' draws, and the ledger's revenue equals theirs:
@@ -93,7 +93,7 @@ class DrawStep:
         return WalletDraw(needs=tuple(needs), shares={i: tuple(parts) for i, parts in share_of.items()},
                           debit_of=debit_of)
 
-    def _charge_short(self, short: dict, superseded: list[RatedUsage], new_items: Sequence[_Item],
+    def _charge_short(self, short: dict, superseded: list[RatedUsage], new_items: Sequence[Charge],
                       share_of: dict) -> None:
         groups: dict[tuple[int, int], tuple[int, datetime]] = {}
         for record in superseded:
@@ -113,7 +113,7 @@ class DrawStep:
             share_of.setdefault(index, []).append(
                 _Part(key[0], key[1], credits, revenue, like.kind, like.price_per_credit))
 
-    def _ensure_included(self, customer_id: int, items: list[_Item]) -> None:
+    def _ensure_included(self, customer_id: int, items: list[Charge]) -> None:
         """A period's included credits are a grant issued at the period's start (beat task); if rating meets a
         period that has none yet, it is issued now (idempotent per contract period)."""
         from apps.wallets.services import included_credits_issue
@@ -149,7 +149,7 @@ class DrawStep:
                     short[(entry_id, grant_id)] = (credits - got, revenue + got_revenue)
         return short
 
-    def _true_ups(self, customer_id: int, new_items: Sequence[_Item], needs: list[Decimal], trueups: list[int],
+    def _true_ups(self, customer_id: int, new_items: Sequence[Charge], needs: list[Decimal], trueups: list[int],
                   share_of: dict, superseded: list[RatedUsage]) -> None:
         """For each negative charge, give back up to its amount from the draws of the earlier current records of
         its meter x period (existing ones and this run's), last drawn first; its parts are negative."""

@@ -24,20 +24,26 @@ import logging
 from collections import defaultdict
 from datetime import date, datetime
 
-from django.db import DataError, InterfaceError, OperationalError, connection, transaction
+from django.db import (
+    DataError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    transaction,
+)
 from django.utils import timezone
 
 from apps.core.actors import Actor
 from apps.core.money import ZERO
 
-from . import pricing
 from ..models import RatedUsage, RatingBatch, RatingCursor
+from . import pricing
+from .draw import DrawStep
 from .resolve import ResolveStep
 from .rollups import rebuild_rollups
 from .sequence import SequenceStep, _too_large
-from .draw import DrawStep
 from .settle import overage_used, settle
-from .types import EventInput, RunResult, _Item, _Work
+from .types import Charge, EventInput, Resolved, RunResult, Unrated, _Work
 from .write import WriteStep
 
 log = logging.getLogger("apps.usage.engine")
@@ -121,13 +127,13 @@ class Engine(ResolveStep, SequenceStep, DrawStep, WriteStep):
 
     def _group(self, events: list[EventInput]):
         """Resolve a customer's events and group them by meter x period; errors aside."""
-        groups: dict[tuple[int, datetime], list[_Item]] = defaultdict(list)
+        groups: dict[tuple[int, datetime], list[Resolved]] = defaultdict(list)
         errored_current: list[RatedUsage] = []
         errors: dict[str, list[int]] = defaultdict(list)
         for event in events:
             item = self._resolve(event)
-            if isinstance(item, str):
-                errors[item].append(event.pk)
+            if isinstance(item, Unrated):
+                errors[item.reason].append(event.pk)
                 if event.current is not None:
                     errored_current.append(event.current)
                 continue
@@ -136,17 +142,17 @@ class Engine(ResolveStep, SequenceStep, DrawStep, WriteStep):
 
     def _rate_customer(self, customer_id: int, groups: dict, errored_current: list[RatedUsage],
                        cursors: dict) -> _Work | None:
-        new_items: list[_Item] = []
+        new_items: list[Charge] = []
         superseded: list[RatedUsage] = list(errored_current)
         kept_priors: list[RatedUsage] = []
         for (meter_id, period_start), items in groups.items():
             cursor = cursors.get((meter_id, period_start))
             sequence, prior = self._sequence(customer_id, meter_id, items, cursor)
-            for item in sequence:
-                contract = item.contract
-                item.priced = pricing.price_position(
-                    rate=item.rate, override=contract.overrides.get(meter_id), quantity=item.quantity,
-                    prior=prior, allowance=contract.allowances.get(meter_id, ZERO), memo=self._cumulative)
+            for resolved in sequence:
+                contract = resolved.contract
+                item = resolved.priced_as(pricing.price_position(
+                    rate=resolved.rate, override=contract.overrides.get(meter_id), quantity=resolved.quantity,
+                    prior=prior, allowance=contract.allowances.get(meter_id, ZERO), memo=self._cumulative))
                 problem = _too_large(item, pricing.to_credits(
                     item.priced.amount, pricing_unit=contract.pricing_unit, credit_price=contract.credit_price)
                     if contract.pricing_unit.lower() != pricing.CREDITS else item.priced.amount)

@@ -2,18 +2,22 @@
 the rate for its meter, its billing period (clipped to the contract) and its meter cost."""
 from __future__ import annotations
 
-from decimal import Decimal
 from datetime import datetime
+from decimal import Decimal
 
 from apps.core.money import ZERO
 
-from .types import EventInput, _Item, _utc_day
+from .types import EventInput, Resolution, Resolved, Unrated, _utc_day
 
 
 class ResolveStep:
     def _load_context(self, customer_ids, meter_ids) -> None:
-        from apps.catalog.selectors import (meter_cost_history, meters_by_code, rate_table_versions_approved,
-                                            version_for_instant)
+        from apps.catalog.selectors import (
+            meter_cost_history,
+            meters_by_code,
+            rate_table_versions_approved,
+            version_for_instant,
+        )
         from apps.contracts.selectors import contracts_for_customers
 
         self._version_for_instant = version_for_instant
@@ -39,16 +43,16 @@ class ResolveStep:
             cost = per_unit
         return cost
 
-    def _resolve(self, event: EventInput) -> _Item | str:
+    def _resolve(self, event: EventInput) -> Resolution:
         contract = self._contract_at(event.customer_id, event.timestamp)
         if contract is None:
-            return "no contract in force at the event's timestamp"
+            return Unrated("no contract in force at the event's timestamp")
         version = self._version_for_instant(self.versions.get(contract.rate_table_id, []), event.timestamp)
         if version is None:
-            return "no approved rate table version in force at the event's timestamp"
+            return Unrated("no approved rate table version in force at the event's timestamp")
         rate = version.rates.get(event.meter_id)
         if rate is None:
-            return f"the meter has no rate in {contract.rate_table_code or 'the rate table'} v{version.number}"
+            return Unrated(f"the meter has no rate in {contract.rate_table_code or 'the rate table'} v{version.number}")
         # Periods start at midnight UTC, so a contract's period is a function of the UTC day: computed once a day.
         day_key = (contract.id, _utc_day(event.timestamp))
         period = self._periods.get(day_key)
@@ -63,6 +67,6 @@ class ResolveStep:
             period = (max(start, contract.starts_at), end if contract.ends_at is None else min(end, contract.ends_at))
         start, end = period
         quantity = Decimal(1) if event.meter_id in self.count_meters else event.quantity
-        return _Item(event=event, contract=contract, version=version, rate=rate, period=(start, end),
+        return Resolved(event=event, contract=contract, version=version, rate=rate, period=(start, end),
                      cost_per_unit=self._cost_at(event.meter_id, event.timestamp), quantity=quantity)
 

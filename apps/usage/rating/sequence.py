@@ -9,11 +9,9 @@ from decimal import Decimal
 
 from apps.core.money import DECIMAL_PLACES, MAX_DIGITS, ZERO
 
-from . import pricing
 from ..models import RatedUsage, RatingCursor
-from .types import SUFFIX_FIELDS, EventInput, _Item, _utc_day
-
-
+from . import pricing
+from .types import SUFFIX_FIELDS, Charge, EventInput, Resolved, Unrated, _utc_day
 
 # Every figure a record or cursor stores is a numeric(30, 12): below 10^18. An event whose figures would not fit
 # (a huge quantity at a high rate, or a period's cumulative quantity) is marked `error`, not rated, and never
@@ -21,7 +19,7 @@ from .types import SUFFIX_FIELDS, EventInput, _Item, _utc_day
 STORABLE_LIMIT = Decimal(10) ** (MAX_DIGITS - DECIMAL_PLACES)
 
 
-def _too_large(item: "_Item", credits: Decimal) -> str | None:
+def _too_large(item: Charge, credits: Decimal) -> str | None:
     p = item.priced
     c = item.contract
     position = p.prior_quantity + item.quantity
@@ -64,7 +62,8 @@ class SequenceStep:
                 suffixes[key].append(record)
         return suffixes
 
-    def _sequence(self, customer_id: int, meter_id: int, items: list[_Item], cursor: RatingCursor | None):
+    def _sequence(self, customer_id: int, meter_id: int, items: list[Resolved],
+                  cursor: RatingCursor | None) -> tuple[list[Resolved], Decimal]:
         """The items to price in order, and the cumulative quantity before the first of them."""
         items.sort(key=lambda i: i.event.key)
         first = items[0].event.key
@@ -85,7 +84,7 @@ class SequenceStep:
                 pk=record.event_id, customer_id=customer_id, meter_id=meter_id, quantity=record.quantity,
                 timestamp=record.timestamp, ref=record.event_ref, current=record,
                 attributes={"user": record.attr_user, "agent": record.attr_agent, "team": record.attr_team}))
-            if isinstance(resolved, str) or resolved.period[0] != period_start:
+            if isinstance(resolved, Unrated) or resolved.period[0] != period_start:
                 # Its terms changed since it was rated; it stays as it is until re-rated explicitly.
                 prior += record.quantity
                 continue
@@ -94,7 +93,7 @@ class SequenceStep:
         return sequence, prior
 
     @staticmethod
-    def _same(record: RatedUsage, item: _Item) -> bool:
+    def _same(record: RatedUsage, item: Charge) -> bool:
         p = item.priced
         c = item.contract
         return (record.contract_id == c.id and record.rate_version_id == item.version.id

@@ -10,10 +10,10 @@ from decimal import Decimal
 from apps.core.money import ZERO, quantize_rated
 
 from . import pricing
-from .types import RatedRow, WalletDraw, _attr, _Item, _utc_day
+from .types import Charge, RatedRow, WalletDraw, _attr, _utc_day
 
 
-def charges(items: Sequence[_Item]) -> list[Decimal]:
+def charges(items: Sequence[Charge]) -> list[Decimal]:
     """What each item charges: credits on a wallet-backed contract, currency otherwise (negative: a true-up)."""
     needs: list[Decimal] = []
     for item in items:
@@ -33,7 +33,7 @@ def overage_used(cursors: Mapping, superseded: Sequence) -> dict[datetime, Decim
     return used
 
 
-def settle(items: Sequence[_Item], draw: WalletDraw, *, used: Mapping[datetime, Decimal], batch_id: int,
+def settle(items: Sequence[Charge], draw: WalletDraw, *, used: Mapping[datetime, Decimal], batch_id: int,
            customer_id: int, now: datetime) -> list[RatedRow]:
     """Per item: credits, overage within the cap, over limit beyond it; one RatedRow each, in the items' order."""
     rows: list[RatedRow] = []

@@ -12,6 +12,10 @@ from apps.core.money import ZERO
 from . import pricing
 
 if TYPE_CHECKING:
+    from apps.catalog.pricing import RateSpec
+    from apps.catalog.selectors import VersionSpec
+    from apps.contracts.selectors import ContractTerms
+
     from ..models import RatedUsage, RatingCursor
 
 ATTRIBUTION_KEYS = ("user", "agent", "team")
@@ -35,16 +39,39 @@ class EventInput:
         return (self.timestamp, self.ref)
 
 
-@dataclass
-class _Item:
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """An event with the terms it is rated under: the contract and approved version in force at its timestamp,
+    the rate for its meter, its billing period (clipped to the contract) and its meter cost per unit."""
+
     event: EventInput
-    contract: object
-    version: object
-    rate: object
+    contract: ContractTerms
+    version: VersionSpec
+    rate: RateSpec
     period: tuple[datetime, datetime]
     cost_per_unit: Decimal
-    quantity: Decimal  # billable
-    priced: pricing.Priced | None = None
+    quantity: Decimal  # billable (1 per event on a count meter)
+
+    def priced_as(self, priced: pricing.Priced) -> Charge:
+        return Charge(self.event, self.contract, self.version, self.rate, self.period, self.cost_per_unit,
+                      self.quantity, priced)
+
+
+@dataclass(frozen=True, slots=True)
+class Charge(Resolved):
+    """A resolved event priced at its position in the period (what settlement takes)."""
+
+    priced: pricing.Priced
+
+
+@dataclass(frozen=True, slots=True)
+class Unrated:
+    """An event that cannot be rated, and why (the reason is stored on the event)."""
+
+    reason: str
+
+
+Resolution = Resolved | Unrated
 
 
 @dataclass
@@ -52,7 +79,7 @@ class _Work:
     """What rating one customer produced, written for all customers at the end of the run."""
 
     customer_id: int
-    new_items: list[_Item]
+    new_items: list[Charge]
     rows: list[RatedRow]  # one per new item, same order
     superseded: list[RatedUsage]
     kept_priors: list[RatedUsage]

@@ -11,7 +11,8 @@ from django.utils import timezone
 from apps.core.money import ZERO
 
 from ..models import RatedUsage, RatingCursor, UsageEvent
-from .types import TOTAL_FIELDS, RatedRow, _Item, _Work
+from .types import TOTAL_FIELDS, Charge, RatedRow, _Work
+
 
 def _add_totals(totals: dict, record: RatedUsage, sign: int = 1) -> None:
     for name in TOTAL_FIELDS:
@@ -54,7 +55,7 @@ def fast_insert(model, objects: list) -> None:
 
 class WriteStep:
     # --- writes ------------------------------------------------------------------------------------------
-    def _cursor_changes(self, customer_id: int, new_items: list[_Item], rows: list[RatedRow],
+    def _cursor_changes(self, customer_id: int, new_items: list[Charge], rows: list[RatedRow],
                         superseded: list[RatedUsage],
                         cursors: dict) -> list[RatingCursor]:
         """Cursors stay exact sums of the current records per customer x meter x period (and the last
