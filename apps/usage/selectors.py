@@ -11,7 +11,7 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from apps.core.errors import NotFound, ValidationFailed
-from apps.core.money import ZERO, decimal_str, round_money
+from apps.core.money import ZERO, decimal_str, quantize_rated, round_money
 
 from .rating import pricing as rating
 from .models import DailyAttribution, DailyUsage, RatedUsage, RatingBatch, RatingCursor, UsageEvent
@@ -59,8 +59,8 @@ def current_period(*, customer_id: int, at: datetime | None = None) -> tuple[dat
     terms = contract_in_force(customer_id=customer_id, at=at)
     if terms is None:
         return None
-    start, end = terms.period(at)
-    return start.date(), (end - timedelta(days=1)).date()
+    start, end = terms.billing_period(at)
+    return start.date(), (end - timedelta(microseconds=1)).date()
 
 
 def resolve_range(*, customer_id: int, start: str | None, end: str | None) -> tuple[date, date]:
@@ -106,7 +106,7 @@ class MeterUsage:
     @property
     def average_unit_price(self) -> Decimal | None:
         chargeable = self.chargeable_quantity
-        return rating.q12(self.amount / chargeable) if chargeable else None
+        return quantize_rated(self.amount / chargeable) if chargeable else None
 
 
 _SUMS = ("events", "quantity", "included_quantity", "credit_quantity", "overage_quantity", "over_limit_quantity",
@@ -224,19 +224,16 @@ def entitlement(*, customer_id: int, meter_id: int, at: datetime | None = None) 
     terms = contract_in_force(customer_id=customer_id, at=at)
     if terms is None:
         return Entitlement(False, "no_contract", None, None, None)
-    start, end = terms.period(at)
-    start = max(start, terms.starts_at)
-    if terms.ends_at is not None:
-        end = min(end, terms.ends_at)
+    start, end = terms.billing_period(at)
     cursors = list(RatingCursor.objects.filter(customer_id=customer_id, period_start=start)
                    .values_list("meter_id", "quantity", "overage_units"))
     used = sum((q for m, q, _ in cursors if m == meter_id), ZERO)
     overage_used = sum((o for _, _, o in cursors), ZERO)
     allowance = terms.allowances.get(meter_id)
     included_remaining = max(allowance - used, ZERO) if allowance is not None else ZERO
-    wallet_backed = terms.billing_model in rating.WALLET_MODELS
+    wallet_backed = terms.wallet_backed
     balance = wallet_balance(customer_id=customer_id, now=at).available_now if wallet_backed else None
-    cap = rating.overage_cap(billing_model=terms.billing_model, enforcement=terms.enforcement,
+    cap = rating.overage_cap(wallet_backed=wallet_backed, enforcement=terms.enforcement,
                              overdraft_limit=terms.overdraft_limit)
     common = dict(policy=terms.enforcement, balance=balance, included_remaining=included_remaining,
                   billing_model=terms.billing_model, period_start=start, period_end=end, used_quantity=used,
@@ -290,7 +287,7 @@ class StatementLine:
     def per_unit_price(self) -> Decimal | None:
         if self.unit_price is None:
             return None
-        return rating.q12(self.unit_price / self.price_per_units)
+        return quantize_rated(self.unit_price / self.price_per_units)
 
 
 @dataclass(frozen=True)
@@ -342,13 +339,12 @@ def _fees(customer_id: int, start: date, end: date) -> list[FeeLine]:
             continue
         c_lo = max(lo, terms.starts_at)
         c_hi = hi if terms.ends_at is None else min(hi, terms.ends_at)
-        period = terms.period(c_lo) if c_lo < c_hi else None
-        while period is not None and period[0] < c_hi:
-            p_start = max(period[0], terms.starts_at)
-            p_end = period[1] if terms.ends_at is None else min(period[1], terms.ends_at)
+        at = c_lo
+        while at < c_hi:
+            p_start, p_end = terms.billing_period(at)
             fees.append(FeeLine(p_start.date(), (p_end - timedelta(microseconds=1)).date(),
                                 round_money(terms.base_fee), terms.currency))
-            period = terms.period(period[1])
+            at = p_end  # the next period's start (or the contract's end, past the range)
     return sorted(fees, key=lambda f: f.period_start)
 
 
@@ -516,8 +512,8 @@ def customer_usage_panel(*, customer, at: datetime | None = None) -> dict:
     at = at or timezone.now()
     terms = contract_in_force(customer_id=customer.pk, at=at)
     if terms is not None:
-        start_dt, end_dt = terms.period(at)
-        start, end = start_dt.date(), (end_dt - timedelta(days=1)).date()
+        start_dt, end_dt = terms.billing_period(at)
+        start, end = start_dt.date(), (end_dt - timedelta(microseconds=1)).date()
     else:
         end = at.date()
         start = end - timedelta(days=29)

@@ -48,7 +48,7 @@ class DrawStep:
         # 2. Debits for the credits the new items (in rating order) need, split over them in that order.
         needs = charges(new_items)
         drawing = [i for i, item in enumerate(new_items)
-                   if item.contract.billing_model in pricing.WALLET_MODELS and needs[i] > 0]
+                   if item.contract.wallet_backed and needs[i] > 0]
         # One debit per billing period met (usually one): each draws the grants as they stood in its period, so
         # a period's included credits pay for that period's usage only.
         by_period: dict[datetime, list[int]] = defaultdict(list)
@@ -87,7 +87,7 @@ class DrawStep:
 
         # 2b. True-ups give back to what the period's earlier records drew.
         trueups = [i for i, item in enumerate(new_items)
-                   if item.contract.billing_model in pricing.WALLET_MODELS and needs[i] < 0]
+                   if item.contract.wallet_backed and needs[i] < 0]
         if trueups:
             self._true_ups(customer_id, new_items, needs, trueups, share_of, superseded)
         return WalletDraw(needs=tuple(needs), shares={i: tuple(parts) for i, parts in share_of.items()},

@@ -22,18 +22,19 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date, datetime
 
 from django.db import (
     DataError,
     InterfaceError,
     OperationalError,
-    connection,
     transaction,
 )
 from django.utils import timezone
 
 from apps.core.actors import Actor
+from apps.core.locks import advisory_xact_lock
 from apps.core.money import ZERO
 
 from ..models import RatedUsage, RatingBatch, RatingCursor
@@ -59,14 +60,9 @@ def failure_reason(exc: Exception) -> str:
     return f"rating failed: {message}"[:200]
 
 
-def lock_customers(customer_ids) -> None:
-    """Serialize rating per customer until the transaction ends (PostgreSQL advisory locks, ascending order;
-    SQLite transactions are already serialized)."""
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        for customer_id in sorted(set(customer_ids)):
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_NAMESPACE + int(customer_id)])
+def lock_customers(customer_ids: Iterable[int]) -> None:
+    """Serialize rating per customer until the transaction ends."""
+    advisory_xact_lock(LOCK_NAMESPACE, customer_ids)
 
 
 
@@ -154,8 +150,8 @@ class Engine(ResolveStep, SequenceStep, DrawStep, WriteStep):
                     rate=resolved.rate, override=contract.overrides.get(meter_id), quantity=resolved.quantity,
                     prior=prior, allowance=contract.allowances.get(meter_id, ZERO), memo=self._cumulative))
                 problem = _too_large(item, pricing.to_credits(
-                    item.priced.amount, pricing_unit=contract.pricing_unit, credit_price=contract.credit_price)
-                    if contract.pricing_unit.lower() != pricing.CREDITS else item.priced.amount)
+                    item.priced.amount, priced_in_credits=contract.priced_in_credits,
+                    credit_price=contract.credit_price))
                 if problem is not None:
                     self._errors[problem[:200]].append(item.event.pk)
                     if item.event.current is not None:

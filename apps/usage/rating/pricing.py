@@ -18,18 +18,10 @@ rate with a fixed per-unit price (keeping the list rate's free units).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, localcontext
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from apps.catalog.pricing import PER_UNIT, RateSpec, price_quantity
-from apps.core.money import RATED_PLACES, ZERO
-
-WALLET_MODELS = ("prepaid", "hybrid")
-CREDITS = "credits"
-
-
-def q12(value: Decimal) -> Decimal:
-    """Rated values are kept to 12 places, rounded half-even, once per event."""
-    return value.quantize(RATED_PLACES, rounding=ROUND_HALF_EVEN)
+from apps.core.money import RATED_PLACES, ZERO, quantize_rated
 
 
 @dataclass(frozen=True)
@@ -88,7 +80,7 @@ def price_position(*, rate: RateSpec, override, quantity: Decimal, prior: Decima
         start, end = prior + included, prior + quantity
         result = price_quantity(spec, chargeable, start)
         increment = result.amount * multiplier
-        exact = increment == q12(increment)
+        exact = increment == quantize_rated(increment)
         key = (id(rate), kind, value, spec.price_per_units, multiplier, allowance)
         before = memo.get(key + (start,)) if memo is not None else None
         if before is None:
@@ -100,8 +92,8 @@ def price_position(*, rate: RateSpec, override, quantity: Decimal, prior: Decima
             memo[key + (end,)] = after
         lines = tuple(
             {"tier": None if line.tier_index is None else line.tier_index + 1,
-             "quantity": str(line.quantity), "unit_price": str(q12(line.unit_price * multiplier)),
-             "amount": str(q12(line.amount * multiplier))}
+             "quantity": str(line.quantity), "unit_price": str(quantize_rated(line.unit_price * multiplier)),
+             "amount": str(quantize_rated(line.amount * multiplier))}
             for line in result.lines)
         last = result.lines[-1] if result.lines else None
         if last is not None:
@@ -112,34 +104,34 @@ def price_position(*, rate: RateSpec, override, quantity: Decimal, prior: Decima
             unit_price = spec.unit_price * multiplier
         return Priced(
             quantity=quantity, prior_quantity=prior, included_quantity=included, chargeable_quantity=chargeable,
-            amount=after - before, pricing_model=spec.pricing_model, unit_price=q12(unit_price),
+            amount=after - before, pricing_model=spec.pricing_model, unit_price=quantize_rated(unit_price),
             price_per_units=spec.price_per_units,
             tier=None if last is None or last.tier_index is None else last.tier_index + 1,
             lines=lines, override_kind=kind, override_value=value)
 
 
-def to_credits(amount: Decimal, *, pricing_unit: str, credit_price: Decimal) -> Decimal:
+def to_credits(amount: Decimal, *, priced_in_credits: bool, credit_price: Decimal) -> Decimal:
     """Credits a charge needs: the amount itself in a credits table, else amount / credit price."""
-    if pricing_unit.lower() == CREDITS:
+    if priced_in_credits:
         return amount
     if credit_price <= 0:
         return ZERO
     with localcontext() as ctx:
         ctx.prec = 60
-        return q12(amount / credit_price)
+        return quantize_rated(amount / credit_price)
 
 
-def to_currency(amount: Decimal, *, pricing_unit: str, credit_price: Decimal) -> Decimal:
-    if pricing_unit.lower() == CREDITS:
-        return q12(amount * credit_price)
+def to_currency(amount: Decimal, *, priced_in_credits: bool, credit_price: Decimal) -> Decimal:
+    if priced_in_credits:
+        return quantize_rated(amount * credit_price)
     return amount
 
 
 def credits_to_currency(credits: Decimal, *, credit_price: Decimal) -> Decimal:
-    return q12(credits * credit_price)
+    return quantize_rated(credits * credit_price)
 
 
-def overage_cap(*, billing_model: str, enforcement: str, overdraft_limit: Decimal) -> Decimal | None:
+def overage_cap(*, wallet_backed: bool, enforcement: str, overdraft_limit: Decimal) -> Decimal | None:
     """How much overage a period may accrue beyond the wallet (None: no cap), in charge units
     (credits for prepaid/hybrid, currency for postpaid).
 
@@ -151,7 +143,7 @@ def overage_cap(*, billing_model: str, enforcement: str, overdraft_limit: Decima
     """
     if enforcement == "unlimited":
         return None
-    if billing_model not in WALLET_MODELS:
+    if not wallet_backed:
         return overdraft_limit if overdraft_limit > 0 else None
     if enforcement == "hard":
         return ZERO
@@ -163,7 +155,7 @@ def proportion(part: Decimal, whole: Decimal, quantity: Decimal) -> Decimal:
         return ZERO
     with localcontext() as ctx:
         ctx.prec = 60
-        return q12(quantity * part / whole)
+        return quantize_rated(quantity * part / whole)
 
 
 @dataclass(frozen=True)
@@ -193,7 +185,7 @@ def split_allocations(takes: list[Decimal], allocations) -> list[list[GrantShare
             if part == alloc_left:
                 revenue = revenue_left
             else:
-                revenue = q12(part * alloc.price_per_credit)
+                revenue = quantize_rated(part * alloc.price_per_credit)
             result[index].append(GrantShare(alloc.grant_id, part, revenue, alloc.kind, alloc.price_per_credit))
             left -= part
             queue[position][1] = alloc_left - part

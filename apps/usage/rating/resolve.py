@@ -57,14 +57,9 @@ class ResolveStep:
         day_key = (contract.id, _utc_day(event.timestamp))
         period = self._periods.get(day_key)
         if period is None:
-            start, end = contract.period(event.timestamp)
-            start = max(start, contract.starts_at)
-            if contract.ends_at is not None:
-                end = min(end, contract.ends_at)
-            period = self._periods[day_key] = (start, end)
+            period = self._periods[day_key] = contract.billing_period(event.timestamp)
         if not period[0] <= event.timestamp < period[1]:  # a contract starting or ending within that day
-            start, end = contract.period(event.timestamp)
-            period = (max(start, contract.starts_at), end if contract.ends_at is None else min(end, contract.ends_at))
+            period = contract.billing_period(event.timestamp)
         start, end = period
         quantity = Decimal(1) if event.meter_id in self.count_meters else event.quantity
         return Resolved(event=event, contract=contract, version=version, rate=rate, period=(start, end),

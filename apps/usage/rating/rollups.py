@@ -1,7 +1,15 @@
-"""Step 5, rollups: recompute and replace the (customer, day) buckets a run touched from the current records."""
+"""Step 5, rollups: recompute and replace the (customer, day) buckets a run touched from the current records.
+
+One computation: the rollups are defined once, below (DAILY_SUMS, ATTRIBUTION_SUMS: which record figure each
+rollup column sums), and computed in SQL on PostgreSQL from that definition. SQLite is the one exception, because
+it truly needs it: it keeps numeric columns in floating point, so its SUM would not be exact to the 12th place;
+there the same definition is summed in Python with Decimal. Never increments: a retried or repeated rebuild
+gives the same rows.
+"""
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 
 from django.db import connection
 from django.db.models import Q
@@ -10,29 +18,36 @@ from django.utils import timezone
 from apps.core.money import ZERO
 
 from ..models import DailyAttribution, DailyUsage, RatedUsage
+from .types import ATTRIBUTION_KEYS
 from .write import fast_insert
 
-_PG_DAILY = """
-INSERT INTO usage_daily (customer_id, meter_id, day, currency, events, quantity, included_quantity, credit_quantity,
-                         overage_quantity, over_limit_quantity, amount, credits, overage_amount, revenue, cost,
-                         over_limit_events, updated_at)
-SELECT r.customer_id, r.meter_id, r.day, MAX(r.currency), COUNT(*), SUM(r.quantity), SUM(r.included_quantity),
-       SUM(r.credit_quantity), SUM(r.overage_quantity), SUM(r.over_limit_quantity), SUM(r.amount),
-       SUM(r.credits_drawn), SUM(r.overage_amount), SUM(r.revenue), SUM(r.cost),
-       COUNT(*) FILTER (WHERE r.over_limit), %s
-FROM usage_rated r JOIN unnest(%s::bigint[], %s::date[]) AS b(customer_id, day)
-  ON r.customer_id = b.customer_id AND r.day = b.day
+# rollup column <- the rated records' column it sums (besides: events = count, currency, over_limit_events)
+DAILY_SUMS = (("quantity", "quantity"), ("included_quantity", "included_quantity"),
+              ("credit_quantity", "credit_quantity"), ("overage_quantity", "overage_quantity"),
+              ("over_limit_quantity", "over_limit_quantity"), ("amount", "amount"), ("credits", "credits_drawn"),
+              ("overage_amount", "overage_amount"), ("revenue", "revenue"), ("cost", "cost"))
+ATTRIBUTION_SUMS = (("amount", "amount"), ("credits", "credits_drawn"), ("revenue", "revenue"), ("cost", "cost"))
+
+_BUCKETS = "FROM usage_rated r JOIN unnest(%s::bigint[], %s::date[]) AS b(customer_id, day) " \
+           "ON r.customer_id = b.customer_id AND r.day = b.day"
+
+_PG_DAILY = f"""
+INSERT INTO usage_daily (customer_id, meter_id, day, currency, events, over_limit_events,
+                         {", ".join(column for column, _ in DAILY_SUMS)}, updated_at)
+SELECT r.customer_id, r.meter_id, r.day, MAX(r.currency), COUNT(*), COUNT(*) FILTER (WHERE r.over_limit),
+       {", ".join(f"SUM(r.{source})" for _, source in DAILY_SUMS)}, %s
+{_BUCKETS}
 WHERE r.superseded_at IS NULL
 GROUP BY r.customer_id, r.meter_id, r.day
 """
 
-_PG_ATTRIBUTION = """
-INSERT INTO usage_daily_attribution (customer_id, day, kind, value, events, amount, credits, revenue, cost, updated_at)
-SELECT r.customer_id, r.day, a.kind, a.value, COUNT(*), SUM(r.amount), SUM(r.credits_drawn), SUM(r.revenue),
-       SUM(r.cost), %s
-FROM usage_rated r JOIN unnest(%s::bigint[], %s::date[]) AS b(customer_id, day)
-  ON r.customer_id = b.customer_id AND r.day = b.day
-CROSS JOIN LATERAL (VALUES ('user', r.attr_user), ('agent', r.attr_agent), ('team', r.attr_team)) AS a(kind, value)
+_PG_ATTRIBUTION = f"""
+INSERT INTO usage_daily_attribution (customer_id, day, kind, value, events,
+                                     {", ".join(column for column, _ in ATTRIBUTION_SUMS)}, updated_at)
+SELECT r.customer_id, r.day, a.kind, a.value, COUNT(*),
+       {", ".join(f"SUM(r.{source})" for _, source in ATTRIBUTION_SUMS)}, %s
+{_BUCKETS}
+CROSS JOIN LATERAL (VALUES {", ".join(f"('{k}', r.attr_{k})" for k in ATTRIBUTION_KEYS)}) AS a(kind, value)
 WHERE r.superseded_at IS NULL AND a.value <> ''
 GROUP BY r.customer_id, r.day, a.kind, a.value
 """
@@ -42,8 +57,7 @@ _PG_DELETE = "DELETE FROM {table} t USING unnest(%s::bigint[], %s::date[]) AS b(
 
 
 def rebuild_rollups(buckets: set[tuple[int, date]], *, now: datetime | None = None) -> None:
-    """Recompute and replace the rollups of the given (customer, day) buckets from the current rated records.
-    Never increments: a retried or repeated rebuild gives the same rows."""
+    """Recompute and replace the rollups of the given (customer, day) buckets from the current rated records."""
     if not buckets:
         return
     now = now or timezone.now()
@@ -57,58 +71,56 @@ def rebuild_rollups(buckets: set[tuple[int, date]], *, now: datetime | None = No
             cursor.execute(_PG_DAILY, [now, customers, days])
             cursor.execute(_PG_ATTRIBUTION, [now, customers, days])
         return
-    _rebuild_rollups_python(pairs, now=now)
+    _rebuild_rollups_exact(pairs, now=now)
 
 
-def _rebuild_rollups_python(pairs: list[tuple[int, date]], *, now: datetime) -> None:
-    """The portable path (SQLite): aggregate in Python with Decimal, exactly. Rebuilds every bucket of the
+def _rebuild_rollups_exact(pairs: list[tuple[int, date]], *, now: datetime) -> None:
+    """SQLite: the same definition summed in Python with Decimal, exactly. Rebuilds every bucket of the
     customers x days cross product (a superset of the pairs: rebuilding a bucket again is harmless)."""
     customers = sorted({c for c, _ in pairs})
     days = sorted({d for _, d in pairs})
     DailyUsage.objects.filter(customer_id__in=customers, day__in=days).delete()
     DailyAttribution.objects.filter(customer_id__in=customers, day__in=days).delete()
-    sums = ("quantity", "included_quantity", "credit_quantity", "overage_quantity", "over_limit_quantity",
-            "amount", "credits_drawn", "overage_amount", "revenue", "cost")
+    sources = list(dict.fromkeys([s for _, s in DAILY_SUMS] + [s for _, s in ATTRIBUTION_SUMS]))
+    daily_at = [sources.index(s) for _, s in DAILY_SUMS]
+    attribution_at = [sources.index(s) for _, s in ATTRIBUTION_SUMS]
     daily: dict[tuple[int, int, date], list] = {}
     currency: dict[tuple[int, int, date], str] = {}
     attribution: dict[tuple[int, date, str, str], list] = {}
     rows = (RatedUsage.objects.filter(customer_id__in=customers, day__in=days, superseded_at__isnull=True)
-            .values_list("customer_id", "meter_id", "day", "currency", "over_limit", "attr_user", "attr_agent",
-                         "attr_team", *sums))
+            .values_list("customer_id", "meter_id", "day", "currency", "over_limit",
+                         *(f"attr_{k}" for k in ATTRIBUTION_KEYS), *sources))
+    head = 5 + len(ATTRIBUTION_KEYS)
     for row in rows.iterator(chunk_size=5000):
-        customer_id, meter_id, day, cur, over_limit, user, agent, team = row[:8]
-        values = row[8:]
+        customer_id, meter_id, day, cur, over_limit = row[:5]
+        values: tuple[Decimal, ...] = row[head:]
         key = (customer_id, meter_id, day)
         acc = daily.get(key)
         if acc is None:
-            acc = daily[key] = [0, 0] + [ZERO] * len(sums)
+            acc = daily[key] = [0, 0] + [ZERO] * len(DAILY_SUMS)
             currency[key] = cur
         acc[0] += 1
         acc[1] += 1 if over_limit else 0
-        for i, value in enumerate(values):
-            acc[2 + i] += value
-        amount, credits, revenue, cost = values[5], values[6], values[8], values[9]
-        for kind, value in (("user", user), ("agent", agent), ("team", team)):
+        for i, at in enumerate(daily_at):
+            acc[2 + i] += values[at]
+        for kind, value in zip(ATTRIBUTION_KEYS, row[5:head], strict=True):
             if not value:
                 continue
             a = attribution.get((customer_id, day, kind, value))
             if a is None:
-                a = attribution[(customer_id, day, kind, value)] = [0, ZERO, ZERO, ZERO, ZERO]
+                a = attribution[(customer_id, day, kind, value)] = [0] + [ZERO] * len(ATTRIBUTION_SUMS)
             a[0] += 1
-            a[1] += amount
-            a[2] += credits
-            a[3] += revenue
-            a[4] += cost
-    fast_insert(DailyUsage,
-        [DailyUsage(customer_id=c, meter_id=m, day=d, currency=currency[(c, m, d)], events=acc[0],
-                    over_limit_events=acc[1], quantity=acc[2], included_quantity=acc[3], credit_quantity=acc[4],
-                    overage_quantity=acc[5], over_limit_quantity=acc[6], amount=acc[7], credits=acc[8],
-                    overage_amount=acc[9], revenue=acc[10], cost=acc[11], updated_at=now)
-         for (c, m, d), acc in daily.items()])
-    fast_insert(DailyAttribution,
-        [DailyAttribution(customer_id=c, day=d, kind=k, value=v, events=a[0], amount=a[1], credits=a[2],
-                          revenue=a[3], cost=a[4], updated_at=now)
-         for (c, d, k, v), a in attribution.items()])
+            for i, at in enumerate(attribution_at):
+                a[1 + i] += values[at]
+    fast_insert(DailyUsage, [
+        DailyUsage(customer_id=c, meter_id=m, day=d, currency=currency[(c, m, d)], events=acc[0],
+                   over_limit_events=acc[1], updated_at=now,
+                   **{column: acc[2 + i] for i, (column, _) in enumerate(DAILY_SUMS)})
+        for (c, m, d), acc in daily.items()])
+    fast_insert(DailyAttribution, [
+        DailyAttribution(customer_id=c, day=d, kind=k, value=v, events=a[0], updated_at=now,
+                         **{column: a[1 + i] for i, (column, _) in enumerate(ATTRIBUTION_SUMS)})
+        for (c, d, k, v), a in attribution.items()])
 
 
 def rebuild_rollups_between(*, start: date, end: date, customer_id: int | None = None) -> int:

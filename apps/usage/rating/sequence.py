@@ -7,10 +7,9 @@ from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
 
-from apps.core.money import DECIMAL_PLACES, MAX_DIGITS, ZERO
+from apps.core.money import DECIMAL_PLACES, MAX_DIGITS, ZERO, quantize_rated
 
 from ..models import RatedUsage, RatingCursor
-from . import pricing
 from .types import SUFFIX_FIELDS, Charge, EventInput, Resolved, Unrated, _utc_day
 
 # Every figure a record or cursor stores is a numeric(30, 12): below 10^18. An event whose figures would not fit
@@ -102,5 +101,5 @@ class SequenceStep:
                 and record.tier == p.tier and record.override_kind == p.override_kind
                 and record.override_value == p.override_value and record.billing_model == c.billing_model
                 and record.enforcement == c.enforcement and record.credit_price == c.credit_price
-                and record.cost == pricing.q12(item.quantity * item.cost_per_unit))
+                and record.cost == quantize_rated(item.quantity * item.cost_per_unit))
 

@@ -18,8 +18,8 @@ def charges(items: Sequence[Charge]) -> list[Decimal]:
     needs: list[Decimal] = []
     for item in items:
         c = item.contract
-        convert = pricing.to_credits if c.billing_model in pricing.WALLET_MODELS else pricing.to_currency
-        needs.append(convert(item.priced.amount, pricing_unit=c.pricing_unit, credit_price=c.credit_price))
+        convert = pricing.to_credits if c.wallet_backed else pricing.to_currency
+        needs.append(convert(item.priced.amount, priced_in_credits=c.priced_in_credits, credit_price=c.credit_price))
     return needs
 
 
@@ -44,11 +44,11 @@ def settle(items: Sequence[Charge], draw: WalletDraw, *, used: Mapping[datetime,
         p = item.priced
         period_start = item.period[0]
         if period_start not in caps:
-            cap = pricing.overage_cap(billing_model=c.billing_model, enforcement=c.enforcement,
+            cap = pricing.overage_cap(wallet_backed=c.wallet_backed, enforcement=c.enforcement,
                                      overdraft_limit=c.overdraft_limit)
             caps[period_start] = None if cap is None else cap - used.get(period_start, ZERO)
         need = needs[index]
-        wallet = c.billing_model in pricing.WALLET_MODELS
+        wallet = c.wallet_backed
         grant_shares = share_of.get(index, ())
         take = sum((s.credits for s in grant_shares), ZERO) if index in share_of else ZERO
         shortfall = need - take
