@@ -12,7 +12,7 @@ STATEMENT_ROUNDING = ROUND_HALF_UP
 ZERO = Decimal("0")
 
 
-def to_decimal(value, *, field: str = "value") -> Decimal:
+def to_decimal(value: object, *, field: str = "value") -> Decimal:
     """Parse a user/API value into a finite Decimal, refusing floats, NaN and infinities."""
     from .errors import ValidationFailed
 

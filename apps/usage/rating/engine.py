@@ -40,7 +40,6 @@ from apps.core.money import ZERO
 from ..models import RatedUsage, RatingBatch, RatingCursor
 from . import pricing
 from .draw import DrawStep
-from .resolve import ResolveStep
 from .rollups import rebuild_rollups
 from .sequence import SequenceStep, _too_large
 from .settle import overage_used, settle
@@ -66,7 +65,7 @@ def lock_customers(customer_ids: Iterable[int]) -> None:
 
 
 
-class Engine(ResolveStep, SequenceStep, DrawStep, WriteStep):
+class Engine(SequenceStep, DrawStep, WriteStep):
     def __init__(self, *, batch: RatingBatch, actor: Actor, now: datetime | None = None):
         self.batch = batch
         self.actor = actor

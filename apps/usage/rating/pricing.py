@@ -17,11 +17,17 @@ rate with a fixed per-unit price (keeping the list rate's free units).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from apps.catalog.pricing import PER_UNIT, RateSpec, price_quantity
 from apps.core.money import RATED_PLACES, ZERO, quantize_rated
+
+if TYPE_CHECKING:
+    from apps.contracts.selectors import OverrideTerms
+    from apps.wallets.services import Allocation
 
 
 @dataclass(frozen=True)
@@ -40,11 +46,13 @@ class Priced:
     override_value: Decimal | None
 
 
-def effective_rate(rate: RateSpec, override) -> tuple[RateSpec, Decimal, str, Decimal | None]:
+def effective_rate(rate: RateSpec, override: OverrideTerms | None) -> tuple[RateSpec, Decimal, str, Decimal | None]:
     """The rate after a contract override, and the multiplier to apply to its amounts."""
     if override is None:
         return rate, Decimal(1), "", None
     if override.kind == "fixed":
+        if override.unit_price is None:
+            raise ValueError("a fixed price override needs a unit price")
         fixed = RateSpec(pricing_model=PER_UNIT, unit_price=override.unit_price,
                          price_per_units=override.price_per_units or Decimal(1), free_units=rate.free_units,
                          meter_id=rate.meter_id)
@@ -62,8 +70,8 @@ def _cumulative(spec: RateSpec, multiplier: Decimal, allowance: Decimal, positio
         RATED_PLACES, rounding=ROUND_HALF_UP)
 
 
-def price_position(*, rate: RateSpec, override, quantity: Decimal, prior: Decimal, allowance: Decimal,
-                   memo: dict | None = None) -> Priced:
+def price_position(*, rate: RateSpec, override: OverrideTerms | None, quantity: Decimal, prior: Decimal, allowance: Decimal,
+                   memo: dict[tuple, Decimal] | None = None) -> Priced:
     """Price `quantity` units at positions [prior, prior + quantity) of the period.
 
     The amount is the difference of the period's cumulative price (rounded to 12 places) at the event's end and
@@ -171,25 +179,27 @@ class GrantShare:
                 "kind": self.kind, "price_per_credit": str(self.price_per_credit)}
 
 
-def split_allocations(takes: list[Decimal], allocations) -> list[list[GrantShare]]:
+def split_allocations(takes: list[Decimal], allocations: Iterable[Allocation]) -> list[list[GrantShare]]:
     """Attribute a debit's grant allocations (burn-down order) to the takes (positional order), first come
     first served. Revenue is split so that the shares of one allocation sum exactly to its revenue."""
     result: list[list[GrantShare]] = [[] for _ in takes]
-    queue = [[a, a.amount, a.revenue] for a in allocations]  # allocation, credits left, revenue left
+    queue = list(allocations)
+    credits_left = [a.amount for a in queue]
+    revenue_left = [a.revenue for a in queue]
     position = 0
     for index, take in enumerate(takes):
         left = take
         while left > 0 and position < len(queue):
-            alloc, alloc_left, revenue_left = queue[position]
+            alloc, alloc_left = queue[position], credits_left[position]
             part = min(left, alloc_left)
             if part == alloc_left:
-                revenue = revenue_left
+                revenue = revenue_left[position]
             else:
                 revenue = quantize_rated(part * alloc.price_per_credit)
             result[index].append(GrantShare(alloc.grant_id, part, revenue, alloc.kind, alloc.price_per_credit))
             left -= part
-            queue[position][1] = alloc_left - part
-            queue[position][2] = revenue_left - revenue
-            if queue[position][1] == 0:
+            credits_left[position] = alloc_left - part
+            revenue_left[position] -= revenue
+            if credits_left[position] == 0:
                 position += 1
     return result

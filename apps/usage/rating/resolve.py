@@ -2,33 +2,33 @@
 the rate for its meter, its billing period (clipped to the contract) and its meter cost."""
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import date, datetime
 from decimal import Decimal
 
+from apps.catalog.selectors import (VersionSpec, meter_cost_history, meters_by_code, rate_table_versions_approved,
+                                    version_for_instant)
+from apps.contracts.selectors import ContractTerms, contracts_for_customers
 from apps.core.money import ZERO
 
 from .types import EventInput, Resolution, Resolved, Unrated, _utc_day
 
 
 class ResolveStep:
-    def _load_context(self, customer_ids, meter_ids) -> None:
-        from apps.catalog.selectors import (
-            meter_cost_history,
-            meters_by_code,
-            rate_table_versions_approved,
-            version_for_instant,
-        )
-        from apps.contracts.selectors import contracts_for_customers
+    contracts: dict[int, list[ContractTerms]]  # per customer, by start
+    versions: dict[int, list[VersionSpec]]  # approved, per rate table, by effective_from
+    costs: dict[int, list[tuple[datetime, Decimal]]]  # per meter, by effective_from
+    count_meters: set[int]
+    _periods: dict[tuple[int, date], tuple[datetime, datetime]]  # (contract, UTC day) -> its billing period
 
-        self._version_for_instant = version_for_instant
-
+    def _load_context(self, customer_ids: Iterable[int], meter_ids: Iterable[int]) -> None:
         self.contracts = contracts_for_customers(customer_ids=customer_ids)
         table_ids = {c.rate_table_id for terms in self.contracts.values() for c in terms}
         self.versions = rate_table_versions_approved(rate_table_ids=table_ids) if table_ids else {}
         self.costs = meter_cost_history(meter_ids=meter_ids)
         self.count_meters = {m.id for m in meters_by_code().values() if m.aggregation == "count"}
 
-    def _contract_at(self, customer_id: int, at: datetime):
+    def _contract_at(self, customer_id: int, at: datetime) -> ContractTerms | None:
         found = None
         for terms in self.contracts.get(customer_id, ()):
             if terms.in_force_at(at):
@@ -47,7 +47,7 @@ class ResolveStep:
         contract = self._contract_at(event.customer_id, event.timestamp)
         if contract is None:
             return Unrated("no contract in force at the event's timestamp")
-        version = self._version_for_instant(self.versions.get(contract.rate_table_id, []), event.timestamp)
+        version = version_for_instant(self.versions.get(contract.rate_table_id, []), event.timestamp)
         if version is None:
             return Unrated("no approved rate table version in force at the event's timestamp")
         rate = version.rates.get(event.meter_id)

@@ -10,6 +10,7 @@ from decimal import Decimal
 from apps.core.money import DECIMAL_PLACES, MAX_DIGITS, ZERO, quantize_rated
 
 from ..models import RatedUsage, RatingCursor
+from .resolve import ResolveStep
 from .types import SUFFIX_FIELDS, Charge, EventInput, Resolved, Unrated, _utc_day
 
 # Every figure a record or cursor stores is a numeric(30, 12): below 10^18. An event whose figures would not fit
@@ -34,7 +35,9 @@ def _too_large(item: Charge, credits: Decimal) -> str | None:
 
 
 
-class SequenceStep:
+class SequenceStep(ResolveStep):
+    _suffixes: dict[tuple[int, int, datetime], list[RatedUsage]]  # late groups' current records, in order
+
     def _load_suffixes(self, resolved: dict, cursors: dict) -> dict:
         """One read for every late group of the run: the current records from each group's first position on
         (what re-pricing a suffix needs)."""

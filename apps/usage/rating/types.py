@@ -149,9 +149,9 @@ class _Part:
                 "revenue": str(self.revenue), "kind": self.kind, "price_per_credit": str(self.price_per_credit)}
 
 
-def _parts(record) -> list[_Part]:
+def _parts(record: RatedUsage) -> list[_Part]:
     """A stored record's allocations (records written before entry ids were kept use the record's debit)."""
-    return [_Part(int(a.get("entry_id") or record.ledger_entry_id), int(a["grant_id"]), Decimal(a["credits"]),
+    return [_Part(int(a.get("entry_id") or record.ledger_entry_id or 0), int(a["grant_id"]), Decimal(a["credits"]),
                   Decimal(a["revenue"]), a.get("kind", ""), Decimal(a.get("price_per_credit", "0")))
             for a in (record.allocations or []) if Decimal(a["credits"]) != 0]
 
