@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -39,7 +39,7 @@ class EventInput:
         return (self.timestamp, self.ref)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Resolved:
     """An event with the terms it is rated under: the contract and approved version in force at its timestamp,
     the rate for its meter, its billing period (clipped to the contract) and its meter cost per unit."""
@@ -57,7 +57,7 @@ class Resolved:
                       self.quantity, priced)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Charge(Resolved):
     """A resolved event priced at its position in the period (what settlement takes)."""
 
@@ -168,7 +168,7 @@ class WalletDraw:
     debit_of: Mapping[int, int]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class RatedRow:
     """One usage_rated row as the write step inserts it: exactly RatedUsage's concrete fields but the id
     (attribute names; a test fails if the two drift apart)."""
@@ -218,3 +218,21 @@ class RatedRow:
     superseded_at: datetime | None
     superseded_by_id: int | None
     created_at: datetime
+
+
+_ROW_FIELDS = frozenset(f.name for f in fields(RatedRow))
+
+
+def _fill_row(self: RatedRow, **values: Any) -> None:
+    """RatedRow's constructor at run time: the same keyword-only fields, all required (checked), stored in one
+    step. The generated frozen __init__ sets 45 fields one object.__setattr__ at a time, and rating builds one
+    row per event (~10 µs each: a measurable share of the hot path). Type checkers still see the generated
+    signature; instances stay frozen afterwards."""
+    if values.keys() != _ROW_FIELDS:
+        missing, extra = _ROW_FIELDS - values.keys(), values.keys() - _ROW_FIELDS
+        raise TypeError(f"RatedRow: missing fields {sorted(missing)}, unknown fields {sorted(extra)}")
+    self.__dict__.update(values)
+
+
+if not TYPE_CHECKING:
+    RatedRow.__init__ = _fill_row

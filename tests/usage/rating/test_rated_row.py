@@ -22,3 +22,17 @@ def test_rated_row_has_no_field_rated_usage_does_not_store():
 
 def test_rated_row_is_frozen():
     assert RatedRow.__dataclass_params__.frozen  # type: ignore[attr-defined]
+
+
+def test_a_rated_row_needs_every_field_and_refuses_unknown_ones():
+    import pytest
+
+    values: dict = {f.name: None for f in dataclasses.fields(RatedRow)}
+    row = RatedRow(**values)
+    assert dataclasses.astuple(row) == tuple(values.values())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        row.amount = 1  # type: ignore[misc]
+    with pytest.raises(TypeError, match="missing fields \\['amount'\\]"):
+        RatedRow(**{k: v for k, v in values.items() if k != "amount"})
+    with pytest.raises(TypeError, match="unknown fields \\['bogus'\\]"):
+        RatedRow(**values, bogus=1)  # type: ignore[call-arg]
