@@ -1,10 +1,11 @@
 """Rating, as a package of named steps (see engine.py for the run):
 
 - pricing.py  - pure arithmetic: an event's price at its period position, credits/currency, caps, draw splits;
-- types.py    - the values passed between steps (events in, resolved items, parts, run results);
+- types.py    - the values passed between steps (EventInput, Resolved | Unrated, Charge, WalletDraw, RatedRow);
 - resolve.py  - resolve terms: contract in force, version, rate, billing period, meter cost;
 - sequence.py - sequence positions: cursors, late suffixes to re-price, what cannot be stored;
-- settle.py   - settle: allowance, wallet draw, overage, caps, give-backs;
+- draw.py     - settle against the wallet: give-backs, included credits, one debit per period, true-ups;
+- settle.py   - settle, pure: priced items + the wallet draw -> RatedRow (allowance, credits, overage, caps);
 - write.py    - write: rated rows (COPY), supersessions, cursors, event states;
 - rollups.py  - recompute and replace the touched rollup buckets;
 - engine.py   - the orchestrator (`Engine`), used by apps.usage.services.

@@ -4,18 +4,19 @@ rated records, keeps the rating cursors exact and rebuilds the touched rollup bu
 It runs inside the caller's transaction (services.py) and serializes per customer with a transaction-scoped
 lock, so two workers never price the same customer's period at once. Steps for one run:
 
-1. resolve, per event, the contract in force at its timestamp, the approved version in force at it, the rate
+1. resolve (resolve.py), per event, the contract in force at its timestamp, the approved version in force at it, the rate
    for its meter, its billing period (clipped to the contract) and its meter cost;
-2. per customer x meter x period: if every event sorts after the last position rated (the usual case), price
+2. sequence (sequence.py), per customer x meter x period: if every event sorts after the last position rated (the usual case), price
    them from the cursor's cumulative quantity; otherwise (late events, re-rating) read the current records
    from the earliest position on, and re-price that whole suffix in order. A record whose figures change is
    superseded by a new one; an unchanged one is kept (only its recorded position is updated);
-3. per customer: give back (reverse) exactly the credits the superseded records drew, to the grants they drew
+3. settle, per customer: (draw.py) give back (reverse) exactly the credits the superseded records drew, to the grants they drew
    from; issue the period's included credits if none exist yet; then ONE wallet debit per billing period met
    (usually one) for the credits the new records need, split over them in rating order; a negative charge (a
-   volume true-up) gives back to the grants the period's earlier records drew; what the wallet cannot cover becomes
-   overage up to the policy's cap, the rest is rated, flagged over limit and not charged;
-4. write records, mark events, update cursors, rebuild rollups (customer x meter x day and customer x day x
+   volume true-up) gives back to the grants the period's earlier records drew; then (settle.py, pure) what the
+   wallet cannot cover becomes overage up to the policy's cap, the rest is rated, flagged over limit and not
+   charged: one frozen RatedRow per new record;
+4. write (write.py) records, mark events, update cursors; rollups (rollups.py) (customer x meter x day and customer x day x
    attribution) for every touched bucket from the current records.
 """
 from __future__ import annotations
