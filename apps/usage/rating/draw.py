@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -14,12 +14,12 @@ from apps.core.money import ZERO, quantize_rated
 from ..models import RatedUsage
 from . import pricing
 from .settle import charges
-from .types import Charge, WalletDraw, _Part, _parts
+from .types import Charge, RunState, WalletDraw, _Part, _parts
 
 log = logging.getLogger("apps.usage.engine")
 
 
-class DrawStep:
+class DrawStep(RunState):
     def _draw(self, customer_id: int, new_items: Sequence[Charge], superseded: list[RatedUsage]) -> WalletDraw:
         """Wallet and policy for one customer's new records. Every record's allocations are exactly its share of
         the ledger (grant, debit, credits, revenue), so for every grant the ledger's allocations equal the current
@@ -56,7 +56,7 @@ class DrawStep:
             by_period[new_items[i].period[0]].append(i)
         takes: dict[int, Decimal] = {}
         share_of: dict[int, list[_Part]] = {}
-        debit_of: dict[int, int] = {}
+        debit_of: dict[int, int | None] = {}
         for period_start, indexes in sorted(by_period.items()):
             self._ensure_included(customer_id, [new_items[i] for i in indexes])
             demand = sum((needs[i] for i in indexes), ZERO)
@@ -77,7 +77,7 @@ class DrawStep:
                 debit_of[i] = debit.entry_id
             shares = pricing.split_allocations([takes[i] for i in indexes], debit.allocations)
             for i, group in zip(indexes, shares, strict=True):
-                share_of[i] = [_Part(debit.entry_id, s.grant_id, s.credits, s.revenue, s.kind, s.price_per_credit)
+                share_of[i] = [_Part(debit.entry_id or 0, s.grant_id, s.credits, s.revenue, s.kind, s.price_per_credit)
                                for s in group]
 
         # 2a. What a superseded true-up had given back and the grant no longer holds stays given back: it is
@@ -165,7 +165,7 @@ class DrawStep:
         pools: dict[tuple[int, datetime], list[list]] = defaultdict(list)  # [entry, grant, credits, revenue, share]
         cursor: dict[tuple[int, datetime], int] = defaultdict(int)
 
-        def add(pool: list, parts) -> None:
+        def add(pool: list, parts: Iterable[_Part]) -> None:
             for p in parts:
                 if p.credits > 0:
                     pool.append([p.entry_id, p.grant_id, p.credits, p.revenue, p])

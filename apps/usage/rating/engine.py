@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import datetime
 
 from django.db import (
     DataError,
@@ -72,12 +72,12 @@ class Engine(SequenceStep, DrawStep, WriteStep):
         self.actor = actor
         self.now = now or timezone.now()
         self.result = RunResult()
-        self._errors: dict[str, list[int]] = defaultdict(list)
-        self._rated_event_ids: list[int] = []
-        self._touched: set[tuple[int, date]] = set()
-        self._periods: dict[tuple[int, date], tuple[datetime, datetime]] = {}
-        self._cumulative: dict = {}  # cumulative prices by position (pricing.price_position)
-        self._included: set[tuple[int, datetime]] = set()  # contract periods whose included credits exist
+        self._errors = defaultdict(list)
+        self._rated_event_ids = []
+        self._touched = set()
+        self._periods = {}
+        self._cumulative = {}
+        self._included = set()
 
     # --- the run ----------------------------------------------------------------------------------------
     def run(self, events: list[EventInput]) -> RunResult:
@@ -121,7 +121,8 @@ class Engine(SequenceStep, DrawStep, WriteStep):
         rebuild_rollups(self._touched, now=self.now)
         return self.result
 
-    def _group(self, events: list[EventInput]):
+    def _group(self, events: list[EventInput]) -> tuple[dict[tuple[int, datetime], list[Resolved]],
+                                                         list[RatedUsage], dict[str, list[int]]]:
         """Resolve a customer's events and group them by meter x period; errors aside."""
         groups: dict[tuple[int, datetime], list[Resolved]] = defaultdict(list)
         errored_current: list[RatedUsage] = []

@@ -11,10 +11,10 @@ from apps.catalog.selectors import (VersionSpec, meter_cost_history, meters_by_c
 from apps.contracts.selectors import ContractTerms, contracts_for_customers
 from apps.core.money import ZERO
 
-from .types import EventInput, Resolution, Resolved, Unrated, _utc_day
+from .types import EventInput, Resolution, RunState, Resolved, Unrated, _utc_day
 
 
-class ResolveStep:
+class ResolveStep(RunState):
     contracts: dict[int, list[ContractTerms]]  # per customer, by start
     versions: dict[int, list[VersionSpec]]  # approved, per rate table, by effective_from
     costs: dict[int, list[tuple[datetime, Decimal]]]  # per meter, by effective_from

@@ -16,7 +16,9 @@ if TYPE_CHECKING:
     from apps.catalog.selectors import VersionSpec
     from apps.contracts.selectors import ContractTerms
 
-    from ..models import RatedUsage, RatingCursor
+    from apps.core.actors import Actor
+
+    from ..models import RatedUsage, RatingBatch, RatingCursor
 
 ATTRIBUTION_KEYS = ("user", "agent", "team")
 
@@ -157,6 +159,20 @@ def _parts(record: RatedUsage) -> list[_Part]:
 
 
 
+class RunState:
+    """What the steps of one rating run share (set by Engine.__init__)."""
+
+    batch: RatingBatch
+    actor: Actor
+    now: datetime
+    result: RunResult
+    _errors: dict[str, list[int]]  # reason -> event ids that could not be rated
+    _rated_event_ids: list[int]
+    _touched: set[tuple[int, date]]  # rollup buckets (customer, UTC day)
+    _cumulative: dict[tuple, Decimal]  # cumulative prices by position (pricing.price_position)
+    _included: set[tuple[int, datetime]]  # contract periods whose included credits exist
+
+
 @dataclass(frozen=True)
 class WalletDraw:
     """What the wallet did for one customer's new items (index: position in the items, in rating order): the
@@ -165,7 +181,7 @@ class WalletDraw:
 
     needs: tuple[Decimal, ...]
     shares: Mapping[int, tuple[_Part, ...]]
-    debit_of: Mapping[int, int]
+    debit_of: Mapping[int, int | None]
 
 
 @dataclass(frozen=True)

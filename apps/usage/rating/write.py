@@ -2,25 +2,28 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from operator import attrgetter
+from typing import Any
 
 from django.db import connection
+from django.db.models import Model
 from django.utils import timezone
 
 from apps.core.money import ZERO
 
 from ..models import RatedUsage, RatingCursor, UsageEvent
-from .types import TOTAL_FIELDS, Charge, RatedRow, _Work
+from .types import TOTAL_FIELDS, Charge, RatedRow, RunState, _Work
 
 
-def _add_totals(totals: dict, record: RatedUsage, sign: int = 1) -> None:
+def _add_totals(totals: dict, record: RatedUsage | RatedRow, sign: int = 1) -> None:
     for name in TOTAL_FIELDS:
         totals[name] = totals.get(name, ZERO) + sign * getattr(record, name)
 
 
 
-def fast_insert(model, objects: list) -> None:
+def fast_insert(model: type[Model], objects: Sequence[Any]) -> None:
     """Insert rows without the ORM's per-row statement building (ids are not read back): COPY on PostgreSQL,
     executemany elsewhere. `objects` are model instances or any objects with the fields' attnames (the rating
     hot path writes frozen RatedRow values: building 50-field model instances costs more than writing them)."""
@@ -34,7 +37,7 @@ def fast_insert(model, objects: list) -> None:
                 if getattr(obj, field.attname, None) is None:
                     setattr(obj, field.attname, now)
     table = connection.ops.quote_name(model._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    columns = ", ".join(connection.ops.quote_name(f.column or f.attname) for f in fields)
     names = [f.attname for f in fields]
     json_at = [i for i, f in enumerate(fields) if f.get_internal_type() == "JSONField"]
     if connection.vendor == "postgresql":
@@ -53,7 +56,7 @@ def fast_insert(model, objects: list) -> None:
 
 
 
-class WriteStep:
+class WriteStep(RunState):
     # --- writes ------------------------------------------------------------------------------------------
     def _cursor_changes(self, customer_id: int, new_items: list[Charge], rows: list[RatedRow],
                         superseded: list[RatedUsage],
@@ -67,7 +70,8 @@ class WriteStep:
                 cursors.setdefault((cursor.meter_id, cursor.period_start), cursor)
         changed: dict[tuple[int, datetime], RatingCursor] = {}
 
-        def cursor_for(meter_id: int, period_start: datetime, contract_id: int, period_end: datetime | None):
+        def cursor_for(meter_id: int, period_start: datetime, contract_id: int,
+                       period_end: datetime | None) -> RatingCursor:
             key = (meter_id, period_start)
             cursor = cursors.get(key)
             if cursor is None:
@@ -82,10 +86,10 @@ class WriteStep:
             cursor = cursor_for(record.meter_id, record.period_start, record.contract_id, None)
             cursor.quantity -= record.quantity
             cursor.overage_units -= max(record.overage_units, ZERO)
-        for item, record in zip(new_items, rows, strict=True):
-            cursor = cursor_for(record.meter_id, record.period_start, record.contract_id, item.period[1])
-            cursor.quantity += record.quantity
-            cursor.overage_units += max(record.overage_units, ZERO)
+        for item, row in zip(new_items, rows, strict=True):
+            cursor = cursor_for(row.meter_id, row.period_start, row.contract_id, item.period[1])
+            cursor.quantity += row.quantity
+            cursor.overage_units += max(row.overage_units, ZERO)
             if cursor.last_timestamp is None or (cursor.last_timestamp, cursor.last_event_ref) < item.event.key:
                 cursor.last_timestamp, cursor.last_event_ref = item.event.key
         return list(changed.values())
@@ -110,13 +114,13 @@ class WriteStep:
                                [json.dumps([{"id": r.pk, "p": str(r.prior_quantity)} for r in kept])])
         elif kept:
             RatedUsage.objects.bulk_update(kept, ["prior_quantity"], batch_size=500)
-        records = [row for w in work for row in w.rows]
-        fast_insert(RatedUsage, records)
-        for record in records:
-            _add_totals(self.result.totals_after, record)
-            self._touched.add((record.customer_id, record.day))
-            self._rated_event_ids.append(record.event_id)
-        self.result.written += len(records)
+        rows = [row for w in work for row in w.rows]
+        fast_insert(RatedUsage, rows)
+        for row in rows:
+            _add_totals(self.result.totals_after, row)
+            self._touched.add((row.customer_id, row.day))
+            self._rated_event_ids.append(row.event_id)
+        self.result.written += len(rows)
         cursors = [c for w in work for c in w.cursors]
         if cursors:
             RatingCursor.objects.bulk_create(
