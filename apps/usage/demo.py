@@ -115,7 +115,7 @@ def _profiles(*, now: datetime, events_per_day: tuple[int, int]) -> list[Profile
         n = rng.randint(*events_per_day)
         if status == "trial":
             n = max(2, n // 3)
-        wallet_backed = current.billing_model in ("prepaid", "hybrid")
+        wallet_backed = current.wallet_backed
         start_at = None
         if wallet_backed:
             grants = wallet_grants(customer_id=customer_id, now=now)
@@ -125,7 +125,7 @@ def _profiles(*, now: datetime, events_per_day: tuple[int, int]) -> list[Profile
             # Most burn a comfortable share of what they hold; about one in four run close to (or past) it.
             share = rng.choice([0.92, 1.05, 1.25]) if index % 4 == 1 else rng.uniform(0.25, 0.65)
             daily_credits = balance * D(str(round(share, 3))) / D(days * 0.8)
-            daily = daily_credits * (current.credit_price if current.pricing_unit.lower() != "credits" else 1)
+            daily = daily_credits * (1 if current.priced_in_credits else current.credit_price)
         else:
             daily = D(POSTPAID_DAILY.get(segment, 50)) * D(str(round(rng.uniform(0.6, 1.6), 3)))
         scale = (daily / (per_event * n)) if per_event > 0 else D(1)
