@@ -1,4 +1,5 @@
 """The one advisory-lock helper: serialize work per key (a customer, say) until the transaction ends."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable

@@ -10,9 +10,18 @@
 - rollups.py  - recompute and replace the touched rollup buckets;
 - engine.py   - the orchestrator (`Engine`), used by apps.usage.services.
 """
+
 from .engine import Engine, failure_reason, lock_customers
 from .rollups import rebuild_rollups, rebuild_rollups_between
 from .types import TOTAL_FIELDS, EventInput, RunResult
 
-__all__ = ["TOTAL_FIELDS", "Engine", "EventInput", "RunResult", "failure_reason", "lock_customers",
-           "rebuild_rollups", "rebuild_rollups_between"]
+__all__ = [
+    "TOTAL_FIELDS",
+    "Engine",
+    "EventInput",
+    "RunResult",
+    "failure_reason",
+    "lock_customers",
+    "rebuild_rollups",
+    "rebuild_rollups_between",
+]

@@ -19,6 +19,7 @@ lock, so two workers never price the same customer's period at once. Steps for o
 4. write (write.py) records, mark events, update cursors; rollups (rollups.py) (customer x meter x day and customer x day x
    attribution) for every touched bucket from the current records.
 """
+
 from __future__ import annotations
 
 import logging
@@ -65,7 +66,6 @@ def lock_customers(customer_ids: Iterable[int]) -> None:
     advisory_xact_lock(LOCK_NAMESPACE, customer_ids)
 
 
-
 class Engine(SequenceStep, DrawStep, WriteStep):
     def __init__(self, *, batch: RatingBatch, actor: Actor, now: datetime | None = None):
         self.batch = batch
@@ -91,7 +91,8 @@ class Engine(SequenceStep, DrawStep, WriteStep):
             by_customer[event.customer_id].append(event)
         resolved = {c: self._group(by_customer[c]) for c in customer_ids}
         starts = {p for groups, errored, _ in resolved.values() for _, p in groups} | {
-            r.period_start for _, errored, _ in resolved.values() for r in errored}
+            r.period_start for _, errored, _ in resolved.values() for r in errored
+        }
         cursors: dict[int, dict] = defaultdict(dict)
         for cursor in RatingCursor.objects.filter(customer_id__in=customer_ids, period_start__in=starts):
             cursors[cursor.customer_id][(cursor.meter_id, cursor.period_start)] = cursor
@@ -121,8 +122,9 @@ class Engine(SequenceStep, DrawStep, WriteStep):
         rebuild_rollups(self._touched, now=self.now)
         return self.result
 
-    def _group(self, events: list[EventInput]) -> tuple[dict[tuple[int, datetime], list[Resolved]],
-                                                         list[RatedUsage], dict[str, list[int]]]:
+    def _group(
+        self, events: list[EventInput]
+    ) -> tuple[dict[tuple[int, datetime], list[Resolved]], list[RatedUsage], dict[str, list[int]]]:
         """Resolve a customer's events and group them by meter x period; errors aside."""
         groups: dict[tuple[int, datetime], list[Resolved]] = defaultdict(list)
         errored_current: list[RatedUsage] = []
@@ -137,8 +139,9 @@ class Engine(SequenceStep, DrawStep, WriteStep):
             groups[(event.meter_id, item.period[0])].append(item)
         return groups, errored_current, errors
 
-    def _rate_customer(self, customer_id: int, groups: dict, errored_current: list[RatedUsage],
-                       cursors: dict) -> _Work | None:
+    def _rate_customer(
+        self, customer_id: int, groups: dict, errored_current: list[RatedUsage], cursors: dict
+    ) -> _Work | None:
         new_items: list[Charge] = []
         superseded: list[RatedUsage] = list(errored_current)
         kept_priors: list[RatedUsage] = []
@@ -147,12 +150,24 @@ class Engine(SequenceStep, DrawStep, WriteStep):
             sequence, prior = self._sequence(customer_id, meter_id, items, cursor)
             for resolved in sequence:
                 contract = resolved.contract
-                item = resolved.priced_as(pricing.price_position(
-                    rate=resolved.rate, override=contract.overrides.get(meter_id), quantity=resolved.quantity,
-                    prior=prior, allowance=contract.allowances.get(meter_id, ZERO), memo=self._cumulative))
-                problem = _too_large(item, pricing.to_credits(
-                    item.priced.amount, priced_in_credits=contract.priced_in_credits,
-                    credit_price=contract.credit_price))
+                item = resolved.priced_as(
+                    pricing.price_position(
+                        rate=resolved.rate,
+                        override=contract.overrides.get(meter_id),
+                        quantity=resolved.quantity,
+                        prior=prior,
+                        allowance=contract.allowances.get(meter_id, ZERO),
+                        memo=self._cumulative,
+                    )
+                )
+                problem = _too_large(
+                    item,
+                    pricing.to_credits(
+                        item.priced.amount,
+                        priced_in_credits=contract.priced_in_credits,
+                        credit_price=contract.credit_price,
+                    ),
+                )
                 if problem is not None:
                     self._errors[problem[:200]].append(item.event.pk)
                     if item.event.current is not None:
@@ -178,8 +193,19 @@ class Engine(SequenceStep, DrawStep, WriteStep):
         except Exception:
             del self.result.ledger_entries[ledger_mark:]
             raise
-        rows = settle(new_items, draw, used=overage_used(cursors, superseded), batch_id=self.batch.pk,
-                      customer_id=customer_id, now=self.now)
-        return _Work(customer_id, new_items, rows, superseded, kept_priors,
-                     self._cursor_changes(customer_id, new_items, rows, superseded, cursors))
-
+        rows = settle(
+            new_items,
+            draw,
+            used=overage_used(cursors, superseded),
+            batch_id=self.batch.pk,
+            customer_id=customer_id,
+            now=self.now,
+        )
+        return _Work(
+            customer_id,
+            new_items,
+            rows,
+            superseded,
+            kept_priors,
+            self._cursor_changes(customer_id, new_items, rows, superseded, cursors),
+        )

@@ -15,12 +15,13 @@ apps.catalog.pricing.price_quantity at their position (its tiers and free units 
 cumulative quantity too). An override either multiplies the list amount (follows list price) or replaces the
 rate with a fixed per-unit price (keeping the list rate's free units).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+from typing import TYPE_CHECKING
 
 from apps.catalog.pricing import PER_UNIT, RateSpec, price_quantity
 from apps.core.money import RATED_PLACES, ZERO, quantize_rated
@@ -53,9 +54,13 @@ def effective_rate(rate: RateSpec, override: OverrideTerms | None) -> tuple[Rate
     if override.kind == "fixed":
         if override.unit_price is None:
             raise ValueError("a fixed price override needs a unit price")
-        fixed = RateSpec(pricing_model=PER_UNIT, unit_price=override.unit_price,
-                         price_per_units=override.price_per_units or Decimal(1), free_units=rate.free_units,
-                         meter_id=rate.meter_id)
+        fixed = RateSpec(
+            pricing_model=PER_UNIT,
+            unit_price=override.unit_price,
+            price_per_units=override.price_per_units or Decimal(1),
+            free_units=rate.free_units,
+            meter_id=rate.meter_id,
+        )
         return fixed, Decimal(1), "fixed", override.unit_price
     multiplier = override.multiplier if override.multiplier is not None else Decimal(1)
     return rate, multiplier, "multiplier", multiplier
@@ -67,11 +72,19 @@ def _cumulative(spec: RateSpec, multiplier: Decimal, allowance: Decimal, positio
     if position <= allowance:
         return ZERO
     return (price_quantity(spec, position - allowance, allowance).amount * multiplier).quantize(
-        RATED_PLACES, rounding=ROUND_HALF_UP)
+        RATED_PLACES, rounding=ROUND_HALF_UP
+    )
 
 
-def price_position(*, rate: RateSpec, override: OverrideTerms | None, quantity: Decimal, prior: Decimal, allowance: Decimal,
-                   memo: dict[tuple, Decimal] | None = None) -> Priced:
+def price_position(
+    *,
+    rate: RateSpec,
+    override: OverrideTerms | None,
+    quantity: Decimal,
+    prior: Decimal,
+    allowance: Decimal,
+    memo: dict[tuple, Decimal] | None = None,
+) -> Priced:
     """Price `quantity` units at positions [prior, prior + quantity) of the period.
 
     The amount is the difference of the period's cumulative price (rounded to 12 places) at the event's end and
@@ -99,10 +112,14 @@ def price_position(*, rate: RateSpec, override: OverrideTerms | None, quantity: 
                 memo.clear()
             memo[key + (end,)] = after
         lines = tuple(
-            {"tier": None if line.tier_index is None else line.tier_index + 1,
-             "quantity": str(line.quantity), "unit_price": str(quantize_rated(line.unit_price * multiplier)),
-             "amount": str(quantize_rated(line.amount * multiplier))}
-            for line in result.lines)
+            {
+                "tier": None if line.tier_index is None else line.tier_index + 1,
+                "quantity": str(line.quantity),
+                "unit_price": str(quantize_rated(line.unit_price * multiplier)),
+                "amount": str(quantize_rated(line.amount * multiplier)),
+            }
+            for line in result.lines
+        )
         last = result.lines[-1] if result.lines else None
         if last is not None:
             unit_price = last.unit_price * multiplier
@@ -111,11 +128,19 @@ def price_position(*, rate: RateSpec, override: OverrideTerms | None, quantity: 
         else:
             unit_price = spec.unit_price * multiplier
         return Priced(
-            quantity=quantity, prior_quantity=prior, included_quantity=included, chargeable_quantity=chargeable,
-            amount=after - before, pricing_model=spec.pricing_model, unit_price=quantize_rated(unit_price),
+            quantity=quantity,
+            prior_quantity=prior,
+            included_quantity=included,
+            chargeable_quantity=chargeable,
+            amount=after - before,
+            pricing_model=spec.pricing_model,
+            unit_price=quantize_rated(unit_price),
             price_per_units=spec.price_per_units,
             tier=None if last is None or last.tier_index is None else last.tier_index + 1,
-            lines=lines, override_kind=kind, override_value=value)
+            lines=lines,
+            override_kind=kind,
+            override_value=value,
+        )
 
 
 def to_credits(amount: Decimal, *, priced_in_credits: bool, credit_price: Decimal) -> Decimal:
@@ -175,8 +200,13 @@ class GrantShare:
     price_per_credit: Decimal
 
     def as_dict(self) -> dict:
-        return {"grant_id": self.grant_id, "credits": str(self.credits), "revenue": str(self.revenue),
-                "kind": self.kind, "price_per_credit": str(self.price_per_credit)}
+        return {
+            "grant_id": self.grant_id,
+            "credits": str(self.credits),
+            "revenue": str(self.revenue),
+            "kind": self.kind,
+            "price_per_credit": str(self.price_per_credit),
+        }
 
 
 def split_allocations(takes: list[Decimal], allocations: Iterable[Allocation]) -> list[list[GrantShare]]:

@@ -1,17 +1,23 @@
 """Step 1, resolve terms: per event, the contract in force at its timestamp, the approved version in force at it,
 the rate for its meter, its billing period (clipped to the contract) and its meter cost."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 
-from apps.catalog.selectors import (VersionSpec, meter_cost_history, meters_by_code, rate_table_versions_approved,
-                                    version_for_instant)
+from apps.catalog.selectors import (
+    VersionSpec,
+    meter_cost_history,
+    meters_by_code,
+    rate_table_versions_approved,
+    version_for_instant,
+)
 from apps.contracts.selectors import ContractTerms, contracts_for_customers
 from apps.core.money import ZERO
 
-from .types import EventInput, Resolution, RunState, Resolved, Unrated, _utc_day
+from .types import EventInput, Resolution, Resolved, RunState, Unrated, _utc_day
 
 
 class ResolveStep(RunState):
@@ -62,6 +68,12 @@ class ResolveStep(RunState):
             period = contract.billing_period(event.timestamp)
         start, end = period
         quantity = Decimal(1) if event.meter_id in self.count_meters else event.quantity
-        return Resolved(event=event, contract=contract, version=version, rate=rate, period=(start, end),
-                     cost_per_unit=self._cost_at(event.meter_id, event.timestamp), quantity=quantity)
-
+        return Resolved(
+            event=event,
+            contract=contract,
+            version=version,
+            rate=rate,
+            period=(start, end),
+            cost_per_unit=self._cost_at(event.meter_id, event.timestamp),
+            quantity=quantity,
+        )

@@ -6,6 +6,7 @@ it truly needs it: it keeps numeric columns in floating point, so its SUM would 
 there the same definition is summed in Python with Decimal. Never increments: a retried or repeated rebuild
 gives the same rows.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -22,14 +23,24 @@ from .types import ATTRIBUTION_KEYS
 from .write import fast_insert
 
 # rollup column <- the rated records' column it sums (besides: events = count, currency, over_limit_events)
-DAILY_SUMS = (("quantity", "quantity"), ("included_quantity", "included_quantity"),
-              ("credit_quantity", "credit_quantity"), ("overage_quantity", "overage_quantity"),
-              ("over_limit_quantity", "over_limit_quantity"), ("amount", "amount"), ("credits", "credits_drawn"),
-              ("overage_amount", "overage_amount"), ("revenue", "revenue"), ("cost", "cost"))
+DAILY_SUMS = (
+    ("quantity", "quantity"),
+    ("included_quantity", "included_quantity"),
+    ("credit_quantity", "credit_quantity"),
+    ("overage_quantity", "overage_quantity"),
+    ("over_limit_quantity", "over_limit_quantity"),
+    ("amount", "amount"),
+    ("credits", "credits_drawn"),
+    ("overage_amount", "overage_amount"),
+    ("revenue", "revenue"),
+    ("cost", "cost"),
+)
 ATTRIBUTION_SUMS = (("amount", "amount"), ("credits", "credits_drawn"), ("revenue", "revenue"), ("cost", "cost"))
 
-_BUCKETS = "FROM usage_rated r JOIN unnest(%s::bigint[], %s::date[]) AS b(customer_id, day) " \
-           "ON r.customer_id = b.customer_id AND r.day = b.day"
+_BUCKETS = (
+    "FROM usage_rated r JOIN unnest(%s::bigint[], %s::date[]) AS b(customer_id, day) "
+    "ON r.customer_id = b.customer_id AND r.day = b.day"
+)
 
 _PG_DAILY = f"""
 INSERT INTO usage_daily (customer_id, meter_id, day, currency, events, over_limit_events,
@@ -52,8 +63,10 @@ WHERE r.superseded_at IS NULL AND a.value <> ''
 GROUP BY r.customer_id, r.day, a.kind, a.value
 """
 
-_PG_DELETE = "DELETE FROM {table} t USING unnest(%s::bigint[], %s::date[]) AS b(customer_id, day) " \
-             "WHERE t.customer_id = b.customer_id AND t.day = b.day"
+_PG_DELETE = (
+    "DELETE FROM {table} t USING unnest(%s::bigint[], %s::date[]) AS b(customer_id, day) "
+    "WHERE t.customer_id = b.customer_id AND t.day = b.day"
+)
 
 
 def rebuild_rollups(buckets: set[tuple[int, date]], *, now: datetime | None = None) -> None:
@@ -87,9 +100,9 @@ def _rebuild_rollups_exact(pairs: list[tuple[int, date]], *, now: datetime) -> N
     daily: dict[tuple[int, int, date], list] = {}
     currency: dict[tuple[int, int, date], str] = {}
     attribution: dict[tuple[int, date, str, str], list] = {}
-    rows = (RatedUsage.objects.filter(customer_id__in=customers, day__in=days, superseded_at__isnull=True)
-            .values_list("customer_id", "meter_id", "day", "currency", "over_limit",
-                         *(f"attr_{k}" for k in ATTRIBUTION_KEYS), *sources))
+    rows = RatedUsage.objects.filter(customer_id__in=customers, day__in=days, superseded_at__isnull=True).values_list(
+        "customer_id", "meter_id", "day", "currency", "over_limit", *(f"attr_{k}" for k in ATTRIBUTION_KEYS), *sources
+    )
     head = 5 + len(ATTRIBUTION_KEYS)
     for row in rows.iterator(chunk_size=5000):
         customer_id, meter_id, day, cur, over_limit = row[:5]
@@ -112,15 +125,37 @@ def _rebuild_rollups_exact(pairs: list[tuple[int, date]], *, now: datetime) -> N
             a[0] += 1
             for i, at in enumerate(attribution_at):
                 a[1 + i] += values[at]
-    fast_insert(DailyUsage, [
-        DailyUsage(customer_id=c, meter_id=m, day=d, currency=currency[(c, m, d)], events=acc[0],
-                   over_limit_events=acc[1], updated_at=now,
-                   **{column: acc[2 + i] for i, (column, _) in enumerate(DAILY_SUMS)})
-        for (c, m, d), acc in daily.items()])
-    fast_insert(DailyAttribution, [
-        DailyAttribution(customer_id=c, day=d, kind=k, value=v, events=a[0], updated_at=now,
-                         **{column: a[1 + i] for i, (column, _) in enumerate(ATTRIBUTION_SUMS)})
-        for (c, d, k, v), a in attribution.items()])
+    fast_insert(
+        DailyUsage,
+        [
+            DailyUsage(
+                customer_id=c,
+                meter_id=m,
+                day=d,
+                currency=currency[(c, m, d)],
+                events=acc[0],
+                over_limit_events=acc[1],
+                updated_at=now,
+                **{column: acc[2 + i] for i, (column, _) in enumerate(DAILY_SUMS)},
+            )
+            for (c, m, d), acc in daily.items()
+        ],
+    )
+    fast_insert(
+        DailyAttribution,
+        [
+            DailyAttribution(
+                customer_id=c,
+                day=d,
+                kind=k,
+                value=v,
+                events=a[0],
+                updated_at=now,
+                **{column: a[1 + i] for i, (column, _) in enumerate(ATTRIBUTION_SUMS)},
+            )
+            for (c, d, k, v), a in attribution.items()
+        ],
+    )
 
 
 def rebuild_rollups_between(*, start: date, end: date, customer_id: int | None = None) -> int:

@@ -1,4 +1,5 @@
 """The values passed between the rating steps (no ORM queries here)."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -15,7 +16,6 @@ if TYPE_CHECKING:
     from apps.catalog.pricing import RateSpec
     from apps.catalog.selectors import VersionSpec
     from apps.contracts.selectors import ContractTerms
-
     from apps.core.actors import Actor
 
     from ..models import RatedUsage, RatingBatch, RatingCursor
@@ -55,8 +55,9 @@ class Resolved:
     quantity: Decimal  # billable (1 per event on a count meter)
 
     def priced_as(self, priced: pricing.Priced) -> Charge:
-        return Charge(self.event, self.contract, self.version, self.rate, self.period, self.cost_per_unit,
-                      self.quantity, priced)
+        return Charge(
+            self.event, self.contract, self.version, self.rate, self.period, self.cost_per_unit, self.quantity, priced
+        )
 
 
 @dataclass(slots=True)
@@ -98,7 +99,7 @@ class RunResult:
     totals_after: dict = field(default_factory=dict)
     ledger_entries: list = field(default_factory=list)
 
-    def merge(self, other: "RunResult") -> None:
+    def merge(self, other: RunResult) -> None:
         self.written += other.written
         self.superseded += other.superseded
         self.errors += other.errors
@@ -111,11 +112,39 @@ class RunResult:
 
 TOTAL_FIELDS = ("quantity", "amount", "credits_drawn", "overage_amount", "revenue", "cost")
 # What re-pricing a suffix reads of the current records (and what superseding one needs).
-SUFFIX_FIELDS = ("id", "event_id", "customer_id", "meter_id", "timestamp", "day", "event_ref", "contract_id",
-                 "period_start", "rate_version_id", "quantity", "prior_quantity", "amount", "included_quantity",
-                 "unit_price", "tier", "override_kind", "override_value", "billing_model", "enforcement",
-                 "credit_price", "cost", "credits_drawn", "ledger_entry_id", "allocations", "overage_units", "overage_amount",
-                 "revenue", "attr_user", "attr_agent", "attr_team")
+SUFFIX_FIELDS = (
+    "id",
+    "event_id",
+    "customer_id",
+    "meter_id",
+    "timestamp",
+    "day",
+    "event_ref",
+    "contract_id",
+    "period_start",
+    "rate_version_id",
+    "quantity",
+    "prior_quantity",
+    "amount",
+    "included_quantity",
+    "unit_price",
+    "tier",
+    "override_kind",
+    "override_value",
+    "billing_model",
+    "enforcement",
+    "credit_price",
+    "cost",
+    "credits_drawn",
+    "ledger_entry_id",
+    "allocations",
+    "overage_units",
+    "overage_amount",
+    "revenue",
+    "attr_user",
+    "attr_agent",
+    "attr_team",
+)
 
 
 # Every figure a record or cursor stores is a numeric(30, 12): below 10^18. An event whose figures would not fit
@@ -127,7 +156,6 @@ def _attr(attributes: dict, name: str) -> str:
     if value is None or isinstance(value, (dict, list)):
         return ""
     return str(value)[:120]
-
 
 
 def _utc_day(ts: datetime) -> date:
@@ -147,16 +175,30 @@ class _Part:
     price_per_credit: Decimal
 
     def as_dict(self) -> dict:
-        return {"entry_id": self.entry_id, "grant_id": self.grant_id, "credits": str(self.credits),
-                "revenue": str(self.revenue), "kind": self.kind, "price_per_credit": str(self.price_per_credit)}
+        return {
+            "entry_id": self.entry_id,
+            "grant_id": self.grant_id,
+            "credits": str(self.credits),
+            "revenue": str(self.revenue),
+            "kind": self.kind,
+            "price_per_credit": str(self.price_per_credit),
+        }
 
 
 def _parts(record: RatedUsage) -> list[_Part]:
     """A stored record's allocations (records written before entry ids were kept use the record's debit)."""
-    return [_Part(int(a.get("entry_id") or record.ledger_entry_id or 0), int(a["grant_id"]), Decimal(a["credits"]),
-                  Decimal(a["revenue"]), a.get("kind", ""), Decimal(a.get("price_per_credit", "0")))
-            for a in (record.allocations or []) if Decimal(a["credits"]) != 0]
-
+    return [
+        _Part(
+            int(a.get("entry_id") or record.ledger_entry_id or 0),
+            int(a["grant_id"]),
+            Decimal(a["credits"]),
+            Decimal(a["revenue"]),
+            a.get("kind", ""),
+            Decimal(a.get("price_per_credit", "0")),
+        )
+        for a in (record.allocations or [])
+        if Decimal(a["credits"]) != 0
+    ]
 
 
 class RunState:

@@ -1,4 +1,5 @@
 """Step 4, write: rated rows (COPY on PostgreSQL), supersessions, kept positions, cursors and event states."""
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,6 @@ from .types import TOTAL_FIELDS, Charge, RatedRow, RunState, _Work
 def _add_totals(totals: dict, record: RatedUsage | RatedRow, sign: int = 1) -> None:
     for name in TOTAL_FIELDS:
         totals[name] = totals.get(name, ZERO) + sign * getattr(record, name)
-
 
 
 def fast_insert(model: type[Model], objects: Sequence[Any]) -> None:
@@ -52,32 +52,44 @@ def fast_insert(model: type[Model], objects: Sequence[Any]) -> None:
     rows = [[f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields] for obj in objects]
     placeholders = ", ".join(["%s"] * len(fields))
     with connection.cursor() as cursor:
-        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", rows)
-
+        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", rows)  # noqa: S608 - names from the model
 
 
 class WriteStep(RunState):
     # --- writes ------------------------------------------------------------------------------------------
-    def _cursor_changes(self, customer_id: int, new_items: list[Charge], rows: list[RatedRow],
-                        superseded: list[RatedUsage],
-                        cursors: dict) -> list[RatingCursor]:
+    def _cursor_changes(
+        self,
+        customer_id: int,
+        new_items: list[Charge],
+        rows: list[RatedRow],
+        superseded: list[RatedUsage],
+        cursors: dict,
+    ) -> list[RatingCursor]:
         """Cursors stay exact sums of the current records per customer x meter x period (and the last
         position rated): what leaves with the superseded records, what comes with the new ones."""
         missing = {(r.meter_id, r.period_start) for r in superseded} - set(cursors)
         if missing:
-            for cursor in RatingCursor.objects.filter(customer_id=customer_id,
-                                                      period_start__in={p for _, p in missing}):
+            for cursor in RatingCursor.objects.filter(
+                customer_id=customer_id, period_start__in={p for _, p in missing}
+            ):
                 cursors.setdefault((cursor.meter_id, cursor.period_start), cursor)
         changed: dict[tuple[int, datetime], RatingCursor] = {}
 
-        def cursor_for(meter_id: int, period_start: datetime, contract_id: int,
-                       period_end: datetime | None) -> RatingCursor:
+        def cursor_for(
+            meter_id: int, period_start: datetime, contract_id: int, period_end: datetime | None
+        ) -> RatingCursor:
             key = (meter_id, period_start)
             cursor = cursors.get(key)
             if cursor is None:
-                cursor = RatingCursor(customer_id=customer_id, meter_id=meter_id, period_start=period_start,
-                                      period_end=period_end or period_start, contract_id=contract_id,
-                                      quantity=ZERO, overage_units=ZERO)
+                cursor = RatingCursor(
+                    customer_id=customer_id,
+                    meter_id=meter_id,
+                    period_start=period_start,
+                    period_end=period_end or period_start,
+                    contract_id=contract_id,
+                    quantity=ZERO,
+                    overage_units=ZERO,
+                )
                 cursors[key] = cursor
             changed[key] = cursor
             return cursor
@@ -100,8 +112,9 @@ class WriteStep(RunState):
         if superseded:
             ids = [r.pk for r in superseded]
             for start in range(0, len(ids), 5000):
-                RatedUsage.objects.filter(pk__in=ids[start:start + 5000]).update(
-                    superseded_at=self.now, superseded_by=self.batch)
+                RatedUsage.objects.filter(pk__in=ids[start : start + 5000]).update(
+                    superseded_at=self.now, superseded_by=self.batch
+                )
             for record in superseded:
                 _add_totals(self.result.totals_before, record)
                 self._touched.add((record.customer_id, record.day))
@@ -109,9 +122,11 @@ class WriteStep(RunState):
         kept = [r for w in work for r in w.kept_priors]
         if kept and connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                cursor.execute("UPDATE usage_rated r SET prior_quantity = v.p FROM json_to_recordset(%s::json) "
-                               "AS v(id bigint, p numeric) WHERE r.id = v.id",
-                               [json.dumps([{"id": r.pk, "p": str(r.prior_quantity)} for r in kept])])
+                cursor.execute(
+                    "UPDATE usage_rated r SET prior_quantity = v.p FROM json_to_recordset(%s::json) "
+                    "AS v(id bigint, p numeric) WHERE r.id = v.id",
+                    [json.dumps([{"id": r.pk, "p": str(r.prior_quantity)} for r in kept])],
+                )
         elif kept:
             RatedUsage.objects.bulk_update(kept, ["prior_quantity"], batch_size=500)
         rows = [row for w in work for row in w.rows]
@@ -124,22 +139,29 @@ class WriteStep(RunState):
         cursors = [c for w in work for c in w.cursors]
         if cursors:
             RatingCursor.objects.bulk_create(
-                cursors, batch_size=1000, update_conflicts=True, unique_fields=["customer", "meter", "period_start"],
-                update_fields=["quantity", "overage_units", "last_timestamp", "last_event_ref"])
+                cursors,
+                batch_size=1000,
+                update_conflicts=True,
+                unique_fields=["customer", "meter", "period_start"],
+                update_fields=["quantity", "overage_units", "last_timestamp", "last_event_ref"],
+            )
 
     def _finish(self) -> None:
         if self._rated_event_ids and connection.vendor == "postgresql":
             with connection.cursor() as cursor:  # one text parameter rather than thousands
-                cursor.execute("UPDATE usage_event SET state = 'rated', rating_error = '' "
-                               "WHERE id = ANY(string_to_array(%s, ',')::bigint[])",
-                               [",".join(map(str, self._rated_event_ids))])
+                cursor.execute(
+                    "UPDATE usage_event SET state = 'rated', rating_error = '' "
+                    "WHERE id = ANY(string_to_array(%s, ',')::bigint[])",
+                    [",".join(map(str, self._rated_event_ids))],
+                )
         elif self._rated_event_ids:
             for start in range(0, len(self._rated_event_ids), 5000):
-                UsageEvent.objects.filter(pk__in=self._rated_event_ids[start:start + 5000]).update(
-                    state=UsageEvent.State.RATED, rating_error="")
+                UsageEvent.objects.filter(pk__in=self._rated_event_ids[start : start + 5000]).update(
+                    state=UsageEvent.State.RATED, rating_error=""
+                )
         for message, ids in self._errors.items():
             for start in range(0, len(ids), 5000):
-                UsageEvent.objects.filter(pk__in=ids[start:start + 5000]).update(
-                    state=UsageEvent.State.ERROR, rating_error=message[:200])
+                UsageEvent.objects.filter(pk__in=ids[start : start + 5000]).update(
+                    state=UsageEvent.State.ERROR, rating_error=message[:200]
+                )
             self.result.errors += len(ids)
-

@@ -1,5 +1,6 @@
 """The rating write step inserts RatedRow values column by column into usage_rated: the dataclass and the model
 must name the same fields, or rating breaks (a missing column) or silently drops a figure (an extra field)."""
+
 import dataclasses
 
 from apps.usage.models import RatedUsage
