@@ -68,7 +68,7 @@ test: install
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # Pure modules checked by mypy (no ORM inside): pricing, periods, money, the rating package's steps.
-MYPY_FILES ?= apps/catalog/pricing.py apps/contracts/periods.py apps/core/money.py apps/usage/rating.py
+MYPY_FILES ?= apps/catalog/pricing.py apps/contracts/periods.py apps/core/money.py apps/core/locks.py apps/usage/rating/
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -12,8 +12,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from apps.core.history import HistoricalRecords
+from apps.core.money import DecimalField
 
-from apps.catalog.models import DecimalField
 
 
 class Kind(models.TextChoices):

@@ -18,6 +18,8 @@ with the prior quantity carried gives exactly the same total:
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal, localcontext
 
@@ -110,7 +112,7 @@ def validate_rate(rate: RateSpec) -> None:
         validate_tiers(rate.tiers)
 
 
-def _tier_bounds(tiers: tuple[TierSpec, ...]):
+def _tier_bounds(tiers: tuple[TierSpec, ...]) -> Iterator[tuple[int, TierSpec, Decimal, Decimal | None]]:
     lower = ZERO
     for index, tier in enumerate(tiers):
         yield index, tier, lower, tier.up_to
@@ -169,10 +171,10 @@ def price_quantity(rate: RateSpec, quantity: Decimal, prior_quantity: Decimal = 
                 lines.append(PriceLine(index, in_tier, tier.unit_price, tier_amount))
         elif rate.pricing_model == VOLUME:
             before, _, _ = _volume_total(rate, billable_prior)
-            after, index, tier = _volume_total(rate, billable_end)
+            after, volume_index, volume_tier = _volume_total(rate, billable_end)
             amount = after - before
-            if billable and tier is not None:
-                lines.append(PriceLine(index, billable, tier.unit_price, amount))
+            if billable and volume_tier is not None:
+                lines.append(PriceLine(volume_index, billable, volume_tier.unit_price, amount))
         else:  # PACKAGE
             amount = _package_total(rate, billable_end) - _package_total(rate, billable_prior)
             if billable:

@@ -43,7 +43,7 @@ def billing_period(anchor_day: int, at: datetime) -> tuple[datetime, datetime]:
 
 def billing_periods_between(anchor_day: int, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
     """The consecutive periods overlapping [start, end) (used by statements and charts)."""
-    periods = []
+    periods: list[tuple[datetime, datetime]] = []
     if end <= start:
         return periods
     period = billing_period(anchor_day, start)

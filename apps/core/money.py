@@ -21,7 +21,7 @@ def DecimalField(**kwargs) -> models.DecimalField:  # noqa: N802 - a field facto
     return models.DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES, **kwargs)
 
 
-def to_decimal(value, *, field: str = "value") -> Decimal:
+def to_decimal(value: object, *, field: str = "value") -> Decimal:
     """Parse a user/API value into a finite Decimal, refusing floats, NaN and infinities."""
     label = field[:1].upper() + field[1:]
     if isinstance(value, float):

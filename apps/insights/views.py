@@ -14,7 +14,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from apps.alerts.selectors import customers_needing_attention, live_counts
-from apps.contracts.selectors import contract_in_force, customer_get, customers_by_id, customers_of_manager
+from apps.contracts.selectors import contract_in_force, customer_get, customer_or_404, customers_by_id, customers_of_manager
 from apps.core.csv_export import csv_writer
 from apps.core.htmx import is_partial, render_page_or_partial
 from apps.core.money import ZERO, normalize
@@ -27,13 +27,6 @@ from . import selectors as ds
 
 PANEL_RANGE_DAYS = 30
 OVERVIEW_SUMS = ("events", "revenue", "cost")  # all the overview charts need per day and meter
-
-
-def _customer_or_404(external_id: str):
-    customer = customer_get(external_id=external_id)
-    if customer is None:
-        raise Http404("No such customer.")
-    return customer
 
 
 def _csv_response(chart: charts.Chart, filename: str) -> HttpResponse:
@@ -237,7 +230,7 @@ def _all_customer_charts(built: dict) -> list[charts.Chart]:
 
 @capability_required(Cap.USAGE_VIEW)
 def customer_dashboard(request, external_id: str):
-    customer = _customer_or_404(external_id)
+    customer = customer_or_404(external_id=external_id)
     period, error = ds.parse_range(request.GET)
     show_cost = may_see_margin(request)
     built = _customer_charts(customer, period, show_cost=show_cost)
@@ -252,7 +245,7 @@ def customer_dashboard(request, external_id: str):
 
 @capability_required(Cap.USAGE_VIEW)
 def customer_csv(request, external_id: str, chart: str):
-    customer = _customer_or_404(external_id)
+    customer = customer_or_404(external_id=external_id)
     if chart not in CUSTOMER_CHARTS:
         raise Http404("No such chart.")
     period, _error = ds.parse_range(request.GET)
@@ -265,7 +258,7 @@ def customer_csv(request, external_id: str, chart: str):
 def customer_panel(request, external_id: str):
     """The customer page's panel: included-usage progress against the alert thresholds and the runway, with a
     link to the consumption page."""
-    customer = _customer_or_404(external_id)
+    customer = customer_or_404(external_id=external_id)
     now = timezone.now()
     included = ds.included_usage(customer_id=customer.pk, now=now)
     runway = wallet_runways(customer_ids=[customer.pk], now=now).get(customer.pk)

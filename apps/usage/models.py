@@ -3,7 +3,7 @@
 Rating order: within a customer x meter x billing period, events are priced in the order
 (timestamp, event id as sent). An event's tier position is the cumulative quantity of the events
 before it in that order, so the result does not depend on how events were split into batches or in
-which order they arrived. See apps/usage/rating.py.
+which order they arrived. See apps/usage/rating/pricing.py.
 """
 from __future__ import annotations
 

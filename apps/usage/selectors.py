@@ -21,7 +21,8 @@ from apps.core.money import ZERO, decimal_str
 from apps.core.params import check_date
 from apps.wallets.selectors import wallet_balance
 
-from . import rating
+from .rating import pricing as rating
+from .explain import bucket_explanation, charge_explanation  # noqa: F401 - read through selectors
 from .models import DailyAttribution, DailyUsage, RatedUsage, RatingBatch, RatingCursor, UsageEvent
 
 MAX_RANGE_DAYS = 400
@@ -60,8 +61,8 @@ def current_period(*, customer_id: int, at: datetime | None = None) -> tuple[dat
     terms = contract_in_force(customer_id=customer_id, at=at)
     if terms is None:
         return None
-    start, end = terms.period(at)
-    return start.date(), (end - timedelta(days=1)).date()
+    start, end = terms.billing_period(at)
+    return start.date(), (end - timedelta(microseconds=1)).date()
 
 
 def resolve_range(*, customer_id: int, start: str | None, end: str | None) -> tuple[date, date]:
@@ -107,7 +108,7 @@ class MeterUsage:
     @property
     def average_unit_price(self) -> Decimal | None:
         chargeable = self.chargeable_quantity
-        return rating.q12(self.amount / chargeable) if chargeable else None
+        return quantize_rated(self.amount / chargeable) if chargeable else None
 
 
 _SUMS = ("events", "quantity", "included_quantity", "credit_quantity", "overage_quantity", "over_limit_quantity",
@@ -221,19 +222,16 @@ def entitlement(*, customer_id: int, meter_id: int, at: datetime | None = None) 
     terms = contract_in_force(customer_id=customer_id, at=at)
     if terms is None:
         return Entitlement(False, "no_contract", None, None, None)
-    start, end = terms.period(at)
-    start = max(start, terms.starts_at)
-    if terms.ends_at is not None:
-        end = min(end, terms.ends_at)
+    start, end = terms.billing_period(at)
     cursors = list(RatingCursor.objects.filter(customer_id=customer_id, period_start=start)
                    .values_list("meter_id", "quantity", "overage_units"))
     used = sum((q for m, q, _ in cursors if m == meter_id), ZERO)
     overage_used = sum((o for _, _, o in cursors), ZERO)
     allowance = terms.allowances.get(meter_id)
     included_remaining = max(allowance - used, ZERO) if allowance is not None else ZERO
-    wallet_backed = terms.billing_model in rating.WALLET_MODELS
+    wallet_backed = terms.wallet_backed
     balance = wallet_balance(customer_id=customer_id, now=at).available_now if wallet_backed else None
-    cap = rating.overage_cap(billing_model=terms.billing_model, enforcement=terms.enforcement,
+    cap = rating.overage_cap(wallet_backed=wallet_backed, enforcement=terms.enforcement,
                              overdraft_limit=terms.overdraft_limit)
     common = dict(policy=terms.enforcement, balance=balance, included_remaining=included_remaining,
                   billing_model=terms.billing_model, period_start=start, period_end=end, used_quantity=used,
@@ -262,77 +260,6 @@ def entitlement(*, customer_id: int, meter_id: int, at: datetime | None = None) 
     return Entitlement(False, "spend_limit_reached", **common)
 
 
-# --- why this charge --------------------------------------------------------------------------------------
-
-def _version_info(version_id: int, cache: dict) -> dict:
-    if version_id in cache:
-        return cache[version_id]
-    version = version_get(version_id=version_id)
-    info = {"version": version, "decisions": version_decisions(version_id=version_id) if version else []}
-    cache[version_id] = info
-    return info
-
-
-def _rate_row(version_id: int, meter_id: int):
-    for row in version_rate_rows(version_id=version_id):
-        if row.rate.meter_id == meter_id:
-            return row
-    return None
-
-
-def _grants(allocations: list[dict]) -> list[dict]:
-    merged: dict[int, dict] = {}
-    for a in allocations:
-        row = merged.setdefault(a["grant_id"], {"grant_id": a["grant_id"], "kind": a["kind"],
-                                                "price_per_credit": Decimal(a["price_per_credit"]),
-                                                "credits": ZERO, "revenue": ZERO})
-        row["credits"] += Decimal(a["credits"])
-        row["revenue"] += Decimal(a["revenue"])
-    return list(merged.values())
-
-
-def charge_explanation(*, event_pk: int) -> dict:
-    """From an event to its charge: the record(s), the version and its approval, the contract terms and
-    override, the position and tier, the grants drawn."""
-    event = (UsageEvent.objects.select_related("customer", "meter", "api_key").filter(pk=event_pk).first())
-    if event is None:
-        raise NotFound("No such usage event.")
-    records = list(RatedUsage.objects.filter(event_id=event.pk).select_related("batch", "superseded_by")
-                   .order_by("-created_at", "-id"))
-    current = next((r for r in records if r.superseded_at is None), None)
-    versions: dict = {}
-    context = {"event": event, "record": current, "history": [r for r in records if r is not current]}
-    if current is not None:
-        context.update(_version_info(current.rate_version_id, versions))
-        context["rate_row"] = _rate_row(current.rate_version_id, current.meter_id)
-        context["grants"] = _grants(current.allocations)
-        context["position_end"] = current.prior_quantity + current.quantity
-        period_end = RatingCursor.objects.filter(
-            customer_id=current.customer_id, meter_id=current.meter_id, period_start=current.period_start
-        ).values_list("period_end", flat=True).first()
-        context["period_last_day"] = (period_end - timedelta(days=1)).date() if period_end else None
-    return context
-
-
-def bucket_explanation(*, customer, meter, day: date, limit: int = 200) -> dict:
-    """A customer x day x meter: the rollup, the versions, tiers and overrides that priced it, the grants."""
-    rollup = DailyUsage.objects.filter(customer_id=customer.pk, meter_id=meter.id, day=day).first()
-    qs = RatedUsage.objects.filter(customer_id=customer.pk, meter_id=meter.id, day=day, superseded_at__isnull=True)
-    groups = list(qs.values("rate_version_id", "tier", "unit_price", "price_per_units", "override_kind",
-                            "override_value", "pricing_model")
-                  .annotate(events=Count("id"), quantity=Sum("quantity"), included=Sum("included_quantity"),
-                            amount=Sum("amount"), credits=Sum("credits_drawn"), over_limit=Sum("over_limit_quantity"))
-                  .order_by("rate_version_id", "tier", "unit_price"))
-    versions: dict = {}
-    for group in groups:
-        group.update(_version_info(group["rate_version_id"], versions))
-    allocations: list[dict] = []
-    for row in qs.exclude(allocations=[]).values_list("allocations", flat=True).iterator(chunk_size=2000):
-        allocations.extend(row)
-    records = list(qs.order_by("timestamp", "event_ref")[:limit])
-    return {"customer": customer, "meter": meter, "day": day, "rollup": rollup, "groups": groups,
-            "versions": list(versions.values()), "grants": _grants(allocations), "records": records,
-            "truncated": rollup is not None and rollup.events > limit}
 
 
 # --- pages ------------------------------------------------------------------------------------------------
@@ -343,8 +270,8 @@ def customer_usage_panel(*, customer, at: datetime | None = None) -> dict:
     at = at or timezone.now()
     terms = contract_in_force(customer_id=customer.pk, at=at)
     if terms is not None:
-        start_dt, end_dt = terms.period(at)
-        start, end = start_dt.date(), (end_dt - timedelta(days=1)).date()
+        start_dt, end_dt = terms.billing_period(at)
+        start, end = start_dt.date(), (end_dt - timedelta(microseconds=1)).date()
     else:
         end = at.date()
         start = end - timedelta(days=29)

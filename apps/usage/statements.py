@@ -91,13 +91,12 @@ def _fees(customer_id: int, start: date, end: date) -> list[FeeLine]:
             continue
         c_lo = max(lo, terms.starts_at)
         c_hi = hi if terms.ends_at is None else min(hi, terms.ends_at)
-        period = terms.period(c_lo) if c_lo < c_hi else None
-        while period is not None and period[0] < c_hi:
-            p_start = max(period[0], terms.starts_at)
-            p_end = period[1] if terms.ends_at is None else min(period[1], terms.ends_at)
+        at = c_lo
+        while at < c_hi:
+            p_start, p_end = terms.billing_period(at)
             fees.append(FeeLine(p_start.date(), (p_end - timedelta(microseconds=1)).date(),
                                 round_money(terms.base_fee), terms.currency))
-            period = terms.period(period[1])
+            at = p_end  # the next period's start (or the contract's end, past the range)
     return sorted(fees, key=lambda f: f.period_start)
 
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from apps.catalog.selectors import meter_catalog
 from apps.contracts.selectors import contracts_in_force, customers_by_id
+from apps.core.locks import advisory_xact_lock
 from apps.core.actors import Actor
 from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.money import ZERO
@@ -43,9 +44,7 @@ class EvaluationSummary:
 
 
 def _lock_customer(customer_id: int) -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_NAMESPACE + int(customer_id)])
+    advisory_xact_lock(LOCK_NAMESPACE, [customer_id])
 
 
 def _figures(customer, terms, rules, *, now: datetime, meters) -> evaluation.Figures:

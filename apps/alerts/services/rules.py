@@ -6,6 +6,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 
 from apps.core.actors import Actor
+from apps.core.history import stamp_history
 from apps.core.errors import NotFound, ValidationFailed
 from apps.core.money import ZERO, to_decimal
 
@@ -121,7 +122,4 @@ def alert_rules_sync_defaults(*, terms_by_customer: dict) -> None:
 
 
 def _stamp(instance, *, actor: Actor, reason: str) -> None:
-    """History attribution: simple_history reads these on save."""
-    instance._change_reason = (reason or "").strip()[:100] or None
-    if actor.user is not None:
-        instance._history_user = actor.user
+    stamp_history(instance, actor=actor, reason=reason)

@@ -248,10 +248,7 @@ def included_credits_issue_due(*, now: datetime | None = None) -> int:
     now = _aware(now, field="now") or timezone.now()
     count = 0
     for terms in contracts_including_credits(at=now):
-        start, end = terms.period(now)
-        start = max(start, terms.starts_at)
-        if terms.ends_at is not None:
-            end = min(end, terms.ends_at)
+        start, end = terms.billing_period(now)
         if included_credits_issue(customer_id=terms.customer_id, contract_id=terms.id, amount=terms.included_credits,
                                   period_start=start, period_end=end, actor=SYSTEM) is not None:
             count += 1

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from django.utils import timezone
 
-from apps.usage.engine import rebuild_rollups_between
+from apps.usage.rating import rebuild_rollups_between
 from apps.usage.models import DailyUsage, RatedUsage, RatingCursor
 from apps.usage.services import usage_rate_pending
 from apps.wallets.selectors import wallet_conservation

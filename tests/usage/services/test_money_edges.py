@@ -201,7 +201,7 @@ def test_a_write_the_database_refuses_isolates_that_customer_and_rates_the_rest(
     rated again customer by customer and only that customer's events are errors (with a reason)."""
     from django.db import DataError
 
-    from apps.usage import engine
+    from apps.usage.rating import write
     from apps.usage.models import UsageEvent
     from apps.usage.services import usage_rate_pending
 
@@ -211,14 +211,14 @@ def test_a_write_the_database_refuses_isolates_that_customer_and_rates_the_rest(
     good = world.customer("good", table, billing_model="postpaid")
     bad = world.customer("bad", table, billing_model="postpaid")
     ingest([world.event(good, meter, 1, ago(hours=1), id="g"), world.event(bad, meter, 1, ago(hours=1), id="b")])
-    real = engine.fast_insert
+    real = write.fast_insert
 
     def refusing(model, objects):
         if any(getattr(o, "customer_id", None) == bad.pk for o in objects):
             raise DataError("numeric field overflow")
         return real(model, objects)
 
-    monkeypatch.setattr(engine, "fast_insert", refusing)
+    monkeypatch.setattr(write, "fast_insert", refusing)
     summary = usage_rate_pending()
     assert summary.errors == 1
     states = dict(UsageEvent.objects.values_list("event_id", "state"))

@@ -220,7 +220,7 @@ def test_a_retried_task_changes_nothing_and_a_failed_batch_leaves_no_trace(world
     acme = world.customer("acme", table, credits="100")
     ingest([world.event(acme, tokens, 5, ago(minutes=5 - i)) for i in range(4)])
 
-    from apps.usage import engine
+    from apps.usage.rating import engine
 
     def boom(*args, **kwargs):
         raise RuntimeError("database went away mid-batch")

@@ -15,21 +15,20 @@ apps.catalog.pricing.price_quantity at their position (its tiers and free units 
 cumulative quantity too). An override either multiplies the list amount (follows list price) or replaces the
 rate with a fixed per-unit price (keeping the list rate's free units).
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, localcontext
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+from typing import TYPE_CHECKING
 
 from apps.catalog.pricing import PER_UNIT, RateSpec, price_quantity
-from apps.core.money import RATED_PLACES, ZERO
+from apps.core.money import RATED_PLACES, ZERO, quantize_rated
 
-WALLET_MODELS = ("prepaid", "hybrid")
-CREDITS = "credits"
-
-
-def q12(value: Decimal) -> Decimal:
-    """Rated values are kept to 12 places, rounded half-even, once per event."""
-    return value.quantize(RATED_PLACES, rounding=ROUND_HALF_EVEN)
+if TYPE_CHECKING:
+    from apps.contracts.selectors import OverrideTerms
+    from apps.wallets.services import Allocation
 
 
 @dataclass(frozen=True)
@@ -48,14 +47,20 @@ class Priced:
     override_value: Decimal | None
 
 
-def effective_rate(rate: RateSpec, override) -> tuple[RateSpec, Decimal, str, Decimal | None]:
+def effective_rate(rate: RateSpec, override: OverrideTerms | None) -> tuple[RateSpec, Decimal, str, Decimal | None]:
     """The rate after a contract override, and the multiplier to apply to its amounts."""
     if override is None:
         return rate, Decimal(1), "", None
     if override.kind == "fixed":
-        fixed = RateSpec(pricing_model=PER_UNIT, unit_price=override.unit_price,
-                         price_per_units=override.price_per_units or Decimal(1), free_units=rate.free_units,
-                         meter_id=rate.meter_id)
+        if override.unit_price is None:
+            raise ValueError("a fixed price override needs a unit price")
+        fixed = RateSpec(
+            pricing_model=PER_UNIT,
+            unit_price=override.unit_price,
+            price_per_units=override.price_per_units or Decimal(1),
+            free_units=rate.free_units,
+            meter_id=rate.meter_id,
+        )
         return fixed, Decimal(1), "fixed", override.unit_price
     multiplier = override.multiplier if override.multiplier is not None else Decimal(1)
     return rate, multiplier, "multiplier", multiplier
@@ -67,11 +72,19 @@ def _cumulative(spec: RateSpec, multiplier: Decimal, allowance: Decimal, positio
     if position <= allowance:
         return ZERO
     return (price_quantity(spec, position - allowance, allowance).amount * multiplier).quantize(
-        RATED_PLACES, rounding=ROUND_HALF_UP)
+        RATED_PLACES, rounding=ROUND_HALF_UP
+    )
 
 
-def price_position(*, rate: RateSpec, override, quantity: Decimal, prior: Decimal, allowance: Decimal,
-                   memo: dict | None = None) -> Priced:
+def price_position(
+    *,
+    rate: RateSpec,
+    override: OverrideTerms | None,
+    quantity: Decimal,
+    prior: Decimal,
+    allowance: Decimal,
+    memo: dict[tuple, Decimal] | None = None,
+) -> Priced:
     """Price `quantity` units at positions [prior, prior + quantity) of the period.
 
     The amount is the difference of the period's cumulative price (rounded to 12 places) at the event's end and
@@ -88,7 +101,7 @@ def price_position(*, rate: RateSpec, override, quantity: Decimal, prior: Decima
         start, end = prior + included, prior + quantity
         result = price_quantity(spec, chargeable, start)
         increment = result.amount * multiplier
-        exact = increment == q12(increment)
+        exact = increment == quantize_rated(increment)
         key = (id(rate), kind, value, spec.price_per_units, multiplier, allowance)
         before = memo.get(key + (start,)) if memo is not None else None
         if before is None:
@@ -99,10 +112,14 @@ def price_position(*, rate: RateSpec, override, quantity: Decimal, prior: Decima
                 memo.clear()
             memo[key + (end,)] = after
         lines = tuple(
-            {"tier": None if line.tier_index is None else line.tier_index + 1,
-             "quantity": str(line.quantity), "unit_price": str(q12(line.unit_price * multiplier)),
-             "amount": str(q12(line.amount * multiplier))}
-            for line in result.lines)
+            {
+                "tier": None if line.tier_index is None else line.tier_index + 1,
+                "quantity": str(line.quantity),
+                "unit_price": str(quantize_rated(line.unit_price * multiplier)),
+                "amount": str(quantize_rated(line.amount * multiplier)),
+            }
+            for line in result.lines
+        )
         last = result.lines[-1] if result.lines else None
         if last is not None:
             unit_price = last.unit_price * multiplier
@@ -111,35 +128,43 @@ def price_position(*, rate: RateSpec, override, quantity: Decimal, prior: Decima
         else:
             unit_price = spec.unit_price * multiplier
         return Priced(
-            quantity=quantity, prior_quantity=prior, included_quantity=included, chargeable_quantity=chargeable,
-            amount=after - before, pricing_model=spec.pricing_model, unit_price=q12(unit_price),
+            quantity=quantity,
+            prior_quantity=prior,
+            included_quantity=included,
+            chargeable_quantity=chargeable,
+            amount=after - before,
+            pricing_model=spec.pricing_model,
+            unit_price=quantize_rated(unit_price),
             price_per_units=spec.price_per_units,
             tier=None if last is None or last.tier_index is None else last.tier_index + 1,
-            lines=lines, override_kind=kind, override_value=value)
+            lines=lines,
+            override_kind=kind,
+            override_value=value,
+        )
 
 
-def to_credits(amount: Decimal, *, pricing_unit: str, credit_price: Decimal) -> Decimal:
+def to_credits(amount: Decimal, *, priced_in_credits: bool, credit_price: Decimal) -> Decimal:
     """Credits a charge needs: the amount itself in a credits table, else amount / credit price."""
-    if pricing_unit.lower() == CREDITS:
+    if priced_in_credits:
         return amount
     if credit_price <= 0:
         return ZERO
     with localcontext() as ctx:
         ctx.prec = 60
-        return q12(amount / credit_price)
+        return quantize_rated(amount / credit_price)
 
 
-def to_currency(amount: Decimal, *, pricing_unit: str, credit_price: Decimal) -> Decimal:
-    if pricing_unit.lower() == CREDITS:
-        return q12(amount * credit_price)
+def to_currency(amount: Decimal, *, priced_in_credits: bool, credit_price: Decimal) -> Decimal:
+    if priced_in_credits:
+        return quantize_rated(amount * credit_price)
     return amount
 
 
 def credits_to_currency(credits: Decimal, *, credit_price: Decimal) -> Decimal:
-    return q12(credits * credit_price)
+    return quantize_rated(credits * credit_price)
 
 
-def overage_cap(*, billing_model: str, enforcement: str, overdraft_limit: Decimal) -> Decimal | None:
+def overage_cap(*, wallet_backed: bool, enforcement: str, overdraft_limit: Decimal) -> Decimal | None:
     """How much overage a period may accrue beyond the wallet (None: no cap), in charge units
     (credits for prepaid/hybrid, currency for postpaid).
 
@@ -151,7 +176,7 @@ def overage_cap(*, billing_model: str, enforcement: str, overdraft_limit: Decima
     """
     if enforcement == "unlimited":
         return None
-    if billing_model not in WALLET_MODELS:
+    if not wallet_backed:
         return overdraft_limit if overdraft_limit > 0 else None
     if enforcement == "hard":
         return ZERO
@@ -163,7 +188,7 @@ def proportion(part: Decimal, whole: Decimal, quantity: Decimal) -> Decimal:
         return ZERO
     with localcontext() as ctx:
         ctx.prec = 60
-        return q12(quantity * part / whole)
+        return quantize_rated(quantity * part / whole)
 
 
 @dataclass(frozen=True)
@@ -175,29 +200,36 @@ class GrantShare:
     price_per_credit: Decimal
 
     def as_dict(self) -> dict:
-        return {"grant_id": self.grant_id, "credits": str(self.credits), "revenue": str(self.revenue),
-                "kind": self.kind, "price_per_credit": str(self.price_per_credit)}
+        return {
+            "grant_id": self.grant_id,
+            "credits": str(self.credits),
+            "revenue": str(self.revenue),
+            "kind": self.kind,
+            "price_per_credit": str(self.price_per_credit),
+        }
 
 
-def split_allocations(takes: list[Decimal], allocations) -> list[list[GrantShare]]:
+def split_allocations(takes: list[Decimal], allocations: Iterable[Allocation]) -> list[list[GrantShare]]:
     """Attribute a debit's grant allocations (burn-down order) to the takes (positional order), first come
     first served. Revenue is split so that the shares of one allocation sum exactly to its revenue."""
     result: list[list[GrantShare]] = [[] for _ in takes]
-    queue = [[a, a.amount, a.revenue] for a in allocations]  # allocation, credits left, revenue left
+    queue = list(allocations)
+    credits_left = [a.amount for a in queue]
+    revenue_left = [a.revenue for a in queue]
     position = 0
     for index, take in enumerate(takes):
         left = take
         while left > 0 and position < len(queue):
-            alloc, alloc_left, revenue_left = queue[position]
+            alloc, alloc_left = queue[position], credits_left[position]
             part = min(left, alloc_left)
             if part == alloc_left:
-                revenue = revenue_left
+                revenue = revenue_left[position]
             else:
-                revenue = q12(part * alloc.price_per_credit)
+                revenue = quantize_rated(part * alloc.price_per_credit)
             result[index].append(GrantShare(alloc.grant_id, part, revenue, alloc.kind, alloc.price_per_credit))
             left -= part
-            queue[position][1] = alloc_left - part
-            queue[position][2] = revenue_left - revenue
-            if queue[position][1] == 0:
+            credits_left[position] = alloc_left - part
+            revenue_left[position] -= revenue
+            if credits_left[position] == 0:
                 position += 1
     return result

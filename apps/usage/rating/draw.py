@@ -1,0 +1,260 @@
+"""Step 3a, settle against the wallet: give-backs of superseded records' draws, the period's included credits,
+one debit per billing period split over the new items in rating order, true-ups and shortfalls. The only part of
+settlement that writes (through apps.wallets.services); its result, a WalletDraw, feeds the pure settle()."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from apps.core.money import ZERO, quantize_rated
+
+from ..models import RatedUsage
+from . import pricing
+from .settle import charges
+from .types import Charge, RunState, WalletDraw, _Part, _parts
+
+log = logging.getLogger("apps.usage.engine")
+
+
+class DrawStep(RunState):
+    def _draw(self, customer_id: int, new_items: Sequence[Charge], superseded: list[RatedUsage]) -> WalletDraw:
+        """Wallet and policy for one customer's new records. Every record's allocations are exactly its share of
+        the ledger (grant, debit, credits, revenue), so for every grant the ledger's allocations equal the current
+        records' draws, and the ledger's revenue equals theirs:
+
+        - a superseded record's draws go back to exactly the grants (and debits) they came from, with their
+          revenue, before the new records draw (a give-back);
+        - ONE debit per customer, run and billing period covers the new records that need credits, split over
+          them in rating order (the period's included credits are issued first when missing);
+        - a negative charge (a volume-tier true-up: a later event lowers the price of earlier ones) gives the
+          difference back to the grants the period's earlier records drew from, last drawn first; what they had
+          not drawn from the wallet reduces overage (never below what was accrued on a hard contract: nothing).
+        """
+        from apps.wallets.services import wallet_debit
+
+        # 1. Credits the superseded records drew go back to the grants they came from.
+        back: dict[int, dict[int, list[Decimal]]] = defaultdict(lambda: defaultdict(lambda: [ZERO, ZERO]))
+        for record in superseded:
+            for part in _parts(record):
+                acc = back[part.entry_id][part.grant_id]
+                acc[0] += part.credits
+                acc[1] += part.revenue
+        short = self._give_back(
+            back,
+            key=f"usage-rev:{self.batch.key}",
+            reference=f"re-rating {self.batch.key}",
+            note="credits of superseded charges given back to the grants they were drawn from",
+        )
+
+        # 2. Debits for the credits the new items (in rating order) need, split over them in that order.
+        needs = charges(new_items)
+        drawing = [i for i, item in enumerate(new_items) if item.contract.wallet_backed and needs[i] > 0]
+        # One debit per billing period met (usually one): each draws the grants as they stood in its period, so
+        # a period's included credits pay for that period's usage only.
+        by_period: dict[datetime, list[int]] = defaultdict(list)
+        for i in drawing:
+            by_period[new_items[i].period[0]].append(i)
+        takes: dict[int, Decimal] = {}
+        share_of: dict[int, list[_Part]] = {}
+        debit_of: dict[int, int | None] = {}
+        for period_start, indexes in sorted(by_period.items()):
+            self._ensure_included(customer_id, [new_items[i] for i in indexes])
+            demand = sum((needs[i] for i in indexes), ZERO)
+            # The debit happens at the usage's instant (the latest event it pays for; at most now): balances,
+            # burn rates and runways follow usage, and grants are drawn as they stood then.
+            at = min(self.now, max(new_items[i].event.timestamp for i in indexes))
+            key = f"usage:{self.batch.key}:c{customer_id}"
+            if len(by_period) > 1:
+                key += f":p{period_start:%Y%m%d%H%M}"
+            debit = wallet_debit(
+                customer_id=customer_id,
+                amount=demand,
+                actor=self.actor,
+                at=at,
+                idempotency_key=key,
+                reference=f"usage {self.batch.key}",
+            )
+            if debit.entry_id:
+                self.result.ledger_entries.append(("debit", debit.entry_id, -debit.drawn))
+            pool = debit.drawn
+            for i in indexes:
+                takes[i] = min(needs[i], pool)
+                pool -= takes[i]
+                debit_of[i] = debit.entry_id
+            shares = pricing.split_allocations([takes[i] for i in indexes], debit.allocations)
+            for i, group in zip(indexes, shares, strict=True):
+                share_of[i] = [
+                    _Part(debit.entry_id or 0, s.grant_id, s.credits, s.revenue, s.kind, s.price_per_credit)
+                    for s in group
+                ]
+
+        # 2a. What a superseded true-up had given back and the grant no longer holds stays given back: it is
+        # charged to a new record of the same meter x period instead (a shortfall: overage or over the limit).
+        if short:
+            self._charge_short(short, superseded, new_items, share_of)
+
+        # 2b. True-ups give back to what the period's earlier records drew.
+        trueups = [i for i, item in enumerate(new_items) if item.contract.wallet_backed and needs[i] < 0]
+        if trueups:
+            self._true_ups(customer_id, new_items, needs, trueups, share_of, superseded)
+        return WalletDraw(
+            needs=tuple(needs), shares={i: tuple(parts) for i, parts in share_of.items()}, debit_of=debit_of
+        )
+
+    def _charge_short(
+        self, short: dict, superseded: list[RatedUsage], new_items: Sequence[Charge], share_of: dict
+    ) -> None:
+        groups: dict[tuple[int, int], tuple[int, datetime]] = {}
+        for record in superseded:
+            for part in _parts(record):
+                if part.credits < 0:
+                    groups.setdefault((part.entry_id, part.grant_id), (record.meter_id, record.period_start))
+        kinds = {(p.entry_id, p.grant_id): p for r in superseded for p in _parts(r)}
+        for key, (credits, revenue) in short.items():
+            group = groups.get(key)
+            candidates = [
+                i for i, item in enumerate(new_items) if (item.event.meter_id, item.period[0]) == group
+            ] or list(range(len(new_items)))
+            if not candidates:
+                log.error("give-back %s of %s credits could not be taken back nor charged", key, credits)
+                continue
+            index = candidates[0]  # the earliest: later true-ups of the period see that it stays given back
+            like = kinds[key]
+            share_of.setdefault(index, []).append(
+                _Part(key[0], key[1], credits, revenue, like.kind, like.price_per_credit)
+            )
+
+    def _ensure_included(self, customer_id: int, items: list[Charge]) -> None:
+        """A period's included credits are a grant issued at the period's start (beat task); if rating meets a
+        period that has none yet, it is issued now (idempotent per contract period)."""
+        from apps.wallets.services import included_credits_issue
+
+        for item in items:
+            c = item.contract
+            key = (c.id, item.period[0])
+            if c.included_credits <= 0 or key in self._included:
+                continue
+            self._included.add(key)
+            included_credits_issue(
+                customer_id=customer_id,
+                contract_id=c.id,
+                amount=c.included_credits,
+                period_start=item.period[0],
+                period_end=item.period[1],
+                actor=self.actor,
+            )
+
+    def _give_back(self, back: dict, *, key: str, reference: str, note: str) -> dict[tuple[int, int], tuple]:
+        """One reversal per debit, with exact parts per grant (negative parts take back what an earlier true-up
+        gave back). Returns what could not be taken back (the grant no longer holds it), per (debit, grant):
+        (credits, revenue); the caller charges it to a new record instead."""
+        from apps.wallets.services import wallet_reverse
+
+        short: dict[tuple[int, int], tuple] = {}
+        for entry_id in sorted(back):
+            parts = {g: (c, r) for g, (c, r) in sorted(back[entry_id].items()) if c != 0}
+            if not parts:
+                continue
+            entry = wallet_reverse(
+                entry_id=entry_id,
+                parts=parts,
+                actor=self.actor,
+                reference=reference,
+                idempotency_key=f"{key}:{entry_id}",
+                note=note,
+            )
+            done = {a.grant_id: (a.amount, a.revenue) for a in entry.allocations.all()} if entry else {}
+            if entry is not None:
+                self.result.ledger_entries.append(("reversal", entry.pk, entry.amount))
+            for grant_id, (credits, revenue) in parts.items():
+                got, got_revenue = done.get(grant_id, (ZERO, ZERO))
+                if credits < 0 and got != credits:
+                    short[(entry_id, grant_id)] = (credits - got, revenue + got_revenue)
+        return short
+
+    def _true_ups(
+        self,
+        customer_id: int,
+        new_items: Sequence[Charge],
+        needs: list[Decimal],
+        trueups: list[int],
+        share_of: dict,
+        superseded: list[RatedUsage],
+    ) -> None:
+        """For each negative charge, give back up to its amount from the draws of the earlier current records of
+        its meter x period (existing ones and this run's), last drawn first; its parts are negative."""
+        gone = {r.pk for r in superseded}
+        groups = {(new_items[i].event.meter_id, new_items[i].period[0]) for i in trueups}
+        existing: dict[tuple[int, datetime], list] = {}
+        for meter_id, period_start in groups:
+            existing[(meter_id, period_start)] = [
+                r
+                for r in RatedUsage.objects.filter(
+                    customer_id=customer_id, meter_id=meter_id, period_start=period_start, superseded_at__isnull=True
+                )
+                .only("id", "timestamp", "event_ref", "ledger_entry_id", "allocations")
+                .order_by("timestamp", "event_ref")
+                if r.pk not in gone
+            ]
+        pools: dict[tuple[int, datetime], list[list]] = defaultdict(list)  # [entry, grant, credits, revenue, share]
+        cursor: dict[tuple[int, datetime], int] = defaultdict(int)
+
+        def add(pool: list, parts: Iterable[_Part]) -> None:
+            for p in parts:
+                if p.credits > 0:
+                    pool.append([p.entry_id, p.grant_id, p.credits, p.revenue, p])
+                    continue
+                left = -p.credits  # an earlier true-up: it already took from the latest draws
+                for slot in reversed(pool):
+                    if left == 0:
+                        break
+                    if (slot[0], slot[1]) == (p.entry_id, p.grant_id) and slot[2] > 0:
+                        used = min(slot[2], left)
+                        slot[3] -= slot[3] if used == slot[2] else quantize_rated(used * slot[4].price_per_credit)
+                        slot[2] -= used
+                        left -= used
+
+        back: dict[int, dict[int, list[Decimal]]] = defaultdict(lambda: defaultdict(lambda: [ZERO, ZERO]))
+        trueup_set = set(trueups)
+        for index, item in enumerate(new_items):
+            group = (item.event.meter_id, item.period[0])
+            if group not in groups:
+                continue
+            pool, rows = pools[group], existing[group]
+            while (
+                cursor[group] < len(rows)
+                and (rows[cursor[group]].timestamp, rows[cursor[group]].event_ref) < item.event.key
+            ):
+                add(pool, _parts(rows[cursor[group]]))
+                cursor[group] += 1
+            add(pool, share_of.get(index, []))
+            if index not in trueup_set:
+                continue
+            left = -needs[index]
+            mine: list[_Part] = []
+            for slot in reversed(pool):
+                if left == 0:
+                    break
+                if slot[2] <= 0:
+                    continue
+                part = min(slot[2], left)
+                revenue = slot[3] if part == slot[2] else quantize_rated(part * slot[4].price_per_credit)
+                slot[2] -= part
+                slot[3] -= revenue
+                left -= part
+                p = slot[4]
+                mine.append(_Part(slot[0], slot[1], -part, -revenue, p.kind, p.price_per_credit))
+                acc = back[slot[0]][slot[1]]
+                acc[0] += part
+                acc[1] += revenue
+            share_of[index] = share_of.get(index, []) + mine
+        self._give_back(
+            back,
+            key=f"usage-trueup:{self.batch.key}",
+            reference=f"usage {self.batch.key}",
+            note="volume true-up: a later event lowered the price of earlier ones in the period",
+        )

@@ -1,0 +1,79 @@
+"""Step 1, resolve terms: per event, the contract in force at its timestamp, the approved version in force at it,
+the rate for its meter, its billing period (clipped to the contract) and its meter cost."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from decimal import Decimal
+
+from apps.catalog.selectors import (
+    VersionSpec,
+    meter_cost_history,
+    meters_by_code,
+    rate_table_versions_approved,
+    version_for_instant,
+)
+from apps.contracts.selectors import ContractTerms, contracts_for_customers
+from apps.core.money import ZERO
+
+from .types import EventInput, Resolution, Resolved, RunState, Unrated, _utc_day
+
+
+class ResolveStep(RunState):
+    contracts: dict[int, list[ContractTerms]]  # per customer, by start
+    versions: dict[int, list[VersionSpec]]  # approved, per rate table, by effective_from
+    costs: dict[int, list[tuple[datetime, Decimal]]]  # per meter, by effective_from
+    count_meters: set[int]
+    _periods: dict[tuple[int, date], tuple[datetime, datetime]]  # (contract, UTC day) -> its billing period
+
+    def _load_context(self, customer_ids: Iterable[int], meter_ids: Iterable[int]) -> None:
+        self.contracts = contracts_for_customers(customer_ids=customer_ids)
+        table_ids = {c.rate_table_id for terms in self.contracts.values() for c in terms}
+        self.versions = rate_table_versions_approved(rate_table_ids=table_ids) if table_ids else {}
+        self.costs = meter_cost_history(meter_ids=meter_ids)
+        self.count_meters = {m.id for m in meters_by_code().values() if m.aggregation == "count"}
+
+    def _contract_at(self, customer_id: int, at: datetime) -> ContractTerms | None:
+        found = None
+        for terms in self.contracts.get(customer_id, ()):
+            if terms.in_force_at(at):
+                found = terms  # the latest starting one wins, like contract_in_force
+        return found
+
+    def _cost_at(self, meter_id: int, at: datetime) -> Decimal:
+        cost = ZERO
+        for effective_from, per_unit in self.costs.get(meter_id, ()):
+            if effective_from > at:
+                break
+            cost = per_unit
+        return cost
+
+    def _resolve(self, event: EventInput) -> Resolution:
+        contract = self._contract_at(event.customer_id, event.timestamp)
+        if contract is None:
+            return Unrated("no contract in force at the event's timestamp")
+        version = version_for_instant(self.versions.get(contract.rate_table_id, []), event.timestamp)
+        if version is None:
+            return Unrated("no approved rate table version in force at the event's timestamp")
+        rate = version.rates.get(event.meter_id)
+        if rate is None:
+            return Unrated(f"the meter has no rate in {contract.rate_table_code or 'the rate table'} v{version.number}")
+        # Periods start at midnight UTC, so a contract's period is a function of the UTC day: computed once a day.
+        day_key = (contract.id, _utc_day(event.timestamp))
+        period = self._periods.get(day_key)
+        if period is None:
+            period = self._periods[day_key] = contract.billing_period(event.timestamp)
+        if not period[0] <= event.timestamp < period[1]:  # a contract starting or ending within that day
+            period = contract.billing_period(event.timestamp)
+        start, end = period
+        quantity = Decimal(1) if event.meter_id in self.count_meters else event.quantity
+        return Resolved(
+            event=event,
+            contract=contract,
+            version=version,
+            rate=rate,
+            period=(start, end),
+            cost_per_unit=self._cost_at(event.meter_id, event.timestamp),
+            quantity=quantity,
+        )

@@ -1,0 +1,131 @@
+"""Step 3b, settle: a pure function from the priced items (in rating order) and what the wallet drew for them
+to the rows to write: included units, credits drawn, overage within the period's cap, over limit beyond it,
+revenue and cost. No queries, no writes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from apps.core.money import ZERO, quantize_rated
+
+from . import pricing
+from .types import Charge, RatedRow, WalletDraw, _attr, _utc_day
+
+
+def charges(items: Sequence[Charge]) -> list[Decimal]:
+    """What each item charges: credits on a wallet-backed contract, currency otherwise (negative: a true-up)."""
+    needs: list[Decimal] = []
+    for item in items:
+        c = item.contract
+        convert = pricing.to_credits if c.wallet_backed else pricing.to_currency
+        needs.append(convert(item.priced.amount, priced_in_credits=c.priced_in_credits, credit_price=c.credit_price))
+    return needs
+
+
+def overage_used(cursors: Mapping, superseded: Sequence) -> dict[datetime, Decimal]:
+    """Overage used so far in each period (without the superseded records), for the caps."""
+    used: dict[datetime, Decimal] = {}
+    for (_, period_start), cursor in cursors.items():
+        used[period_start] = used.get(period_start, ZERO) + cursor.overage_units
+    for record in superseded:
+        used[record.period_start] = used.get(record.period_start, ZERO) - max(record.overage_units, ZERO)
+    return used
+
+
+def settle(
+    items: Sequence[Charge],
+    draw: WalletDraw,
+    *,
+    used: Mapping[datetime, Decimal],
+    batch_id: int,
+    customer_id: int,
+    now: datetime,
+) -> list[RatedRow]:
+    """Per item: credits, overage within the cap, over limit beyond it; one RatedRow each, in the items' order."""
+    rows: list[RatedRow] = []
+    needs, share_of, debit_of = draw.needs, draw.shares, draw.debit_of
+    caps: dict[datetime, Decimal | None] = {}
+    for index, item in enumerate(items):
+        c = item.contract
+        p = item.priced
+        period_start = item.period[0]
+        if period_start not in caps:
+            cap = pricing.overage_cap(
+                wallet_backed=c.wallet_backed, enforcement=c.enforcement, overdraft_limit=c.overdraft_limit
+            )
+            caps[period_start] = None if cap is None else cap - used.get(period_start, ZERO)
+        need = needs[index]
+        wallet = c.wallet_backed
+        grant_shares = share_of.get(index, ())
+        take = sum((s.credits for s in grant_shares), ZERO) if index in share_of else ZERO
+        shortfall = need - take
+        cap_left = caps[period_start]
+        if shortfall > 0 and cap_left is not None:
+            overage = min(shortfall, max(cap_left, ZERO))
+            caps[period_start] = cap_left - overage
+        elif shortfall < 0 and wallet and cap_left is not None and cap_left <= 0 and used.get(period_start, ZERO) <= 0:
+            overage = ZERO  # a true-up beyond what was drawn, on a contract that accrued no overage
+        else:
+            overage = shortfall  # no cap, or a credit note against overage (negative)
+        over_limit = max(shortfall - overage, ZERO)
+        overage_amount = pricing.credits_to_currency(overage, credit_price=c.credit_price) if wallet else overage
+        chargeable = p.chargeable_quantity
+        if need != 0:
+            credit_q = pricing.proportion(take, need, chargeable)
+            overage_q = pricing.proportion(overage, need, chargeable)
+        elif wallet and need == 0:
+            credit_q, overage_q = chargeable, ZERO
+        else:
+            credit_q, overage_q = ZERO, chargeable
+        rows.append(
+            RatedRow(
+                event_id=item.event.pk,
+                batch_id=batch_id,
+                customer_id=customer_id,
+                meter_id=item.event.meter_id,
+                timestamp=item.event.timestamp,
+                day=_utc_day(item.event.timestamp),
+                event_ref=item.event.ref,
+                contract_id=c.id,
+                period_start=period_start,
+                rate_version_id=item.version.id,
+                pricing_unit=c.pricing_unit,
+                currency=c.currency,
+                billing_model=c.billing_model,
+                enforcement=c.enforcement,
+                credit_price=c.credit_price,
+                allowance=c.allowances.get(item.event.meter_id, ZERO),
+                pricing_model=p.pricing_model,
+                override_kind=p.override_kind,
+                override_value=p.override_value,
+                quantity=item.quantity,
+                prior_quantity=p.prior_quantity,
+                included_quantity=p.included_quantity,
+                credit_quantity=credit_q,
+                overage_quantity=overage_q,
+                over_limit_quantity=chargeable - credit_q - overage_q,
+                tier=p.tier,
+                unit_price=p.unit_price,
+                price_per_units=p.price_per_units,
+                lines=list(p.lines),
+                amount=p.amount,
+                credits=need if wallet else ZERO,
+                credits_drawn=take,
+                overage_units=overage,
+                overage_amount=overage_amount,
+                revenue=sum((s.revenue for s in grant_shares), ZERO) + overage_amount,
+                cost=quantize_rated(item.quantity * item.cost_per_unit),
+                over_limit=over_limit > 0,
+                ledger_entry_id=debit_of.get(index) if grant_shares and need > 0 else None,
+                allocations=[s.as_dict() for s in grant_shares],
+                attr_user=_attr(item.event.attributes, "user"),
+                attr_agent=_attr(item.event.attributes, "agent"),
+                attr_team=_attr(item.event.attributes, "team"),
+                superseded_at=None,
+                superseded_by_id=None,
+                created_at=now,
+            )
+        )
+    return rows
