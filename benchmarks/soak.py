@@ -16,6 +16,7 @@ event was lost or doubled or a wallet does not reconcile.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -130,10 +131,8 @@ def _kill(process: subprocess.Popen | None, sig: int, wait: float = 5) -> None:
         os.killpg(process.pid, sig)
     except ProcessLookupError:
         return
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(wait)
-    except subprocess.TimeoutExpired:
-        pass
 
 
 def _bodies(ctx, *, total: int) -> list[bytes]:

@@ -125,6 +125,8 @@ def scratch_database(ctx: BenchContext, *, suffix: str = "bench"):
 # --- fixtures through the real services -------------------------------------------------------------------------
 
 def _fixtures(ctx: BenchContext) -> None:
+    from django.utils import timezone
+
     from apps.catalog import services as catalog
     from apps.catalog.models import Meter, Product, RateTable
     from apps.contracts import services as contracts
@@ -133,7 +135,6 @@ def _fixtures(ctx: BenchContext) -> None:
     from apps.core.roles import Role
     from apps.core.services import api_key_create, user_create
     from apps.wallets import services as wallets
-    from django.utils import timezone
 
     now = timezone.now()
     owner = Actor(user=user_create(username="bench-owner", password="x" * 12, roles=[Role.MONETIZATION_OWNER],
@@ -146,7 +147,7 @@ def _fixtures(ctx: BenchContext) -> None:
               Meter.objects.create(product=product, code="bench.images", name="Images", unit="image")]
     table = RateTable.objects.create(code="bench-credits", name="Bench credits", pricing_unit="credits")
     draft = catalog.rate_table_version_create_draft(rate_table_id=table.id, actor=owner)
-    for meter, price in zip(meters, ("15", "60", "4")):
+    for meter, price in zip(meters, ("15", "60", "4"), strict=False):
         per = "1" if meter.unit == "image" else "1000000"
         rate = catalog.rate_add(version_id=draft.id, meter_id=meter.id, unit_price=price, price_per_units=per,
                                 actor=owner)
@@ -239,11 +240,11 @@ def _copy_rate(ctx: BenchContext, text: bytes, rows: int) -> float:
 
     with psycopg.connect(ctx.url()) as conn:
         started = time.perf_counter()
-        with conn.cursor() as cursor:
-            with cursor.copy("COPY usage_event (customer_id, event_id, meter_id, quantity, \"timestamp\", attributes, "
-                             "payload_hash, api_key_id, received_at, state, rating_error) FROM STDIN") as copy:
-                for start in range(0, len(text), 1 << 20):
-                    copy.write(text[start:start + (1 << 20)])
+        with conn.cursor() as cursor, cursor.copy(
+                "COPY usage_event (customer_id, event_id, meter_id, quantity, \"timestamp\", attributes, "
+                "payload_hash, api_key_id, received_at, state, rating_error) FROM STDIN") as copy:
+            for start in range(0, len(text), 1 << 20):
+                copy.write(text[start:start + (1 << 20)])
         conn.commit()
         elapsed = time.perf_counter() - started
     return rows / elapsed
@@ -312,7 +313,7 @@ def _post_all(port: int, raw_key: str, bodies: list[bytes]) -> tuple[float, dict
                 body = work.get_nowait()
             except queue.Empty:
                 break
-            for attempt in range(3):
+            for _attempt in range(3):
                 try:
                     conn.request("POST", "/api/v1/events", body=body, headers=headers)
                     response = conn.getresponse()

@@ -11,9 +11,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+
 from apps.core.history import HistoricalRecords
 from apps.core.money import DecimalField
-
 
 
 class Kind(models.TextChoices):

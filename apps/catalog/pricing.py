@@ -19,7 +19,6 @@ with the prior quantity carried gives exactly the same total:
 from __future__ import annotations
 
 from collections.abc import Iterator
-
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal, localcontext
 

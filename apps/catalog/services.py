@@ -19,15 +19,25 @@ from django.db.models import Max
 from django.utils import timezone
 
 from apps.core.actors import Actor
-from apps.core.errors import Conflict, FourEyesViolation, Forbidden, InvalidTransition, NotFound, ValidationFailed
+from apps.core.errors import Conflict, Forbidden, FourEyesViolation, InvalidTransition, NotFound, ValidationFailed
 from apps.core.money import decimal_str, to_decimal
 from apps.core.permissions import user_can
 from apps.core.roles import Cap
 
-from .models import (ApprovalDecision, Meter, MeterCost, Product, Rate, RateTable, RateTableVersion, RateTier,
-                     VersionContributor, VersionStatus)
-from .selectors import version_contributor_ids
+from .models import (
+    ApprovalDecision,
+    Meter,
+    MeterCost,
+    Product,
+    Rate,
+    RateTable,
+    RateTableVersion,
+    RateTier,
+    VersionContributor,
+    VersionStatus,
+)
 from .pricing import PRICING_MODELS, TIERED_MODELS, PricingError, TierSpec, validate_tiers
+from .selectors import version_contributor_ids
 from .signals import rate_table_version_approved
 
 S = VersionStatus

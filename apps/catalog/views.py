@@ -307,7 +307,7 @@ def rate_tiers(request, pk: int, rate_pk: int):
         if not user_can(request.user, EDIT):
             raise PermissionDenied
         rows = [{"up_to": u, "unit_price": p, "flat_fee": f} for u, p, f in zip(
-            request.POST.getlist("up_to"), request.POST.getlist("tier_price"), request.POST.getlist("flat_fee"))]
+            request.POST.getlist("up_to"), request.POST.getlist("tier_price"), request.POST.getlist("flat_fee"), strict=False)]
         try:
             tiers = services.parse_tiers(rows)
             services.rate_tiers_set(rate_id=rate.id, tiers=tiers, actor=Actor.from_request(request))

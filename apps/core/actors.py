@@ -34,7 +34,7 @@ class Actor:
     api_key: Any = None
 
     @classmethod
-    def from_request(cls, request) -> "Actor":
+    def from_request(cls, request) -> Actor:
         user = getattr(request, "user", None)
         if isinstance(user, ApiKeyPrincipal):
             return cls(api_key=user.api_key)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
 
 from django.db import models
 
@@ -16,7 +17,7 @@ STATEMENT_ROUNDING = ROUND_HALF_UP
 ZERO = Decimal("0")
 
 
-def DecimalField(**kwargs) -> models.DecimalField:  # noqa: N802 - a field factory with our money precision
+def DecimalField(**kwargs: Any) -> models.DecimalField:  # noqa: N802 - a field factory with our money precision
     """The model field every app uses for money, credits and quantities."""
     return models.DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES, **kwargs)
 

@@ -1,8 +1,8 @@
 """Navigation entries; each app registers its own in its AppConfig.ready() so core imports no app."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from .roles import Cap
 

@@ -14,7 +14,12 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from apps.alerts.selectors import customers_needing_attention, live_counts
-from apps.contracts.selectors import contract_in_force, customer_get, customer_or_404, customers_by_id, customers_of_manager
+from apps.contracts.selectors import (
+    contract_in_force,
+    customer_or_404,
+    customers_by_id,
+    customers_of_manager,
+)
 from apps.core.csv_export import csv_writer
 from apps.core.htmx import is_partial, render_page_or_partial
 from apps.core.money import ZERO, normalize

@@ -201,7 +201,7 @@ _PLAIN_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[
 def parse_quantity(value) -> Decimal | None:
     """A finite, non-negative number below the column's capacity with at most 12 decimal places: a JSON number or
     a plain decimal string. The one place a quantity is parsed."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         return None
     if isinstance(value, Decimal):
         number = value
@@ -392,7 +392,7 @@ def _write_generic(rows: list[_Row], *, api_key_id: int | None, now: datetime) -
     values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending', '')"] * len(rows))
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO usage_event (customer_id, event_id, meter_id, quantity, \"timestamp\", attributes, "
+            "INSERT INTO usage_event (customer_id, event_id, meter_id, quantity, \"timestamp\", attributes, "  # noqa: S608 - only placeholders are interpolated
             f"payload_hash, api_key_id, received_at, state, rating_error) VALUES {values} "
             "ON CONFLICT (customer_id, event_id) DO NOTHING RETURNING customer_id, event_id", params)
         inserted = {(c, e) for c, e in cursor.fetchall()}
@@ -401,7 +401,7 @@ def _write_generic(rows: list[_Row], *, api_key_id: int | None, now: datetime) -
         for start in range(0, len(rest), 400):
             chunk = rest[start:start + 400]
             cursor.execute(
-                "SELECT customer_id, event_id, payload_hash FROM usage_event WHERE (customer_id, event_id) IN "
+                "SELECT customer_id, event_id, payload_hash FROM usage_event WHERE (customer_id, event_id) IN "  # noqa: S608 - only placeholders are interpolated
                 f"(VALUES {', '.join(['(%s, %s)'] * len(chunk))})", [v for pair in chunk for v in pair])
             existing.update({(c, e): h for c, e, h in cursor.fetchall()})
     return existing

@@ -5,25 +5,22 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from apps.catalog.selectors import (
     meters_by_code,
     rate_table_version_in_force,
-    version_decisions,
-    version_get,
-    version_rate_rows,
 )
 from apps.contracts.selectors import contract_in_force, customer_get, customer_ids_by_external_id
 from apps.core.errors import NotFound, ValidationFailed
-from apps.core.money import ZERO, decimal_str
+from apps.core.money import ZERO, decimal_str, quantize_rated
 from apps.core.params import check_date
 from apps.wallets.selectors import wallet_balance
 
-from .rating import pricing as rating
 from .explain import bucket_explanation, charge_explanation  # noqa: F401 - read through selectors
 from .models import DailyAttribution, DailyUsage, RatedUsage, RatingBatch, RatingCursor, UsageEvent
+from .rating import pricing as rating
 
 MAX_RANGE_DAYS = 400
 
@@ -339,8 +336,8 @@ from .rollup_selectors import (  # noqa: E402
     meter_days_between,
     period_totals,
     rollup_attribution,
-    rollup_customer_meter_totals,
     rollup_customer_measure,
+    rollup_customer_meter_totals,
     rollup_days_by_meter,
     rollup_days_since,
     rollup_meter_window,

@@ -25,9 +25,9 @@ from apps.core.actors import SYSTEM, Actor
 from apps.core.errors import DomainError, ValidationFailed
 from apps.core.money import ZERO
 
-from .rating import TOTAL_FIELDS, Engine, EventInput, RunResult, failure_reason
 from .ingestion import IngestResult, Rejection, usage_events_ingest  # noqa: F401 - the ingestion service
 from .models import DailyUsage, RatedUsage, RatingBatch, UsageEvent
+from .rating import TOTAL_FIELDS, Engine, EventInput, RunResult, failure_reason
 from .signals import usage_rated
 
 DEFAULT_BATCH_SIZE = 10_000

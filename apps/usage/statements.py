@@ -123,8 +123,8 @@ def statement(*, customer, start: date, end: date) -> Statement:
     else:
         varying = set()
     not_charged = _not_charged(customer.pk, start, end) if any(m.over_limit_quantity for m in usage) else {}
-    true_ups = {m: a for m, a in current.filter(amount__lt=0).values("meter_id").annotate(a=Sum("amount"))
-                .values_list("meter_id", "a")} if usage else {}
+    true_ups = dict(current.filter(amount__lt=0).values("meter_id").annotate(a=Sum("amount"))
+                .values_list("meter_id", "a")) if usage else {}
     lines = []
     for m in usage:
         unit_price, per = prices.get(m.meter_id, (None, Decimal(1)))

@@ -44,7 +44,7 @@ def _balance_context(request, customer) -> dict:
         "runway": selectors.wallet_runway(customer_id=customer.pk, now=now),
         "included": selectors.included_credits(customer_id=customer.pk, start=now, end=now + timedelta(seconds=1)),
         "give_backs": selectors.recent_give_backs(customer_id=customer.pk, limit=3),
-        "pending": [r for r in selectors.support_activity(customer_id=customer.pk, status="pending", limit=10)],
+        "pending": list(selectors.support_activity(customer_id=customer.pk, status="pending", limit=10)),
         "can_issue": user_can(request.user, Cap.CREDITS_ISSUE),
         "can_approve": user_can(request.user, Cap.CREDITS_APPROVE),
     }

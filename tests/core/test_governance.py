@@ -2,17 +2,15 @@
 import io
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
 from django.test import Client
 
 from apps.core import services
 from apps.core.actors import SYSTEM, Actor
 from apps.core.demo import DEMO_USERS
-from apps.core.errors import FourEyesViolation, Forbidden, ValidationFailed
+from apps.core.errors import Forbidden, FourEyesViolation, ValidationFailed
 from apps.core.models import ApiKey, RoleChange
 from apps.core.roles import Role
-from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db
 

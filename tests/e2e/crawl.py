@@ -52,7 +52,7 @@ def pages_for(page, *, depth: int = 2, max_pages: int = 36, visit=None) -> list[
     page.goto("/")
     frontier = ["/"] + _links(page, "header nav a")
     seen_kinds, result = set(), []
-    for level in range(depth + 1):
+    for _level in range(depth + 1):
         found = []
         for url in frontier:
             if kind(url) in seen_kinds or len(result) >= max_pages:

@@ -118,7 +118,7 @@ def test_overview_and_margin_render_and_flag_below_cost(clients, actors, django_
     figures = _figures(html)
     assert {"consumption", "money", "margin-by-meter"} <= set(figures)
     bars = figures["margin-by-meter"]["data"][0]
-    colours = dict(zip(bars["y"], bars["marker"]["color"]))
+    colours = dict(zip(bars["y"], bars["marker"]["color"], strict=False))
     assert colours[shop.tokens.code] == charts.NEGATIVE and colours[shop.images.code] == charts.POSITIVE
     assert "below cost" in html
     margin = clients["owner"].get(reverse("dashboards:margin")).content.decode()

@@ -7,8 +7,8 @@ from django.utils import timezone
 
 from apps.catalog import services as catalog_services
 from apps.contracts import services as contract_services
-from apps.usage.models import DailyUsage
 from apps.insights.price_impact import price_change_impact
+from apps.usage.models import DailyUsage
 from tests.catalog.factories import MeterFactory, RateTableFactory, approved_version
 
 pytestmark = pytest.mark.django_db
@@ -33,7 +33,7 @@ def setup(actors):
         contract_services.contract_create(customer_id=c.id, rate_table_id=rt.id, starts_at=start, actor=actors["am"])
         customers.append(c)
     today = timezone.now().date()
-    for c, qty in zip(customers, (1000, 3000, 50000)):
+    for c, qty in zip(customers, (1000, 3000, 50000), strict=False):
         for offset in (1, 5, 45):  # the 45-days-ago row is outside a 30-day window
             DailyUsage.objects.create(customer=c, meter=meter, day=today - timedelta(days=offset), quantity=D(qty),
                                       cost=D(qty) * D("0.0006"), updated_at=timezone.now())

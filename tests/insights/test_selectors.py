@@ -76,7 +76,7 @@ def test_customer_totals_and_margin_cells_equal_rated_records(usage, shop):
     period, _ = ds.parse_range({"range": "7"})
     in_range = records(day__gte=period.start, day__lte=period.end)
     totals = {t.external_id: t for t in ds.customer_totals(period=period, measure="revenue")}
-    for key, customer in usage.items():
+    for _key, customer in usage.items():
         mine = [r for r in in_range if r.customer_id == customer.pk]
         t = totals[customer.external_id]
         assert t.events == len(mine)

@@ -13,15 +13,15 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
 from apps.catalog.selectors import meter_catalog
 from apps.contracts.selectors import contracts_in_force, customers_by_id
-from apps.core.locks import advisory_xact_lock
 from apps.core.actors import Actor
 from apps.core.errors import Conflict, NotFound, ValidationFailed
+from apps.core.locks import advisory_xact_lock
 from apps.core.money import ZERO
 from apps.usage.selectors import daily_quantities, meter_days_between, period_totals
 from apps.wallets.selectors import wallet_of, wallet_runway

@@ -6,8 +6,8 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 
 from apps.core.actors import Actor
-from apps.core.history import stamp_history
 from apps.core.errors import NotFound, ValidationFailed
+from apps.core.history import stamp_history
 from apps.core.money import ZERO, to_decimal
 
 from ..models import METER_KINDS, AlertRule, Kind

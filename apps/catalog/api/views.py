@@ -8,8 +8,8 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.errors import NotFound, ValidationFailed
 from apps.core.api.schema import paginated
+from apps.core.errors import NotFound, ValidationFailed
 from apps.core.params import datetime_param
 from apps.core.permissions import HasCapability
 from apps.core.roles import Cap

@@ -11,7 +11,7 @@ from apps.alerts.models import NotificationDelivery, WebhookEndpoint
 from apps.alerts.services import webhook_endpoint_create, webhook_endpoint_update
 from apps.core.actors import SYSTEM
 from apps.core.errors import ValidationFailed
-from tests.alerts.services.test_notifications import Receiver, fire  # noqa: F401 (fixture)
+from tests.alerts.services.test_notifications import Receiver, fire  # noqa: F401, F811 (a fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +46,7 @@ def test_public_addresses_and_allowed_private_hosts_are_accepted(settings):
 
 
 @pytest.fixture
-def deliver(fire):
+def deliver(fire):  # noqa: F811 - the imported fixture
     def run():
         fire()
         return NotificationDelivery.objects.get(channel="webhook")

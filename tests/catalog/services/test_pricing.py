@@ -5,7 +5,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from apps.catalog.pricing import (
-    GRADUATED, PACKAGE, PER_UNIT, VOLUME, PricingError, RateSpec, TierSpec, list_unit_price, price_quantity,
+    GRADUATED,
+    PACKAGE,
+    PER_UNIT,
+    VOLUME,
+    PricingError,
+    RateSpec,
+    TierSpec,
+    list_unit_price,
+    price_quantity,
     validate_tiers,
 )
 

@@ -8,10 +8,10 @@ from apps.catalog import selectors, services
 from apps.catalog.models import ApprovalDecision, RateTableVersion, VersionStatus
 from apps.catalog.signals import rate_table_version_approved
 from apps.core.actors import Actor
-from apps.core.errors import Conflict, FourEyesViolation, Forbidden, InvalidTransition, ValidationFailed
+from apps.core.errors import Conflict, Forbidden, FourEyesViolation, InvalidTransition, ValidationFailed
+from apps.core.roles import Role
 from tests.catalog.factories import MeterFactory, RateTableFactory, approved_version
 from tests.conftest import make_user
-from apps.core.roles import Role
 
 S = VersionStatus
 pytestmark = pytest.mark.django_db

@@ -54,7 +54,7 @@ def test_permission_matrix_for_pages(world, clients):
 def test_permission_matrix_for_actions(world, clients):
     draft, rate = world["draft"], world["rate"]
     posts = {
-        f"/catalog/rate-tables/list-usd/new-draft/": {},
+        "/catalog/rate-tables/list-usd/new-draft/": {},
         f"/catalog/versions/{draft.pk}/rates/{rate.pk}/cell/": {"field": "unit_price", "unit_price": "0.2"},
         f"/catalog/versions/{draft.pk}/rates/add/": {"meter": world["meter"].pk},
         f"/catalog/versions/{draft.pk}/rates/{rate.pk}/remove/": {},
@@ -185,7 +185,7 @@ def test_product_create_with_reason_records_history(clients):
 
 
 def test_list_pages_have_bounded_queries(world, clients, django_assert_max_num_queries):
-    for i in range(5):
+    for _i in range(5):
         MeterFactory()
         RateTableFactory()
     with django_assert_max_num_queries(15):

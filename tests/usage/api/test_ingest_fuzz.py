@@ -8,9 +8,9 @@ import json
 from decimal import Decimal
 
 import pytest
+from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from django.test import Client
 
 from apps.core.actors import SYSTEM
 from apps.core.services import api_key_create

@@ -34,11 +34,10 @@ def test_failed_write_followed_by_retry_neither_loses_nor_doubles(setup):
     events = [world.event(acme, tokens, i, ago(minutes=200 - i), id=f"e{i}") for i in range(100)]
     assert usage_events_ingest(events=events[:50]).ingested == 50
     # The next request writes, then fails before commit (a crash, a timeout...): nothing of it stays.
-    with pytest.raises(Boom):
-        with transaction.atomic():
-            result = usage_events_ingest(events=events)
-            assert (result.ingested, result.duplicates) == (50, 50)
-            raise Boom
+    with pytest.raises(Boom), transaction.atomic():
+        result = usage_events_ingest(events=events)
+        assert (result.ingested, result.duplicates) == (50, 50)
+        raise Boom
     assert UsageEvent.objects.count() == 50
     retry = usage_events_ingest(events=events)
     assert (retry.ingested, retry.duplicates, retry.rejected) == (50, 50, ())

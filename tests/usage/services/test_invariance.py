@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import itertools
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from django.utils import timezone
 
-from apps.usage.rating import rebuild_rollups_between
 from apps.usage.models import DailyUsage, RatedUsage, RatingCursor
+from apps.usage.rating import rebuild_rollups_between
 from apps.usage.services import usage_rate_pending
 from apps.wallets.selectors import wallet_conservation
-from tests.usage.builders import D, ingest
+from tests.usage.builders import ingest
 
 pytestmark = pytest.mark.django_db
 

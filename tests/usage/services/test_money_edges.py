@@ -201,8 +201,8 @@ def test_a_write_the_database_refuses_isolates_that_customer_and_rates_the_rest(
     rated again customer by customer and only that customer's events are errors (with a reason)."""
     from django.db import DataError
 
-    from apps.usage.rating import write
     from apps.usage.models import UsageEvent
+    from apps.usage.rating import write
     from apps.usage.services import usage_rate_pending
 
     meter = world.meter("w")

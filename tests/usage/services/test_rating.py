@@ -3,7 +3,6 @@ overrides, meter costs, count meters, enforcement policies, one debit per custom
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 import pytest
 from django.utils import timezone

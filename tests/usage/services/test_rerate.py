@@ -14,7 +14,7 @@ from apps.usage.models import DailyUsage, RatedUsage, RatingBatch, UsageEvent
 from apps.usage.services import usage_rerate
 from apps.wallets.models import LedgerEntry
 from apps.wallets.selectors import wallet_balance, wallet_conservation
-from tests.usage.builders import D, ago, ingest, rate
+from tests.usage.builders import ago, ingest, rate
 from tests.usage.services.test_invariance import assert_rollups_match_records
 
 pytestmark = pytest.mark.django_db

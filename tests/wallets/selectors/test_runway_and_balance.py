@@ -1,4 +1,4 @@
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -13,10 +13,10 @@ D = Decimal
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
 
-def g(remaining, *, expires_days=None, effective_days=-1, priority=100, price=D(0), id=0):
+def g(remaining, *, expires_days=None, effective_days=-1, priority=100, price=None, id=0):
     return RunwayGrant(remaining=D(remaining), priority=priority, effective_at=NOW + timedelta(days=effective_days),
                        expires_at=None if expires_days is None else NOW + timedelta(days=expires_days),
-                       price_per_credit=price, created_at=NOW - timedelta(days=10), id=id)
+                       price_per_credit=D(0) if price is None else price, created_at=NOW - timedelta(days=10), id=id)
 
 
 def test_runway_plain_burn():

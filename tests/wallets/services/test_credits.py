@@ -2,11 +2,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.test import override_settings
 from django.utils import timezone
 
 from apps.core.actors import SYSTEM, Actor
-from apps.core.errors import Conflict, FourEyesViolation, Forbidden, InvalidTransition, ValidationFailed
+from apps.core.errors import Conflict, Forbidden, FourEyesViolation, InvalidTransition, ValidationFailed
 from apps.core.roles import Role
 from apps.wallets.models import CreditGrant, CreditRequest, LedgerEntry
 from apps.wallets.selectors import credit_requests_pending, support_activity, wallet_balance, wallet_conservation

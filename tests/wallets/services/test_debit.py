@@ -2,14 +2,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.core.actors import SYSTEM
 from apps.core.errors import Conflict, NotFound, ValidationFailed
-from apps.wallets.models import CreditGrant, LedgerAllocation, LedgerEntry
+from apps.wallets.models import CreditGrant, LedgerEntry
 from apps.wallets.selectors import wallet_balance, wallet_conservation
-from apps.wallets.services import grant_void, wallet_debit, wallet_expire_due, wallet_grant, wallet_reverse
+from apps.wallets.services import grant_void, wallet_debit, wallet_expire_due, wallet_reverse
 from tests.contracts import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -99,7 +99,8 @@ def test_reverse_gives_back_to_the_same_grants_last_drawn_first():
     g2 = f.grant(cust, 10, priority=2)
     result = debit(cust, 15, "d")
     partial = wallet_reverse(entry_id=result.entry_id, idempotency_key="r1", actor=SYSTEM, amount=D(7))
-    g1.refresh_from_db(); g2.refresh_from_db()
+    g1.refresh_from_db()
+    g2.refresh_from_db()
     assert (g1.remaining, g2.remaining) == (D(2), D(10))  # 5 back to g2 first, then 2 to g1
     assert partial.amount == D(7) and partial.revenue == D(-4)
     assert wallet_reverse(entry_id=result.entry_id, idempotency_key="r1", actor=SYSTEM, amount=D(7)).pk == partial.pk
@@ -175,7 +176,7 @@ def test_grant_is_idempotent_and_validates():
 def test_remaining_constraint_refuses_negative():
     cust = f.customer()
     g = f.grant(cust, 10)
-    with pytest.raises(Exception), transaction.atomic():
+    with pytest.raises(IntegrityError), transaction.atomic():
         CreditGrant.objects.filter(pk=g.pk).update(remaining=D(-1))
 
 

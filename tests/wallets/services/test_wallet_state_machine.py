@@ -9,13 +9,27 @@ from decimal import Decimal
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from apps.core.actors import SYSTEM
 from apps.core.errors import Conflict
 from apps.wallets.models import CreditGrant, Wallet
 from apps.wallets.selectors import wallet_conservation
-from apps.wallets.services import grant_void, wallet_get_or_create, wallet_debit, wallet_expire_due, wallet_grant, wallet_reverse
+from apps.wallets.services import (
+    grant_void,
+    wallet_debit,
+    wallet_expire_due,
+    wallet_get_or_create,
+    wallet_grant,
+    wallet_reverse,
+)
 from tests.contracts import factories as f
 
 D = Decimal

@@ -13,7 +13,7 @@ class Command(BaseCommand):
     def handle(self, *args, url, **options):
         password = settings.RATEDESK["DEMO_PASSWORD"]
         self.stdout.write("")
-        self.stdout.write(self.style.MIGRATE_HEADING("Ratedesk demo users (password for all: %s)" % password))
+        self.stdout.write(self.style.MIGRATE_HEADING(f"Ratedesk demo users (password for all: {password})"))
         for username, first, last, roles in DEMO_USERS:
             name = f"{first} {last}"
             self.stdout.write(f"  {username:<10} {name:<18} {', '.join(r.value for r in roles)}")
