@@ -1,5 +1,6 @@
 """`python -m benchmarks [--only a,b] [--skip c]` (what `make bench` runs): performance figures measured in one run
 on PostgreSQL (DATABASE_URL), printed as `name: value`."""
+
 from __future__ import annotations
 
 import argparse

@@ -15,6 +15,7 @@ those events) and reused while it holds the same number of events. Customers, co
 the real services. The measurement runs in a child process pointed at that database (loopback only), so the
 caller's connections and settings are untouched.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -56,14 +57,25 @@ def run(stdout=None, *, events: int = EVENTS) -> dict:
     if db.get("PASSWORD"):
         auth += f":{db['PASSWORD']}"
     url = f"postgres://{auth}@{host}:{db.get('PORT') or 5432}/{name}"
-    env = {**os.environ, "DATABASE_URL": url, "BENCH_DASHBOARD_EVENTS": str(events),
-           "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings.dev"),
-           "CELERY_BROKER_URL": "", "CELERY_TASK_ALWAYS_EAGER": "true", "DEBUG": "false",
-           "ALLOWED_HOSTS": "testserver,localhost,127.0.0.1"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "BENCH_DASHBOARD_EVENTS": str(events),
+        "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings.dev"),
+        "CELERY_BROKER_URL": "",
+        "CELERY_TASK_ALWAYS_EAGER": "true",
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "testserver,localhost,127.0.0.1",
+    }
     out.write(f"dashboards: {events:,} events in database {name} (generated once, then reused)\n")
     out.flush()
-    process = subprocess.Popen([sys.executable, "-m", "benchmarks.dashboards"], env=env,
-                               cwd=str(Path(settings.BASE_DIR)), stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.dashboards"],
+        env=env,
+        cwd=str(Path(settings.BASE_DIR)),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     result = {}
     for line in process.stdout:
         if line.startswith("RESULT "):
@@ -96,7 +108,8 @@ def run_sizes(stdout=None, *, sizes: list[int]) -> dict:
         ratio = f"{_label(large)}_vs_{_label(small)}"
         figures[f"overview_{ratio}"] = round(by_size[large]["overview_p95_ms"] / by_size[small]["overview_p95_ms"], 2)
         figures[f"customer_page_{ratio}"] = round(
-            by_size[large]["customer_page_p95_ms"] / by_size[small]["customer_page_p95_ms"], 2)
+            by_size[large]["customer_page_p95_ms"] / by_size[small]["customer_page_p95_ms"], 2
+        )
     return figures
 
 
@@ -107,8 +120,12 @@ def _label(events: int) -> str:
 def _create_database(db: dict, name: str) -> None:
     import psycopg
 
-    params = {"host": db.get("HOST") or "127.0.0.1", "port": db.get("PORT") or 5432,
-              "user": db.get("USER") or "postgres", "dbname": "postgres"}
+    params = {
+        "host": db.get("HOST") or "127.0.0.1",
+        "port": db.get("PORT") or 5432,
+        "user": db.get("USER") or "postgres",
+        "dbname": "postgres",
+    }
     if db.get("PASSWORD"):
         params["password"] = db["PASSWORD"]
     with psycopg.connect(**params, autocommit=True) as conn:
@@ -149,14 +166,16 @@ def _generated(cursor, events: int) -> bool:
 def _reset(cursor) -> None:
     cursor.execute(f"DROP TABLE IF EXISTS {MARKER}")
     cursor.execute("SET ratedesk.allow_truncate = 'on'")  # the ledger and credit requests refuse TRUNCATE otherwise
-    cursor.execute("TRUNCATE usage_daily_attribution, usage_daily, usage_rated, usage_rating_cursor, usage_event, "
-                   "usage_rating_batch, alerts_notificationdelivery, alerts_alert, alerts_alertrule, "
-                   "alerts_historicalalertrule, wallets_ledgerallocation, wallets_ledgerentry, "
-                   "wallets_creditrequest, wallets_historicalcreditrequest, wallets_creditgrant, "
-                   "wallets_historicalcreditgrant, wallets_wallet, contracts_includedallowance, "
-                   "contracts_historicalincludedallowance, contracts_priceoverride, "
-                   "contracts_historicalpriceoverride, contracts_contract, contracts_historicalcontract, "
-                   "contracts_customer, contracts_historicalcustomer CASCADE")
+    cursor.execute(
+        "TRUNCATE usage_daily_attribution, usage_daily, usage_rated, usage_rating_cursor, usage_event, "
+        "usage_rating_batch, alerts_notificationdelivery, alerts_alert, alerts_alertrule, "
+        "alerts_historicalalertrule, wallets_ledgerallocation, wallets_ledgerentry, "
+        "wallets_creditrequest, wallets_historicalcreditrequest, wallets_creditgrant, "
+        "wallets_historicalcreditgrant, wallets_wallet, contracts_includedallowance, "
+        "contracts_historicalincludedallowance, contracts_priceoverride, "
+        "contracts_historicalpriceoverride, contracts_contract, contracts_historicalcontract, "
+        "contracts_customer, contracts_historicalcustomer CASCADE"
+    )
     cursor.execute("RESET ratedesk.allow_truncate")
 
 
@@ -180,26 +199,46 @@ def _setup_reference_data():
         m, _ = Meter.objects.get_or_create(code=code, defaults={"product": p, "name": code, "unit": unit})
         MeterCost.objects.get_or_create(meter=m, effective_from=long_ago, defaults={"unit_cost": Decimal(cost)})
         meters[code] = m
-    table, _ = RateTable.objects.get_or_create(code="bench-credits", defaults={
-        "name": "Bench credits", "pricing_unit": "credits", "currency_per_unit": Decimal(CREDIT_PRICE)})
+    table, _ = RateTable.objects.get_or_create(
+        code="bench-credits",
+        defaults={"name": "Bench credits", "pricing_unit": "credits", "currency_per_unit": Decimal(CREDIT_PRICE)},
+    )
     customers = []
     for i in range(CUSTOMERS):
-        customer = contracts.customer_create(external_id=f"bench-{i:04d}", name=f"Bench customer {i:04d}",
-                                             actor=SYSTEM)
+        customer = contracts.customer_create(external_id=f"bench-{i:04d}", name=f"Bench customer {i:04d}", actor=SYSTEM)
         contracts.contract_create(
-            customer_id=customer.pk, rate_table_id=table.pk, starts_at=now - timedelta(days=DAYS + 30),
-            billing_model="prepaid", enforcement="soft", overdraft_limit=Decimal(100000),
-            credit_price=Decimal(CREDIT_PRICE), billing_anchor_day=1, alert_thresholds=[70, 90, 100],
-            allowances={meters["llm.input_tokens.fast"].pk: Decimal(50_000_000)}, actor=SYSTEM)
-        wallets.wallet_grant(customer_id=customer.pk, kind="purchased", amount=Decimal(50_000_000),
-                             price_per_credit=Decimal(CREDIT_PRICE), effective_at=now - timedelta(days=DAYS + 10),
-                             idempotency_key=f"bench-grant-{i}", actor=SYSTEM)
+            customer_id=customer.pk,
+            rate_table_id=table.pk,
+            starts_at=now - timedelta(days=DAYS + 30),
+            billing_model="prepaid",
+            enforcement="soft",
+            overdraft_limit=Decimal(100000),
+            credit_price=Decimal(CREDIT_PRICE),
+            billing_anchor_day=1,
+            alert_thresholds=[70, 90, 100],
+            allowances={meters["llm.input_tokens.fast"].pk: Decimal(50_000_000)},
+            actor=SYSTEM,
+        )
+        wallets.wallet_grant(
+            customer_id=customer.pk,
+            kind="purchased",
+            amount=Decimal(50_000_000),
+            price_per_credit=Decimal(CREDIT_PRICE),
+            effective_at=now - timedelta(days=DAYS + 10),
+            idempotency_key=f"bench-grant-{i}",
+            actor=SYSTEM,
+        )
         customers.append(customer)
     for i, customer in enumerate(customers[:10]):  # the biggest: a ledger with a debit a day
         for d in range(DAYS, 0, -1):
-            wallets.wallet_debit(customer_id=customer.pk, amount=Decimal(40_000 + 500 * (d % 7)),
-                                 idempotency_key=f"bench-debit-{i}-{d}", reference="bench usage", actor=SYSTEM,
-                                 at=now - timedelta(days=d, hours=1))
+            wallets.wallet_debit(
+                customer_id=customer.pk,
+                amount=Decimal(40_000 + 500 * (d % 7)),
+                idempotency_key=f"bench-debit-{i}-{d}",
+                reference="bench usage",
+                actor=SYSTEM,
+                at=now - timedelta(days=d, hours=1),
+            )
     return customers, meters
 
 
@@ -246,17 +285,29 @@ def _generate(events: int) -> None:
         for start in range(1, events + 1, CHUNK):
             stop = min(start + CHUNK - 1, events)
             t0 = time.monotonic()
-            cursor.execute(insert, {"customers": customer_ids, "n": len(customer_ids), "meters": meter_ids,
-                                    "means": means, "start": start, "stop": stop, "span": DAYS * 86400 - 600})
+            cursor.execute(
+                insert,
+                {
+                    "customers": customer_ids,
+                    "n": len(customer_ids),
+                    "meters": meter_ids,
+                    "means": means,
+                    "start": start,
+                    "stop": stop,
+                    "span": DAYS * 86400 - 600,
+                },
+            )
             _log(f"usage_event: {stop:>11,} rows ({time.monotonic() - t0:.1f}s for this million)")
         t0 = time.monotonic()
-        cursor.execute("ALTER TABLE usage_event ADD CONSTRAINT usage_event_unique_id_per_customer "
-                       "UNIQUE (customer_id, event_id)")
+        cursor.execute(
+            "ALTER TABLE usage_event ADD CONSTRAINT usage_event_unique_id_per_customer UNIQUE (customer_id, event_id)"
+        )
         cursor.execute('CREATE INDEX usage_event_customer_ts ON usage_event (customer_id, "timestamp")')
         _log(f"usage_event indexes rebuilt in {time.monotonic() - t0:.0f}s")
 
-        prices = ", ".join(f"({meters[code].pk}, {price}::numeric, {cost}::numeric)"
-                           for code, _p, _u, cost, price, _m in METERS)
+        prices = ", ".join(
+            f"({meters[code].pk}, {price}::numeric, {cost}::numeric)" for code, _p, _u, cost, price, _m in METERS
+        )
         allowance_meter = meters["llm.input_tokens.fast"].pk
         # Rollups aggregated from those events (in parallel into a scratch table, then inserted in day order,
         # the order rating writes them in production: recent days sit together on disk).
@@ -365,6 +416,7 @@ def _measure() -> dict:
         def fn():
             response = client.get(url)
             assert response.status_code == 200, (url, response.status_code)
+
         return fn
 
     def raw():
@@ -377,12 +429,17 @@ def _measure() -> dict:
     overview = timed(get(urls["overview"]))
     customer = timed(get(urls["customer"]))
     raw_samples = timed(raw)
-    result = {"overview_p95_ms": round(_ms(overview)), "customer_page_p95_ms": round(_ms(customer)),
-              "raw_query_p95_ms": round(_ms(raw_samples)),
-              "customer_page_vs_raw": round(_ms(customer) / _ms(raw_samples), 2)}
-    _log(f"overview p50 {statistics.median(overview) * 1000:.0f} ms, customer page p50 "
-         f"{statistics.median(customer) * 1000:.0f} ms, raw-events query p95 {result['raw_query_p95_ms']} ms "
-         f"({REQUESTS} requests each, in-process client)")
+    result = {
+        "overview_p95_ms": round(_ms(overview)),
+        "customer_page_p95_ms": round(_ms(customer)),
+        "raw_query_p95_ms": round(_ms(raw_samples)),
+        "customer_page_vs_raw": round(_ms(customer) / _ms(raw_samples), 2),
+    }
+    _log(
+        f"overview p50 {statistics.median(overview) * 1000:.0f} ms, customer page p50 "
+        f"{statistics.median(customer) * 1000:.0f} ms, raw-events query p95 {result['raw_query_p95_ms']} ms "
+        f"({REQUESTS} requests each, in-process client)"
+    )
     return result
 
 

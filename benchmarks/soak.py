@@ -13,6 +13,7 @@ stops it waits for the backlog to drain, then checks every sent event: stored, r
 and the wallet conservation identity for every customer. It prints `name: value` lines; exit status 1 when an
 event was lost or doubled or a wallet does not reconcile.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,9 +62,15 @@ class Processes:
         self.base_dir = base_dir
         self.workdir = workdir
         self.redis_port = _free_port()
-        self.env = {**os.environ, "DATABASE_URL": ctx.url(), "DJANGO_SETTINGS_MODULE": "config.settings.soak",
-                    "CELERY_BROKER_URL": f"redis://127.0.0.1:{self.redis_port}/0", "CELERY_TASK_ALWAYS_EAGER": "false",
-                    "SECRET_KEY": "soak-" + "x" * 50, "PYTHONUNBUFFERED": "1"}
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": ctx.url(),
+            "DJANGO_SETTINGS_MODULE": "config.settings.soak",
+            "CELERY_BROKER_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+            "CELERY_TASK_ALWAYS_EAGER": "false",
+            "SECRET_KEY": "soak-" + "x" * 50,
+            "PYTHONUNBUFFERED": "1",
+        }
         self.redis: subprocess.Popen | None = None
         self.worker: subprocess.Popen | None = None
         self.beat: subprocess.Popen | None = None
@@ -72,13 +79,27 @@ class Processes:
     def _spawn(self, name: str, command: list[str]) -> subprocess.Popen:
         log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 (closed in stop_all)
         self.logs.append(log)
-        return subprocess.Popen(command, env=self.env, cwd=str(self.base_dir), stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(
+            command, env=self.env, cwd=str(self.base_dir), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def start_redis(self) -> None:
-        self.redis = self._spawn("redis", [shutil.which("redis-server") or "redis-server", "--port",
-                                           str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
-                                           "--appendonly", "no", "--dir", str(self.workdir)])
+        self.redis = self._spawn(
+            "redis",
+            [
+                shutil.which("redis-server") or "redis-server",
+                "--port",
+                str(self.redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -93,16 +114,32 @@ class Processes:
 
     def start_worker(self) -> None:
         celery = str(Path(sys.executable).with_name("celery"))
-        self.worker = self._spawn("worker", [celery, "-A", "config", "worker", "-c", "2", "--pool", "prefork",
-                                             "-l", "warning", "-n", f"soak-{time.monotonic_ns()}@%h"])
+        self.worker = self._spawn(
+            "worker",
+            [
+                celery,
+                "-A",
+                "config",
+                "worker",
+                "-c",
+                "2",
+                "--pool",
+                "prefork",
+                "-l",
+                "warning",
+                "-n",
+                f"soak-{time.monotonic_ns()}@%h",
+            ],
+        )
 
     def kill_worker(self) -> None:
         _kill(self.worker, signal.SIGKILL)
 
     def start_beat(self) -> None:
         celery = str(Path(sys.executable).with_name("celery"))
-        self.beat = self._spawn("beat", [celery, "-A", "config", "beat", "-l", "warning",
-                                         "-s", str(self.workdir / "beat-schedule")])
+        self.beat = self._spawn(
+            "beat", [celery, "-A", "config", "beat", "-l", "warning", "-s", str(self.workdir / "beat-schedule")]
+        )
 
     def stop_all(self) -> None:
         for process in (self.beat, self.worker, self.redis):
@@ -147,9 +184,16 @@ def _bodies(ctx, *, total: int) -> list[bytes]:
         for i in range(start, min(start + PER_REQUEST, total)):
             meter = meters[i % len(meters)]
             quantity = rng.randint(1, 8) if meter.endswith("images") else rng.randint(100, 40_000)
-            events.append({"id": f"soak-{i:09d}", "customer": ids[i % len(ids)], "meter": meter,
-                           "quantity": str(quantity), "timestamp": "@TS@",
-                           "attributes": {"agent": "soak", "team": "eng"} if i % 2 else {"user": f"u-{i % 97}"}})
+            events.append(
+                {
+                    "id": f"soak-{i:09d}",
+                    "customer": ids[i % len(ids)],
+                    "meter": meter,
+                    "quantity": str(quantity),
+                    "timestamp": "@TS@",
+                    "attributes": {"agent": "soak", "team": "eng"} if i % 2 else {"user": f"u-{i % 97}"},
+                }
+            )
         bodies.append(json.dumps({"events": events}, separators=(",", ":")).encode())
     return bodies
 
@@ -222,8 +266,10 @@ class Sampler(threading.Thread):
             try:
                 if conn is None:
                     conn = psycopg.connect(self.url, autocommit=True)
-                row = conn.execute("SELECT count(*), coalesce(extract(epoch FROM clock_timestamp() - min(received_at)), 0) "
-                                   "FROM usage_event WHERE state = 'pending'").fetchone()
+                row = conn.execute(
+                    "SELECT count(*), coalesce(extract(epoch FROM clock_timestamp() - min(received_at)), 0) "
+                    "FROM usage_event WHERE state = 'pending'"
+                ).fetchone()
                 self.samples.append((time.monotonic(), float(row[1]), int(row[0])))
             except Exception:  # noqa: BLE001 (PostgreSQL restarting: sample again)
                 conn = None
@@ -246,12 +292,27 @@ def _check(url: str, *, sent_ids: int) -> dict:
             "SELECT count(*) FILTER (WHERE n = 1), count(*) FILTER (WHERE n > 1) FROM "
             "(SELECT event_id, count(*) AS n FROM usage_rated WHERE superseded_at IS NULL GROUP BY event_id) r"
         ).fetchone()
-    return {"stored": stored, "rated_once": once, "rated_twice": twice, "rated_never": sent_ids - once - twice,
-            "left_pending": pending, "errored": errored, "lost": sent_ids - stored}
+    return {
+        "stored": stored,
+        "rated_once": once,
+        "rated_twice": twice,
+        "rated_never": sent_ids - once - twice,
+        "left_pending": pending,
+        "errored": errored,
+        "lost": sent_ids - stored,
+    }
 
 
-def run(*, rate: float, seconds: float, kill_worker_at: float | None, stop_broker_at: float | None,
-        broker_down: float, threads: int, drain_timeout: float) -> int:
+def run(
+    *,
+    rate: float,
+    seconds: float,
+    kill_worker_at: float | None,
+    stop_broker_at: float | None,
+    broker_down: float,
+    threads: int,
+    drain_timeout: float,
+) -> int:
     from django.conf import settings
 
     from benchmarks.usage import BenchContext, _fixtures, scratch_database
@@ -279,26 +340,56 @@ def run(*, rate: float, seconds: float, kill_worker_at: float | None, stop_broke
             processes.start_redis()
             processes.start_worker()
             processes.start_beat()
-            with gunicorn(ctx, settings_module="config.settings.soak",
-                          extra_env={"CELERY_BROKER_URL": processes.env["CELERY_BROKER_URL"],
-                                     "CELERY_TASK_ALWAYS_EAGER": "false"}) as port:
-                figures = _drive(ctx, processes, port=port, bodies=bodies, rate=rate, seconds=seconds,
-                                 kill_worker_at=kill_worker_at, stop_broker_at=stop_broker_at, broker_down=broker_down,
-                                 threads=threads, drain_timeout=drain_timeout)
+            with gunicorn(
+                ctx,
+                settings_module="config.settings.soak",
+                extra_env={
+                    "CELERY_BROKER_URL": processes.env["CELERY_BROKER_URL"],
+                    "CELERY_TASK_ALWAYS_EAGER": "false",
+                },
+            ) as port:
+                figures = _drive(
+                    ctx,
+                    processes,
+                    port=port,
+                    bodies=bodies,
+                    rate=rate,
+                    seconds=seconds,
+                    kill_worker_at=kill_worker_at,
+                    stop_broker_at=stop_broker_at,
+                    broker_down=broker_down,
+                    threads=threads,
+                    drain_timeout=drain_timeout,
+                )
         finally:
             processes.stop_all()
         figures.update(_wallets_reconcile(ctx))
     for name, value in figures.items():
         print(f"{name}: {value}")
-    ok = (figures["lost"] == 0 and figures["rated_twice"] == 0 and figures["rated_never"] == 0
-          and figures["conservation_broken"] == 0)
+    ok = (
+        figures["lost"] == 0
+        and figures["rated_twice"] == 0
+        and figures["rated_never"] == 0
+        and figures["conservation_broken"] == 0
+    )
     print(f"soak: {'OK' if ok else 'FAILED'}")
     return 0 if ok else 1
 
 
-def _drive(ctx, processes: Processes, *, port: int, bodies: list[bytes], rate: float, seconds: float,
-           kill_worker_at: float | None, stop_broker_at: float | None, broker_down: float, threads: int,
-           drain_timeout: float) -> dict:
+def _drive(
+    ctx,
+    processes: Processes,
+    *,
+    port: int,
+    bodies: list[bytes],
+    rate: float,
+    seconds: float,
+    kill_worker_at: float | None,
+    stop_broker_at: float | None,
+    broker_down: float,
+    threads: int,
+    drain_timeout: float,
+) -> dict:
     sent = Sent()
     sampler = Sampler(ctx.url())
     sampler.start()
@@ -344,16 +435,28 @@ def _drive(ctx, processes: Processes, *, port: int, bodies: list[bytes], rate: f
     sampler.join()
     lags = [lag for _, lag, _ in sampler.samples]
     backlog = [pending for _, _, pending in sampler.samples]
-    figures = {"sent": sent.events, "requests": sent.requests, "send_seconds": round(send_done - started, 1),
-               "achieved_rate": round(sent.events / max(send_done - started, 1e-9)),
-               "non_200_answers": sent.non_200, "connection_errors": sent.connection_errors,
-               "statuses": ",".join(f"{k}x{v}" for k, v in sorted(sent.statuses.items())),
-               "faults": "; ".join(faults) or "none"}
+    figures = {
+        "sent": sent.events,
+        "requests": sent.requests,
+        "send_seconds": round(send_done - started, 1),
+        "achieved_rate": round(sent.events / max(send_done - started, 1e-9)),
+        "non_200_answers": sent.non_200,
+        "connection_errors": sent.connection_errors,
+        "statuses": ",".join(f"{k}x{v}" for k, v in sorted(sent.statuses.items())),
+        "faults": "; ".join(faults) or "none",
+    }
     figures.update(_check(ctx.url(), sent_ids=sent.events))
-    figures.update({"lag_p50_s": round(_pctl(lags, 50), 1), "lag_p95_s": round(_pctl(lags, 95), 1),
-                    "lag_max_s": round(max(lags, default=0.0), 1), "backlog_peak": max(backlog, default=0),
-                    "drain_seconds": round(drained_at - send_done, 1) if drained_at is not None else
-                    f"not drained within {drain_timeout:.0f}s"})
+    figures.update(
+        {
+            "lag_p50_s": round(_pctl(lags, 50), 1),
+            "lag_p95_s": round(_pctl(lags, 95), 1),
+            "lag_max_s": round(max(lags, default=0.0), 1),
+            "backlog_peak": max(backlog, default=0),
+            "drain_seconds": round(drained_at - send_done, 1)
+            if drained_at is not None
+            else f"not drained within {drain_timeout:.0f}s",
+        }
+    )
     return figures
 
 
@@ -369,14 +472,23 @@ def _wallets_reconcile(ctx) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.soak", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.soak", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rate", type=float, default=6000, help="events per second sent (default 6000)")
     parser.add_argument("--seconds", type=float, default=60, help="how long to send (default 60)")
-    parser.add_argument("--kill-worker-at", type=float, default=None,
-                        help="SIGKILL the Celery worker at this second of the run (then restart it)")
-    parser.add_argument("--stop-broker-at", type=float, default=None,
-                        help="stop the broker at this second of the run (restarted after --broker-down seconds)")
+    parser.add_argument(
+        "--kill-worker-at",
+        type=float,
+        default=None,
+        help="SIGKILL the Celery worker at this second of the run (then restart it)",
+    )
+    parser.add_argument(
+        "--stop-broker-at",
+        type=float,
+        default=None,
+        help="stop the broker at this second of the run (restarted after --broker-down seconds)",
+    )
     parser.add_argument("--broker-down", type=float, default=15, help="seconds the broker stays down (default 15)")
     parser.add_argument("--threads", type=int, default=8, help="client connections sending (default 8)")
     parser.add_argument("--drain-timeout", type=float, default=300, help="seconds to wait for the backlog (300)")
@@ -387,9 +499,15 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
-    return run(rate=args.rate, seconds=args.seconds, kill_worker_at=args.kill_worker_at,
-               stop_broker_at=args.stop_broker_at, broker_down=args.broker_down, threads=args.threads,
-               drain_timeout=args.drain_timeout)
+    return run(
+        rate=args.rate,
+        seconds=args.seconds,
+        kill_worker_at=args.kill_worker_at,
+        stop_broker_at=args.stop_broker_at,
+        broker_down=args.broker_down,
+        threads=args.threads,
+        drain_timeout=args.drain_timeout,
+    )
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ loopback only, with bounded loops:
   ingest_vs_copy = API events/s over COPY rows/s; replay_vs_copy = replayed attempts/s over COPY rows/s.
 - rating: `usage_rate_pending` over the ingested events; rating_events_per_s.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -90,13 +91,19 @@ def fmt(value) -> str:
 
 # --- the scratch database -----------------------------------------------------------------------------------
 
+
 def _admin_connection(ctx: BenchContext):
     import psycopg
 
     db = ctx.database
-    return psycopg.connect(host=db.get("HOST") or "127.0.0.1", port=db.get("PORT") or 5432,
-                           user=db.get("USER") or "postgres", password=db.get("PASSWORD") or None,
-                           dbname="postgres", autocommit=True)
+    return psycopg.connect(
+        host=db.get("HOST") or "127.0.0.1",
+        port=db.get("PORT") or 5432,
+        user=db.get("USER") or "postgres",
+        password=db.get("PASSWORD") or None,
+        dbname="postgres",
+        autocommit=True,
+    )
 
 
 @contextmanager
@@ -124,6 +131,7 @@ def scratch_database(ctx: BenchContext, *, suffix: str = "bench"):
 
 # --- fixtures through the real services -------------------------------------------------------------------------
 
+
 def _fixtures(ctx: BenchContext) -> None:
     from django.utils import timezone
 
@@ -137,46 +145,77 @@ def _fixtures(ctx: BenchContext) -> None:
     from apps.wallets import services as wallets
 
     now = timezone.now()
-    owner = Actor(user=user_create(username="bench-owner", password="x" * 12, roles=[Role.MONETIZATION_OWNER],
-                                   actor=SYSTEM))
-    finance = Actor(user=user_create(username="bench-finance", password="x" * 12, roles=[Role.FINANCE_APPROVER],
-                                     actor=SYSTEM))
+    owner = Actor(
+        user=user_create(username="bench-owner", password="x" * 12, roles=[Role.MONETIZATION_OWNER], actor=SYSTEM)
+    )
+    finance = Actor(
+        user=user_create(username="bench-finance", password="x" * 12, roles=[Role.FINANCE_APPROVER], actor=SYSTEM)
+    )
     product = Product.objects.create(code="bench", name="Bench")
-    meters = [Meter.objects.create(product=product, code="bench.input_tokens", name="Input tokens", unit="token"),
-              Meter.objects.create(product=product, code="bench.output_tokens", name="Output tokens", unit="token"),
-              Meter.objects.create(product=product, code="bench.images", name="Images", unit="image")]
+    meters = [
+        Meter.objects.create(product=product, code="bench.input_tokens", name="Input tokens", unit="token"),
+        Meter.objects.create(product=product, code="bench.output_tokens", name="Output tokens", unit="token"),
+        Meter.objects.create(product=product, code="bench.images", name="Images", unit="image"),
+    ]
     table = RateTable.objects.create(code="bench-credits", name="Bench credits", pricing_unit="credits")
     draft = catalog.rate_table_version_create_draft(rate_table_id=table.id, actor=owner)
     for meter, price in zip(meters, ("15", "60", "4"), strict=False):
         per = "1" if meter.unit == "image" else "1000000"
-        rate = catalog.rate_add(version_id=draft.id, meter_id=meter.id, unit_price=price, price_per_units=per,
-                                actor=owner)
+        rate = catalog.rate_add(
+            version_id=draft.id, meter_id=meter.id, unit_price=price, price_per_units=per, actor=owner
+        )
     from apps.catalog.pricing import TierSpec
 
     catalog.rate_update_field(rate_id=rate.id, field="pricing_model", value="graduated", actor=owner)
-    catalog.rate_tiers_set(rate_id=rate.id, tiers=[TierSpec(Decimal(1000), Decimal(4), Decimal(0)),
-                                                   TierSpec(None, Decimal(3), Decimal(0))], actor=owner)
+    catalog.rate_tiers_set(
+        rate_id=rate.id,
+        tiers=[TierSpec(Decimal(1000), Decimal(4), Decimal(0)), TierSpec(None, Decimal(3), Decimal(0))],
+        actor=owner,
+    )
     effective = now - timedelta(days=40)
-    version = catalog.rate_table_version_submit(version_id=draft.id, effective_from=effective, reason="bench",
-                                                backdate_reason="bench", actor=owner, now=effective - timedelta(1))
-    catalog.rate_table_version_approve(version_id=version.id, content_hash=version.content_hash, actor=finance,
-                                       now=effective - timedelta(seconds=1))
+    version = catalog.rate_table_version_submit(
+        version_id=draft.id,
+        effective_from=effective,
+        reason="bench",
+        backdate_reason="bench",
+        actor=owner,
+        now=effective - timedelta(1),
+    )
+    catalog.rate_table_version_approve(
+        version_id=version.id, content_hash=version.content_hash, actor=finance, now=effective - timedelta(seconds=1)
+    )
     external_ids = []
     for i in range(CUSTOMERS):
         customer = contracts.customer_create(external_id=f"bench-{i:04d}", name=f"Bench {i:04d}", actor=owner)
-        contracts.contract_create(customer_id=customer.pk, rate_table_id=table.id, starts_at=now - timedelta(days=60),
-                                  billing_model=("prepaid", "hybrid", "postpaid")[i % 3],
-                                  enforcement=("hard", "soft", "unlimited")[i % 3],
-                                  overdraft_limit=Decimal(5000) if i % 3 == 1 else Decimal(0),
-                                  allowances={meters[0].id: Decimal(5_000_000)}, actor=finance)
+        contracts.contract_create(
+            customer_id=customer.pk,
+            rate_table_id=table.id,
+            starts_at=now - timedelta(days=60),
+            billing_model=("prepaid", "hybrid", "postpaid")[i % 3],
+            enforcement=("hard", "soft", "unlimited")[i % 3],
+            overdraft_limit=Decimal(5000) if i % 3 == 1 else Decimal(0),
+            allowances={meters[0].id: Decimal(5_000_000)},
+            actor=finance,
+        )
         if i % 3 != 2:
-            wallets.wallet_grant(customer_id=customer.pk, kind="purchased", amount=Decimal(10_000_000),
-                                 price_per_credit=Decimal("0.01"), effective_at=now - timedelta(days=60),
-                                 idempotency_key=f"bench-grant-{i}", actor=SYSTEM)
+            wallets.wallet_grant(
+                customer_id=customer.pk,
+                kind="purchased",
+                amount=Decimal(10_000_000),
+                price_per_credit=Decimal("0.01"),
+                effective_at=now - timedelta(days=60),
+                idempotency_key=f"bench-grant-{i}",
+                actor=SYSTEM,
+            )
         external_ids.append(customer.external_id)
     key = api_key_create(name="bench", actor=SYSTEM)
-    ctx.state.update(external_ids=external_ids, meters=[m.code for m in meters], raw_key=key.raw_key,
-                     api_key_id=key.api_key.pk, now=now)
+    ctx.state.update(
+        external_ids=external_ids,
+        meters=[m.code for m in meters],
+        raw_key=key.raw_key,
+        api_key_id=key.api_key.pk,
+        now=now,
+    )
     ctx.state["customer_ids"] = dict(contracts_ids(external_ids))
     ctx.state["meter_ids"] = {m.code: m.id for m in meters}
     User.objects.filter(username__startswith="bench-").update(is_active=True)
@@ -200,13 +239,21 @@ def _events(ctx: BenchContext, n: int) -> list[dict]:
         quantity = rng.randint(1, 8) if meter.endswith("images") else rng.randint(100, 40_000)
         ts = now - timedelta(seconds=(n - i) * 0.02 + rng.random())
         attrs = {"agent": rng.choice(["summarizer", "triage"]), "team": "eng"} if i % 2 else {"user": f"u-{i % 97}"}
-        events.append({"id": f"bench-{i:08d}", "customer": ids[i % len(ids)], "meter": meter,
-                       "quantity": str(quantity), "timestamp": ts.isoformat().replace("+00:00", "Z"),
-                       "attributes": attrs})
+        events.append(
+            {
+                "id": f"bench-{i:08d}",
+                "customer": ids[i % len(ids)],
+                "meter": meter,
+                "quantity": str(quantity),
+                "timestamp": ts.isoformat().replace("+00:00", "Z"),
+                "attributes": attrs,
+            }
+        )
     return events
 
 
 # --- ingestion -------------------------------------------------------------------------------------------------
+
 
 def _copy_text(ctx: BenchContext, events: list[dict]) -> bytes:
     """The same rows ingestion writes, rendered as COPY text (not timed)."""
@@ -221,8 +268,10 @@ def _copy_text(ctx: BenchContext, events: list[dict]) -> bytes:
         quantity, ts = parse_quantity(e["quantity"]), parse_timestamp(e["timestamp"])
         digest = payload_hash(meter_code=e["meter"], quantity=quantity, timestamp=ts, attributes_json=attributes)
         attributes = attributes.replace("\\", "\\\\")
-        lines.append(f"{customer_ids[e['customer']]}\t{e['id']}\t{meter_ids[e['meter']]}\t{quantity}\t"
-                     f"{ts.isoformat()}\t{attributes}\t{digest}\t{key}\t{received}\tpending\t")
+        lines.append(
+            f"{customer_ids[e['customer']]}\t{e['id']}\t{meter_ids[e['meter']]}\t{quantity}\t"
+            f"{ts.isoformat()}\t{attributes}\t{digest}\t{key}\t{received}\tpending\t"
+        )
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -230,8 +279,10 @@ def _truncate() -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE usage_event, usage_rated, usage_rating_batch, usage_rating_cursor, usage_daily, "
-                       "usage_daily_attribution CASCADE")
+        cursor.execute(
+            "TRUNCATE usage_event, usage_rated, usage_rating_batch, usage_rating_cursor, usage_daily, "
+            "usage_daily_attribution CASCADE"
+        )
         cursor.execute("VACUUM ANALYZE usage_event")
 
 
@@ -240,11 +291,15 @@ def _copy_rate(ctx: BenchContext, text: bytes, rows: int) -> float:
 
     with psycopg.connect(ctx.url()) as conn:
         started = time.perf_counter()
-        with conn.cursor() as cursor, cursor.copy(
-                "COPY usage_event (customer_id, event_id, meter_id, quantity, \"timestamp\", attributes, "
-                "payload_hash, api_key_id, received_at, state, rating_error) FROM STDIN") as copy:
+        with (
+            conn.cursor() as cursor,
+            cursor.copy(
+                'COPY usage_event (customer_id, event_id, meter_id, quantity, "timestamp", attributes, '
+                "payload_hash, api_key_id, received_at, state, rating_error) FROM STDIN"
+            ) as copy,
+        ):
             for start in range(0, len(text), 1 << 20):
-                copy.write(text[start:start + (1 << 20)])
+                copy.write(text[start : start + (1 << 20)])
         conn.commit()
         elapsed = time.perf_counter() - started
     return rows / elapsed
@@ -262,14 +317,42 @@ def gunicorn(ctx: BenchContext, *, settings_module: str = "config.settings.bench
     from django.conf import settings
 
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": ctx.url(), "DJANGO_SETTINGS_MODULE": settings_module,
-           "CELERY_BROKER_URL": "", "SECRET_KEY": "bench-" + "x" * 50, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+    env = {
+        **os.environ,
+        "DATABASE_URL": ctx.url(),
+        "DJANGO_SETTINGS_MODULE": settings_module,
+        "CELERY_BROKER_URL": "",
+        "SECRET_KEY": "bench-" + "x" * 50,
+        "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
+    }
     binary = Path(sys.executable).with_name("gunicorn")
-    command = [str(binary) if binary.exists() else "gunicorn", "config.wsgi", "-w", str(WORKERS), "-b",
-               f"127.0.0.1:{port}", "--worker-class", "gthread", "--threads", str(WORKER_THREADS), "--keep-alive", "30",
-               "--log-level", "warning", "--timeout", "60"]
-    process = subprocess.Popen(command, env=env, cwd=str(settings.BASE_DIR), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, start_new_session=True)
+    command = [
+        str(binary) if binary.exists() else "gunicorn",
+        "config.wsgi",
+        "-w",
+        str(WORKERS),
+        "-b",
+        f"127.0.0.1:{port}",
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(WORKER_THREADS),
+        "--keep-alive",
+        "30",
+        "--log-level",
+        "warning",
+        "--timeout",
+        "60",
+    ]
+    process = subprocess.Popen(
+        command,
+        env=env,
+        cwd=str(settings.BASE_DIR),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -282,8 +365,10 @@ def gunicorn(ctx: BenchContext, *, settings_module: str = "config.settings.bench
             except OSError:
                 pass
             if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("gunicorn did not start: " + (process.stderr.read(2000).decode()
-                                                                 if process.poll() is not None else "timeout"))
+                raise RuntimeError(
+                    "gunicorn did not start: "
+                    + (process.stderr.read(2000).decode() if process.poll() is not None else "timeout")
+                )
             time.sleep(0.2)
         yield port
     finally:
@@ -349,10 +434,12 @@ def _post_all(port: int, raw_key: str, bodies: list[bytes]) -> tuple[float, dict
 
 def ingestion_section(ctx: BenchContext) -> dict:
     events = _events(ctx, EVENTS)
-    bodies = [json.dumps({"events": events[i:i + PER_REQUEST]}).encode() for i in range(0, len(events), PER_REQUEST)]
+    bodies = [json.dumps({"events": events[i : i + PER_REQUEST]}).encode() for i in range(0, len(events), PER_REQUEST)]
     text = _copy_text(ctx, events)
-    ctx.say(f"ingestion: {len(events):,} events, {len(bodies)} requests of {PER_REQUEST}, {WORKERS} gunicorn "
-            f"workers x {WORKER_THREADS} threads, {CLIENT_THREADS} client connections")
+    ctx.say(
+        f"ingestion: {len(events):,} events, {len(bodies)} requests of {PER_REQUEST}, {WORKERS} gunicorn "
+        f"workers x {WORKER_THREADS} threads, {CLIENT_THREADS} client connections"
+    )
     copies = []
     for _ in range(2):
         _truncate()
@@ -360,8 +447,10 @@ def ingestion_section(ctx: BenchContext) -> dict:
     copy_rate = max(copies)
     _truncate()
     with gunicorn(ctx) as port:
-        warm = [json.dumps({"events": [dict(e, id=f"warm-{i}-{e['id']}") for e in events[:PER_REQUEST]]}).encode()
-                for i in range(20)]
+        warm = [
+            json.dumps({"events": [dict(e, id=f"warm-{i}-{e['id']}") for e in events[:PER_REQUEST]]}).encode()
+            for i in range(20)
+        ]
         _post_all(port, ctx.state["raw_key"], warm)  # warm the workers (imports, connections, caches)
         from django.db import connection
 
@@ -372,12 +461,22 @@ def ingestion_section(ctx: BenchContext) -> dict:
     from apps.usage.models import UsageEvent
 
     stored = UsageEvent.objects.count()
-    if first["ingested"] != len(events) or second["duplicates"] != len(events) or stored != len(events) \
-            or first["errors"] or second["errors"]:
+    if (
+        first["ingested"] != len(events)
+        or second["duplicates"] != len(events)
+        or stored != len(events)
+        or first["errors"]
+        or second["errors"]
+    ):
         raise RuntimeError(f"ingestion did not land exactly once: first {first}, replay {second}, stored {stored}")
     ctx.state["ingested"] = len(events)
-    return {"copy_rows_per_s": copy_rate, "ingest_events_per_s": ingest_rate, "replay_events_per_s": replay_rate,
-            "ingest_vs_copy": ingest_rate / copy_rate, "replay_vs_copy": replay_rate / copy_rate}
+    return {
+        "copy_rows_per_s": copy_rate,
+        "ingest_events_per_s": ingest_rate,
+        "replay_events_per_s": replay_rate,
+        "ingest_vs_copy": ingest_rate / copy_rate,
+        "replay_vs_copy": replay_rate / copy_rate,
+    }
 
 
 @contextmanager
@@ -408,8 +507,12 @@ def rating_section(ctx: BenchContext) -> dict:
     if pending or rated != ctx.state["ingested"]:
         raise RuntimeError(f"rating left {pending} pending, {rated} rated of {ctx.state['ingested']}")
     rate = Decimal(summary.events) / summary.seconds if summary.seconds else Decimal(0)
-    return {"rating_events": summary.events, "rating_batches": summary.batches, "rating_seconds": summary.seconds,
-            "rating_events_per_s": rate.quantize(Decimal(1))}
+    return {
+        "rating_events": summary.events,
+        "rating_batches": summary.batches,
+        "rating_seconds": summary.seconds,
+        "rating_events_per_s": rate.quantize(Decimal(1)),
+    }
 
 
 def usage_sections(ctx: BenchContext) -> dict:

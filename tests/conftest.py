@@ -1,4 +1,5 @@
 """Shared fixtures: one user per persona, and logged-in clients for each."""
+
 from __future__ import annotations
 
 import pytest
@@ -22,8 +23,9 @@ PASSWORD = "pw-for-tests-1"
 
 
 def make_user(username: str, *roles: Role) -> User:
-    user = User.objects.create_user(username=username, password=PASSWORD, first_name=username.title(),
-                                    email=f"{username}@example.com")
+    user = User.objects.create_user(
+        username=username, password=PASSWORD, first_name=username.title(), email=f"{username}@example.com"
+    )
     user.groups.set(Group.objects.filter(name__in=[r.value for r in roles]))
     return user
 

@@ -21,9 +21,11 @@ class AlertsConfig(AppConfig):
 
         from .tasks import on_usage_rated
 
-        nav.register(nav.NavItem("Alerts", "alerts:alert-list", (Cap.ALERTS_VIEW,), order=210,
-                                 badge=_open_alerts_badge))
+        nav.register(
+            nav.NavItem("Alerts", "alerts:alert-list", (Cap.ALERTS_VIEW,), order=210, badge=_open_alerts_badge)
+        )
         nav.register_panel(nav.Panel("Open alerts", "alerts:panel-open", (Cap.ALERTS_VIEW,), order=12))
-        register_customer_panel(CustomerPanel("alerts", "Alerts", "alerts:customer-panel", (Cap.ALERTS_VIEW,),
-                                              order=30))
+        register_customer_panel(
+            CustomerPanel("alerts", "Alerts", "alerts:customer-panel", (Cap.ALERTS_VIEW,), order=30)
+        )
         usage_rated.connect(on_usage_rated, dispatch_uid="alerts.evaluate_after_rating")

@@ -1,6 +1,7 @@
 """Demo alert rules and alerts: the contracts' default rules, a few rules people added, then one evaluation of
 every customer over the demo usage (so the alert list, badges and the customers' time axes have something real).
 Idempotent: rules are looked up before they are added, and evaluation fires each crossing once."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -38,8 +39,9 @@ def seed(*, stdout, size: str = "small") -> None:
         customer_id = customers.get(external_id) if external_id else None
         if external_id and customer_id is None:
             continue
-        if AlertRule.objects.filter(customer_id=customer_id, kind=kind, source=AlertRule.Source.CUSTOM,
-                                    threshold=threshold).exists():
+        if AlertRule.objects.filter(
+            customer_id=customer_id, kind=kind, source=AlertRule.Source.CUSTOM, threshold=threshold
+        ).exists():
             continue
         alert_rule_create(kind=kind, threshold=threshold, customer_id=customer_id, note=note, actor=actor)
 
@@ -47,7 +49,7 @@ def seed(*, stdout, size: str = "small") -> None:
     bar = ProgressBar(len(ids), "alerts evaluated", stream=stdout)
     fired = 0
     for start in range(0, len(ids), 25):
-        chunk = ids[start:start + 25]
+        chunk = ids[start : start + 25]
         fired += alerts_evaluate(customer_ids=chunk, notify=False).fired
         bar.advance(len(chunk))
     bar.finish()

@@ -4,6 +4,7 @@ A rule yields one `Condition` per subject (a meter, or the whole account) and wi
 day for spikes): active or not, with the value it was judged on. services.alerts_evaluate turns conditions into
 alerts (fire, keep, resolve).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -102,13 +103,33 @@ def conditions_for(rule: RuleView, fig: Figures) -> list[Condition]:
     }[rule.kind](rule, fig)
 
 
-def _cond(rule: RuleView, fig: Figures, *, active: bool, value, message: str, meter: MeterRef | None = None,
-          window: str | None = None, occurred_on: date | None = None, unit: str | None = None,
-          detail: dict | None = None) -> Condition:
-    return Condition(rule_id=rule.id, kind=rule.kind, subject=meter.code if meter else "",
-                     meter_id=meter.id if meter else None, window=window or fig.window, active=active,
-                     value=value, threshold=rule.threshold, unit=unit or THRESHOLD_UNITS[rule.kind],
-                     occurred_on=occurred_on or fig.today, message=message[:300], detail=detail or {})
+def _cond(
+    rule: RuleView,
+    fig: Figures,
+    *,
+    active: bool,
+    value,
+    message: str,
+    meter: MeterRef | None = None,
+    window: str | None = None,
+    occurred_on: date | None = None,
+    unit: str | None = None,
+    detail: dict | None = None,
+) -> Condition:
+    return Condition(
+        rule_id=rule.id,
+        kind=rule.kind,
+        subject=meter.code if meter else "",
+        meter_id=meter.id if meter else None,
+        window=window or fig.window,
+        active=active,
+        value=value,
+        threshold=rule.threshold,
+        unit=unit or THRESHOLD_UNITS[rule.kind],
+        occurred_on=occurred_on or fig.today,
+        message=message[:300],
+        detail=detail or {},
+    )
 
 
 def _meters_for(rule: RuleView, candidates, fig: Figures) -> list[MeterRef]:
@@ -133,12 +154,27 @@ def _included_usage(rule: RuleView, fig: Figures) -> list[Condition]:
                 if cumulative * HUNDRED >= allowance * rule.threshold:
                     crossed_on = day
                     break
-        message = (f"{fig.customer_name}: {_pct(pct)} of the included {meter.code} used "
-                   f"({_num(used)} of {_num(allowance)} {meter.unit_plural}); threshold {_num(rule.threshold)} %")
-        result.append(_cond(rule, fig, active=active, value=q2(pct), message=message, meter=meter,
-                            occurred_on=crossed_on,
-                            detail={"used": str(used), "allowance": str(allowance), "unit": meter.unit_plural,
-                                    "period_end": fig.period_end.isoformat() if fig.period_end else None}))
+        message = (
+            f"{fig.customer_name}: {_pct(pct)} of the included {meter.code} used "
+            f"({_num(used)} of {_num(allowance)} {meter.unit_plural}); threshold {_num(rule.threshold)} %"
+        )
+        result.append(
+            _cond(
+                rule,
+                fig,
+                active=active,
+                value=q2(pct),
+                message=message,
+                meter=meter,
+                occurred_on=crossed_on,
+                detail={
+                    "used": str(used),
+                    "allowance": str(allowance),
+                    "unit": meter.unit_plural,
+                    "period_end": fig.period_end.isoformat() if fig.period_end else None,
+                },
+            )
+        )
     return result
 
 
@@ -147,8 +183,16 @@ def _balance_below(rule: RuleView, fig: Figures) -> list[Condition]:
         return []
     active = fig.balance < rule.threshold
     message = f"{fig.customer_name}: balance {_num(fig.balance)} credits, below {_num(rule.threshold)} credits"
-    return [_cond(rule, fig, active=active, value=fig.balance, message=message,
-                  detail={"burn_per_day": str(q2(fig.burn_per_day))})]
+    return [
+        _cond(
+            rule,
+            fig,
+            active=active,
+            value=fig.balance,
+            message=message,
+            detail={"burn_per_day": str(q2(fig.burn_per_day))},
+        )
+    ]
 
 
 def _runway_below(rule: RuleView, fig: Figures) -> list[Condition]:
@@ -159,11 +203,24 @@ def _runway_below(rule: RuleView, fig: Figures) -> list[Condition]:
     if days is None:
         message = f"{fig.customer_name}: the balance does not run out within the forecast horizon"
     else:
-        message = (f"{fig.customer_name}: runway {days:,.1f} days (runs out {fig.runs_out_on:%b %-d, %Y}), "
-                   f"below {_num(rule.threshold)} days")
-    return [_cond(rule, fig, active=active, value=days, message=message,
-                  detail={"runs_out_on": fig.runs_out_on.isoformat() if fig.runs_out_on else None,
-                          "burn_per_day": str(q2(fig.burn_per_day)), "balance": str(fig.balance)})]
+        message = (
+            f"{fig.customer_name}: runway {days:,.1f} days (runs out {fig.runs_out_on:%b %-d, %Y}), "
+            f"below {_num(rule.threshold)} days"
+        )
+    return [
+        _cond(
+            rule,
+            fig,
+            active=active,
+            value=days,
+            message=message,
+            detail={
+                "runs_out_on": fig.runs_out_on.isoformat() if fig.runs_out_on else None,
+                "burn_per_day": str(q2(fig.burn_per_day)),
+                "balance": str(fig.balance),
+            },
+        )
+    ]
 
 
 def _postpaid_spend(rule: RuleView, fig: Figures) -> list[Condition]:
@@ -171,10 +228,21 @@ def _postpaid_spend(rule: RuleView, fig: Figures) -> list[Condition]:
         return []
     spend = sum((v[3] for v in fig.period.values()), ZERO)
     active = spend > rule.threshold
-    message = (f"{fig.customer_name}: {_num(q2(spend))} {fig.currency} billed in arrears this period, above "
-               f"{_num(rule.threshold)} {fig.currency}")
-    return [_cond(rule, fig, active=active, value=q2(spend), message=message, unit=fig.currency,
-                  detail={"currency": fig.currency})]
+    message = (
+        f"{fig.customer_name}: {_num(q2(spend))} {fig.currency} billed in arrears this period, above "
+        f"{_num(rule.threshold)} {fig.currency}"
+    )
+    return [
+        _cond(
+            rule,
+            fig,
+            active=active,
+            value=q2(spend),
+            message=message,
+            unit=fig.currency,
+            detail={"currency": fig.currency},
+        )
+    ]
 
 
 def _daily_spike(rule: RuleView, fig: Figures) -> list[Condition]:
@@ -183,20 +251,30 @@ def _daily_spike(rule: RuleView, fig: Figures) -> list[Condition]:
     for meter in _meters_for(rule, fig.daily, fig):
         series = fig.daily.get(meter.id, {})
         for day in (fig.today - timedelta(days=1), fig.today):
-            trailing = sum((series.get(day - timedelta(days=i), ZERO) for i in range(1, SPIKE_TRAILING_DAYS + 1)),
-                           ZERO)
+            trailing = sum((series.get(day - timedelta(days=i), ZERO) for i in range(1, SPIKE_TRAILING_DAYS + 1)), ZERO)
             average = trailing / SPIKE_TRAILING_DAYS
             quantity = series.get(day, ZERO)
             if average <= 0:
                 continue  # no baseline: nothing to compare with
             ratio = quantity / average
             active = ratio >= rule.threshold
-            message = (f"{fig.customer_name}: {_num(quantity)} {meter.unit_plural} of {meter.code} on "
-                       f"{day:%b %-d}, {_num(q2(ratio))}× the trailing 7-day average of {_num(q2(average))}")
-            result.append(_cond(rule, fig, active=active, value=q2(ratio), message=message, meter=meter,
-                                window=day.isoformat(), occurred_on=day,
-                                detail={"quantity": str(quantity), "average": str(q2(average)),
-                                        "unit": meter.unit_plural}))
+            message = (
+                f"{fig.customer_name}: {_num(quantity)} {meter.unit_plural} of {meter.code} on "
+                f"{day:%b %-d}, {_num(q2(ratio))}× the trailing 7-day average of {_num(q2(average))}"
+            )
+            result.append(
+                _cond(
+                    rule,
+                    fig,
+                    active=active,
+                    value=q2(ratio),
+                    message=message,
+                    meter=meter,
+                    window=day.isoformat(),
+                    occurred_on=day,
+                    detail={"quantity": str(quantity), "average": str(q2(average)), "unit": meter.unit_plural},
+                )
+            )
     return result
 
 
@@ -210,8 +288,19 @@ def _negative_margin(rule: RuleView, fig: Figures) -> list[Condition]:
             continue
         pct = (billed - cost) / billed * HUNDRED
         active = pct < rule.threshold
-        message = (f"{fig.customer_name}: margin {_pct(pct)} on {meter.code} this period (billed "
-                   f"{_num(q2(billed))} {fig.currency}, cost {_num(q2(cost))}); threshold {_num(rule.threshold)} %")
-        result.append(_cond(rule, fig, active=active, value=q2(pct), message=message, meter=meter,
-                            detail={"billed": str(billed), "cost": str(cost)}))
+        message = (
+            f"{fig.customer_name}: margin {_pct(pct)} on {meter.code} this period (billed "
+            f"{_num(q2(billed))} {fig.currency}, cost {_num(q2(cost))}); threshold {_num(rule.threshold)} %"
+        )
+        result.append(
+            _cond(
+                rule,
+                fig,
+                active=active,
+                value=q2(pct),
+                message=message,
+                meter=meter,
+                detail={"billed": str(billed), "cost": str(cost)},
+            )
+        )
     return result

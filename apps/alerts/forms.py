@@ -9,9 +9,18 @@ from .selectors import DEFAULT_STATE_FILTER
 class AlertFilterForm(forms.Form):
     kind = forms.ChoiceField(label="Type", required=False, choices=[("", "All types"), *Kind.choices])
     customer = forms.ChoiceField(label="Customer", required=False)
-    state = forms.ChoiceField(label="State", required=False, initial=DEFAULT_STATE_FILTER, choices=[
-        ("live", "Open or acknowledged"), ("open", "Open"), ("acknowledged", "Acknowledged"),
-        ("resolved", "Resolved"), ("all", "All")])
+    state = forms.ChoiceField(
+        label="State",
+        required=False,
+        initial=DEFAULT_STATE_FILTER,
+        choices=[
+            ("live", "Open or acknowledged"),
+            ("open", "Open"),
+            ("acknowledged", "Acknowledged"),
+            ("resolved", "Resolved"),
+            ("all", "All"),
+        ],
+    )
 
     def __init__(self, *args, customers=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -19,16 +28,28 @@ class AlertFilterForm(forms.Form):
 
 
 class AcknowledgeForm(forms.Form):
-    note = forms.CharField(label="Note", max_length=2000, widget=forms.Textarea(attrs={
-        "rows": 2, "placeholder": "What you did or will do, e.g. “Called Acme, top-up of 50k credits on Friday”"}))
+    note = forms.CharField(
+        label="Note",
+        max_length=2000,
+        widget=forms.Textarea(
+            attrs={
+                "rows": 2,
+                "placeholder": "What you did or will do, e.g. “Called Acme, top-up of 50k credits on Friday”",
+            }
+        ),
+    )
 
 
 class RuleForm(forms.Form):
     kind = forms.ChoiceField(label="Rule type", choices=Kind.choices)
-    customer = forms.ChoiceField(label="Customer", required=False,
-                                 help_text="Empty: the rule applies to every customer.")
-    meter = forms.ChoiceField(label="Meter", required=False,
-                              help_text="Included usage, spikes and margin: one meter, or empty for every meter.")
+    customer = forms.ChoiceField(
+        label="Customer", required=False, help_text="Empty: the rule applies to every customer."
+    )
+    meter = forms.ChoiceField(
+        label="Meter",
+        required=False,
+        help_text="Included usage, spikes and margin: one meter, or empty for every meter.",
+    )
     threshold = forms.DecimalField(label="Threshold", max_digits=24, decimal_places=6)
     enabled = forms.BooleanField(label="Enabled", required=False, initial=True)
     note = forms.CharField(label="Note", required=False, max_length=300)
@@ -54,10 +75,19 @@ class RuleForm(forms.Form):
 
 class WebhookForm(forms.Form):
     name = forms.CharField(label="Name", max_length=100)
-    url = forms.URLField(label="URL", max_length=500, assume_scheme="https",
-                         help_text="Receives a POST with a JSON body, signed in X-Ratedesk-Signature.")
-    kinds = forms.MultipleChoiceField(label="Alert types", required=False, choices=Kind.choices,
-                                      widget=forms.CheckboxSelectMultiple, help_text="None ticked: every type.")
+    url = forms.URLField(
+        label="URL",
+        max_length=500,
+        assume_scheme="https",
+        help_text="Receives a POST with a JSON body, signed in X-Ratedesk-Signature.",
+    )
+    kinds = forms.MultipleChoiceField(
+        label="Alert types",
+        required=False,
+        choices=Kind.choices,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: every type.",
+    )
     is_active = forms.BooleanField(label="Active", required=False, initial=True)
     rotate_secret = forms.BooleanField(label="Rotate the signing secret", required=False)
 

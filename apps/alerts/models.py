@@ -6,6 +6,7 @@ a crossing is numbered (`seq`). The database enforces both "at most one alert pe
 window x crossing" and "at most one live (open or acknowledged) alert per rule x customer x subject x window",
 so a replayed batch, a repeated task or two workers evaluating at once can never fire twice.
 """
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -58,19 +59,22 @@ class AlertRule(models.Model):
         CUSTOM = "custom", "Added by a person"
 
     kind = models.CharField(max_length=24, choices=Kind.choices)
-    customer = models.ForeignKey("contracts.Customer", null=True, blank=True, on_delete=models.CASCADE,
-                                 related_name="alert_rules")
+    customer = models.ForeignKey(
+        "contracts.Customer", null=True, blank=True, on_delete=models.CASCADE, related_name="alert_rules"
+    )
     meter = models.ForeignKey("catalog.Meter", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     threshold = DecimalField()
     enabled = models.BooleanField(default=True)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.CUSTOM)
-    contract = models.ForeignKey("contracts.Contract", null=True, blank=True, on_delete=models.CASCADE,
-                                 related_name="+")
+    contract = models.ForeignKey(
+        "contracts.Contract", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     default_key = models.CharField(max_length=60, blank=True, default="")
     customized = models.BooleanField(default=False)
     note = models.CharField(max_length=300, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords()
@@ -78,10 +82,16 @@ class AlertRule(models.Model):
     class Meta:
         ordering = ["customer_id", "kind", "threshold", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["contract", "default_key"], condition=Q(contract__isnull=False),
-                                    name="alert_rule_default_once_per_contract"),
-            models.UniqueConstraint(fields=["default_key"], condition=Q(contract__isnull=True) & ~Q(default_key=""),
-                                    name="alert_rule_global_default_once"),
+            models.UniqueConstraint(
+                fields=["contract", "default_key"],
+                condition=Q(contract__isnull=False),
+                name="alert_rule_default_once_per_contract",
+            ),
+            models.UniqueConstraint(
+                fields=["default_key"],
+                condition=Q(contract__isnull=True) & ~Q(default_key=""),
+                name="alert_rule_global_default_once",
+            ),
         ]
         indexes = [models.Index(fields=["customer", "enabled"], name="alert_rule_customer")]
 
@@ -117,8 +127,9 @@ class Alert(models.Model):
     last_value = DecimalField(null=True, blank=True)
     last_evaluated_at = models.DateTimeField(null=True, blank=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
-    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                        related_name="+")
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     acknowledge_note = models.TextField(blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_value = DecimalField(null=True, blank=True)
@@ -128,10 +139,14 @@ class Alert(models.Model):
     class Meta:
         ordering = ["-fired_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["rule", "customer", "subject", "window", "seq"],
-                                    name="alert_once_per_crossing"),
-            models.UniqueConstraint(fields=["rule", "customer", "subject", "window"],
-                                    condition=~Q(state="resolved"), name="alert_one_live_per_window"),
+            models.UniqueConstraint(
+                fields=["rule", "customer", "subject", "window", "seq"], name="alert_once_per_crossing"
+            ),
+            models.UniqueConstraint(
+                fields=["rule", "customer", "subject", "window"],
+                condition=~Q(state="resolved"),
+                name="alert_one_live_per_window",
+            ),
         ]
         indexes = [
             models.Index(fields=["state", "-fired_at"], name="alert_state_fired"),
@@ -154,8 +169,9 @@ class WebhookEndpoint(models.Model):
     secret = models.CharField(max_length=100, help_text="Shared secret for the X-Ratedesk-Signature header.")
     is_active = models.BooleanField(default=True)
     kinds = models.JSONField(default=list, blank=True, help_text="Alert kinds to send; empty = all.")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords(excluded_fields=["secret"])
 
@@ -185,8 +201,9 @@ class NotificationDelivery(models.Model):
 
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
     channel = models.CharField(max_length=10, choices=Channel.choices)
-    endpoint = models.ForeignKey(WebhookEndpoint, null=True, blank=True, on_delete=models.SET_NULL,
-                                 related_name="deliveries")
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
     recipient = models.CharField(max_length=500, help_text="Email address or URL.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
@@ -209,4 +226,3 @@ class NotificationDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_channel_display()} to {self.recipient}"
-

@@ -1,4 +1,5 @@
 """Alert reads: lists with a fixed number of queries, badges, markers for the customer page's time axis."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,8 +16,13 @@ from apps.core.permissions import may_see_margin
 from .models import Alert, AlertRule, Kind, NotificationDelivery, WebhookEndpoint
 
 LIVE = (Alert.State.OPEN, Alert.State.ACKNOWLEDGED)
-STATE_FILTERS = {"live": LIVE, "open": (Alert.State.OPEN,), "acknowledged": (Alert.State.ACKNOWLEDGED,),
-                 "resolved": (Alert.State.RESOLVED,), "all": ()}
+STATE_FILTERS = {
+    "live": LIVE,
+    "open": (Alert.State.OPEN,),
+    "acknowledged": (Alert.State.ACKNOWLEDGED,),
+    "resolved": (Alert.State.RESOLVED,),
+    "all": (),
+}
 DEFAULT_STATE_FILTER = "live"
 
 
@@ -38,9 +44,11 @@ def carries_margin(alert: Alert) -> bool:
 
 
 def alert_list(*, filters: AlertFilters) -> QuerySet[Alert]:
-    qs = (Alert.objects.select_related("customer", "meter", "acknowledged_by", "rule")
-          .prefetch_related(Prefetch("deliveries", queryset=NotificationDelivery.objects.order_by("id")))
-          .order_by("-fired_at", "-id"))
+    qs = (
+        Alert.objects.select_related("customer", "meter", "acknowledged_by", "rule")
+        .prefetch_related(Prefetch("deliveries", queryset=NotificationDelivery.objects.order_by("id")))
+        .order_by("-fired_at", "-id")
+    )
     states = STATE_FILTERS.get(filters.state, STATE_FILTERS[DEFAULT_STATE_FILTER])
     if states:
         qs = qs.filter(state__in=states)
@@ -56,11 +64,16 @@ def alert_list(*, filters: AlertFilters) -> QuerySet[Alert]:
 
 
 def alert_get(*, alert_id: int) -> Alert | None:
-    return (Alert.objects.select_related("customer__account_manager", "meter", "acknowledged_by", "rule__customer",
-                                         "rule__meter")
-            .prefetch_related(Prefetch("deliveries", queryset=NotificationDelivery.objects
-                                       .select_related("endpoint").order_by("id")))
-            .filter(pk=alert_id).first())
+    return (
+        Alert.objects.select_related(
+            "customer__account_manager", "meter", "acknowledged_by", "rule__customer", "rule__meter"
+        )
+        .prefetch_related(
+            Prefetch("deliveries", queryset=NotificationDelivery.objects.select_related("endpoint").order_by("id"))
+        )
+        .filter(pk=alert_id)
+        .first()
+    )
 
 
 def open_alert_count(user=None) -> int:
@@ -88,12 +101,17 @@ def recent_alerts_for_customer(*, customer_id: int, limit: int = 5, include_marg
 
 
 def live_counts(*, customer_ids) -> dict[int, int]:
-    return dict(Alert.objects.filter(customer_id__in=list(customer_ids), state__in=LIVE)
-                .values("customer_id").annotate(n=Count("id")).values_list("customer_id", "n"))
+    return dict(
+        Alert.objects.filter(customer_id__in=list(customer_ids), state__in=LIVE)
+        .values("customer_id")
+        .annotate(n=Count("id"))
+        .values_list("customer_id", "n")
+    )
 
 
-def open_alerts_overview(*, manager_id: int | None = None, limit: int = 8,
-                         include_margin: bool = True) -> tuple[list[Alert], int]:
+def open_alerts_overview(
+    *, manager_id: int | None = None, limit: int = 8, include_margin: bool = True
+) -> tuple[list[Alert], int]:
     qs = Alert.objects.select_related("customer").filter(state=Alert.State.OPEN)
     if not include_margin:
         qs = qs.exclude(kind__in=MARGIN_KINDS)
@@ -104,8 +122,13 @@ def open_alerts_overview(*, manager_id: int | None = None, limit: int = 8,
 
 def customers_needing_attention(*, limit: int = 8) -> list[int]:
     """Customers with the most live alerts (for people who manage no accounts themselves)."""
-    return list(Alert.objects.filter(state__in=LIVE).values("customer_id").annotate(n=Count("id"))
-                .order_by("-n", "customer_id").values_list("customer_id", flat=True)[:limit])
+    return list(
+        Alert.objects.filter(state__in=LIVE)
+        .values("customer_id")
+        .annotate(n=Count("id"))
+        .order_by("-n", "customer_id")
+        .values_list("customer_id", flat=True)[:limit]
+    )
 
 
 @dataclass(frozen=True)
@@ -123,21 +146,32 @@ def timeline_markers(*, customer_id: int, start: date, end: date) -> list[Timeli
     """Alerts fired in a day range, as markers for the customer consumption page's time axis (insights)."""
     start_at = datetime.combine(start, time.min, tzinfo=UTC)
     end_at = datetime.combine(end, time.max, tzinfo=UTC)
-    rows = (Alert.objects.filter(Q(fired_at__gte=start_at, fired_at__lte=end_at)
-                                 | Q(occurred_on__gte=start, occurred_on__lte=end), customer_id=customer_id)
-            .order_by("occurred_on", "fired_at", "id"))
+    rows = Alert.objects.filter(
+        Q(fired_at__gte=start_at, fired_at__lte=end_at) | Q(occurred_on__gte=start, occurred_on__lte=end),
+        customer_id=customer_id,
+    ).order_by("occurred_on", "fired_at", "id")
     labels = dict(Kind.choices)
     markers = []
     for a in rows:
         # placed when the data crossed the threshold (an alert found by a later evaluation sits on its day)
-        at = a.fired_at if a.fired_at.astimezone(UTC).date() == a.occurred_on else \
-            datetime.combine(a.occurred_on, time(12), tzinfo=UTC)
+        at = (
+            a.fired_at
+            if a.fired_at.astimezone(UTC).date() == a.occurred_on
+            else datetime.combine(a.occurred_on, time(12), tzinfo=UTC)
+        )
         if not start_at <= at <= end_at:
             continue
-        markers.append(TimelineMarker(at=at, day=a.occurred_on, label=a.message,
-                                      category=labels.get(a.kind, a.kind), state=a.state,
-                                      url=reverse("alerts:alert-detail", args=[a.pk]),
-                                      carries_margin=a.kind in MARGIN_KINDS))
+        markers.append(
+            TimelineMarker(
+                at=at,
+                day=a.occurred_on,
+                label=a.message,
+                category=labels.get(a.kind, a.kind),
+                state=a.state,
+                url=reverse("alerts:alert-detail", args=[a.pk]),
+                carries_margin=a.kind in MARGIN_KINDS,
+            )
+        )
     return markers
 
 
@@ -149,9 +183,11 @@ class RuleFilters:
 
 
 def rule_list(*, filters: RuleFilters) -> QuerySet[AlertRule]:
-    qs = (AlertRule.objects.select_related("customer", "meter", "contract", "created_by")
-          .annotate(live=Count("alerts", filter=Q(alerts__state__in=LIVE)))
-          .order_by("customer__name", "kind", "threshold", "id"))
+    qs = (
+        AlertRule.objects.select_related("customer", "meter", "contract", "created_by")
+        .annotate(live=Count("alerts", filter=Q(alerts__state__in=LIVE)))
+        .order_by("customer__name", "kind", "threshold", "id")
+    )
     if filters.customer:
         if filters.customer == "-":
             qs = qs.filter(customer__isnull=True)
@@ -169,11 +205,13 @@ def rule_get(*, rule_id: int) -> AlertRule | None:
 
 
 def endpoint_list() -> list[WebhookEndpoint]:
-    return list(WebhookEndpoint.objects.annotate(
-        sent=Count("deliveries", filter=Q(deliveries__status=NotificationDelivery.Status.SENT)),
-        failed=Count("deliveries", filter=Q(deliveries__status=NotificationDelivery.Status.FAILED)),
-        retrying=Count("deliveries", filter=Q(deliveries__status=NotificationDelivery.Status.RETRYING)),
-    ).order_by("name", "id"))
+    return list(
+        WebhookEndpoint.objects.annotate(
+            sent=Count("deliveries", filter=Q(deliveries__status=NotificationDelivery.Status.SENT)),
+            failed=Count("deliveries", filter=Q(deliveries__status=NotificationDelivery.Status.FAILED)),
+            retrying=Count("deliveries", filter=Q(deliveries__status=NotificationDelivery.Status.RETRYING)),
+        ).order_by("name", "id")
+    )
 
 
 def endpoint_get(*, endpoint_id: int) -> WebhookEndpoint | None:

@@ -4,6 +4,7 @@ Only transient errors are retried: database connection errors (evaluation), netw
 5xx/429 (webhooks). A delivery records every attempt; after the last one it is marked failed, never raised,
 so an eager (in-process) run cannot fail the rating that triggered it.
 """
+
 from __future__ import annotations
 
 from celery import shared_task
@@ -34,7 +35,7 @@ def evaluate_all_task(chunk: int = 200) -> dict:
     ids = customers_to_evaluate()
     fired = resolved = 0
     for start in range(0, len(ids), chunk):
-        summary = alerts_evaluate(customer_ids=ids[start:start + chunk])
+        summary = alerts_evaluate(customer_ids=ids[start : start + chunk])
         fired += summary.fired
         resolved += summary.resolved
     return {"customers": len(ids), "fired": fired, "resolved": resolved}

@@ -34,21 +34,32 @@ def _manages_accounts(user) -> bool:
 
 # --- alerts ---------------------------------------------------------------------------------------------------
 
+
 @capability_required(Cap.ALERTS_VIEW)
 def alert_list(request):
     form = AlertFilterForm(request.GET or None, customers=_customers())
     data = form.cleaned_data if form.is_valid() else {}
     mine = _manages_accounts(request.user)
     scope = request.GET.get("scope") or ("mine" if mine else "all")
-    filters = selectors.AlertFilters(kind=data.get("kind") or "", customer=data.get("customer") or "",
-                                     state=data.get("state") or selectors.DEFAULT_STATE_FILTER,
-                                     manager_id=request.user.pk if scope == "mine" and mine else None,
-                                     include_margin=may_see_margin(request))
+    filters = selectors.AlertFilters(
+        kind=data.get("kind") or "",
+        customer=data.get("customer") or "",
+        state=data.get("state") or selectors.DEFAULT_STATE_FILTER,
+        manager_id=request.user.pk if scope == "mine" and mine else None,
+        include_margin=may_see_margin(request),
+    )
     page = Paginator(selectors.alert_list(filters=filters), PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    context = {"form": form, "page": page, "alerts": list(page.object_list), "query": query.urlencode(),
-               "scope": scope, "show_mine": mine, "ack_form": AcknowledgeForm()}
+    context = {
+        "form": form,
+        "page": page,
+        "alerts": list(page.object_list),
+        "query": query.urlencode(),
+        "scope": scope,
+        "show_mine": mine,
+        "ack_form": AcknowledgeForm(),
+    }
     return render_page_or_partial(request, "alerts/alert_list.html", "alerts/_alert_table.html", context)
 
 
@@ -57,8 +68,11 @@ def alert_detail(request, pk: int):
     alert = selectors.alert_get(alert_id=pk)
     if alert is None or (selectors.carries_margin(alert) and not may_see_margin(request)):
         raise Http404("No such alert.")
-    return render(request, "alerts/alert_detail.html", {"alert": alert, "ack_form": AcknowledgeForm(),
-                                                         "deliveries": list(alert.deliveries.all())})
+    return render(
+        request,
+        "alerts/alert_detail.html",
+        {"alert": alert, "ack_form": AcknowledgeForm(), "deliveries": list(alert.deliveries.all())},
+    )
 
 
 @require_POST
@@ -71,8 +85,9 @@ def alert_acknowledge(request, pk: int):
     alert = None
     if form.is_valid():
         try:
-            alert = services.alert_acknowledge(alert_id=pk, note=form.cleaned_data["note"],
-                                               actor=Actor.from_request(request))
+            alert = services.alert_acknowledge(
+                alert_id=pk, note=form.cleaned_data["note"], actor=Actor.from_request(request)
+            )
         except DomainError as exc:
             if exc.code == "not_found":
                 raise Http404(exc.message) from None
@@ -81,8 +96,9 @@ def alert_acknowledge(request, pk: int):
             for other in request.POST.getlist("also"):  # the lower thresholds shown with it
                 if other.isdigit():
                     with suppress(DomainError):  # already acknowledged or resolved meanwhile
-                        services.alert_acknowledge(alert_id=int(other), note=form.cleaned_data["note"],
-                                                   actor=Actor.from_request(request))
+                        services.alert_acknowledge(
+                            alert_id=int(other), note=form.cleaned_data["note"], actor=Actor.from_request(request)
+                        )
     if is_partial(request):
         alert = selectors.alert_get(alert_id=pk)
         if alert is None:
@@ -99,11 +115,13 @@ def alert_acknowledge(request, pk: int):
 
 # --- panels ---------------------------------------------------------------------------------------------------
 
+
 @capability_required(Cap.ALERTS_VIEW)
 def panel_open(request):
     mine = _manages_accounts(request.user)
-    alerts, total = selectors.open_alerts_overview(manager_id=request.user.pk if mine else None,
-                                                   include_margin=may_see_margin(request))
+    alerts, total = selectors.open_alerts_overview(
+        manager_id=request.user.pk if mine else None, include_margin=may_see_margin(request)
+    )
     return render(request, "alerts/_panel_open.html", {"alerts": alerts, "total": total, "mine": mine})
 
 
@@ -114,12 +132,19 @@ def customer_panel(request, external_id: str):
         raise Http404("No such customer.")
     margin = may_see_margin(request)
     live = selectors.live_alerts_for_customer(customer_id=customer.pk, include_margin=margin)
-    return render(request, "alerts/_customer_panel.html", {
-        "customer": customer, "alerts": _group_thresholds(live), "live_count": len(live),
-        "open_count": sum(1 for a in live if a.state == "open"),
-        "recent": selectors.recent_alerts_for_customer(customer_id=customer.pk, include_margin=margin),
-        "ack_form": AcknowledgeForm(),
-        "can_manage": user_can(request.user, Cap.ALERTS_MANAGE)})
+    return render(
+        request,
+        "alerts/_customer_panel.html",
+        {
+            "customer": customer,
+            "alerts": _group_thresholds(live),
+            "live_count": len(live),
+            "open_count": sum(1 for a in live if a.state == "open"),
+            "recent": selectors.recent_alerts_for_customer(customer_id=customer.pk, include_margin=margin),
+            "ack_form": AcknowledgeForm(),
+            "can_manage": user_can(request.user, Cap.ALERTS_MANAGE),
+        },
+    )
 
 
 def _group_thresholds(alerts: list) -> list:
@@ -141,16 +166,25 @@ def _group_thresholds(alerts: list) -> list:
 
 # --- rules ----------------------------------------------------------------------------------------------------
 
+
 @capability_required(Cap.ALERTS_VIEW)
 def rule_list(request):
-    filters = selectors.RuleFilters(customer=request.GET.get("customer", ""), kind=request.GET.get("kind", ""),
-                                    source=request.GET.get("source", ""))
+    filters = selectors.RuleFilters(
+        customer=request.GET.get("customer", ""), kind=request.GET.get("kind", ""), source=request.GET.get("source", "")
+    )
     page = Paginator(selectors.rule_list(filters=filters), PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    context = {"page": page, "rules": list(page.object_list), "filters": filters, "customers": _customers(),
-               "kinds": Kind.choices, "query": query.urlencode(), "units": THRESHOLD_UNITS,
-               "can_manage": user_can(request.user, Cap.ALERTS_MANAGE)}
+    context = {
+        "page": page,
+        "rules": list(page.object_list),
+        "filters": filters,
+        "customers": _customers(),
+        "kinds": Kind.choices,
+        "query": query.urlencode(),
+        "units": THRESHOLD_UNITS,
+        "can_manage": user_can(request.user, Cap.ALERTS_MANAGE),
+    }
     return render_page_or_partial(request, "alerts/rule_list.html", "alerts/_rule_table.html", context)
 
 
@@ -159,9 +193,12 @@ def _meters():
 
 
 def _rule_form_page(request, form, rule=None, status=200):
-    return render(request, "alerts/rule_form.html", {"form": form, "rule": rule, "help": THRESHOLD_HELP,
-                                                     "units": THRESHOLD_UNITS, "kinds": dict(Kind.choices)},
-                  status=status)
+    return render(
+        request,
+        "alerts/rule_form.html",
+        {"form": form, "rule": rule, "help": THRESHOLD_HELP, "units": THRESHOLD_UNITS, "kinds": dict(Kind.choices)},
+        status=status,
+    )
 
 
 @capability_required(Cap.ALERTS_MANAGE)
@@ -177,14 +214,23 @@ def rule_create(request):
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         try:
-            rule = services.alert_rule_create(kind=d["kind"], threshold=d["threshold"], customer_id=d["customer"],
-                                              meter_id=d["meter"], note=d.get("note") or "", enabled=d["enabled"],
-                                              actor=Actor.from_request(request))
+            rule = services.alert_rule_create(
+                kind=d["kind"],
+                threshold=d["threshold"],
+                customer_id=d["customer"],
+                meter_id=d["meter"],
+                note=d.get("note") or "",
+                enabled=d["enabled"],
+                actor=Actor.from_request(request),
+            )
         except DomainError as exc:
             add_domain_error_to_form(form, exc)
         else:
-            messages.success(request, f"Rule added: {rule.get_kind_display().lower()} {rule.threshold.normalize():f}"
-                                      f" {rule.unit}. It is evaluated after the next rating batch.")
+            messages.success(
+                request,
+                f"Rule added: {rule.get_kind_display().lower()} {rule.threshold.normalize():f}"
+                f" {rule.unit}. It is evaluated after the next rating batch.",
+            )
             return redirect(_rules_url(rule))
     return _rule_form_page(request, form, status=400 if form.errors else 200)
 
@@ -199,15 +245,27 @@ def rule_edit(request, pk: int):
     rule = selectors.rule_get(rule_id=pk)
     if rule is None:
         raise Http404("No such rule.")
-    initial = {"kind": rule.kind, "customer": str(rule.customer_id or ""), "meter": str(rule.meter_id or ""),
-               "threshold": rule.threshold.normalize(), "enabled": rule.enabled, "note": rule.note}
+    initial = {
+        "kind": rule.kind,
+        "customer": str(rule.customer_id or ""),
+        "meter": str(rule.meter_id or ""),
+        "threshold": rule.threshold.normalize(),
+        "enabled": rule.enabled,
+        "note": rule.note,
+    }
     form = RuleForm(request.POST or None, initial=initial, customers=_customers(), meters=_meters(), editing=rule)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         try:
             kwargs = {} if rule.source == AlertRule.Source.DEFAULT else {"meter_id": d["meter"]}
-            services.alert_rule_update(rule_id=rule.pk, threshold=d["threshold"], enabled=d["enabled"],
-                                       note=d.get("note") or "", actor=Actor.from_request(request), **kwargs)
+            services.alert_rule_update(
+                rule_id=rule.pk,
+                threshold=d["threshold"],
+                enabled=d["enabled"],
+                note=d.get("note") or "",
+                actor=Actor.from_request(request),
+                **kwargs,
+            )
         except DomainError as exc:
             add_domain_error_to_form(form, exc)
         else:
@@ -218,12 +276,20 @@ def rule_edit(request, pk: int):
 
 # --- webhooks -------------------------------------------------------------------------------------------------
 
+
 @capability_required(Cap.ALERTS_MANAGE)
 def webhook_list(request):
     status = request.GET.get("status", "")
-    return render(request, "alerts/webhook_list.html", {
-        "endpoints": selectors.endpoint_list(), "deliveries": selectors.recent_deliveries(status=status),
-        "status": status, "created_secret": request.session.pop("alerts_new_secret", None)})
+    return render(
+        request,
+        "alerts/webhook_list.html",
+        {
+            "endpoints": selectors.endpoint_list(),
+            "deliveries": selectors.recent_deliveries(status=status),
+            "status": status,
+            "created_secret": request.session.pop("alerts_new_secret", None),
+        },
+    )
 
 
 def _webhook_form_page(request, form, endpoint=None, status=200):
@@ -236,8 +302,9 @@ def webhook_create(request):
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         try:
-            endpoint = services.webhook_endpoint_create(name=d["name"], url=d["url"], kinds=d["kinds"],
-                                                        actor=Actor.from_request(request))
+            endpoint = services.webhook_endpoint_create(
+                name=d["name"], url=d["url"], kinds=d["kinds"], actor=Actor.from_request(request)
+            )
         except DomainError as exc:
             add_domain_error_to_form(form, exc)
         else:
@@ -257,8 +324,14 @@ def webhook_edit(request, pk: int):
         d = form.cleaned_data
         try:
             endpoint = services.webhook_endpoint_update(
-                endpoint_id=pk, name=d["name"], url=d["url"], kinds=d["kinds"], is_active=d["is_active"],
-                rotate_secret=d["rotate_secret"], actor=Actor.from_request(request))
+                endpoint_id=pk,
+                name=d["name"],
+                url=d["url"],
+                kinds=d["kinds"],
+                is_active=d["is_active"],
+                rotate_secret=d["rotate_secret"],
+                actor=Actor.from_request(request),
+            )
         except DomainError as exc:
             add_domain_error_to_form(form, exc)
         else:
@@ -268,4 +341,3 @@ def webhook_edit(request, pk: int):
                 messages.success(request, "Endpoint saved.")
             return redirect("alerts:webhook-list")
     return _webhook_form_page(request, form, endpoint, status=400 if form.errors else 200)
-

@@ -11,6 +11,7 @@
 - Signature: `X-Ratedesk-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>" under the secret>`;
   a receiver recomputes it and refuses a timestamp older than a few minutes (see README).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -44,8 +45,15 @@ def forbidden_address(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    return (ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_multicast or ip.is_unspecified
-            or ip.is_reserved or not ip.is_global)
+    return (
+        ip.is_loopback
+        or ip.is_private
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_unspecified
+        or ip.is_reserved
+        or not ip.is_global
+    )
 
 
 def _split(url: str) -> tuple[str, str, int]:
@@ -71,8 +79,9 @@ def resolve_checked(url: str) -> tuple[str, str, int, str]:
     if not addresses:
         raise UnsafeDestination("the host name does not resolve")
     if not exempt and any(forbidden_address(a) for a in addresses):
-        raise UnsafeDestination("the host resolves to a private, loopback, link-local, multicast or unspecified "
-                                "address")
+        raise UnsafeDestination(
+            "the host resolves to a private, loopback, link-local, multicast or unspecified address"
+        )
     return scheme, host, port, addresses[0]
 
 
@@ -85,8 +94,10 @@ def validate_webhook_url(url: str) -> None:
         raise ValidationFailed("Enter an http(s) URL.", field="url") from None
     if host in allowed_private_hosts():
         return
-    message = ("Webhooks may not point at loopback, private, link-local, multicast or unspecified addresses "
-               "(set WEBHOOK_ALLOWED_PRIVATE_HOSTS for an on-premises receiver).")
+    message = (
+        "Webhooks may not point at loopback, private, link-local, multicast or unspecified addresses "
+        "(set WEBHOOK_ALLOWED_PRIVATE_HOSTS for an on-premises receiver)."
+    )
     try:
         if forbidden_address(host.strip("[]")):
             raise ValidationFailed(message, field="url", code="webhook_address_not_allowed")
@@ -106,8 +117,9 @@ def signature_header(secret: str, body: bytes, *, timestamp: int | None = None) 
     return f"t={t},v1={digest}"
 
 
-def verify_signature_header(secret: str, body: bytes, header: str, *, now: float | None = None,
-                            tolerance: int = SIGNATURE_TOLERANCE_SECONDS) -> bool:
+def verify_signature_header(
+    secret: str, body: bytes, header: str, *, now: float | None = None, tolerance: int = SIGNATURE_TOLERANCE_SECONDS
+) -> bool:
     """What a receiver does: parse t and v1, recompute, compare in constant time, refuse an old timestamp."""
     fields = dict(part.split("=", 1) for part in (header or "").split(",") if "=" in part)
     try:

@@ -14,7 +14,9 @@ class CatalogConfig(AppConfig):
 
         nav.register(nav.NavItem("Rate tables", "catalog:rate-table-list", (Cap.CATALOG_VIEW,), order=20))
         nav.register(nav.NavItem("Meters", "catalog:meter-list", (Cap.CATALOG_EDIT, Cap.RATES_APPROVE), order=25))
-        nav.register(nav.NavItem("Reviews", "catalog:review-queue", (Cap.RATES_APPROVE,), order=30,
-                                 badge=review_queue_count))
-        nav.register_panel(nav.Panel("Price changes", "catalog:panel-price-changes",
-                                     (Cap.CATALOG_EDIT, Cap.RATES_APPROVE), order=10))
+        nav.register(
+            nav.NavItem("Reviews", "catalog:review-queue", (Cap.RATES_APPROVE,), order=30, badge=review_queue_count)
+        )
+        nav.register_panel(
+            nav.Panel("Price changes", "catalog:panel-price-changes", (Cap.CATALOG_EDIT, Cap.RATES_APPROVE), order=10)
+        )

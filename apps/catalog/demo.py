@@ -1,4 +1,5 @@
 """Demo catalog for an AI product company: meters, costs, three rate tables with real version history."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -65,10 +66,14 @@ def _with(prices: dict, **changes) -> dict:
 LIST_V2 = _with(LIST_V1, llm__input_tokens__pro="3.00", gpu__seconds="0.0010")
 LIST_V3 = _with(LIST_V2, llm__output_tokens__frontier="18.00", llm__input_tokens__frontier="12.00")
 
-CREDITS_V1 = {k: (m, str(D(p) * 100), per, free, [(b, str(D(tp) * 100)) for b, tp in tiers] if tiers else None)
-              for k, (m, p, per, free, tiers) in LIST_V1.items()}
-CREDITS_V2 = {k: (m, str(D(p) * 100), per, free, [(b, str(D(tp) * 100)) for b, tp in tiers] if tiers else None)
-              for k, (m, p, per, free, tiers) in LIST_V2.items()}
+CREDITS_V1 = {
+    k: (m, str(D(p) * 100), per, free, [(b, str(D(tp) * 100)) for b, tp in tiers] if tiers else None)
+    for k, (m, p, per, free, tiers) in LIST_V1.items()
+}
+CREDITS_V2 = {
+    k: (m, str(D(p) * 100), per, free, [(b, str(D(tp) * 100)) for b, tp in tiers] if tiers else None)
+    for k, (m, p, per, free, tiers) in LIST_V2.items()
+}
 
 ENTERPRISE_V1 = {
     "llm.input_tokens.pro": ("volume", "3.00", M, 0, [("1000000000", "3.00"), ("10000000000", "2.60"), (None, "2.20")]),
@@ -86,19 +91,42 @@ ENTERPRISE_V2 = _with(ENTERPRISE_V1, gpu__seconds="0.00085", agent__actions="0.0
 
 # code, name, unit, description, [(prices, days from now, reason, approve?)]
 TABLES = [
-    ("list-usd", "List prices (USD)", "USD", "Public self-serve list prices.", [
-        (LIST_V1, -180, "Launch price list", True),
-        (LIST_V2, -60, "Pro input tokens down 14 % after provider price cut; GPU seconds aligned with market", True),
-        (LIST_V3, 7, "Match competitor frontier pricing announced last week", False),
-    ]),
-    ("credits", "Credits price book", "credits", "Prepaid credits; 1 credit = $0.01 at list.", [
-        (CREDITS_V1, -120, "Credits launch", True),
-        (CREDITS_V2, -30, "Follow list price v2", True),
-    ]),
-    ("enterprise-usd", "Enterprise (USD)", "USD", "Committed-use enterprise price book with volume tiers.", [
-        (ENTERPRISE_V1, -150, "Enterprise price book FY26", True),
-        (ENTERPRISE_V2, 14, "Enterprise GPU and agent discounts for FY27 renewals", True),
-    ]),
+    (
+        "list-usd",
+        "List prices (USD)",
+        "USD",
+        "Public self-serve list prices.",
+        [
+            (LIST_V1, -180, "Launch price list", True),
+            (
+                LIST_V2,
+                -60,
+                "Pro input tokens down 14 % after provider price cut; GPU seconds aligned with market",
+                True,
+            ),
+            (LIST_V3, 7, "Match competitor frontier pricing announced last week", False),
+        ],
+    ),
+    (
+        "credits",
+        "Credits price book",
+        "credits",
+        "Prepaid credits; 1 credit = $0.01 at list.",
+        [
+            (CREDITS_V1, -120, "Credits launch", True),
+            (CREDITS_V2, -30, "Follow list price v2", True),
+        ],
+    ),
+    (
+        "enterprise-usd",
+        "Enterprise (USD)",
+        "USD",
+        "Committed-use enterprise price book with volume tiers.",
+        [
+            (ENTERPRISE_V1, -150, "Enterprise price book FY26", True),
+            (ENTERPRISE_V2, 14, "Enterprise GPU and agent discounts for FY27 renewals", True),
+        ],
+    ),
 ]
 
 
@@ -111,8 +139,14 @@ def _fill(draft: RateTableVersion, prices: dict, meters: dict[str, Meter], owner
     for code, (model, price, per, free, tiers) in prices.items():
         rate = existing.get(code)
         if rate is None:
-            rate = services.rate_add(version_id=draft.id, meter_id=meters[code].id, actor=owner, unit_price=price,
-                                     price_per_units=str(per), pricing_model=model)
+            rate = services.rate_add(
+                version_id=draft.id,
+                meter_id=meters[code].id,
+                actor=owner,
+                unit_price=price,
+                price_per_units=str(per),
+                pricing_model=model,
+            )
         else:
             for field, value in (("pricing_model", model), ("unit_price", price), ("price_per_units", str(per))):
                 services.rate_update_field(rate_id=rate.id, field=field, value=value, actor=owner)
@@ -132,24 +166,48 @@ def seed(*, stdout, size: str = "small") -> None:
     bar = ProgressBar(steps, "catalog", stream=stdout)
     products = {}
     for code, name, description in PRODUCTS:
-        products[code] = services.product_save(actor=owner, code=code, name=name, description=description,
-                                               reason="demo catalog")
+        products[code] = services.product_save(
+            actor=owner, code=code, name=name, description=description, reason="demo catalog"
+        )
         bar.advance()
     meters = {}
     for code, product, name, unit, cost, per in METERS:
-        meters[code] = services.meter_save(actor=owner, product=products[product], code=code, name=name, unit=unit,
-                                           aggregation=Meter.Aggregation.SUM, reason="demo catalog")
-        services.meter_cost_create(actor=owner, meter=meters[code], effective_from=now - timedelta(days=365),
-                                   unit_cost=cost, per_units=per, note="provider price list")
+        meters[code] = services.meter_save(
+            actor=owner,
+            product=products[product],
+            code=code,
+            name=name,
+            unit=unit,
+            aggregation=Meter.Aggregation.SUM,
+            reason="demo catalog",
+        )
+        services.meter_cost_create(
+            actor=owner,
+            meter=meters[code],
+            effective_from=now - timedelta(days=365),
+            unit_cost=cost,
+            per_units=per,
+            note="provider price list",
+        )
         bar.advance()
     # A provider price increase on frontier output: one meter's cost moved recently.
-    services.meter_cost_create(actor=owner, meter=meters["llm.output_tokens.frontier"],
-                               effective_from=now - timedelta(days=20), unit_cost="20.00", per_units=M,
-                               note="provider kept price; re-confirmed")
+    services.meter_cost_create(
+        actor=owner,
+        meter=meters["llm.output_tokens.frontier"],
+        effective_from=now - timedelta(days=20),
+        unit_cost="20.00",
+        per_units=M,
+        note="provider kept price; re-confirmed",
+    )
     for code, name, unit, description, versions in TABLES:
-        table = services.rate_table_create(actor=owner, code=code, name=name, pricing_unit=unit,
-                                           description=description,
-                                           currency_per_unit="0.01" if priced_in_credits(unit) else "1")
+        table = services.rate_table_create(
+            actor=owner,
+            code=code,
+            name=name,
+            pricing_unit=unit,
+            description=description,
+            currency_per_unit="0.01" if priced_in_credits(unit) else "1",
+        )
         for prices, days, reason, approve in versions:
             maker = owner if approve else owner2
             effective = now + timedelta(days=days)
@@ -158,13 +216,18 @@ def seed(*, stdout, size: str = "small") -> None:
             # Decisions are append-only: each is recorded with its demo timestamp, never edited afterwards.
             draft = services.rate_table_version_create_draft(rate_table_id=table.id, actor=maker, now=created_at)
             _fill(draft, prices, meters, maker)
-            version = services.rate_table_version_submit(version_id=draft.id, effective_from=effective,
-                                                         reason=reason, actor=maker, now=submitted_at)
+            version = services.rate_table_version_submit(
+                version_id=draft.id, effective_from=effective, reason=reason, actor=maker, now=submitted_at
+            )
             if approve:
                 decided_at = submitted_at + timedelta(days=1) if days < 0 else now - timedelta(hours=2)
-                services.rate_table_version_approve(version_id=version.id, content_hash=version.content_hash,
-                                                    actor=finance, comment="Margins checked against COGS.",
-                                                    now=decided_at)
+                services.rate_table_version_approve(
+                    version_id=version.id,
+                    content_hash=version.content_hash,
+                    actor=finance,
+                    comment="Margins checked against COGS.",
+                    now=decided_at,
+                )
             RateTableVersion.objects.filter(pk=version.pk).update(created_at=created_at)
             bar.advance()
     bar.finish()

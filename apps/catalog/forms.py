@@ -23,35 +23,61 @@ class MeterForm(ReasonFormMixin, forms.ModelForm):
 
 
 class MeterCostForm(forms.Form):
-    effective_from = forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
-                                         help_text="UTC. Costs apply from this instant on.")
+    effective_from = forms.DateTimeField(
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}), help_text="UTC. Costs apply from this instant on."
+    )
     unit_cost = forms.DecimalField(max_digits=30, decimal_places=12, min_value=0, help_text="Cost per block.")
-    per_units = forms.DecimalField(max_digits=30, decimal_places=12, min_value=0, initial=1,
-                                   help_text="Block size, e.g. 1000000 for a price per million tokens.")
+    per_units = forms.DecimalField(
+        max_digits=30,
+        decimal_places=12,
+        min_value=0,
+        initial=1,
+        help_text="Block size, e.g. 1000000 for a price per million tokens.",
+    )
     currency = forms.CharField(max_length=10, initial="USD")
     note = forms.CharField(max_length=200, required=False, help_text="e.g. provider price list of 2026-11")
 
 
 class FirstCostForm(forms.Form):
     """The optional first cost on the new-meter form: leave the cost empty to add it later."""
-    unit_cost = forms.DecimalField(max_digits=30, decimal_places=12, min_value=0, required=False, label="Cost",
-                                   help_text="What one block costs us (COGS), e.g. 0.10 per 1M tokens.")
-    per_units = forms.DecimalField(max_digits=30, decimal_places=12, min_value=0, initial=1, required=False,
-                                   label="Per units", help_text="Block size, e.g. 1000000.")
+
+    unit_cost = forms.DecimalField(
+        max_digits=30,
+        decimal_places=12,
+        min_value=0,
+        required=False,
+        label="Cost",
+        help_text="What one block costs us (COGS), e.g. 0.10 per 1M tokens.",
+    )
+    per_units = forms.DecimalField(
+        max_digits=30,
+        decimal_places=12,
+        min_value=0,
+        initial=1,
+        required=False,
+        label="Per units",
+        help_text="Block size, e.g. 1000000.",
+    )
     currency = forms.CharField(max_length=10, initial="USD", required=False)
-    effective_from = forms.DateTimeField(required=False, label="Cost effective from",
-                                         widget=forms.DateTimeInput(attrs={"type": "datetime-local"},
-                                                                    format="%Y-%m-%dT%H:%M"),
-                                         help_text="UTC. Empty: from now on.")
+    effective_from = forms.DateTimeField(
+        required=False,
+        label="Cost effective from",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="UTC. Empty: from now on.",
+    )
     note = forms.CharField(max_length=200, required=False)
 
     def cost(self) -> dict | None:
         d = self.cleaned_data
         if d.get("unit_cost") is None:
             return None
-        return {"unit_cost": d["unit_cost"], "per_units": 1 if d.get("per_units") is None else d["per_units"],
-                "currency": d.get("currency") or "USD", "effective_from": d.get("effective_from") or timezone.now(),
-                "note": d.get("note") or ""}
+        return {
+            "unit_cost": d["unit_cost"],
+            "per_units": 1 if d.get("per_units") is None else d["per_units"],
+            "currency": d.get("currency") or "USD",
+            "effective_from": d.get("effective_from") or timezone.now(),
+            "note": d.get("note") or "",
+        }
 
 
 class RateTableForm(forms.ModelForm):
@@ -62,19 +88,29 @@ class RateTableForm(forms.ModelForm):
 
 
 class SubmitForm(forms.Form):
-    effective_from = forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"},
-                                                                    format="%Y-%m-%dT%H:%M"),
-                                         help_text="UTC. Events from this instant on are priced by this version.")
+    effective_from = forms.DateTimeField(
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="UTC. Events from this instant on are priced by this version.",
+    )
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Why do prices change?"}))
-    backdate_reason = forms.CharField(required=False, widget=forms.Textarea(attrs={
-        "rows": 2, "placeholder": "Only when the date is in the past: why, and what re-rating means for customers."}))
+    backdate_reason = forms.CharField(
+        required=False,
+        widget=forms.Textarea(
+            attrs={
+                "rows": 2,
+                "placeholder": "Only when the date is in the past: why, and what re-rating means for customers.",
+            }
+        ),
+    )
 
 
 class ReviewForm(forms.Form):
     DECISIONS = [("approve", "Approve"), ("request_changes", "Request changes"), ("reject", "Reject")]
     decision = forms.ChoiceField(choices=DECISIONS, widget=forms.RadioSelect)
-    comment = forms.CharField(required=False, widget=forms.Textarea(attrs={
-        "rows": 3, "placeholder": "Required to reject or request changes."}))
+    comment = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Required to reject or request changes."}),
+    )
     content_hash = forms.CharField(widget=forms.HiddenInput)
 
     def clean(self):

@@ -1,4 +1,5 @@
 """Catalog: products, meters, meter costs (COGS), rate tables and their versioned rates."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -80,9 +81,13 @@ class RateTable(models.Model):
     code = models.SlugField(max_length=60, unique=True)
     name = models.CharField(max_length=120)
     pricing_unit = models.CharField(max_length=10, help_text="USD, EUR, ... or 'credits'.")
-    currency_per_unit = DecimalField(default=Decimal(1), help_text=(
-        "What one pricing unit is worth in the cost currency at list: 1 for USD, e.g. 0.01 when 1 credit = $0.01. "
-        "Used to compare prices with costs (margin)."))
+    currency_per_unit = DecimalField(
+        default=Decimal(1),
+        help_text=(
+            "What one pricing unit is worth in the cost currency at list: 1 for USD, e.g. 0.01 when 1 credit = $0.01. "
+            "Used to compare prices with costs (margin)."
+        ),
+    )
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
@@ -120,11 +125,13 @@ class RateTableVersion(models.Model):
     content_hash = models.CharField(max_length=64, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
-    submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                     related_name="+")
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     submitted_at = models.DateTimeField(null=True, blank=True)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                   related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     decided_at = models.DateTimeField(null=True, blank=True)
     history = HistoricalRecords()
 
@@ -132,10 +139,15 @@ class RateTableVersion(models.Model):
         ordering = ["rate_table", "-number"]
         constraints = [
             models.UniqueConstraint(fields=["rate_table", "number"], name="rate_table_version_unique_number"),
-            models.UniqueConstraint(fields=["rate_table", "effective_from"], condition=Q(status="approved"),
-                                    name="rate_table_version_unique_approved_effective_from"),
-            models.CheckConstraint(condition=~Q(status="approved") | Q(effective_from__isnull=False),
-                                   name="rate_table_version_approved_has_effective_from"),
+            models.UniqueConstraint(
+                fields=["rate_table", "effective_from"],
+                condition=Q(status="approved"),
+                name="rate_table_version_unique_approved_effective_from",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="approved") | Q(effective_from__isnull=False),
+                name="rate_table_version_approved_has_effective_from",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -157,8 +169,9 @@ class Rate(models.Model):
     meter = models.ForeignKey(Meter, on_delete=models.PROTECT, related_name="rates")
     pricing_model = models.CharField(max_length=12, choices=PricingModel.choices, default=PricingModel.PER_UNIT)
     unit_price = DecimalField(default=Decimal(0), help_text="Price per block of price_per_units units.")
-    price_per_units = DecimalField(default=Decimal(1), help_text="Block size: e.g. 1,000,000 tokens. "
-                                                                 "For package pricing, the package size.")
+    price_per_units = DecimalField(
+        default=Decimal(1), help_text="Block size: e.g. 1,000,000 tokens. For package pricing, the package size."
+    )
     free_units = DecimalField(default=Decimal(0), help_text="Units per period that are free at this rate.")
     history = HistoricalRecords()
 

@@ -16,6 +16,7 @@ with the prior quantity carried gives exactly the same total:
 - package:   price per started package of price_per_units units: ceil(cum / size) * unit_price,
              charged as total(after) - total(before).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -1,5 +1,6 @@
 """Reads for reviewing a version: where it sits among the table's approved versions (timeline) and what it
 changes against the version it replaces (diff, per meter and per tier)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,8 +37,7 @@ def version_timeline(*, version_id: int) -> dict:
     for index, later in enumerate(after):
         ends = after[index + 1].effective_from if index + 1 < len(after) else None
         entries.append(TimelineEntry(later, later.effective_from, ends, "replaces_this" if index == 0 else "scheduled"))
-    return {"entries": entries, "in_force": before[-1] if before else None,
-            "replaced_by": after[0] if after else None}
+    return {"entries": entries, "in_force": before[-1] if before else None, "replaced_by": after[0] if after else None}
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,12 @@ class TierChange:
 
     @property
     def changed(self) -> bool:
-        return (self.exists_old != self.exists_new or self.old_up_to != self.new_up_to
-                or self.old_price != self.new_price or self.old_fee != self.new_fee)
+        return (
+            self.exists_old != self.exists_new
+            or self.old_up_to != self.new_up_to
+            or self.old_price != self.new_price
+            or self.old_fee != self.new_fee
+        )
 
 
 @dataclass(frozen=True)
@@ -92,8 +96,11 @@ def _field_changes(old: RateRow, new: RateRow) -> tuple[FieldChange, ...]:
         changes.append(FieldChange("per units", old.rate.price_per_units, new.rate.price_per_units))
     if old.rate.free_units != new.rate.free_units:
         changes.append(FieldChange("free units", old.rate.free_units, new.rate.free_units))
-    if old.rate.unit_price != new.rate.unit_price and old.rate.pricing_model != new.rate.pricing_model and (
-            old.rate.pricing_model not in TIERED_MODELS or new.rate.pricing_model not in TIERED_MODELS):
+    if (
+        old.rate.unit_price != new.rate.unit_price
+        and old.rate.pricing_model != new.rate.pricing_model
+        and (old.rate.pricing_model not in TIERED_MODELS or new.rate.pricing_model not in TIERED_MODELS)
+    ):
         changes.append(FieldChange("price", old.rate.unit_price, new.rate.unit_price))
     return tuple(changes)
 
@@ -105,9 +112,19 @@ def _tier_changes(old: RateRow | None, new: RateRow | None) -> tuple[TierChange,
     for index in range(max(len(old_tiers), len(new_tiers))):
         o = old_tiers[index] if index < len(old_tiers) else None
         n = new_tiers[index] if index < len(new_tiers) else None
-        changes.append(TierChange(index + 1, o.up_to if o else None, n.up_to if n else None,
-                                  o.unit_price if o else None, n.unit_price if n else None,
-                                  o.flat_fee if o else None, n.flat_fee if n else None, o is not None, n is not None))
+        changes.append(
+            TierChange(
+                index + 1,
+                o.up_to if o else None,
+                n.up_to if n else None,
+                o.unit_price if o else None,
+                n.unit_price if n else None,
+                o.flat_fee if o else None,
+                n.flat_fee if n else None,
+                o is not None,
+                n is not None,
+            )
+        )
     return tuple(changes)
 
 
@@ -117,8 +134,9 @@ def version_diff(*, version_id: int) -> dict:
     new_rows = {r.rate.meter_id: r for r in version_rate_rows(version_id=version.id)}
     old_rows = {r.rate.meter_id: r for r in version_rate_rows(version_id=base.id)} if base else {}
     rows = []
-    for meter_id in sorted(set(new_rows) | set(old_rows),
-                           key=lambda m: (new_rows.get(m) or old_rows.get(m)).rate.meter.code):
+    for meter_id in sorted(
+        set(new_rows) | set(old_rows), key=lambda m: (new_rows.get(m) or old_rows.get(m)).rate.meter.code
+    ):
         new, old = new_rows.get(meter_id), old_rows.get(meter_id)
         meter = (new or old).rate.meter
         if new and not old:
@@ -132,7 +150,9 @@ def version_diff(*, version_id: int) -> dict:
         fields = _field_changes(old, new) if old and new else ()
         rows.append(DiffRow(meter, change, old, new, pct, fields, _tier_changes(old, new)))
     return {
-        "version": version, "base": base, "rows": rows,
+        "version": version,
+        "base": base,
+        "rows": rows,
         "changed": sum(1 for r in rows if r.change == "changed"),
         "added": sum(1 for r in rows if r.change == "added"),
         "removed": sum(1 for r in rows if r.change == "removed"),
@@ -141,5 +161,10 @@ def version_diff(*, version_id: int) -> dict:
 
 
 def _rate_signature(rate: Rate, tiers: list[RateTier]):
-    return (rate.pricing_model, rate.unit_price, rate.price_per_units, rate.free_units,
-            tuple((t.up_to, t.unit_price, t.flat_fee) for t in tiers))
+    return (
+        rate.pricing_model,
+        rate.unit_price,
+        rate.price_per_units,
+        rate.free_units,
+        tuple((t.up_to, t.unit_price, t.flat_fee) for t in tiers),
+    )

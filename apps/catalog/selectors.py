@@ -1,4 +1,5 @@
 """Catalog reads. Plain data out (frozen dataclasses / dicts); no template-side queries."""
+
 from __future__ import annotations
 
 from bisect import bisect_right
@@ -47,20 +48,33 @@ class VersionSpec:
 
 def rate_spec_from(rate: Rate) -> RateSpec:
     tiers = tuple(TierSpec(t.up_to, t.unit_price, t.flat_fee) for t in rate.tiers.all())
-    return RateSpec(pricing_model=rate.pricing_model, unit_price=rate.unit_price,
-                    price_per_units=rate.price_per_units, free_units=rate.free_units, tiers=tiers,
-                    meter_id=rate.meter_id)
+    return RateSpec(
+        pricing_model=rate.pricing_model,
+        unit_price=rate.unit_price,
+        price_per_units=rate.price_per_units,
+        free_units=rate.free_units,
+        tiers=tiers,
+        meter_id=rate.meter_id,
+    )
 
 
 def _rates_prefetch() -> Prefetch:
-    return Prefetch("rates", queryset=Rate.objects.select_related("meter").prefetch_related(
-        Prefetch("tiers", queryset=RateTier.objects.order_by(*RateTier._meta.ordering))))
+    return Prefetch(
+        "rates",
+        queryset=Rate.objects.select_related("meter").prefetch_related(
+            Prefetch("tiers", queryset=RateTier.objects.order_by(*RateTier._meta.ordering))
+        ),
+    )
 
 
 def _version_spec(version: RateTableVersion) -> VersionSpec:
-    return VersionSpec(id=version.id, number=version.number, rate_table_id=version.rate_table_id,
-                       effective_from=version.effective_from,
-                       rates={r.meter_id: rate_spec_from(r) for r in version.rates.all()})
+    return VersionSpec(
+        id=version.id,
+        number=version.number,
+        rate_table_id=version.rate_table_id,
+        effective_from=version.effective_from,
+        rates={r.meter_id: rate_spec_from(r) for r in version.rates.all()},
+    )
 
 
 def _approved(rate_table_id: int):
@@ -74,21 +88,34 @@ def approved_versions(*, rate_table_id: int, exclude_id: int | None = None) -> l
 
 def rate_table_version_in_force(*, rate_table_id: int, at: datetime) -> VersionSpec | None:
     """The approved version with the latest effective_from <= at (exact at the boundary instant)."""
-    version = (_approved(rate_table_id).filter(effective_from__lte=at).order_by("-effective_from")
-               .prefetch_related(_rates_prefetch()).first())
+    version = (
+        _approved(rate_table_id)
+        .filter(effective_from__lte=at)
+        .order_by("-effective_from")
+        .prefetch_related(_rates_prefetch())
+        .first()
+    )
     return _version_spec(version) if version else None
 
 
 def rate_table_version_in_force_id(*, rate_table_id: int, at: datetime) -> int | None:
-    return (_approved(rate_table_id).filter(effective_from__lte=at).order_by("-effective_from")
-            .values_list("id", flat=True).first())
+    return (
+        _approved(rate_table_id)
+        .filter(effective_from__lte=at)
+        .order_by("-effective_from")
+        .values_list("id", flat=True)
+        .first()
+    )
 
 
 def rate_table_versions_approved(*, rate_table_ids) -> dict[int, list[VersionSpec]]:
     """All approved versions of the tables, sorted by effective_from (for resolving many instants)."""
     result: dict[int, list[VersionSpec]] = {i: [] for i in rate_table_ids}
-    versions = (RateTableVersion.objects.filter(rate_table_id__in=list(rate_table_ids), status=VersionStatus.APPROVED)
-                .order_by("rate_table_id", "effective_from").prefetch_related(_rates_prefetch()))
+    versions = (
+        RateTableVersion.objects.filter(rate_table_id__in=list(rate_table_ids), status=VersionStatus.APPROVED)
+        .order_by("rate_table_id", "effective_from")
+        .prefetch_related(_rates_prefetch())
+    )
     for version in versions:
         result[version.rate_table_id].append(_version_spec(version))
     return result
@@ -149,8 +176,9 @@ def meter_cost_in_force(*, meter_id: int, at: datetime) -> Decimal | None:
 
 def meter_costs_in_force(*, meter_ids, at: datetime) -> dict[int, Decimal]:
     result: dict[int, Decimal] = {}
-    for cost in (MeterCost.objects.filter(meter_id__in=list(meter_ids), effective_from__lte=at)
-                 .order_by("meter_id", "-effective_from")):
+    for cost in MeterCost.objects.filter(meter_id__in=list(meter_ids), effective_from__lte=at).order_by(
+        "meter_id", "-effective_from"
+    ):
         result.setdefault(cost.meter_id, cost.cost_per_unit)
     return result
 
@@ -165,6 +193,7 @@ def meter_cost_history(*, meter_ids) -> dict[int, list[tuple[datetime, Decimal]]
 
 # ---- version status as seen at an instant -------------------------------------------------------
 
+
 def version_display_status(version: RateTableVersion, *, in_force_id: int | None, now: datetime) -> str:
     if version.status != VersionStatus.APPROVED:
         return version.status
@@ -176,9 +205,15 @@ def version_display_status(version: RateTableVersion, *, in_force_id: int | None
 
 
 DISPLAY_LABELS = {
-    "draft": "Draft", "pending_approval": "Pending approval", "changes_requested": "Changes requested",
-    "approved": "Approved", "rejected": "Rejected", "discarded": "Discarded", "active": "Active",
-    "scheduled": "Scheduled", "superseded": "Superseded",
+    "draft": "Draft",
+    "pending_approval": "Pending approval",
+    "changes_requested": "Changes requested",
+    "approved": "Approved",
+    "rejected": "Rejected",
+    "discarded": "Discarded",
+    "active": "Active",
+    "scheduled": "Scheduled",
+    "superseded": "Superseded",
 }
 
 
@@ -193,9 +228,11 @@ class RateTableSummary:
 def rate_table_list(*, now: datetime | None = None) -> list[RateTableSummary]:
     now = now or timezone.now()
     tables = list(RateTable.objects.order_by("name"))
-    versions = list(RateTableVersion.objects.filter(rate_table__in=tables).exclude(
-        status__in=[VersionStatus.DISCARDED, VersionStatus.REJECTED]).select_related("submitted_by", "created_by",
-                                                                                    "decided_by"))
+    versions = list(
+        RateTableVersion.objects.filter(rate_table__in=tables)
+        .exclude(status__in=[VersionStatus.DISCARDED, VersionStatus.REJECTED])
+        .select_related("submitted_by", "created_by", "decided_by")
+    )
     by_table: dict[int, list[RateTableVersion]] = {}
     for v in versions:
         by_table.setdefault(v.rate_table_id, []).append(v)
@@ -205,11 +242,22 @@ def rate_table_list(*, now: datetime | None = None) -> list[RateTableSummary]:
         approved = sorted((v for v in vs if v.status == VersionStatus.APPROVED), key=lambda v: v.effective_from)
         past = [v for v in approved if v.effective_from <= now]
         future = [v for v in approved if v.effective_from > now]
-        open_versions = sorted((v for v in vs if v.status in (VersionStatus.DRAFT, VersionStatus.PENDING_APPROVAL,
-                                                              VersionStatus.CHANGES_REQUESTED)),
-                               key=lambda v: v.number)
-        summaries.append(RateTableSummary(table, past[-1] if past else None, future[0] if future else None,
-                                          open_versions[-1] if open_versions else None))
+        open_versions = sorted(
+            (
+                v
+                for v in vs
+                if v.status in (VersionStatus.DRAFT, VersionStatus.PENDING_APPROVAL, VersionStatus.CHANGES_REQUESTED)
+            ),
+            key=lambda v: v.number,
+        )
+        summaries.append(
+            RateTableSummary(
+                table,
+                past[-1] if past else None,
+                future[0] if future else None,
+                open_versions[-1] if open_versions else None,
+            )
+        )
     return summaries
 
 
@@ -238,9 +286,12 @@ def rate_table_ids_by_code(codes) -> dict[str, int]:
 def rate_table_versions(*, rate_table_id: int, now: datetime | None = None) -> list[dict]:
     now = now or timezone.now()
     in_force = rate_table_version_in_force_id(rate_table_id=rate_table_id, at=now)
-    versions = (RateTableVersion.objects.filter(rate_table_id=rate_table_id)
-                .select_related("created_by", "submitted_by", "decided_by").annotate(rate_count=Count("rates"))
-                .order_by("-number"))
+    versions = (
+        RateTableVersion.objects.filter(rate_table_id=rate_table_id)
+        .select_related("created_by", "submitted_by", "decided_by")
+        .annotate(rate_count=Count("rates"))
+        .order_by("-number")
+    )
     rows = []
     for v in versions:
         status = version_display_status(v, in_force_id=in_force, now=now)
@@ -249,22 +300,31 @@ def rate_table_versions(*, rate_table_id: int, now: datetime | None = None) -> l
 
 
 def rate_table_timeline(*, rate_table_id: int) -> list[ApprovalDecision]:
-    return list(ApprovalDecision.objects.filter(version__rate_table_id=rate_table_id)
-                .select_related("actor", "version").order_by("-created_at", "-id"))
+    return list(
+        ApprovalDecision.objects.filter(version__rate_table_id=rate_table_id)
+        .select_related("actor", "version")
+        .order_by("-created_at", "-id")
+    )
 
 
 def version_get(*, version_id: int) -> RateTableVersion | None:
-    return (RateTableVersion.objects.select_related("rate_table", "created_by", "submitted_by", "decided_by",
-                                                    "based_on").filter(pk=version_id).first())
+    return (
+        RateTableVersion.objects.select_related("rate_table", "created_by", "submitted_by", "decided_by", "based_on")
+        .filter(pk=version_id)
+        .first()
+    )
 
 
 def version_decisions(*, version_id: int) -> list[ApprovalDecision]:
-    return list(ApprovalDecision.objects.filter(version_id=version_id).select_related("actor").order_by("created_at", "id"))
+    return list(
+        ApprovalDecision.objects.filter(version_id=version_id).select_related("actor").order_by("created_at", "id")
+    )
 
 
 @dataclass(frozen=True)
 class PricePoint:
     """One price a unit can sell at (the per-unit price, a tier's, a full package's), checked against cost."""
+
     label: str  # "price", "tier 2 (up to 1000)", "package of 100"
     price_per_unit: Decimal
     margin_pct: Decimal | None
@@ -312,18 +372,22 @@ class RateRow:
 def version_rate_rows(*, version_id: int, at: datetime | None = None) -> list[RateRow]:
     """The grid: one row per meter with current cost per unit and margin % at list price."""
     at = at or timezone.now()
-    rates = list(Rate.objects.filter(version_id=version_id).select_related("meter", "meter__product",
-                                                                         "version__rate_table")
-                 .prefetch_related(Prefetch("tiers", queryset=RateTier.objects.order_by(*RateTier._meta.ordering)))
-                 .order_by("meter__product__name", "meter__code"))
+    rates = list(
+        Rate.objects.filter(version_id=version_id)
+        .select_related("meter", "meter__product", "version__rate_table")
+        .prefetch_related(Prefetch("tiers", queryset=RateTier.objects.order_by(*RateTier._meta.ordering)))
+        .order_by("meter__product__name", "meter__code")
+    )
     costs = meter_costs_in_force(meter_ids=[r.meter_id for r in rates], at=at)
     return [_rate_row(rate, costs.get(rate.meter_id)) for rate in rates]
 
 
 def rate_row(*, rate_id: int, at: datetime | None = None) -> RateRow:
-    rate = (Rate.objects.select_related("meter", "meter__product", "version__rate_table")
-            .prefetch_related(Prefetch("tiers", queryset=RateTier.objects.order_by(*RateTier._meta.ordering)))
-            .get(pk=rate_id))
+    rate = (
+        Rate.objects.select_related("meter", "meter__product", "version__rate_table")
+        .prefetch_related(Prefetch("tiers", queryset=RateTier.objects.order_by(*RateTier._meta.ordering)))
+        .get(pk=rate_id)
+    )
     return _rate_row(rate, meter_cost_in_force(meter_id=rate.meter_id, at=at or timezone.now()))
 
 
@@ -332,8 +396,13 @@ def _rate_row(rate: Rate, cost: Decimal | None) -> RateRow:
     if cost is not None:
         cost = cost / rate.version.rate_table.currency_per_unit
     tiers = list(rate.tiers.all())
-    spec = RateSpec(rate.pricing_model, rate.unit_price, rate.price_per_units, rate.free_units,
-                    tuple(TierSpec(t.up_to, t.unit_price, t.flat_fee) for t in tiers))
+    spec = RateSpec(
+        rate.pricing_model,
+        rate.unit_price,
+        rate.price_per_units,
+        rate.free_units,
+        tuple(TierSpec(t.up_to, t.unit_price, t.flat_fee) for t in tiers),
+    )
     price = list_unit_price(spec)
     margin = margin_percent(price, cost) if cost is not None else None
     points = tuple(_price_points(rate, tiers, cost))
@@ -373,11 +442,16 @@ def _plain(value: Decimal) -> str:
 
 def meters_not_in_version(*, version_id: int) -> list[Meter]:
     used = Rate.objects.filter(version_id=version_id).values("meter_id")
-    return list(Meter.objects.filter(is_active=True).exclude(id__in=used).select_related("product")
-                .order_by("product__name", "code"))
+    return list(
+        Meter.objects.filter(is_active=True)
+        .exclude(id__in=used)
+        .select_related("product")
+        .order_by("product__name", "code")
+    )
 
 
 # ---- review: diff against the version it replaces ----------------------------------------------
+
 
 def version_contributor_ids(version: RateTableVersion) -> set[int]:
     """Users who created, edited or submitted the version: none of them may decide on it (four-eyes)."""
@@ -398,9 +472,12 @@ def version_replaced(version: RateTableVersion) -> RateTableVersion | None:
 
 
 def review_queue() -> list[RateTableVersion]:
-    return list(RateTableVersion.objects.filter(status=VersionStatus.PENDING_APPROVAL)
-                .select_related("rate_table", "submitted_by").annotate(rate_count=Count("rates"))
-                .order_by("submitted_at"))
+    return list(
+        RateTableVersion.objects.filter(status=VersionStatus.PENDING_APPROVAL)
+        .select_related("rate_table", "submitted_by")
+        .annotate(rate_count=Count("rates"))
+        .order_by("submitted_at")
+    )
 
 
 def review_queue_count(user=None) -> int:
@@ -427,22 +504,32 @@ class ChangesRequested:
 
 def changes_requested_list(*, limit: int = 20) -> list[ChangesRequested]:
     """Versions sent back by finance, each with the latest 'request changes' decision (who, what, when)."""
-    versions = list(RateTableVersion.objects.filter(status=VersionStatus.CHANGES_REQUESTED)
-                    .select_related("rate_table", "decided_by").order_by("-decided_at", "-id")[:limit])
+    versions = list(
+        RateTableVersion.objects.filter(status=VersionStatus.CHANGES_REQUESTED)
+        .select_related("rate_table", "decided_by")
+        .order_by("-decided_at", "-id")[:limit]
+    )
     decisions: dict[int, ApprovalDecision] = {}
-    for d in (ApprovalDecision.objects.filter(version__in=versions, action=ApprovalDecision.Action.REQUEST_CHANGES)
-              .select_related("actor").order_by("created_at", "id")):
+    for d in (
+        ApprovalDecision.objects.filter(version__in=versions, action=ApprovalDecision.Action.REQUEST_CHANGES)
+        .select_related("actor")
+        .order_by("created_at", "id")
+    ):
         decisions[d.version_id] = d  # the latest wins
     result = []
     for v in versions:
         d = decisions.get(v.id)
         actor = d.actor if d and d.actor else v.decided_by
-        result.append(ChangesRequested(v, actor.username if actor else "finance", d.comment if d else "",
-                                       d.created_at if d else v.decided_at))
+        result.append(
+            ChangesRequested(
+                v, actor.username if actor else "finance", d.comment if d else "", d.created_at if d else v.decided_at
+            )
+        )
     return result
 
 
 # --- batch reads for insights and alerts
+
 
 @dataclass(frozen=True)
 class CatalogMeter:
@@ -470,5 +557,7 @@ def unit_plural(unit: str) -> str:
 
 def meter_catalog() -> list[CatalogMeter]:
     """Every meter with its product, in catalog order (product name, then code): one query."""
-    return [CatalogMeter(m.id, m.code, m.name, m.unit, m.product.code, m.product.name)
-            for m in Meter.objects.select_related("product").order_by("product__name", "code")]
+    return [
+        CatalogMeter(m.id, m.code, m.name, m.unit, m.product.code, m.product.name)
+        for m in Meter.objects.select_related("product").order_by("product__name", "code")
+    ]

@@ -7,6 +7,7 @@ Only drafts (and versions with changes requested) change. Submitting freezes the
 hash; approval binds to that hash. Whoever created, edited or submitted a version (a VersionContributor)
 can never approve, reject or request changes on it, whatever groups they hold.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -57,9 +58,18 @@ def _save_with_reason(instance, reason: str) -> None:
 
 # ---- products, meters, costs --------------------------------------------------------------------
 
+
 @transaction.atomic
-def product_save(*, actor: Actor, code: str, name: str, description: str = "", is_active: bool = True,
-                 product: Product | None = None, reason: str = "") -> Product:
+def product_save(
+    *,
+    actor: Actor,
+    code: str,
+    name: str,
+    description: str = "",
+    is_active: bool = True,
+    product: Product | None = None,
+    reason: str = "",
+) -> Product:
     _require(actor, Cap.CATALOG_EDIT)
     product = product or Product()
     product.code, product.name, product.description, product.is_active = code, name, description, is_active
@@ -72,12 +82,24 @@ def product_save(*, actor: Actor, code: str, name: str, description: str = "", i
 
 
 @transaction.atomic
-def meter_save(*, actor: Actor, product: Product, code: str, name: str, unit: str, aggregation: str,
-               description: str = "", is_active: bool = True, meter: Meter | None = None, reason: str = "") -> Meter:
+def meter_save(
+    *,
+    actor: Actor,
+    product: Product,
+    code: str,
+    name: str,
+    unit: str,
+    aggregation: str,
+    description: str = "",
+    is_active: bool = True,
+    meter: Meter | None = None,
+    reason: str = "",
+) -> Meter:
     _require(actor, Cap.CATALOG_EDIT)
     if meter is not None and meter.code != code and meter.rates.exists():
-        raise ValidationFailed("The code of a meter used by rate tables cannot change (usage events refer to it).",
-                               field="code")
+        raise ValidationFailed(
+            "The code of a meter used by rate tables cannot change (usage events refer to it).", field="code"
+        )
     meter = meter or Meter()
     meter.product, meter.code, meter.name, meter.unit = product, code, name, unit
     meter.aggregation, meter.description, meter.is_active = aggregation, description, is_active
@@ -90,8 +112,16 @@ def meter_save(*, actor: Actor, product: Product, code: str, name: str, unit: st
 
 
 @transaction.atomic
-def meter_cost_create(*, actor: Actor, meter: Meter, effective_from: datetime, unit_cost, per_units=1,
-                      currency: str = "USD", note: str = "") -> MeterCost:
+def meter_cost_create(
+    *,
+    actor: Actor,
+    meter: Meter,
+    effective_from: datetime,
+    unit_cost,
+    per_units=1,
+    currency: str = "USD",
+    note: str = "",
+) -> MeterCost:
     _require(actor, Cap.CATALOG_EDIT)
     unit_cost = to_decimal(unit_cost, field="unit_cost")
     per_units = to_decimal(per_units, field="per_units")
@@ -101,48 +131,90 @@ def meter_cost_create(*, actor: Actor, meter: Meter, effective_from: datetime, u
         raise ValidationFailed("Per units must be above zero.", field="per_units")
     if MeterCost.objects.filter(meter=meter, effective_from=effective_from).exists():
         raise ValidationFailed("This meter already has a cost from that instant.", field="effective_from")
-    cost = MeterCost(meter=meter, effective_from=effective_from, unit_cost=unit_cost, per_units=per_units,
-                     currency=currency, note=note)
+    cost = MeterCost(
+        meter=meter,
+        effective_from=effective_from,
+        unit_cost=unit_cost,
+        per_units=per_units,
+        currency=currency,
+        note=note,
+    )
     _save_with_reason(cost, note)
     return cost
 
 
 @transaction.atomic
-def meter_create(*, actor: Actor, product: Product, code: str, name: str, unit: str, aggregation: str,
-                 description: str = "", is_active: bool = True, reason: str = "",
-                 first_cost: dict | None = None) -> Meter:
+def meter_create(
+    *,
+    actor: Actor,
+    product: Product,
+    code: str,
+    name: str,
+    unit: str,
+    aggregation: str,
+    description: str = "",
+    is_active: bool = True,
+    reason: str = "",
+    first_cost: dict | None = None,
+) -> Meter:
     """A new meter and, when given, its first cost (effective_from, unit_cost, per_units, currency, note), at once."""
-    meter = meter_save(actor=actor, product=product, code=code, name=name, unit=unit, aggregation=aggregation,
-                       description=description, is_active=is_active, reason=reason)
+    meter = meter_save(
+        actor=actor,
+        product=product,
+        code=code,
+        name=name,
+        unit=unit,
+        aggregation=aggregation,
+        description=description,
+        is_active=is_active,
+        reason=reason,
+    )
     if first_cost:
         meter_cost_create(actor=actor, meter=meter, **first_cost)
     return meter
 
 
 @transaction.atomic
-def rate_table_create(*, actor: Actor, code: str, name: str, pricing_unit: str, description: str = "",
-                      currency_per_unit=Decimal(1)) -> RateTable:
+def rate_table_create(
+    *, actor: Actor, code: str, name: str, pricing_unit: str, description: str = "", currency_per_unit=Decimal(1)
+) -> RateTable:
     _require(actor, Cap.CATALOG_EDIT)
     currency_per_unit = to_decimal(currency_per_unit, field="currency_per_unit")
     if currency_per_unit <= 0:
         raise ValidationFailed("A pricing unit must be worth more than zero.", field="currency_per_unit")
     if RateTable.objects.filter(code=code).exists():
         raise ValidationFailed(f"A rate table with code {code} already exists.", field="code")
-    table = RateTable(code=code, name=name, pricing_unit=pricing_unit, description=description,
-                      currency_per_unit=currency_per_unit)
+    table = RateTable(
+        code=code, name=name, pricing_unit=pricing_unit, description=description, currency_per_unit=currency_per_unit
+    )
     _save_with_reason(table, "created")
     return table
 
 
 # ---- versions -----------------------------------------------------------------------------------
 
-def _decide(version: RateTableVersion, *, action: str, actor: Actor, from_status: str, comment: str = "",
-            at: datetime | None = None) -> None:
+
+def _decide(
+    version: RateTableVersion,
+    *,
+    action: str,
+    actor: Actor,
+    from_status: str,
+    comment: str = "",
+    at: datetime | None = None,
+) -> None:
     """Record a transition (append-only: the database refuses to change it afterwards)."""
-    ApprovalDecision.objects.create(version=version, action=action, actor=actor.user, comment=comment,
-                                    content_hash=version.content_hash, from_status=from_status,
-                                    to_status=version.status, effective_from=version.effective_from,
-                                    created_at=at or timezone.now())
+    ApprovalDecision.objects.create(
+        version=version,
+        action=action,
+        actor=actor.user,
+        comment=comment,
+        content_hash=version.content_hash,
+        from_status=from_status,
+        to_status=version.status,
+        effective_from=version.effective_from,
+        created_at=at or timezone.now(),
+    )
 
 
 def _lock_version(version_id: int) -> RateTableVersion:
@@ -155,7 +227,8 @@ def _lock_version(version_id: int) -> RateTableVersion:
 def _require_editable(version: RateTableVersion) -> None:
     if version.status not in EDITABLE:
         raise InvalidTransition(
-            f"Version {version.number} is {version.get_status_display().lower()}; only drafts can be edited.")
+            f"Version {version.number} is {version.get_status_display().lower()}; only drafts can be edited."
+        )
 
 
 def _record_contributor(version_id: int, actor: Actor) -> None:
@@ -165,8 +238,9 @@ def _record_contributor(version_id: int, actor: Actor) -> None:
 
 
 @transaction.atomic
-def rate_table_version_create_draft(*, rate_table_id: int, actor: Actor,
-                                    now: datetime | None = None) -> RateTableVersion:
+def rate_table_version_create_draft(
+    *, rate_table_id: int, actor: Actor, now: datetime | None = None
+) -> RateTableVersion:
     """A new draft copying the newest approved version, scheduled ones included (or empty).
 
     Copying the version in force now instead would silently undo a scheduled version's prices when the new
@@ -177,23 +251,41 @@ def rate_table_version_create_draft(*, rate_table_id: int, actor: Actor,
         raise NotFound("No such rate table.")
     open_version = table.versions.filter(status__in=OPEN).first()
     if open_version is not None:
-        raise Conflict(f"Version {open_version.number} is still {open_version.get_status_display().lower()}: "
-                       "finish or discard it before starting another draft.", code="open_version_exists",
-                       extra={"version_id": open_version.id})
+        raise Conflict(
+            f"Version {open_version.number} is still {open_version.get_status_display().lower()}: "
+            "finish or discard it before starting another draft.",
+            code="open_version_exists",
+            extra={"version_id": open_version.id},
+        )
     source = table.versions.filter(status=S.APPROVED).order_by("-effective_from", "-number").first()
     number = (table.versions.aggregate(n=Max("number"))["n"] or 0) + 1
     draft = RateTableVersion(rate_table=table, number=number, status=S.DRAFT, based_on=source, created_by=actor.user)
     _save_with_reason(draft, f"new draft from v{source.number}" if source else "new draft")
     if source is not None:
         for rate in source.rates.prefetch_related("tiers"):
-            copy = Rate.objects.create(version=draft, meter_id=rate.meter_id, pricing_model=rate.pricing_model,
-                                       unit_price=rate.unit_price, price_per_units=rate.price_per_units,
-                                       free_units=rate.free_units)
-            RateTier.objects.bulk_create([RateTier(rate=copy, up_to=t.up_to, unit_price=t.unit_price,
-                                                   flat_fee=t.flat_fee) for t in rate.tiers.all()])
+            copy = Rate.objects.create(
+                version=draft,
+                meter_id=rate.meter_id,
+                pricing_model=rate.pricing_model,
+                unit_price=rate.unit_price,
+                price_per_units=rate.price_per_units,
+                free_units=rate.free_units,
+            )
+            RateTier.objects.bulk_create(
+                [
+                    RateTier(rate=copy, up_to=t.up_to, unit_price=t.unit_price, flat_fee=t.flat_fee)
+                    for t in rate.tiers.all()
+                ]
+            )
     _record_contributor(draft.id, actor)
-    _decide(draft, action=ApprovalDecision.Action.CREATE, actor=actor, from_status="",
-            comment=f"Copied from v{source.number}" if source else "Empty draft", at=now)
+    _decide(
+        draft,
+        action=ApprovalDecision.Action.CREATE,
+        actor=actor,
+        from_status="",
+        comment=f"Copied from v{source.number}" if source else "Empty draft",
+        at=now,
+    )
     return draft
 
 
@@ -236,8 +328,15 @@ def rate_update_field(*, rate_id: int, field: str, value, actor: Actor) -> Rate:
 
 
 @transaction.atomic
-def rate_add(*, version_id: int, meter_id: int, actor: Actor, unit_price="0", price_per_units="1",
-             pricing_model: str = "per_unit") -> Rate:
+def rate_add(
+    *,
+    version_id: int,
+    meter_id: int,
+    actor: Actor,
+    unit_price="0",
+    price_per_units="1",
+    pricing_model: str = "per_unit",
+) -> Rate:
     _require(actor, Cap.CATALOG_EDIT)
     version = _lock_version(version_id)
     _require_editable(version)
@@ -246,9 +345,13 @@ def rate_add(*, version_id: int, meter_id: int, actor: Actor, unit_price="0", pr
         raise ValidationFailed("Choose an active meter.", field="meter")
     if version.rates.filter(meter=meter).exists():
         raise ValidationFailed(f"{meter.code} already has a rate in this version.", field="meter")
-    rate = Rate(version=version, meter=meter, pricing_model=_clean_rate_value("pricing_model", pricing_model),
-                unit_price=_clean_rate_value("unit_price", unit_price),
-                price_per_units=_clean_rate_value("price_per_units", price_per_units))
+    rate = Rate(
+        version=version,
+        meter=meter,
+        pricing_model=_clean_rate_value("pricing_model", pricing_model),
+        unit_price=_clean_rate_value("unit_price", unit_price),
+        price_per_units=_clean_rate_value("price_per_units", price_per_units),
+    )
     _save_with_reason(rate, "added")
     _record_contributor(version.id, actor)
     if rate.pricing_model in TIERED_MODELS:
@@ -278,9 +381,13 @@ def parse_tiers(rows: list[dict]) -> list[TierSpec]:
             continue
         if not price:
             raise ValidationFailed(f"Tier {index}: enter a unit price.", field="tiers")
-        tiers.append(TierSpec(to_decimal(up_to, field=f"tier {index} bound") if up_to else None,
-                              to_decimal(price, field=f"tier {index} price"),
-                              to_decimal(fee or "0", field=f"tier {index} flat fee")))
+        tiers.append(
+            TierSpec(
+                to_decimal(up_to, field=f"tier {index} bound") if up_to else None,
+                to_decimal(price, field=f"tier {index} price"),
+                to_decimal(fee or "0", field=f"tier {index} flat fee"),
+            )
+        )
     tiers.sort(key=lambda t: (t.up_to is None, t.up_to or 0))
     try:
         validate_tiers(tiers)
@@ -301,8 +408,9 @@ def rate_tiers_set(*, rate_id: int, tiers: list[TierSpec], actor: Actor) -> Rate
     except PricingError as exc:
         raise ValidationFailed(str(exc), field="tiers") from None
     rate.tiers.all().delete()
-    RateTier.objects.bulk_create([RateTier(rate=rate, up_to=t.up_to, unit_price=t.unit_price, flat_fee=t.flat_fee)
-                                  for t in tiers])
+    RateTier.objects.bulk_create(
+        [RateTier(rate=rate, up_to=t.up_to, unit_price=t.unit_price, flat_fee=t.flat_fee) for t in tiers]
+    )
     _save_with_reason(rate, "tiers edited")
     _record_contributor(rate.version_id, actor)
     return rate
@@ -312,33 +420,56 @@ def version_content_hash(version: RateTableVersion) -> str:
     """SHA-256 over the version's rates (canonical) and effective instant."""
     rates = []
     for rate in version.rates.select_related("meter").prefetch_related("tiers").order_by("meter__code"):
-        rates.append({
-            "meter": rate.meter.code, "model": rate.pricing_model, "unit_price": decimal_str(rate.unit_price),
-            "per": decimal_str(rate.price_per_units), "free": decimal_str(rate.free_units),
-            "tiers": [[decimal_str(t.up_to), decimal_str(t.unit_price), decimal_str(t.flat_fee)]
-                      for t in sorted(rate.tiers.all(), key=lambda t: (t.up_to is None, t.up_to or 0))],
-        })
+        rates.append(
+            {
+                "meter": rate.meter.code,
+                "model": rate.pricing_model,
+                "unit_price": decimal_str(rate.unit_price),
+                "per": decimal_str(rate.price_per_units),
+                "free": decimal_str(rate.free_units),
+                "tiers": [
+                    [decimal_str(t.up_to), decimal_str(t.unit_price), decimal_str(t.flat_fee)]
+                    for t in sorted(rate.tiers.all(), key=lambda t: (t.up_to is None, t.up_to or 0))
+                ],
+            }
+        )
     payload = {"rates": rates, "effective_from": version.effective_from.isoformat() if version.effective_from else None}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def _check_effective_from_free(version: RateTableVersion) -> None:
-    clash = (RateTableVersion.objects.filter(rate_table_id=version.rate_table_id, status=S.APPROVED,
-                                             effective_from=version.effective_from).exclude(pk=version.pk).first())
+    clash = (
+        RateTableVersion.objects.filter(
+            rate_table_id=version.rate_table_id, status=S.APPROVED, effective_from=version.effective_from
+        )
+        .exclude(pk=version.pk)
+        .first()
+    )
     if clash is not None:
-        raise ValidationFailed(f"Version {clash.number} is already approved from that instant; choose another.",
-                               field="effective_from", code="effective_from_taken")
+        raise ValidationFailed(
+            f"Version {clash.number} is already approved from that instant; choose another.",
+            field="effective_from",
+            code="effective_from_taken",
+        )
 
 
 @transaction.atomic
-def rate_table_version_submit(*, version_id: int, effective_from: datetime, reason: str, actor: Actor,
-                              backdate_reason: str = "", now: datetime | None = None) -> RateTableVersion:
+def rate_table_version_submit(
+    *,
+    version_id: int,
+    effective_from: datetime,
+    reason: str,
+    actor: Actor,
+    backdate_reason: str = "",
+    now: datetime | None = None,
+) -> RateTableVersion:
     _require(actor, Cap.CATALOG_EDIT)
     now = now or timezone.now()
     version = _lock_version(version_id)
     if version.status not in EDITABLE:
-        raise InvalidTransition(f"Only drafts can be submitted; version {version.number} is "
-                                f"{version.get_status_display().lower()}.")
+        raise InvalidTransition(
+            f"Only drafts can be submitted; version {version.number} is {version.get_status_display().lower()}."
+        )
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed("Say why prices change (the reason finance reads).", field="reason")
@@ -346,8 +477,11 @@ def rate_table_version_submit(*, version_id: int, effective_from: datetime, reas
         raise ValidationFailed("Choose when the new prices take effect.", field="effective_from")
     backdate_reason = (backdate_reason or "").strip()
     if effective_from < now and not backdate_reason:
-        raise ValidationFailed("The effective date is in the past: give a backdating reason "
-                               "(usage since then will be re-rated).", field="backdate_reason", code="backdate_reason_required")
+        raise ValidationFailed(
+            "The effective date is in the past: give a backdating reason (usage since then will be re-rated).",
+            field="backdate_reason",
+            code="backdate_reason_required",
+        )
     rates = list(version.rates.prefetch_related("tiers"))
     if not rates:
         raise ValidationFailed("A version needs at least one rate.", code="empty_version")
@@ -368,8 +502,14 @@ def rate_table_version_submit(*, version_id: int, effective_from: datetime, reas
     version.content_hash = version_content_hash(version)
     _save_with_reason(version, "submitted")
     _record_contributor(version.id, actor)
-    _decide(version, action=ApprovalDecision.Action.SUBMIT, actor=actor, from_status=from_status,
-            comment=reason + (f"\nBackdated: {backdate_reason}" if version.backdate_reason else ""), at=now)
+    _decide(
+        version,
+        action=ApprovalDecision.Action.SUBMIT,
+        actor=actor,
+        from_status=from_status,
+        comment=reason + (f"\nBackdated: {backdate_reason}" if version.backdate_reason else ""),
+        at=now,
+    )
     return version
 
 
@@ -382,8 +522,9 @@ def rate_table_version_withdraw(*, version_id: int, actor: Actor, comment: str =
     version.status = S.DRAFT
     version.content_hash = ""
     _save_with_reason(version, "withdrawn")
-    _decide(version, action=ApprovalDecision.Action.WITHDRAW, actor=actor, from_status=S.PENDING_APPROVAL,
-            comment=comment)
+    _decide(
+        version, action=ApprovalDecision.Action.WITHDRAW, actor=actor, from_status=S.PENDING_APPROVAL, comment=comment
+    )
     return version
 
 
@@ -407,36 +548,53 @@ def _lock_for_review(version_id: int, actor: Actor) -> RateTableVersion:
         raise Forbidden("Only finance approvers review price changes.")
     version = _lock_version(version_id)
     if version.status != S.PENDING_APPROVAL:
-        raise InvalidTransition(f"Version {version.number} is {version.get_status_display().lower()}, "
-                                "not pending approval.")
+        raise InvalidTransition(
+            f"Version {version.number} is {version.get_status_display().lower()}, not pending approval."
+        )
     if actor.user.pk in version_contributor_ids(version):
-        raise FourEyesViolation("You created, edited or submitted this change, so someone else must review it "
-                                "(four-eyes rule).")
+        raise FourEyesViolation(
+            "You created, edited or submitted this change, so someone else must review it (four-eyes rule)."
+        )
     return version
 
 
 @transaction.atomic
-def rate_table_version_approve(*, version_id: int, content_hash: str, actor: Actor, comment: str = "",
-                               now: datetime | None = None) -> RateTableVersion:
+def rate_table_version_approve(
+    *, version_id: int, content_hash: str, actor: Actor, comment: str = "", now: datetime | None = None
+) -> RateTableVersion:
     now = now or timezone.now()
     version = _lock_for_review(version_id, actor)
     current = version_content_hash(version)
     if content_hash != version.content_hash or current != version.content_hash:
-        raise Conflict("The content changed since it was submitted; reload the review before approving.",
-                       code="content_changed")
+        raise Conflict(
+            "The content changed since it was submitted; reload the review before approving.", code="content_changed"
+        )
     backdated = version.effective_from < now
     if backdated and not version.backdate_reason:
-        raise ValidationFailed("The effective date has passed since submission. Request changes so the maker "
-                               "sets a new date or gives a backdating reason.", code="effective_from_passed")
+        raise ValidationFailed(
+            "The effective date has passed since submission. Request changes so the maker "
+            "sets a new date or gives a backdating reason.",
+            code="effective_from_passed",
+        )
     _check_effective_from_free(version)
     version.status = S.APPROVED
     version.decided_by = actor.user
     version.decided_at = now
     _save_with_reason(version, "approved")
-    _decide(version, action=ApprovalDecision.Action.APPROVE, actor=actor, from_status=S.PENDING_APPROVAL,
-            comment=comment, at=now)
-    payload = {"version_id": version.id, "rate_table_id": version.rate_table_id,
-               "effective_from": version.effective_from, "backdated": backdated}
+    _decide(
+        version,
+        action=ApprovalDecision.Action.APPROVE,
+        actor=actor,
+        from_status=S.PENDING_APPROVAL,
+        comment=comment,
+        at=now,
+    )
+    payload = {
+        "version_id": version.id,
+        "rate_table_id": version.rate_table_id,
+        "effective_from": version.effective_from,
+        "backdated": backdated,
+    }
     transaction.on_commit(lambda: rate_table_version_approved.send(sender=RateTableVersion, **payload))
     return version
 
@@ -458,8 +616,9 @@ def _review_with_comment(version_id: int, actor: Actor, comment: str, to_status:
 
 @transaction.atomic
 def rate_table_version_request_changes(*, version_id: int, comment: str, actor: Actor) -> RateTableVersion:
-    return _review_with_comment(version_id, actor, comment, S.CHANGES_REQUESTED,
-                                ApprovalDecision.Action.REQUEST_CHANGES)
+    return _review_with_comment(
+        version_id, actor, comment, S.CHANGES_REQUESTED, ApprovalDecision.Action.REQUEST_CHANGES
+    )
 
 
 @transaction.atomic

@@ -1,4 +1,5 @@
 """Catalog pages. Thin: parse, call a service or selector, render (full page or htmx partial)."""
+
 from __future__ import annotations
 
 from django.contrib import messages
@@ -36,11 +37,16 @@ EDIT = Cap.CATALOG_EDIT
 
 # ---- products & meters --------------------------------------------------------------------------
 
+
 @capability_required(VIEW)
 def product_list(request):
     search = text_param(request.GET, "q")
-    return render_page_or_partial(request, "catalog/product_list.html", "catalog/_product_rows.html",
-                                  {"products": selectors.product_list(search=search), "q": search})
+    return render_page_or_partial(
+        request,
+        "catalog/product_list.html",
+        "catalog/_product_rows.html",
+        {"products": selectors.product_list(search=search), "q": search},
+    )
 
 
 def _model_form_view(request, *, form_class, instance, save, template, title, success_url, extra=None):
@@ -64,20 +70,37 @@ def product_edit(request, pk: int | None = None):
 
     def save(form):
         d = form.cleaned_data
-        return services.product_save(actor=actor, product=product, code=d["code"], name=d["name"],
-                                     description=d["description"], is_active=d["is_active"], reason=d["change_reason"])
+        return services.product_save(
+            actor=actor,
+            product=product,
+            code=d["code"],
+            name=d["name"],
+            description=d["description"],
+            is_active=d["is_active"],
+            reason=d["change_reason"],
+        )
 
-    return _model_form_view(request, form_class=ProductForm, instance=product, save=save,
-                            template="catalog/form.html", title=f"Edit {product}" if product else "New product",
-                            success_url=lambda o: reverse("catalog:product-list"),
-                            extra={"cancel_url": reverse("catalog:product-list")})
+    return _model_form_view(
+        request,
+        form_class=ProductForm,
+        instance=product,
+        save=save,
+        template="catalog/form.html",
+        title=f"Edit {product}" if product else "New product",
+        success_url=lambda o: reverse("catalog:product-list"),
+        extra={"cancel_url": reverse("catalog:product-list")},
+    )
 
 
 @capability_required(VIEW)
 def meter_list(request):
     search, product = text_param(request.GET, "q"), text_param(request.GET, "product")
-    context = {"meters": selectors.meter_list(search=search, product=product), "q": search,
-               "product": product, "products": selectors.product_list()}
+    context = {
+        "meters": selectors.meter_list(search=search, product=product),
+        "q": search,
+        "product": product,
+        "products": selectors.product_list(),
+    }
     return render_page_or_partial(request, "catalog/meter_list.html", "catalog/_meter_rows.html", context)
 
 
@@ -90,14 +113,29 @@ def meter_edit(request, pk: int | None = None):
 
     def save(form):
         d = form.cleaned_data
-        return services.meter_save(actor=actor, meter=meter, product=d["product"], code=d["code"], name=d["name"],
-                                   unit=d["unit"], aggregation=d["aggregation"], description=d["description"],
-                                   is_active=d["is_active"], reason=d["change_reason"])
+        return services.meter_save(
+            actor=actor,
+            meter=meter,
+            product=d["product"],
+            code=d["code"],
+            name=d["name"],
+            unit=d["unit"],
+            aggregation=d["aggregation"],
+            description=d["description"],
+            is_active=d["is_active"],
+            reason=d["change_reason"],
+        )
 
-    return _model_form_view(request, form_class=MeterForm, instance=meter, save=save, template="catalog/form.html",
-                            title=f"Edit meter {meter.code}" if meter else "New meter",
-                            success_url=lambda o: reverse("catalog:meter-detail", args=[o.pk]),
-                            extra={"cancel_url": reverse("catalog:meter-list")})
+    return _model_form_view(
+        request,
+        form_class=MeterForm,
+        instance=meter,
+        save=save,
+        template="catalog/form.html",
+        title=f"Edit meter {meter.code}" if meter else "New meter",
+        success_url=lambda o: reverse("catalog:meter-detail", args=[o.pk]),
+        extra={"cancel_url": reverse("catalog:meter-list")},
+    )
 
 
 def _meter_create(request, actor: Actor):
@@ -107,18 +145,31 @@ def _meter_create(request, actor: Actor):
     if request.method == "POST" and form.is_valid() and cost_form.is_valid():
         d = form.cleaned_data
         try:
-            meter = services.meter_create(actor=actor, product=d["product"], code=d["code"], name=d["name"],
-                                          unit=d["unit"], aggregation=d["aggregation"], description=d["description"],
-                                          is_active=d["is_active"], reason=d["change_reason"],
-                                          first_cost=cost_form.cost())
+            meter = services.meter_create(
+                actor=actor,
+                product=d["product"],
+                code=d["code"],
+                name=d["name"],
+                unit=d["unit"],
+                aggregation=d["aggregation"],
+                description=d["description"],
+                is_active=d["is_active"],
+                reason=d["change_reason"],
+                first_cost=cost_form.cost(),
+            )
         except DomainError as exc:
             target = cost_form if exc.field in cost_form.fields and exc.field not in form.fields else form
             add_domain_error_to_form(target, exc)
         else:
             messages.success(request, f"Saved {meter}." + ("" if cost_form.cost() else " Add its cost below."))
             return redirect("catalog:meter-detail", pk=meter.pk)
-    context = {"form": form, "cost_form": cost_form, "title": "New meter", "object": None,
-               "cancel_url": reverse("catalog:meter-list")}
+    context = {
+        "form": form,
+        "cost_form": cost_form,
+        "title": "New meter",
+        "object": None,
+        "cancel_url": reverse("catalog:meter-list"),
+    }
     return render_form(request, "catalog/form.html", context, forms=[form, cost_form])
 
 
@@ -138,8 +189,12 @@ def meter_detail(request, pk: int):
                 messages.success(request, "Cost added.")
                 return redirect("catalog:meter-detail", pk=meter.pk)
     costs = list(meter.costs.order_by("-effective_from"))
-    return render_form(request, "catalog/meter_detail.html",
-                       {"meter": meter, "costs": costs, "form": form, "history": _history(meter)}, forms=[form])
+    return render_form(
+        request,
+        "catalog/meter_detail.html",
+        {"meter": meter, "costs": costs, "form": form, "history": _history(meter)},
+        forms=[form],
+    )
 
 
 def _history(obj, limit: int = 50) -> list:
@@ -149,11 +204,15 @@ def _history(obj, limit: int = 50) -> list:
 @capability_required(VIEW)
 def product_history(request, pk: int):
     product = get_object_or_404(Product, pk=pk)
-    return render(request, "catalog/history.html", {"object": product, "history": _history(product),
-                                                    "back_url": reverse("catalog:product-list")})
+    return render(
+        request,
+        "catalog/history.html",
+        {"object": product, "history": _history(product), "back_url": reverse("catalog:product-list")},
+    )
 
 
 # ---- rate tables --------------------------------------------------------------------------------
+
 
 @capability_required(VIEW)
 def rate_table_list(request):
@@ -166,14 +225,25 @@ def rate_table_create(request):
 
     def save(form):
         d = form.cleaned_data
-        return services.rate_table_create(actor=actor, code=d["code"], name=d["name"],
-                                          pricing_unit=d["pricing_unit"], description=d["description"],
-                                          currency_per_unit=d["currency_per_unit"])
+        return services.rate_table_create(
+            actor=actor,
+            code=d["code"],
+            name=d["name"],
+            pricing_unit=d["pricing_unit"],
+            description=d["description"],
+            currency_per_unit=d["currency_per_unit"],
+        )
 
-    return _model_form_view(request, form_class=RateTableForm, instance=None, save=save, template="catalog/form.html",
-                            title="New rate table",
-                            success_url=lambda o: reverse("catalog:rate-table-detail", args=[o.code]),
-                            extra={"cancel_url": reverse("catalog:rate-table-list")})
+    return _model_form_view(
+        request,
+        form_class=RateTableForm,
+        instance=None,
+        save=save,
+        template="catalog/form.html",
+        title="New rate table",
+        success_url=lambda o: reverse("catalog:rate-table-detail", args=[o.code]),
+        extra={"cancel_url": reverse("catalog:rate-table-list")},
+    )
 
 
 @capability_required(VIEW)
@@ -185,9 +255,12 @@ def rate_table_detail(request, code: str):
     at = as_of_form.instant()
     in_force = selectors.rate_table_version_in_force_id(rate_table_id=table.id, at=at)
     context = {
-        "table": table, "versions": selectors.rate_table_versions(rate_table_id=table.id),
-        "timeline": selectors.rate_table_timeline(rate_table_id=table.id), "as_of_form": as_of_form,
-        "as_of": at, "as_of_given": bool(request.GET.get("as_of")),
+        "table": table,
+        "versions": selectors.rate_table_versions(rate_table_id=table.id),
+        "timeline": selectors.rate_table_timeline(rate_table_id=table.id),
+        "as_of_form": as_of_form,
+        "as_of": at,
+        "as_of_given": bool(request.GET.get("as_of")),
         "in_force": selectors.version_get(version_id=in_force) if in_force else None,
         "in_force_rows": selectors.version_rate_rows(version_id=in_force, at=at) if in_force else [],
     }
@@ -207,11 +280,14 @@ def rate_table_new_draft(request, code: str):
         if exc.extra.get("version_id"):
             return redirect("catalog:version-detail", pk=exc.extra["version_id"])
         return redirect("catalog:rate-table-detail", code=code)
-    messages.success(request, f"Draft v{draft.number} created from the active version. Edit the cells; each saves on its own.")
+    messages.success(
+        request, f"Draft v{draft.number} created from the active version. Edit the cells; each saves on its own."
+    )
     return redirect("catalog:version-detail", pk=draft.pk)
 
 
 # ---- version page: editor (drafts) or read-only ---------------------------------------------------
+
 
 def _version_or_404(pk: int) -> RateTableVersion:
     version = selectors.version_get(version_id=pk)
@@ -225,11 +301,15 @@ def version_detail(request, pk: int):
     version = _version_or_404(pk)
     can_edit = version.is_editable and user_can(request.user, EDIT)
     context = {
-        "version": version, "rows": selectors.version_rate_rows(version_id=version.id), "can_edit": can_edit,
+        "version": version,
+        "rows": selectors.version_rate_rows(version_id=version.id),
+        "can_edit": can_edit,
         "decisions": selectors.version_decisions(version_id=version.id),
         "available_meters": selectors.meters_not_in_version(version_id=version.id) if can_edit else [],
-        "pricing_models": [(m, m.replace("_", " ")) for m in PRICING_MODELS], "tiered_models": TIERED_MODELS,
-        "submit_form": submit_form_for(version), "diff": review.version_diff(version_id=version.id),
+        "pricing_models": [(m, m.replace("_", " ")) for m in PRICING_MODELS],
+        "tiered_models": TIERED_MODELS,
+        "submit_form": submit_form_for(version),
+        "diff": review.version_diff(version_id=version.id),
         "can_review": version.status == "pending_approval" and user_can(request.user, Cap.RATES_APPROVE),
     }
     return render(request, "catalog/version_detail.html", context)
@@ -242,12 +322,27 @@ def _rate_for_edit(version_pk: int, rate_pk: int) -> Rate:
     return rate
 
 
-def _row_response(request, rate_id: int, *, error: DomainError | None = None, field: str | None = None,
-                  status: int = 200, saved: str | None = None):
+def _row_response(
+    request,
+    rate_id: int,
+    *,
+    error: DomainError | None = None,
+    field: str | None = None,
+    status: int = 200,
+    saved: str | None = None,
+):
     row = selectors.rate_row(rate_id=rate_id)
-    context = {"row": row, "can_edit": True, "pricing_models": [(m, m.replace("_", " ")) for m in PRICING_MODELS],
-               "tiered_models": TIERED_MODELS, "error": error, "error_field": field, "saved": saved,
-               "submitted": request.POST, "version": row.rate.version}
+    context = {
+        "row": row,
+        "can_edit": True,
+        "pricing_models": [(m, m.replace("_", " ")) for m in PRICING_MODELS],
+        "tiered_models": TIERED_MODELS,
+        "error": error,
+        "error_field": field,
+        "saved": saved,
+        "submitted": request.POST,
+        "version": row.rate.version,
+    }
     return render(request, "catalog/_rate_row.html", context, status=status)
 
 
@@ -273,10 +368,14 @@ def rate_cell_save(request, pk: int, rate_pk: int):
 def rate_add(request, pk: int):
     version = _version_or_404(pk)
     try:
-        services.rate_add(version_id=version.id, meter_id=int(request.POST.get("meter") or 0),
-                          actor=Actor.from_request(request), unit_price=request.POST.get("unit_price") or "0",
-                          price_per_units=request.POST.get("price_per_units") or "1",
-                          pricing_model=request.POST.get("pricing_model") or "per_unit")
+        services.rate_add(
+            version_id=version.id,
+            meter_id=int(request.POST.get("meter") or 0),
+            actor=Actor.from_request(request),
+            unit_price=request.POST.get("unit_price") or "0",
+            price_per_units=request.POST.get("price_per_units") or "1",
+            pricing_model=request.POST.get("pricing_model") or "per_unit",
+        )
     except (DomainError, ValueError) as exc:
         messages.error(request, getattr(exc, "message", "Choose a meter."))
     return redirect("catalog:version-detail", pk=version.pk)
@@ -306,8 +405,15 @@ def rate_tiers(request, pk: int, rate_pk: int):
     if request.method == "POST":
         if not user_can(request.user, EDIT):
             raise PermissionDenied
-        rows = [{"up_to": u, "unit_price": p, "flat_fee": f} for u, p, f in zip(
-            request.POST.getlist("up_to"), request.POST.getlist("tier_price"), request.POST.getlist("flat_fee"), strict=False)]
+        rows = [
+            {"up_to": u, "unit_price": p, "flat_fee": f}
+            for u, p, f in zip(
+                request.POST.getlist("up_to"),
+                request.POST.getlist("tier_price"),
+                request.POST.getlist("flat_fee"),
+                strict=False,
+            )
+        ]
         try:
             tiers = services.parse_tiers(rows)
             services.rate_tiers_set(rate_id=rate.id, tiers=tiers, actor=Actor.from_request(request))
@@ -321,11 +427,21 @@ def rate_tiers(request, pk: int, rate_pk: int):
     rows = rows + [{"up_to": "", "unit_price": "", "flat_fee": ""}] * 2
     can_edit = row.rate.version.is_editable and user_can(request.user, EDIT)
     saved = request.method == "POST" and not error
-    response = render(request, "catalog/_tiers.html", {
-        "row": row, "tier_rows": rows, "error": error, "can_edit": can_edit, "saved": saved,
-        # the row's own line ("Tiers (n)", price, margin) comes back out of band so it is never stale
-        "version": row.rate.version, "pricing_models": [(m, m.replace("_", " ")) for m in PRICING_MODELS],
-        "tiered_models": TIERED_MODELS})
+    response = render(
+        request,
+        "catalog/_tiers.html",
+        {
+            "row": row,
+            "tier_rows": rows,
+            "error": error,
+            "can_edit": can_edit,
+            "saved": saved,
+            # the row's own line ("Tiers (n)", price, margin) comes back out of band so it is never stale
+            "version": row.rate.version,
+            "pricing_models": [(m, m.replace("_", " ")) for m in PRICING_MODELS],
+            "tiered_models": TIERED_MODELS,
+        },
+    )
     if saved:
         response["HX-Trigger"] = "rates-changed"  # the diff card refreshes itself
     return response
@@ -338,8 +454,9 @@ def version_submit(request, pk: int):
     form = SubmitForm(request.POST)
     if form.is_valid():
         try:
-            services.rate_table_version_submit(version_id=version.id, actor=Actor.from_request(request),
-                                               **form.cleaned_data)
+            services.rate_table_version_submit(
+                version_id=version.id, actor=Actor.from_request(request), **form.cleaned_data
+            )
         except DomainError as exc:
             add_domain_error_to_form(form, exc)
         else:
@@ -366,8 +483,9 @@ def _simple_transition(request, pk: int, service, success: str):
 @require_POST
 @capability_required(EDIT)
 def version_withdraw(request, pk: int):
-    return _simple_transition(request, pk, services.rate_table_version_withdraw,
-                              "v{n} withdrawn: it is a draft again and can be edited.")
+    return _simple_transition(
+        request, pk, services.rate_table_version_withdraw, "v{n} withdrawn: it is a draft again and can be edited."
+    )
 
 
 @require_POST
@@ -377,6 +495,7 @@ def version_discard(request, pk: int):
 
 
 # ---- finance: review queue and review page --------------------------------------------------------
+
 
 @capability_required(Cap.RATES_APPROVE)
 def review_queue(request):
@@ -392,8 +511,9 @@ def review_detail(request, pk: int):
         actor = Actor.from_request(request)
         try:
             if d["decision"] == "approve":
-                services.rate_table_version_approve(version_id=version.id, content_hash=d["content_hash"],
-                                                    actor=actor, comment=d["comment"])
+                services.rate_table_version_approve(
+                    version_id=version.id, content_hash=d["content_hash"], actor=actor, comment=d["comment"]
+                )
                 done = f"Approved {version}. It takes effect {version.effective_from:%Y-%m-%d %H:%M} UTC."
             elif d["decision"] == "request_changes":
                 services.rate_table_version_request_changes(version_id=version.id, comment=d["comment"], actor=actor)
@@ -406,10 +526,14 @@ def review_detail(request, pk: int):
         else:
             messages.success(request, done)
             return redirect("catalog:review-queue")
-    context = {"version": version, "diff": review.version_diff(version_id=version.id), "form": form,
-               "decisions": selectors.version_decisions(version_id=version.id),
-               "timeline": review.version_timeline(version_id=version.id),
-               "is_own": request.user.pk in selectors.version_contributor_ids(version)}
+    context = {
+        "version": version,
+        "diff": review.version_diff(version_id=version.id),
+        "form": form,
+        "decisions": selectors.version_decisions(version_id=version.id),
+        "timeline": review.version_timeline(version_id=version.id),
+        "is_own": request.user.pk in selectors.version_contributor_ids(version),
+    }
     return render_form(request, "catalog/review_detail.html", context, forms=[form])
 
 

@@ -3,6 +3,7 @@
 Goes through the services; idempotent (a customer that exists is left alone, a contract is only added to a
 customer without one). Rate tables and meters are looked up by code; without them contracts are skipped.
 """
+
 from __future__ import annotations
 
 import random
@@ -78,8 +79,9 @@ def customer_specs(size: str) -> list[tuple[str, str, str, str]]:
     segments = ["startup", "smb", "smb", "mid_market", "enterprise"]
     for i in range(EXTRA.get(size, 0)):
         name = f"{rng.choice(_ADJ)} {rng.choice(_NOUN)} {rng.choice(_SUFFIX)}"
-        specs.append((f"demo-{i + 1:04d}", f"{name} {i + 1}", rng.choice(segments),
-                      "active" if rng.random() > 0.08 else "trial"))
+        specs.append(
+            (f"demo-{i + 1:04d}", f"{name} {i + 1}", rng.choice(segments), "active" if rng.random() > 0.08 else "trial")
+        )
     return specs
 
 
@@ -105,7 +107,9 @@ def contract_plan(external_id: str, segment: str, status: str, index: int) -> di
         table = "credits"
     fee = {"enterprise": D(5000), "mid_market": D(1500), "smb": D(299), "startup": D(49)}[segment]
     plan = {
-        "table": table, "billing_model": model, "enforcement": enforcement,
+        "table": table,
+        "billing_model": model,
+        "enforcement": enforcement,
         "overdraft_limit": D(rng.choice([2000, 5000, 10000])) if enforcement == "soft" else D(0),
         "base_fee": D(0) if status == "trial" else fee,
         "included_credits": D(rng.choice([0, 10_000, 25_000, 50_000])) if model != "postpaid" else D(0),
@@ -139,8 +143,10 @@ def seed(*, stdout, size: str = "small") -> None:
     except Exception:  # catalog selectors not there yet
         meters = {}
     if not tables:
-        stdout.write("  contracts: no demo rate tables (list-usd, credits, enterprise-usd) yet; "
-                     "customers only, contracts skipped.")
+        stdout.write(
+            "  contracts: no demo rate tables (list-usd, credits, enterprise-usd) yet; "
+            "customers only, contracts skipped."
+        )
     now = timezone.now()
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     bar = ProgressBar(len(specs), "customers and contracts", stream=stdout)
@@ -150,14 +156,29 @@ def seed(*, stdout, size: str = "small") -> None:
         customer = Customer.objects.filter(external_id=external_id).first()
         if customer is None:
             customer = services.customer_create(
-                external_id=external_id, name=name, segment=segment, status=status,
-                account_manager_id=manager.pk if manager else None, actor=actor, change_reason="imported from CRM")
+                external_id=external_id,
+                name=name,
+                segment=segment,
+                status=status,
+                account_manager_id=manager.pk if manager else None,
+                actor=actor,
+                change_reason="imported from CRM",
+            )
         plan = contract_plan(external_id, segment, status, index)
         table_id = tables.get(plan["table"])
         if table_id is not None and not Contract.objects.filter(customer=customer).exists():
-            _seed_contracts(customer=customer, plan=plan, table_id=table_id, tables=tables, meters=meters,
-                            today=today, status=status, index=index, actor=actor,
-                            finance=Actor(user=finance) if finance else SYSTEM)
+            _seed_contracts(
+                customer=customer,
+                plan=plan,
+                table_id=table_id,
+                tables=tables,
+                meters=meters,
+                today=today,
+                status=status,
+                index=index,
+                actor=actor,
+                finance=Actor(user=finance) if finance else SYSTEM,
+            )
         bar.advance()
     bar.finish()
 
@@ -184,8 +205,19 @@ def _seed_contracts(*, customer, plan, table_id, tables, meters, today, status, 
             overrides[meters["gpu.seconds"]] = OverrideTerms("fixed", None, D("0.0009"), D(1))
         if "image.generations" in meters:
             allowances[meters["image.generations"]] = D(2000)
-    terms = {k: plan[k] for k in ("billing_model", "enforcement", "overdraft_limit", "base_fee", "included_credits",
-                                  "credit_price", "billing_anchor_day", "alert_thresholds")}
+    terms = {
+        k: plan[k]
+        for k in (
+            "billing_model",
+            "enforcement",
+            "overdraft_limit",
+            "base_fee",
+            "included_credits",
+            "credit_price",
+            "billing_anchor_day",
+            "alert_thresholds",
+        )
+    }
     ends_at = None
     if status == "churned":
         ends_at = today - timedelta(days=20)
@@ -193,17 +225,37 @@ def _seed_contracts(*, customer, plan, table_id, tables, meters, today, status, 
         # an earlier, smaller contract that this one replaced: shows a contract history
         middle = _month_start(today, plan["months_ago"] // 2)
         services.contract_create(
-            customer_id=customer.pk, rate_table_id=tables.get("list-usd", table_id), starts_at=starts_at,
-            ends_at=middle, billing_model="prepaid", enforcement="hard", base_fee=D(0), included_credits=D(0),
-            credit_price=D("0.01"), billing_anchor_day=1, actor=actor, change_reason="self-serve sign-up",
-            notes="Self-serve plan before the negotiated contract.")
+            customer_id=customer.pk,
+            rate_table_id=tables.get("list-usd", table_id),
+            starts_at=starts_at,
+            ends_at=middle,
+            billing_model="prepaid",
+            enforcement="hard",
+            base_fee=D(0),
+            included_credits=D(0),
+            credit_price=D("0.01"),
+            billing_anchor_day=1,
+            actor=actor,
+            change_reason="self-serve sign-up",
+            notes="Self-serve plan before the negotiated contract.",
+        )
         starts_at = middle
     contract = services.contract_create(
-        customer_id=customer.pk, rate_table_id=table_id, starts_at=starts_at, ends_at=ends_at,
-        allowances=allowances, overrides=overrides, actor=actor, change_reason="signed order form",
+        customer_id=customer.pk,
+        rate_table_id=table_id,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        allowances=allowances,
+        overrides=overrides,
+        actor=actor,
+        change_reason="signed order form",
         notes="Negotiated terms; see the order form in the CRM." if plan["billing_model"] != "prepaid" else "",
-        **terms)
+        **terms,
+    )
     if index % 4 == 0 and status != "churned":
-        services.contract_update(contract_id=contract.pk, actor=finance,
-                                 change_reason="Q3 renegotiation: alerts earlier for this account",
-                                 alert_thresholds=[50, 75, 90, 100])
+        services.contract_update(
+            contract_id=contract.pk,
+            actor=finance,
+            change_reason="Q3 renegotiation: alerts earlier for this account",
+            alert_thresholds=[50, 75, 90, 100],
+        )

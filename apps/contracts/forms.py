@@ -11,8 +11,15 @@ from .models import Contract, Customer, PriceOverride
 
 
 def _decimal(label, required=True, initial=None, help_text=""):
-    return forms.DecimalField(label=label, required=required, initial=initial, max_digits=30, decimal_places=12,
-                              help_text=help_text, widget=forms.TextInput(attrs={"inputmode": "decimal"}))
+    return forms.DecimalField(
+        label=label,
+        required=required,
+        initial=initial,
+        max_digits=30,
+        decimal_places=12,
+        help_text=help_text,
+        widget=forms.TextInput(attrs={"inputmode": "decimal"}),
+    )
 
 
 def date_to_instant(value) -> datetime | None:
@@ -21,24 +28,31 @@ def date_to_instant(value) -> datetime | None:
 
 
 class CustomerFilterForm(forms.Form):
-    q = forms.CharField(label="Search", required=False,
-                        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name or external id"}))
+    q = forms.CharField(
+        label="Search",
+        required=False,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name or external id"}),
+    )
     account_manager = forms.ChoiceField(label="Account manager", required=False)
-    segment = forms.ChoiceField(label="Segment", required=False,
-                                choices=[("", "All segments"), *Customer.Segment.choices])
+    segment = forms.ChoiceField(
+        label="Segment", required=False, choices=[("", "All segments"), *Customer.Segment.choices]
+    )
     status = forms.ChoiceField(label="Status", required=False, choices=[("", "All statuses"), *Customer.Status.choices])
-    billing_model = forms.ChoiceField(label="Billing", required=False,
-                                      choices=[("", "All billing models"), *Contract.BillingModel.choices])
+    billing_model = forms.ChoiceField(
+        label="Billing", required=False, choices=[("", "All billing models"), *Contract.BillingModel.choices]
+    )
 
     def __init__(self, *args, managers=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["account_manager"].choices = [("", "Anyone"), ("none", "Unassigned")] + [
-            (str(u.pk), u.get_full_name() or u.username) for u in managers]
+            (str(u.pk), u.get_full_name() or u.username) for u in managers
+        ]
 
 
 class CustomerForm(ReasonFormMixin, forms.Form):
-    external_id = forms.SlugField(label="External id (CRM)", max_length=80,
-                                  help_text="The id usage events use. It cannot change later.")
+    external_id = forms.SlugField(
+        label="External id (CRM)", max_length=80, help_text="The id usage events use. It cannot change later."
+    )
     name = forms.CharField(max_length=200)
     segment = forms.ChoiceField(choices=Customer.Segment.choices)
     status = forms.ChoiceField(choices=Customer.Status.choices)
@@ -47,11 +61,15 @@ class CustomerForm(ReasonFormMixin, forms.Form):
     def __init__(self, *args, managers=(), editing=False, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["account_manager"].choices = [("", "Unassigned")] + [
-            (str(u.pk), u.get_full_name() or u.username) for u in managers]
+            (str(u.pk), u.get_full_name() or u.username) for u in managers
+        ]
         if editing:
             del self.fields["external_id"]
-        order = [n for n in ("external_id", "name", "segment", "status", "account_manager", "change_reason")
-                 if n in self.fields]
+        order = [
+            n
+            for n in ("external_id", "name", "segment", "status", "account_manager", "change_reason")
+            if n in self.fields
+        ]
         self.order_fields(order)
 
     def clean_account_manager(self):
@@ -61,10 +79,15 @@ class CustomerForm(ReasonFormMixin, forms.Form):
 
 class ContractForm(ReasonFormMixin, forms.Form):
     rate_table = forms.ChoiceField(label="Rate table")
-    starts_on = forms.DateField(label="Starts on", widget=forms.DateInput(attrs={"type": "date"}),
-                                help_text="At 00:00 UTC.")
-    ends_on = forms.DateField(label="Ends on", required=False, widget=forms.DateInput(attrs={"type": "date"}),
-                              help_text="Exclusive, 00:00 UTC. Empty: open-ended.")
+    starts_on = forms.DateField(
+        label="Starts on", widget=forms.DateInput(attrs={"type": "date"}), help_text="At 00:00 UTC."
+    )
+    ends_on = forms.DateField(
+        label="Ends on",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Exclusive, 00:00 UTC. Empty: open-ended.",
+    )
     billing_model = forms.ChoiceField(choices=Contract.BillingModel.choices)
     enforcement = forms.ChoiceField(label="Enforcement policy", choices=Contract.Enforcement.choices)
     overdraft_limit = _decimal("Overdraft limit", initial=Decimal(0), help_text="Soft policy only: how far below zero.")
@@ -72,16 +95,23 @@ class ContractForm(ReasonFormMixin, forms.Form):
     base_fee = _decimal("Base fee per period", initial=Decimal(0))
     included_credits = _decimal("Included credits per period", initial=Decimal(0))
     credit_price = _decimal("Credit price", initial=Decimal(1), help_text="Currency per credit.")
-    billing_anchor_day = forms.IntegerField(label="Billing anchor day", min_value=1, max_value=31, initial=1,
-                                            help_text="Periods start on this day (last day in shorter months).")
-    alert_thresholds = forms.CharField(label="Alert thresholds (%)", initial="70, 90, 100",
-                                       help_text="Of included usage, comma-separated.")
+    billing_anchor_day = forms.IntegerField(
+        label="Billing anchor day",
+        min_value=1,
+        max_value=31,
+        initial=1,
+        help_text="Periods start on this day (last day in shorter months).",
+    )
+    alert_thresholds = forms.CharField(
+        label="Alert thresholds (%)", initial="70, 90, 100", help_text="Of included usage, comma-separated."
+    )
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
     def __init__(self, *args, rate_tables=(), require_reason=False, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["rate_table"].choices = [("", "Choose…")] + [
-            (str(t.pk), f"{t.name} ({t.code}, {t.pricing_unit})") for t in rate_tables]
+            (str(t.pk), f"{t.name} ({t.code}, {t.pricing_unit})") for t in rate_tables
+        ]
         self.fields["change_reason"].required = require_reason
 
     def clean_alert_thresholds(self):
@@ -97,11 +127,18 @@ class ContractForm(ReasonFormMixin, forms.Form):
     def terms(self) -> dict:
         d = self.cleaned_data
         return {
-            "rate_table_id": int(d["rate_table"]), "starts_at": date_to_instant(d["starts_on"]),
-            "ends_at": date_to_instant(d.get("ends_on")), "billing_model": d["billing_model"],
-            "enforcement": d["enforcement"], "overdraft_limit": d["overdraft_limit"], "currency": d["currency"],
-            "base_fee": d["base_fee"], "included_credits": d["included_credits"], "credit_price": d["credit_price"],
-            "billing_anchor_day": d["billing_anchor_day"], "alert_thresholds": d["alert_thresholds"],
+            "rate_table_id": int(d["rate_table"]),
+            "starts_at": date_to_instant(d["starts_on"]),
+            "ends_at": date_to_instant(d.get("ends_on")),
+            "billing_model": d["billing_model"],
+            "enforcement": d["enforcement"],
+            "overdraft_limit": d["overdraft_limit"],
+            "currency": d["currency"],
+            "base_fee": d["base_fee"],
+            "included_credits": d["included_credits"],
+            "credit_price": d["credit_price"],
+            "billing_anchor_day": d["billing_anchor_day"],
+            "alert_thresholds": d["alert_thresholds"],
             "notes": d.get("notes", ""),
         }
 
@@ -153,8 +190,13 @@ class _RowFormSet(forms.BaseFormSet):
 
     @property
     def empty_form(self):
-        form = self.form(auto_id=self.auto_id, prefix=self.add_prefix("__prefix__"), empty_permitted=True,
-                         use_required_attribute=False, meters=self.meters)
+        form = self.form(
+            auto_id=self.auto_id,
+            prefix=self.add_prefix("__prefix__"),
+            empty_permitted=True,
+            use_required_attribute=False,
+            meters=self.meters,
+        )
         self.add_fields(form, None)
         return form
 

@@ -1,4 +1,5 @@
 """Contracts: customers, their contract terms, included allowances and price overrides."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -32,8 +33,9 @@ class Customer(models.Model):
     name = models.CharField(max_length=200)
     segment = models.CharField(max_length=20, choices=Segment.choices, default=Segment.SMB)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
-    account_manager = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                        related_name="accounts")
+    account_manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="accounts"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 
@@ -66,7 +68,9 @@ class Contract(models.Model):
     credit_price = DecimalField(default=Decimal(1), help_text="Currency per credit.")
     enforcement = models.CharField(max_length=10, choices=Enforcement.choices, default=Enforcement.HARD)
     overdraft_limit = DecimalField(default=Decimal(0), help_text="Soft policy: how far below zero usage may go.")
-    alert_thresholds = models.JSONField(default=default_thresholds, help_text="% of included usage, e.g. [70, 90, 100].")
+    alert_thresholds = models.JSONField(
+        default=default_thresholds, help_text="% of included usage, e.g. [70, 90, 100]."
+    )
     billing_anchor_day = models.PositiveSmallIntegerField(default=1, help_text="Day of month periods start (1-31).")
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -75,12 +79,20 @@ class Contract(models.Model):
     class Meta:
         ordering = ["customer__name", "-starts_at"]
         constraints = [
-            models.CheckConstraint(condition=Q(ends_at__isnull=True) | Q(ends_at__gt=models.F("starts_at")),
-                                   name="contract_ends_after_start"),
-            models.CheckConstraint(condition=Q(billing_anchor_day__gte=1) & Q(billing_anchor_day__lte=31),
-                                   name="contract_anchor_day_range"),
-            models.CheckConstraint(condition=Q(base_fee__gte=0) & Q(included_credits__gte=0) & Q(credit_price__gte=0)
-                                   & Q(overdraft_limit__gte=0), name="contract_amounts_non_negative"),
+            models.CheckConstraint(
+                condition=Q(ends_at__isnull=True) | Q(ends_at__gt=models.F("starts_at")),
+                name="contract_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(billing_anchor_day__gte=1) & Q(billing_anchor_day__lte=31), name="contract_anchor_day_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(base_fee__gte=0)
+                & Q(included_credits__gte=0)
+                & Q(credit_price__gte=0)
+                & Q(overdraft_limit__gte=0),
+                name="contract_amounts_non_negative",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -121,5 +133,6 @@ class PriceOverride(models.Model):
             models.CheckConstraint(
                 condition=(Q(kind="multiplier", multiplier__isnull=False, multiplier__gte=0))
                 | (Q(kind="fixed", unit_price__isnull=False, unit_price__gte=0)),
-                name="override_kind_has_value"),
+                name="override_kind_has_value",
+            ),
         ]

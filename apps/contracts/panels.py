@@ -1,5 +1,6 @@
 """Customer-page panels. Each app registers its own in AppConfig.ready(); the customer page lazy-loads them
 (hx-get, hx-trigger="load") from the registering app's own URL, so contracts imports none of those apps."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

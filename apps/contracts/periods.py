@@ -5,6 +5,7 @@ than the anchor day (anchor 31 in April, 29-31 in February) the period starts on
 so an anchor-31 contract has periods Jan 31 -> Feb 28 (29 in leap years) -> Mar 31 -> Apr 30 -> May 31.
 Periods are half-open: start inclusive, end exclusive; both are aware UTC datetimes.
 """
+
 from __future__ import annotations
 
 import calendar

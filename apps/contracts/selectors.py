@@ -1,4 +1,5 @@
 """Contracts reads. Plain data out (frozen dataclasses, dicts, lists); the other apps read contracts only here."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -89,8 +90,9 @@ def contract_in_force_at(*, starts_at: datetime, ends_at: datetime | None, at: d
 
 
 def _in_force_q(at: datetime, prefix: str = "") -> Q:
-    return (Q(**{f"{prefix}starts_at__lte": at})
-            & (Q(**{f"{prefix}ends_at__isnull": True}) | Q(**{f"{prefix}ends_at__gt": at})))
+    return Q(**{f"{prefix}starts_at__lte": at}) & (
+        Q(**{f"{prefix}ends_at__isnull": True}) | Q(**{f"{prefix}ends_at__gt": at})
+    )
 
 
 def _terms_queryset() -> QuerySet[Contract]:
@@ -102,21 +104,34 @@ def _terms_queryset() -> QuerySet[Contract]:
 
 def contract_terms_from(contract: Contract) -> ContractTerms:
     return ContractTerms(
-        id=contract.id, customer_id=contract.customer_id, rate_table_id=contract.rate_table_id,
-        billing_model=contract.billing_model, enforcement=contract.enforcement,
-        overdraft_limit=contract.overdraft_limit, credit_price=contract.credit_price,
-        included_credits=contract.included_credits, base_fee=contract.base_fee, currency=contract.currency,
+        id=contract.id,
+        customer_id=contract.customer_id,
+        rate_table_id=contract.rate_table_id,
+        billing_model=contract.billing_model,
+        enforcement=contract.enforcement,
+        overdraft_limit=contract.overdraft_limit,
+        credit_price=contract.credit_price,
+        included_credits=contract.included_credits,
+        base_fee=contract.base_fee,
+        currency=contract.currency,
         alert_thresholds=tuple(int(t) for t in (contract.alert_thresholds or [])),
-        billing_anchor_day=contract.billing_anchor_day, starts_at=contract.starts_at, ends_at=contract.ends_at,
+        billing_anchor_day=contract.billing_anchor_day,
+        starts_at=contract.starts_at,
+        ends_at=contract.ends_at,
         allowances={a.meter_id: a.quantity for a in contract.allowances.all()},
-        overrides={o.meter_id: OverrideTerms(kind=o.kind, multiplier=o.multiplier, unit_price=o.unit_price,
-                                             price_per_units=o.price_per_units)
-                   for o in contract.overrides.all()},
-        rate_table_code=contract.rate_table.code, pricing_unit=contract.rate_table.pricing_unit,
+        overrides={
+            o.meter_id: OverrideTerms(
+                kind=o.kind, multiplier=o.multiplier, unit_price=o.unit_price, price_per_units=o.price_per_units
+            )
+            for o in contract.overrides.all()
+        },
+        rate_table_code=contract.rate_table.code,
+        pricing_unit=contract.rate_table.pricing_unit,
     )
 
 
 # --- interfaces used by usage rating and alerts -----------------------------------------------------------
+
 
 def customer_ids_by_external_id(external_ids: Iterable[str]) -> dict[str, int]:
     """Map CRM ids to primary keys in one query; unknown ids are simply absent."""
@@ -159,7 +174,9 @@ def contracts_in_force(*, customer_ids: Iterable[int], at: datetime) -> dict[int
     if not ids:
         return {}
     result: dict[int, ContractTerms] = {}
-    for contract in _terms_queryset().filter(_in_force_q(at), customer_id__in=ids).order_by("customer_id", "-starts_at"):
+    for contract in (
+        _terms_queryset().filter(_in_force_q(at), customer_id__in=ids).order_by("customer_id", "-starts_at")
+    ):
         result.setdefault(contract.customer_id, contract_terms_from(contract))
     return result
 
@@ -174,6 +191,7 @@ def contracts_for_customers(*, customer_ids: Iterable[int]) -> dict[int, list[Co
 
 
 # --- pages ------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class CustomerFilters:
@@ -199,8 +217,9 @@ def customer_list(*, filters: CustomerFilters, at: datetime) -> QuerySet[Custome
     if filters.status:
         qs = qs.filter(status=filters.status)
     if filters.billing_model:
-        qs = qs.filter(Q(contracts__billing_model=filters.billing_model)
-                       & _in_force_q(at, prefix="contracts__")).distinct()
+        qs = qs.filter(
+            Q(contracts__billing_model=filters.billing_model) & _in_force_q(at, prefix="contracts__")
+        ).distinct()
     return qs.order_by("name", "id")
 
 
@@ -208,37 +227,55 @@ def attach_current_contracts(customers: list[Customer], *, at: datetime) -> list
     """Rows for the customer table: the customer plus its contract in force (one query for the page)."""
     terms = {}
     if customers:
-        contracts = (Contract.objects.select_related("rate_table")
-                     .filter(_in_force_q(at), customer_id__in=[c.id for c in customers]).order_by("-starts_at"))
+        contracts = (
+            Contract.objects.select_related("rate_table")
+            .filter(_in_force_q(at), customer_id__in=[c.id for c in customers])
+            .order_by("-starts_at")
+        )
         for contract in contracts:
             terms.setdefault(contract.customer_id, contract)
     return [{"customer": c, "contract": terms.get(c.id)} for c in customers]
 
 
 def customer_counts_by_manager() -> dict[int | None, int]:
-    return {row["account_manager_id"]: row["n"]
-            for row in Customer.objects.values("account_manager_id").annotate(n=Count("id"))}
+    return {
+        row["account_manager_id"]: row["n"]
+        for row in Customer.objects.values("account_manager_id").annotate(n=Count("id"))
+    }
 
 
 def account_managers() -> list:
     """Users who manage at least one account or hold the account-manager role."""
-    return list(get_user_model().objects.filter(Q(accounts__isnull=False) | Q(groups__name=Role.ACCOUNT_MANAGER.value))
-                .distinct().order_by("username"))
+    return list(
+        get_user_model()
+        .objects.filter(Q(accounts__isnull=False) | Q(groups__name=Role.ACCOUNT_MANAGER.value))
+        .distinct()
+        .order_by("username")
+    )
 
 
 def customer_contracts(*, customer_id: int) -> list[Contract]:
-    return list(Contract.objects.select_related("rate_table").prefetch_related(
-        Prefetch("allowances", queryset=IncludedAllowance.objects.select_related("meter").order_by("meter__code")),
-        Prefetch("overrides", queryset=PriceOverride.objects.select_related("meter").order_by("meter__code")),
-    ).filter(customer_id=customer_id).order_by("-starts_at"))
+    return list(
+        Contract.objects.select_related("rate_table")
+        .prefetch_related(
+            Prefetch("allowances", queryset=IncludedAllowance.objects.select_related("meter").order_by("meter__code")),
+            Prefetch("overrides", queryset=PriceOverride.objects.select_related("meter").order_by("meter__code")),
+        )
+        .filter(customer_id=customer_id)
+        .order_by("-starts_at")
+    )
 
 
 def contract_get(*, customer_id: int, contract_id: int) -> Contract | None:
-    return (Contract.objects.select_related("rate_table", "customer")
-            .prefetch_related(
-                Prefetch("allowances", queryset=IncludedAllowance.objects.select_related("meter").order_by("meter__code")),
-                Prefetch("overrides", queryset=PriceOverride.objects.select_related("meter").order_by("meter__code")))
-            .filter(customer_id=customer_id, pk=contract_id).first())
+    return (
+        Contract.objects.select_related("rate_table", "customer")
+        .prefetch_related(
+            Prefetch("allowances", queryset=IncludedAllowance.objects.select_related("meter").order_by("meter__code")),
+            Prefetch("overrides", queryset=PriceOverride.objects.select_related("meter").order_by("meter__code")),
+        )
+        .filter(customer_id=customer_id, pk=contract_id)
+        .first()
+    )
 
 
 def contract_status(contract: Contract, at: datetime) -> str:
@@ -258,8 +295,19 @@ class HistoryRow:
 
 
 _CONTRACT_HISTORY_FIELDS = [
-    "rate_table", "starts_at", "ends_at", "billing_model", "currency", "base_fee", "included_credits", "credit_price",
-    "enforcement", "overdraft_limit", "alert_thresholds", "billing_anchor_day", "notes",
+    "rate_table",
+    "starts_at",
+    "ends_at",
+    "billing_model",
+    "currency",
+    "base_fee",
+    "included_credits",
+    "credit_price",
+    "enforcement",
+    "overdraft_limit",
+    "alert_thresholds",
+    "billing_anchor_day",
+    "notes",
 ]
 
 
@@ -294,8 +342,16 @@ def _history_rows(records, subject_of, fields) -> list[HistoryRow]:
         if kind == "changed" and not changes:
             continue
         user = record.history_user.username if record.history_user_id else "system"
-        rows.append(HistoryRow(at=record.history_date, user=user, kind=kind, subject=key,
-                               reason=record.history_change_reason or "", changes=changes))
+        rows.append(
+            HistoryRow(
+                at=record.history_date,
+                user=user,
+                kind=kind,
+                subject=key,
+                reason=record.history_change_reason or "",
+                changes=changes,
+            )
+        )
     return rows
 
 
@@ -309,13 +365,30 @@ def contract_history(*, contract_id: int) -> list[HistoryRow]:
     tables = rate_table_codes_by_ids({r.rate_table_id for r in contract_records})
 
     rows = _history_rows(contract_records, lambda r: "contract", _CONTRACT_HISTORY_FIELDS)
-    rows = [HistoryRow(at=r.at, user=r.user, kind=r.kind, subject=r.subject, reason=r.reason,
-                       changes=[(f, tables.get(int(o), o) if f == "rate_table" and o not in ("", "—") else o,
-                                 tables.get(int(n), n) if f == "rate_table" and n not in ("", "—") else n)
-                                for f, o, n in r.changes]) for r in rows]
+    rows = [
+        HistoryRow(
+            at=r.at,
+            user=r.user,
+            kind=r.kind,
+            subject=r.subject,
+            reason=r.reason,
+            changes=[
+                (
+                    f,
+                    tables.get(int(o), o) if f == "rate_table" and o not in ("", "—") else o,
+                    tables.get(int(n), n) if f == "rate_table" and n not in ("", "—") else n,
+                )
+                for f, o, n in r.changes
+            ],
+        )
+        for r in rows
+    ]
     rows += _history_rows(allowance_records, lambda r: f"allowance {meters.get(r.meter_id, r.meter_id)}", ["quantity"])
-    rows += _history_rows(override_records, lambda r: f"override {meters.get(r.meter_id, r.meter_id)}",
-                          ["kind", "multiplier", "unit_price", "price_per_units"])
+    rows += _history_rows(
+        override_records,
+        lambda r: f"override {meters.get(r.meter_id, r.meter_id)}",
+        ["kind", "multiplier", "unit_price", "price_per_units"],
+    )
     rows.sort(key=lambda r: r.at, reverse=True)
     return rows
 
@@ -329,22 +402,40 @@ def customer_history(*, customer_id: int) -> list[HistoryRow]:
     def label(value: str) -> str:
         return names.get(int(value), value) if value.isdigit() else value
 
-    rows = [HistoryRow(at=r.at, user=r.user, kind=r.kind, subject=r.subject, reason=r.reason,
-                       changes=[("account manager", label(o), label(n)) if f == "account_manager_id" else (f, o, n)
-                                for f, o, n in r.changes]) for r in rows]
+    rows = [
+        HistoryRow(
+            at=r.at,
+            user=r.user,
+            kind=r.kind,
+            subject=r.subject,
+            reason=r.reason,
+            changes=[
+                ("account manager", label(o), label(n)) if f == "account_manager_id" else (f, o, n)
+                for f, o, n in r.changes
+            ],
+        )
+        for r in rows
+    ]
     rows.sort(key=lambda r: r.at, reverse=True)
     return rows
 
 
 def contracts_including_credits(*, at: datetime) -> list[ContractTerms]:
     """Contracts in force at `at` that include credits per period and draw a wallet (prepaid, hybrid)."""
-    qs = (_terms_queryset().filter(_in_force_q(at), included_credits__gt=0,
-                                   billing_model__in=[Contract.BillingModel.PREPAID, Contract.BillingModel.HYBRID])
-          .order_by("id"))
+    qs = (
+        _terms_queryset()
+        .filter(
+            _in_force_q(at),
+            included_credits__gt=0,
+            billing_model__in=[Contract.BillingModel.PREPAID, Contract.BillingModel.HYBRID],
+        )
+        .order_by("id")
+    )
     return [contract_terms_from(c) for c in qs]
 
 
 # --- batch reads for insights and alerts
+
 
 def customers_by_id(*, customer_ids: Iterable[int]) -> dict[int, Customer]:
     """Many customers (with their account manager) in one query."""
@@ -357,8 +448,10 @@ def customer_names(*, customer_ids: Iterable[int]) -> dict[int, tuple[str, str]]
     ids = list({int(i) for i in customer_ids})
     if not ids:
         return {}
-    return {pk: (ext, name) for pk, ext, name in
-            Customer.objects.filter(pk__in=ids).values_list("pk", "external_id", "name")}
+    return {
+        pk: (ext, name)
+        for pk, ext, name in Customer.objects.filter(pk__in=ids).values_list("pk", "external_id", "name")
+    }
 
 
 def customer_choices() -> list[Customer]:

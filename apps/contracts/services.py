@@ -3,6 +3,7 @@
 At most one contract is in force per customer at any instant: every contract write locks the customer row
 first (select_for_update) and refuses a date range that overlaps another contract of that customer.
 """
+
 from __future__ import annotations
 
 import re
@@ -34,14 +35,17 @@ def _amount(value, *, field: str, allow_none: bool = False, positive: bool = Fal
         raise ValidationFailed(f"{field.replace('_', ' ').capitalize()} is required.", field=field)
     result = to_decimal(value, field=field)
     if result < 0 or (positive and result == 0):
-        raise ValidationFailed(f"{field.replace('_', ' ').capitalize()} must be "
-                               f"{'greater than zero' if positive else 'zero or more'}.", field=field)
+        raise ValidationFailed(
+            f"{field.replace('_', ' ').capitalize()} must be {'greater than zero' if positive else 'zero or more'}.",
+            field=field,
+        )
     if abs(result) >= _MAX_AMOUNT:
         raise ValidationFailed(f"{field.replace('_', ' ').capitalize()} is too large.", field=field)
     return result
 
 
 # --- customers ---------------------------------------------------------------------------------------------
+
 
 def _validate_customer(*, name: str, segment: str, status: str) -> str:
     name = (name or "").strip()
@@ -57,29 +61,47 @@ def _validate_customer(*, name: str, segment: str, status: str) -> str:
 
 
 @transaction.atomic
-def customer_create(*, external_id: str, name: str, segment: str = Customer.Segment.SMB,
-                    status: str = Customer.Status.ACTIVE, account_manager_id: int | None = None,
-                    actor: Actor, change_reason: str = "") -> Customer:
+def customer_create(
+    *,
+    external_id: str,
+    name: str,
+    segment: str = Customer.Segment.SMB,
+    status: str = Customer.Status.ACTIVE,
+    account_manager_id: int | None = None,
+    actor: Actor,
+    change_reason: str = "",
+) -> Customer:
     external_id = (external_id or "").strip()
     if not external_id or not _SLUG.match(external_id) or len(external_id) > 80:
-        raise ValidationFailed("The external id is the CRM id used in usage events: letters, digits, '-' and '_'.",
-                               field="external_id")
+        raise ValidationFailed(
+            "The external id is the CRM id used in usage events: letters, digits, '-' and '_'.", field="external_id"
+        )
     if external_id.lower() in RESERVED_EXTERNAL_IDS:
         raise ValidationFailed(f"'{external_id}' is reserved; choose another external id.", field="external_id")
     name = _validate_customer(name=name, segment=segment, status=status)
     if Customer.objects.filter(external_id=external_id).exists():
-        raise Conflict(f"A customer with external id '{external_id}' already exists.", code="duplicate",
-                       field="external_id")
-    customer = Customer(external_id=external_id, name=name, segment=segment, status=status,
-                        account_manager_id=account_manager_id)
+        raise Conflict(
+            f"A customer with external id '{external_id}' already exists.", code="duplicate", field="external_id"
+        )
+    customer = Customer(
+        external_id=external_id, name=name, segment=segment, status=status, account_manager_id=account_manager_id
+    )
     stamp_history(customer, actor=actor, reason=change_reason or "created")
     customer.save()
     return customer
 
 
 @transaction.atomic
-def customer_update(*, customer_id: int, name: str, segment: str, status: str, account_manager_id: int | None,
-                    actor: Actor, change_reason: str = "") -> Customer:
+def customer_update(
+    *,
+    customer_id: int,
+    name: str,
+    segment: str,
+    status: str,
+    account_manager_id: int | None,
+    actor: Actor,
+    change_reason: str = "",
+) -> Customer:
     customer = Customer.objects.select_for_update().filter(pk=customer_id).first()
     if customer is None:
         raise NotFound("No such customer.")
@@ -92,12 +114,14 @@ def customer_update(*, customer_id: int, name: str, segment: str, status: str, a
 
 # --- contracts ---------------------------------------------------------------------------------------------
 
+
 def _validate_thresholds(values) -> list[int]:
     try:
         thresholds = sorted({int(v) for v in values})
     except (TypeError, ValueError):
-        raise ValidationFailed("Alert thresholds are whole percentages, e.g. 70, 90, 100.",
-                               field="alert_thresholds") from None
+        raise ValidationFailed(
+            "Alert thresholds are whole percentages, e.g. 70, 90, 100.", field="alert_thresholds"
+        ) from None
     if any(t <= 0 or t > 1000 for t in thresholds):
         raise ValidationFailed("Alert thresholds are percentages between 1 and 1000.", field="alert_thresholds")
     return thresholds
@@ -108,21 +132,25 @@ def _validate_overrides(overrides: Mapping[int, OverrideTerms]) -> dict[int, Ove
     for meter_id, o in overrides.items():
         if o.kind == PriceOverride.Kind.MULTIPLIER:
             multiplier = _amount(o.multiplier, field="multiplier")
-            result[int(meter_id)] = OverrideTerms(kind=o.kind, multiplier=multiplier, unit_price=None,
-                                                  price_per_units=Decimal(1))
+            result[int(meter_id)] = OverrideTerms(
+                kind=o.kind, multiplier=multiplier, unit_price=None, price_per_units=Decimal(1)
+            )
         elif o.kind == PriceOverride.Kind.FIXED:
             unit_price = _amount(o.unit_price, field="unit_price")
-            per = _amount(Decimal(1) if o.price_per_units is None else o.price_per_units, field="price_per_units",
-                          positive=True)
-            result[int(meter_id)] = OverrideTerms(kind=o.kind, multiplier=None, unit_price=unit_price,
-                                                  price_per_units=per)
+            per = _amount(
+                Decimal(1) if o.price_per_units is None else o.price_per_units, field="price_per_units", positive=True
+            )
+            result[int(meter_id)] = OverrideTerms(
+                kind=o.kind, multiplier=None, unit_price=unit_price, price_per_units=per
+            )
         else:
             raise ValidationFailed(f"Unknown override kind {o.kind!r}.", field="overrides")
     return result
 
 
-def _check_no_overlap(*, customer_id: int, starts_at: datetime, ends_at: datetime | None,
-                      exclude_id: int | None) -> None:
+def _check_no_overlap(
+    *, customer_id: int, starts_at: datetime, ends_at: datetime | None, exclude_id: int | None
+) -> None:
     clash = Contract.objects.filter(customer_id=customer_id).filter(Q(ends_at__isnull=True) | Q(ends_at__gt=starts_at))
     if ends_at is not None:
         clash = clash.filter(starts_at__lt=ends_at)
@@ -134,7 +162,10 @@ def _check_no_overlap(*, customer_id: int, starts_at: datetime, ends_at: datetim
         raise Conflict(
             f"A customer has at most one contract in force at a time: this overlaps contract #{other.pk} "
             f"({other.starts_at:%Y-%m-%d %H:%M} to {until}). End that one first or change the dates.",
-            code="contract_overlap", field="starts_at", extra={"contract_id": other.pk})
+            code="contract_overlap",
+            field="starts_at",
+            extra={"contract_id": other.pk},
+        )
 
 
 def _clean_terms(terms: dict) -> dict:
@@ -158,8 +189,9 @@ def _clean_terms(terms: dict) -> dict:
         clean[name] = _amount(clean.get(name, Decimal(0)), field=name)
     clean["credit_price"] = _amount(clean.get("credit_price", Decimal(1)), field="credit_price")
     if clean["enforcement"] != Contract.Enforcement.SOFT and clean["overdraft_limit"] != 0:
-        raise ValidationFailed("An overdraft limit only applies to the soft policy; set it to 0 or choose soft.",
-                               field="overdraft_limit")
+        raise ValidationFailed(
+            "An overdraft limit only applies to the soft policy; set it to 0 or choose soft.", field="overdraft_limit"
+        )
     currency = (clean.get("currency") or "USD").strip().upper()
     if not re.match(r"^[A-Z]{3}$", currency):
         raise ValidationFailed("Currency is a 3-letter code such as USD.", field="currency")
@@ -176,12 +208,31 @@ def _clean_terms(terms: dict) -> dict:
     return clean
 
 
-_TERM_FIELDS = ("rate_table_id", "starts_at", "ends_at", "billing_model", "currency", "base_fee", "included_credits",
-                "credit_price", "enforcement", "overdraft_limit", "alert_thresholds", "billing_anchor_day", "notes")
+_TERM_FIELDS = (
+    "rate_table_id",
+    "starts_at",
+    "ends_at",
+    "billing_model",
+    "currency",
+    "base_fee",
+    "included_credits",
+    "credit_price",
+    "enforcement",
+    "overdraft_limit",
+    "alert_thresholds",
+    "billing_anchor_day",
+    "notes",
+)
 
 
-def _sync_children(*, contract: Contract, allowances: Mapping[int, Decimal], overrides: Mapping[int, OverrideTerms],
-                   actor: Actor, reason: str) -> None:
+def _sync_children(
+    *,
+    contract: Contract,
+    allowances: Mapping[int, Decimal],
+    overrides: Mapping[int, OverrideTerms],
+    actor: Actor,
+    reason: str,
+) -> None:
     wanted_allowances = {}
     for meter_id, quantity in allowances.items():
         quantity = _amount(quantity, field="allowances")
@@ -213,52 +264,93 @@ def _sync_children(*, contract: Contract, allowances: Mapping[int, Decimal], ove
             stamp_history(override, actor=actor, reason=reason)
             override.delete()
             continue
-        current = OverrideTerms(kind=override.kind, multiplier=override.multiplier, unit_price=override.unit_price,
-                                price_per_units=override.price_per_units)
+        current = OverrideTerms(
+            kind=override.kind,
+            multiplier=override.multiplier,
+            unit_price=override.unit_price,
+            price_per_units=override.price_per_units,
+        )
         if current != wanted:
             override.kind, override.multiplier = wanted.kind, wanted.multiplier
             override.unit_price, override.price_per_units = wanted.unit_price, wanted.price_per_units
             stamp_history(override, actor=actor, reason=reason)
             override.save()
     for meter_id, o in wanted_overrides.items():
-        override = PriceOverride(contract=contract, meter_id=meter_id, kind=o.kind, multiplier=o.multiplier,
-                                 unit_price=o.unit_price, price_per_units=o.price_per_units)
+        override = PriceOverride(
+            contract=contract,
+            meter_id=meter_id,
+            kind=o.kind,
+            multiplier=o.multiplier,
+            unit_price=o.unit_price,
+            price_per_units=o.price_per_units,
+        )
         stamp_history(override, actor=actor, reason=reason)
         override.save()
 
 
 @transaction.atomic
-def contract_create(*, customer_id: int, rate_table_id: int, starts_at: datetime, ends_at: datetime | None = None,
-                    billing_model: str = Contract.BillingModel.PREPAID, currency: str = "USD",
-                    base_fee: Decimal = Decimal(0), included_credits: Decimal = Decimal(0),
-                    credit_price: Decimal = Decimal(1), enforcement: str = Contract.Enforcement.HARD,
-                    overdraft_limit: Decimal = Decimal(0), alert_thresholds=(70, 90, 100),
-                    billing_anchor_day: int = 1, notes: str = "",
-                    allowances: Mapping[int, Decimal] | None = None,
-                    overrides: Mapping[int, OverrideTerms] | None = None,
-                    actor: Actor, change_reason: str = "") -> Contract:
+def contract_create(
+    *,
+    customer_id: int,
+    rate_table_id: int,
+    starts_at: datetime,
+    ends_at: datetime | None = None,
+    billing_model: str = Contract.BillingModel.PREPAID,
+    currency: str = "USD",
+    base_fee: Decimal = Decimal(0),
+    included_credits: Decimal = Decimal(0),
+    credit_price: Decimal = Decimal(1),
+    enforcement: str = Contract.Enforcement.HARD,
+    overdraft_limit: Decimal = Decimal(0),
+    alert_thresholds=(70, 90, 100),
+    billing_anchor_day: int = 1,
+    notes: str = "",
+    allowances: Mapping[int, Decimal] | None = None,
+    overrides: Mapping[int, OverrideTerms] | None = None,
+    actor: Actor,
+    change_reason: str = "",
+) -> Contract:
     customer = Customer.objects.select_for_update().filter(pk=customer_id).first()
     if customer is None:
         raise NotFound("No such customer.")
-    terms = _clean_terms(dict(
-        rate_table_id=rate_table_id, starts_at=starts_at, ends_at=ends_at, billing_model=billing_model,
-        currency=currency, base_fee=base_fee, included_credits=included_credits, credit_price=credit_price,
-        enforcement=enforcement, overdraft_limit=overdraft_limit, alert_thresholds=alert_thresholds,
-        billing_anchor_day=billing_anchor_day, notes=notes))
+    terms = _clean_terms(
+        dict(
+            rate_table_id=rate_table_id,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            billing_model=billing_model,
+            currency=currency,
+            base_fee=base_fee,
+            included_credits=included_credits,
+            credit_price=credit_price,
+            enforcement=enforcement,
+            overdraft_limit=overdraft_limit,
+            alert_thresholds=alert_thresholds,
+            billing_anchor_day=billing_anchor_day,
+            notes=notes,
+        )
+    )
     _check_no_overlap(customer_id=customer.pk, starts_at=terms["starts_at"], ends_at=terms["ends_at"], exclude_id=None)
     reason = change_reason or "contract created"
     contract = Contract(customer=customer, **{k: terms[k] for k in _TERM_FIELDS})
     stamp_history(contract, actor=actor, reason=reason)
     contract.save()
-    _sync_children(contract=contract, allowances=allowances or {}, overrides=overrides or {}, actor=actor,
-                   reason=reason)
+    _sync_children(
+        contract=contract, allowances=allowances or {}, overrides=overrides or {}, actor=actor, reason=reason
+    )
     return contract
 
 
 @transaction.atomic
-def contract_update(*, contract_id: int, actor: Actor, change_reason: str,
-                    allowances: Mapping[int, Decimal] | None = None,
-                    overrides: Mapping[int, OverrideTerms] | None = None, **changes) -> Contract:
+def contract_update(
+    *,
+    contract_id: int,
+    actor: Actor,
+    change_reason: str,
+    allowances: Mapping[int, Decimal] | None = None,
+    overrides: Mapping[int, OverrideTerms] | None = None,
+    **changes,
+) -> Contract:
     """Change a contract's terms (any of the contract_create keywords); allowances/overrides replace the sets."""
     unknown = set(changes) - set(_TERM_FIELDS)
     if unknown:
@@ -270,21 +362,28 @@ def contract_update(*, contract_id: int, actor: Actor, change_reason: str,
     contract = Contract.objects.select_for_update().get(pk=contract_id)
     reason = (change_reason or "").strip()
     if not reason:
-        raise ValidationFailed("Say why you are changing the contract; the reason is kept in its history.",
-                               field="change_reason")
+        raise ValidationFailed(
+            "Say why you are changing the contract; the reason is kept in its history.", field="change_reason"
+        )
     terms = _clean_terms({**{k: getattr(contract, k) for k in _TERM_FIELDS}, **changes})
-    _check_no_overlap(customer_id=customer_id, starts_at=terms["starts_at"], ends_at=terms["ends_at"],
-                      exclude_id=contract.pk)
+    _check_no_overlap(
+        customer_id=customer_id, starts_at=terms["starts_at"], ends_at=terms["ends_at"], exclude_id=contract.pk
+    )
     for key in _TERM_FIELDS:
         setattr(contract, key, terms[key])
     stamp_history(contract, actor=actor, reason=reason)
     contract.save()
     if allowances is not None or overrides is not None:
         current_allowances = {a.meter_id: a.quantity for a in contract.allowances.all()}
-        current_overrides = {o.meter_id: OverrideTerms(o.kind, o.multiplier, o.unit_price, o.price_per_units)
-                             for o in contract.overrides.all()}
-        _sync_children(contract=contract,
-                       allowances=current_allowances if allowances is None else allowances,
-                       overrides=current_overrides if overrides is None else overrides,
-                       actor=actor, reason=reason)
+        current_overrides = {
+            o.meter_id: OverrideTerms(o.kind, o.multiplier, o.unit_price, o.price_per_units)
+            for o in contract.overrides.all()
+        }
+        _sync_children(
+            contract=contract,
+            allowances=current_allowances if allowances is None else allowances,
+            overrides=current_overrides if overrides is None else overrides,
+            actor=actor,
+            reason=reason,
+        )
     return contract

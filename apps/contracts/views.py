@@ -35,23 +35,34 @@ def customer_list(request):
     scope = request.GET.get("scope") or ("mine" if _manages_accounts(request.user) else "all")
     manager = data.get("account_manager") or ""
     filters = selectors.CustomerFilters(
-        q=(data.get("q") or "").strip(), segment=data.get("segment") or "", status=data.get("status") or "",
-        billing_model=data.get("billing_model") or "", unassigned=manager == "none",
-        account_manager_id=request.user.pk if scope == "mine" else (int(manager) if manager.isdigit() else None))
+        q=(data.get("q") or "").strip(),
+        segment=data.get("segment") or "",
+        status=data.get("status") or "",
+        billing_model=data.get("billing_model") or "",
+        unassigned=manager == "none",
+        account_manager_id=request.user.pk if scope == "mine" else (int(manager) if manager.isdigit() else None),
+    )
     now = timezone.now()
     page, query = paginate(request, selectors.customer_list(filters=filters, at=now), PAGE_SIZE)
     context = {
-        "form": form, "page": page, "rows": selectors.attach_current_contracts(list(page.object_list), at=now),
-        "scope": scope, "query": query, "show_mine": _manages_accounts(request.user),
+        "form": form,
+        "page": page,
+        "rows": selectors.attach_current_contracts(list(page.object_list), at=now),
+        "scope": scope,
+        "query": query,
+        "show_mine": _manages_accounts(request.user),
         "my_count": request.user.accounts.count(),
     }
     return render_page_or_partial(request, "contracts/customer_list.html", "contracts/_customer_table.html", context)
 
 
 def _header_context(request, customer, tab: str) -> dict:
-    return {"customer": customer, "tab": tab,
-            "can_edit": user_can(request.user, Cap.CONTRACTS_EDIT),
-            "can_issue": user_can(request.user, Cap.CREDITS_ISSUE)}
+    return {
+        "customer": customer,
+        "tab": tab,
+        "can_edit": user_can(request.user, Cap.CONTRACTS_EDIT),
+        "can_issue": user_can(request.user, Cap.CREDITS_ISSUE),
+    }
 
 
 @capability_required(Cap.CUSTOMERS_VIEW)
@@ -65,13 +76,24 @@ def customer_detail(request, external_id: str):
     for panel in customer_panels():
         if any(user_can(request.user, c) for c in panel.caps):
             try:
-                panels.append({"key": panel.key, "title": panel.title, "wide": panel.wide,
-                               "url": reverse(panel.url_name, kwargs={"external_id": customer.external_id})})
+                panels.append(
+                    {
+                        "key": panel.key,
+                        "title": panel.title,
+                        "wide": panel.wide,
+                        "url": reverse(panel.url_name, kwargs={"external_id": customer.external_id}),
+                    }
+                )
             except NoReverseMatch:
                 continue
-    context = {**_header_context(request, customer, "overview"), "contract": contract, "terms": terms,
-               "period": terms.period(now) if terms else None, "upcoming": upcoming[-1:] if upcoming else [],
-               "panels": panels}
+    context = {
+        **_header_context(request, customer, "overview"),
+        "contract": contract,
+        "terms": terms,
+        "period": terms.period(now) if terms else None,
+        "upcoming": upcoming[-1:] if upcoming else [],
+        "panels": panels,
+    }
     return render(request, "contracts/customer_detail.html", context)
 
 
@@ -79,10 +101,15 @@ def customer_detail(request, external_id: str):
 def customer_contracts(request, external_id: str):
     customer = selectors.customer_or_404(external_id=external_id)
     now = timezone.now()
-    contracts = [{"contract": c, "status": selectors.contract_status(c, now)}
-                 for c in selectors.customer_contracts(customer_id=customer.pk)]
-    context = {**_header_context(request, customer, "contracts"), "contracts": contracts,
-               "customer_history": selectors.customer_history(customer_id=customer.pk)}
+    contracts = [
+        {"contract": c, "status": selectors.contract_status(c, now)}
+        for c in selectors.customer_contracts(customer_id=customer.pk)
+    ]
+    context = {
+        **_header_context(request, customer, "contracts"),
+        "contracts": contracts,
+        "customer_history": selectors.customer_history(customer_id=customer.pk),
+    }
     return render(request, "contracts/customer_contracts.html", context)
 
 
@@ -94,9 +121,14 @@ def customer_create(request):
         d = form.cleaned_data
         try:
             customer = services.customer_create(
-                external_id=d["external_id"], name=d["name"], segment=d["segment"], status=d["status"],
-                account_manager_id=d["account_manager"], actor=Actor.from_request(request),
-                change_reason=d.get("change_reason") or "")
+                external_id=d["external_id"],
+                name=d["name"],
+                segment=d["segment"],
+                status=d["status"],
+                account_manager_id=d["account_manager"],
+                actor=Actor.from_request(request),
+                change_reason=d.get("change_reason") or "",
+            )
         except DomainError as exc:
             add_domain_error_to_form(form, exc)
         else:
@@ -109,22 +141,31 @@ def customer_create(request):
 def customer_edit(request, external_id: str):
     customer = selectors.customer_or_404(external_id=external_id)
     managers = selectors.account_managers()
-    initial = {"name": customer.name, "segment": customer.segment, "status": customer.status,
-               "account_manager": str(customer.account_manager_id or "")}
+    initial = {
+        "name": customer.name,
+        "segment": customer.segment,
+        "status": customer.status,
+        "account_manager": str(customer.account_manager_id or ""),
+    }
     form = CustomerForm(request.POST or None, initial=initial, managers=managers, editing=True)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         try:
-            services.customer_update(customer_id=customer.pk, name=d["name"], segment=d["segment"],
-                                     status=d["status"], account_manager_id=d["account_manager"],
-                                     actor=Actor.from_request(request), change_reason=d.get("change_reason") or "")
+            services.customer_update(
+                customer_id=customer.pk,
+                name=d["name"],
+                segment=d["segment"],
+                status=d["status"],
+                account_manager_id=d["account_manager"],
+                actor=Actor.from_request(request),
+                change_reason=d.get("change_reason") or "",
+            )
         except DomainError as exc:
             add_domain_error_to_form(form, exc)
         else:
             messages.success(request, "Customer saved.")
             return redirect("contracts:customer-detail", external_id=customer.external_id)
-    return render_form(request, "contracts/customer_form.html", {"form": form, "customer": customer},
-                       forms=[form])
+    return render_form(request, "contracts/customer_form.html", {"form": form, "customer": customer}, forms=[form])
 
 
 def _catalog_choices():
@@ -141,9 +182,12 @@ def _rows_from_formsets(allowance_fs, override_fs):
     for form in override_fs.forms:
         d = getattr(form, "cleaned_data", {})
         if d.get("meter") and d.get("kind"):
-            overrides[int(d["meter"])] = OverrideTerms(kind=d["kind"], multiplier=d.get("multiplier"),
-                                                       unit_price=d.get("unit_price"),
-                                                       price_per_units=d.get("price_per_units"))
+            overrides[int(d["meter"])] = OverrideTerms(
+                kind=d["kind"],
+                multiplier=d.get("multiplier"),
+                unit_price=d.get("unit_price"),
+                price_per_units=d.get("price_per_units"),
+            )
     return allowances, overrides
 
 
@@ -154,20 +198,33 @@ def _contract_form_view(request, customer, contract=None):
         allowance_initial, override_initial = [], []
     else:
         initial = {
-            "rate_table": str(contract.rate_table_id), "starts_on": contract.starts_at.date(),
+            "rate_table": str(contract.rate_table_id),
+            "starts_on": contract.starts_at.date(),
             "ends_on": contract.ends_at.date() if contract.ends_at else None,
-            "billing_model": contract.billing_model, "enforcement": contract.enforcement,
-            "overdraft_limit": decimal_str(contract.overdraft_limit), "currency": contract.currency,
-            "base_fee": decimal_str(contract.base_fee), "included_credits": decimal_str(contract.included_credits),
+            "billing_model": contract.billing_model,
+            "enforcement": contract.enforcement,
+            "overdraft_limit": decimal_str(contract.overdraft_limit),
+            "currency": contract.currency,
+            "base_fee": decimal_str(contract.base_fee),
+            "included_credits": decimal_str(contract.included_credits),
             "credit_price": decimal_str(contract.credit_price),
             "billing_anchor_day": contract.billing_anchor_day,
-            "alert_thresholds": ", ".join(str(t) for t in contract.alert_thresholds or []), "notes": contract.notes,
+            "alert_thresholds": ", ".join(str(t) for t in contract.alert_thresholds or []),
+            "notes": contract.notes,
         }
-        allowance_initial = [{"meter": str(a.meter_id), "quantity": decimal_str(a.quantity)}
-                             for a in contract.allowances.all()]
-        override_initial = [{"meter": str(o.meter_id), "kind": o.kind, "multiplier": decimal_str(o.multiplier),
-                             "unit_price": decimal_str(o.unit_price), "price_per_units": decimal_str(o.price_per_units)}
-                            for o in contract.overrides.all()]
+        allowance_initial = [
+            {"meter": str(a.meter_id), "quantity": decimal_str(a.quantity)} for a in contract.allowances.all()
+        ]
+        override_initial = [
+            {
+                "meter": str(o.meter_id),
+                "kind": o.kind,
+                "multiplier": decimal_str(o.multiplier),
+                "unit_price": decimal_str(o.unit_price),
+                "price_per_units": decimal_str(o.price_per_units),
+            }
+            for o in contract.overrides.all()
+        ]
     data = request.POST if request.method == "POST" else None
     form = ContractForm(data, initial=initial, rate_tables=rate_tables, require_reason=contract is not None)
     allowance_fs = AllowanceFormSet(data, initial=allowance_initial, prefix="allowance", meters=meters)
@@ -178,11 +235,23 @@ def _contract_form_view(request, customer, contract=None):
         reason = form.cleaned_data.get("change_reason") or ""
         try:
             if contract is None:
-                saved = services.contract_create(customer_id=customer.pk, allowances=allowances, overrides=overrides,
-                                                 actor=actor, change_reason=reason, **form.terms())
+                saved = services.contract_create(
+                    customer_id=customer.pk,
+                    allowances=allowances,
+                    overrides=overrides,
+                    actor=actor,
+                    change_reason=reason,
+                    **form.terms(),
+                )
             else:
-                saved = services.contract_update(contract_id=contract.pk, allowances=allowances, overrides=overrides,
-                                                 actor=actor, change_reason=reason, **form.terms())
+                saved = services.contract_update(
+                    contract_id=contract.pk,
+                    allowances=allowances,
+                    overrides=overrides,
+                    actor=actor,
+                    change_reason=reason,
+                    **form.terms(),
+                )
         except DomainError as exc:
             if exc.field in ("starts_at", "ends_at"):
                 exc.field = exc.field.replace("_at", "_on")
@@ -192,9 +261,19 @@ def _contract_form_view(request, customer, contract=None):
         else:
             messages.success(request, f"Contract #{saved.pk} saved.")
             return redirect("contracts:customer-detail", external_id=customer.external_id)
-    return render_form(request, "contracts/contract_form.html", {
-        "customer": customer, "contract": contract, "form": form, "allowance_fs": allowance_fs,
-        "override_fs": override_fs, "no_rate_tables": not rate_tables}, invalid=request.method == "POST")
+    return render_form(
+        request,
+        "contracts/contract_form.html",
+        {
+            "customer": customer,
+            "contract": contract,
+            "form": form,
+            "allowance_fs": allowance_fs,
+            "override_fs": override_fs,
+            "no_rate_tables": not rate_tables,
+        },
+        invalid=request.method == "POST",
+    )
 
 
 @capability_required(Cap.CONTRACTS_EDIT)
@@ -217,8 +296,11 @@ def contract_history(request, external_id: str, pk: int):
     contract = selectors.contract_get(customer_id=customer.pk, contract_id=pk)
     if contract is None:
         raise Http404("No such contract.")
-    context = {**_header_context(request, customer, "contracts"), "contract": contract,
-               "history": selectors.contract_history(contract_id=contract.pk)}
+    context = {
+        **_header_context(request, customer, "contracts"),
+        "contract": contract,
+        "history": selectors.contract_history(contract_id=contract.pk),
+    }
     return render(request, "contracts/contract_history.html", context)
 
 
@@ -227,8 +309,12 @@ def my_accounts_panel(request):
     """Landing-page panel: the signed-in account manager's accounts (or the newest customers)."""
     now = timezone.now()
     mine = _manages_accounts(request.user)
-    qs = selectors.customer_list(filters=selectors.CustomerFilters(account_manager_id=request.user.pk if mine else None),
-                                 at=now)
+    qs = selectors.customer_list(
+        filters=selectors.CustomerFilters(account_manager_id=request.user.pk if mine else None), at=now
+    )
     rows = selectors.attach_current_contracts(list(qs[:8]), at=now)
-    return render(request, "contracts/_my_accounts_panel.html",
-                  {"rows": rows, "mine": mine, "total": qs.count(), "partial": is_partial(request)})
+    return render(
+        request,
+        "contracts/_my_accounts_panel.html",
+        {"rows": rows, "mine": mine, "total": qs.count(), "partial": is_partial(request)},
+    )

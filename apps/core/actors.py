@@ -1,4 +1,5 @@
 """Who did something: a person or an API key. Every write records one."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

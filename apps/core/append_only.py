@@ -13,6 +13,7 @@ the application sets it, production connections never do; the test settings set 
 the tests that prove the protection switch it off again. UPDATE and DELETE have no such switch.
 SQLite (the embedded demo database) gets no triggers; the services never update or delete these rows.
 """
+
 from __future__ import annotations
 
 from django.db import migrations

@@ -4,6 +4,7 @@ A text cell starting with =, +, -, @, a tab or a carriage return is prefixed wit
 LibreOffice and Google Sheets show it as text instead of evaluating it (CSV/formula injection, OWASP). Numbers stay
 numbers: int, Decimal and float cells, and text that is a plain number such as "-12.50" or "+3", are written as is.
 """
+
 from __future__ import annotations
 
 import csv

@@ -1,4 +1,5 @@
 """Demo users, one per persona (two account managers)."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -27,9 +28,16 @@ def seed(*, stdout, size: str = "small") -> None:
     for username, first, last, roles in DEMO_USERS:
         user = User.objects.filter(username=username).first()
         if user is None:
-            user = user_create(username=username, password=password, roles=roles, first_name=first,
-                               last_name=last, email=f"{username}@ratedesk.example", actor=SYSTEM,
-                               seeding=True)
+            user = user_create(
+                username=username,
+                password=password,
+                roles=roles,
+                first_name=first,
+                last_name=last,
+                email=f"{username}@ratedesk.example",
+                actor=SYSTEM,
+                seeding=True,
+            )
         else:
             user_roles_set(user=user, roles=roles, actor=SYSTEM, reason="demo seed")
         if username == "admin" and not user.is_staff:

@@ -1,4 +1,5 @@
 """Domain errors: raised by services, mapped to DRF responses and to form errors."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -10,8 +11,14 @@ class DomainError(Exception):
     code = "domain_error"
     http_status = 400
 
-    def __init__(self, message: str, code: str | None = None, http_status: int | None = None,
-                 extra: dict[str, Any] | None = None, field: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        code: str | None = None,
+        http_status: int | None = None,
+        extra: dict[str, Any] | None = None,
+        field: str | None = None,
+    ):
         super().__init__(message)
         self.message = message
         if code is not None:

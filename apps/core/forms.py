@@ -10,6 +10,8 @@ class ReasonFormMixin(forms.Form):
     """Edit forms offer a reason that becomes the history change reason."""
 
     change_reason = forms.CharField(
-        label="Reason for change", required=False, max_length=200,
+        label="Reason for change",
+        required=False,
+        max_length=200,
         widget=forms.TextInput(attrs={"placeholder": "Why are you changing this? (kept in the history)"}),
     )

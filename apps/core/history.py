@@ -3,6 +3,7 @@
 On API requests request.user is an API-key principal (not a User row); its writes are attributed
 through the API key fields the services store, and the history row gets no user instead of crashing.
 """
+
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model

@@ -1,4 +1,5 @@
 """One view serves the full page or its htmx partial."""
+
 from __future__ import annotations
 
 from django.http import HttpResponse
@@ -15,8 +16,9 @@ def render_page_or_partial(request, page_template: str, partial_template: str, c
     return render(request, template, context, status=status)
 
 
-def render_form(request, template: str, context: dict, *, forms=(), invalid: bool | None = None,
-                partial_template: str | None = None):
+def render_form(
+    request, template: str, context: dict, *, forms=(), invalid: bool | None = None, partial_template: str | None = None
+):
     """Answer a form view that did not redirect (a GET, or a POST with errors): the one rule for form errors.
 
     - An htmx request (not boosted) gets 200 whatever the errors, because htmx swaps only 2xx answers: the form

@@ -5,6 +5,7 @@
 - A DomainError that escapes a page view (e.g. a bad parameter from apps.core.params) is answered with its status
   and message: the JSON error shape under /api/, the error page elsewhere.
 """
+
 from __future__ import annotations
 
 from django.http import JsonResponse
@@ -35,15 +36,24 @@ class BadInputMiddleware:
         for params in sources:
             for key, values in params.lists():
                 if unstorable(key) or any(unstorable(v) for v in values):
-                    return error_response(request, message=f'The parameter "{_shown(key)}" contains a character '
-                                          "that is not allowed (NUL).", code="invalid_parameter", status=400,
-                                          extra={"parameter": _shown(key)})
+                    return error_response(
+                        request,
+                        message=f'The parameter "{_shown(key)}" contains a character that is not allowed (NUL).',
+                        code="invalid_parameter",
+                        status=400,
+                        extra={"parameter": _shown(key)},
+                    )
         return self.get_response(request)
 
     def process_exception(self, request, exception):
         if isinstance(exception, DomainError):
-            return error_response(request, message=exception.message, code=exception.code,
-                                  status=exception.http_status, extra=exception.extra)
+            return error_response(
+                request,
+                message=exception.message,
+                code=exception.code,
+                status=exception.http_status,
+                extra=exception.extra,
+            )
         return None
 
 

@@ -37,12 +37,14 @@ class ApiKey(models.Model):
     prefix = models.CharField(max_length=16, unique=True, help_text="Visible part that identifies the key.")
     key_hash = models.CharField(max_length=64)
     scopes = models.JSONField(default=list, help_text="Scope names (ingest, read, credits, margin).")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
-    revoked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     last_used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -64,8 +66,11 @@ class ApiKey(models.Model):
 
     def allows(self, cap: Cap | str) -> bool:
         """Whether one of the key's scopes grants this capability."""
-        return any(str(cap) in {c.value for c in SCOPE_CAPABILITIES.get(Scope(s), ())}
-                   for s in self.scopes if s in Scope._value2member_map_)
+        return any(
+            str(cap) in {c.value for c in SCOPE_CAPABILITIES.get(Scope(s), ())}
+            for s in self.scopes
+            if s in Scope._value2member_map_
+        )
 
 
 class RoleChange(models.Model):
@@ -73,8 +78,9 @@ class RoleChange(models.Model):
     TRUNCATE on PostgreSQL). `actor` is None for the system (demo seed, command line)."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="role_changes")
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                              related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     before = models.JSONField(default=list)
     after = models.JSONField(default=list)
     reason = models.TextField()

@@ -1,4 +1,5 @@
 """Decimal helpers for money, credits and quantities. Never float."""
+
 from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation

@@ -1,4 +1,5 @@
 """Navigation entries; each app registers its own in its AppConfig.ready() so core imports no app."""
+
 from __future__ import annotations
 
 from collections.abc import Callable

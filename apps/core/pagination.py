@@ -1,5 +1,6 @@
 """One way to paginate a list page: the page plus the list's other query parameters, for
 templates/partials/_pagination.html."""
+
 from __future__ import annotations
 
 from django.core.paginator import Page, Paginator

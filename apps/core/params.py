@@ -3,6 +3,7 @@
 Each helper returns a clean value or raises ValidationFailed (code "invalid_parameter", field = the parameter), which
 the API answers as 400 {"message", "code"} and pages as a 400 page or a form error (apps.core.middleware).
 """
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
@@ -41,8 +42,9 @@ def text_param(params, name: str, *, default: str = "", max_length: int = MAX_TE
     return raw.strip()
 
 
-def int_param(params, name: str, *, default: int | None = None, minimum: int | None = None,
-              maximum: int | None = None) -> int | None:
+def int_param(
+    params, name: str, *, default: int | None = None, minimum: int | None = None, maximum: int | None = None
+) -> int | None:
     raw = (params.get(name) or "").strip()
     if not raw:
         return default
@@ -93,8 +95,9 @@ def parse_instant(raw: str, name: str, code: str = "invalid_parameter") -> datet
     return value
 
 
-def datetime_param(params, name: str, *, default: datetime | None = None,
-                   code: str = "invalid_parameter") -> datetime | None:
+def datetime_param(
+    params, name: str, *, default: datetime | None = None, code: str = "invalid_parameter"
+) -> datetime | None:
     raw = params.get(name)
     if raw is None or not raw.strip():
         return default

@@ -1,4 +1,5 @@
 """Capability checks for views (decorator/mixin), templates (context processor) and DRF."""
+
 from __future__ import annotations
 
 from functools import wraps
@@ -66,8 +67,11 @@ class HasCapability(BasePermission):
                 return True
             scope = scope_for(cap)
             self.code = "scope_required"
-            self.message = (f"This API key lacks the '{scope}' scope this endpoint needs." if scope
-                            else "No API key may use this endpoint.")
+            self.message = (
+                f"This API key lacks the '{scope}' scope this endpoint needs."
+                if scope
+                else "No API key may use this endpoint."
+            )
             return False
         if not request.user.is_authenticated:
             return False

@@ -1,4 +1,5 @@
 """A small progress bar for management commands (no float money here: it counts steps)."""
+
 from __future__ import annotations
 
 import sys

@@ -6,6 +6,7 @@ failure is logged and the work is left to the beat sweeps (usage.rate_pending ev
 alerts.sweep_deliveries) or to the next enqueue that succeeds. In eager mode (dev, tests) the task runs in-process
 and its own errors propagate as before: only failures to *publish* are absorbed.
 """
+
 from __future__ import annotations
 
 import logging

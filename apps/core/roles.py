@@ -2,6 +2,7 @@
 
 Views and API endpoints check capabilities, never group names, so a role's reach is defined here once.
 """
+
 from __future__ import annotations
 
 from enum import StrEnum
@@ -56,21 +57,43 @@ CAPABILITY_LABELS: dict[Cap, str] = {
 }
 
 ROLE_CAPABILITIES: dict[Role, frozenset[Cap]] = {
-    Role.MONETIZATION_OWNER: frozenset({
-        Cap.CATALOG_VIEW, Cap.CATALOG_EDIT, Cap.CUSTOMERS_VIEW, Cap.USAGE_VIEW, Cap.MARGIN_VIEW,
-        Cap.ALERTS_VIEW, Cap.ALERTS_MANAGE,
-    }),
-    Role.FINANCE_APPROVER: frozenset({
-        Cap.CATALOG_VIEW, Cap.RATES_APPROVE, Cap.CUSTOMERS_VIEW, Cap.CONTRACTS_EDIT, Cap.CREDITS_APPROVE,
-        Cap.USAGE_VIEW, Cap.MARGIN_VIEW, Cap.ALERTS_VIEW,
-    }),
-    Role.ACCOUNT_MANAGER: frozenset({
-        Cap.CATALOG_VIEW, Cap.CUSTOMERS_VIEW, Cap.CONTRACTS_EDIT, Cap.USAGE_VIEW, Cap.ALERTS_VIEW,
-        Cap.ALERTS_MANAGE,
-    }),
+    Role.MONETIZATION_OWNER: frozenset(
+        {
+            Cap.CATALOG_VIEW,
+            Cap.CATALOG_EDIT,
+            Cap.CUSTOMERS_VIEW,
+            Cap.USAGE_VIEW,
+            Cap.MARGIN_VIEW,
+            Cap.ALERTS_VIEW,
+            Cap.ALERTS_MANAGE,
+        }
+    ),
+    Role.FINANCE_APPROVER: frozenset(
+        {
+            Cap.CATALOG_VIEW,
+            Cap.RATES_APPROVE,
+            Cap.CUSTOMERS_VIEW,
+            Cap.CONTRACTS_EDIT,
+            Cap.CREDITS_APPROVE,
+            Cap.USAGE_VIEW,
+            Cap.MARGIN_VIEW,
+            Cap.ALERTS_VIEW,
+        }
+    ),
+    Role.ACCOUNT_MANAGER: frozenset(
+        {
+            Cap.CATALOG_VIEW,
+            Cap.CUSTOMERS_VIEW,
+            Cap.CONTRACTS_EDIT,
+            Cap.USAGE_VIEW,
+            Cap.ALERTS_VIEW,
+            Cap.ALERTS_MANAGE,
+        }
+    ),
     Role.SUPPORT_AGENT: frozenset({Cap.CUSTOMERS_VIEW, Cap.CREDITS_ISSUE, Cap.USAGE_VIEW, Cap.ALERTS_VIEW}),
     Role.ADMIN: frozenset({Cap.APIKEYS_MANAGE, Cap.USERS_MANAGE, Cap.CATALOG_VIEW, Cap.CUSTOMERS_VIEW}),
 }
+
 
 class Scope(StrEnum):
     """What an API key may do. A key holds scopes; each scope grants a few capabilities."""
@@ -110,6 +133,5 @@ def parse_scopes(raw) -> frozenset[Scope]:
     names = [str(i).strip().lower() for i in items if str(i).strip()]
     unknown = [n for n in names if n not in {s.value for s in Scope}]
     if unknown:
-        raise ValueError(f"Unknown scope(s): {', '.join(unknown)}. Choose from: "
-                         f"{', '.join(s.value for s in Scope)}.")
+        raise ValueError(f"Unknown scope(s): {', '.join(unknown)}. Choose from: {', '.join(s.value for s in Scope)}.")
     return frozenset(Scope(n) for n in names)

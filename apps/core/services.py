@@ -29,8 +29,9 @@ def _as_scope(value) -> Scope:
         return Scope(str(value))
     scope = scope_for(Cap(value)) if str(value) in Cap._value2member_map_ else None
     if scope is None:
-        raise ValidationFailed(f"Unknown scope {value!s}; choose from {', '.join(s.value for s in Scope)}.",
-                               field="scopes")
+        raise ValidationFailed(
+            f"Unknown scope {value!s}; choose from {', '.join(s.value for s in Scope)}.", field="scopes"
+        )
     return scope
 
 
@@ -49,8 +50,11 @@ def api_key_create(*, name: str, actor: Actor, scopes: frozenset[Scope] | None =
         prefix = f"rd_{secrets.token_hex(4)}"
     raw_key = f"{prefix}_{secrets.token_urlsafe(32).replace('_', 'x')}"
     key = ApiKey.objects.create(
-        name=name, prefix=prefix, key_hash=ApiKey.hash_key(raw_key),
-        scopes=sorted(str(s) for s in scopes), created_by=actor.user,
+        name=name,
+        prefix=prefix,
+        key_hash=ApiKey.hash_key(raw_key),
+        scopes=sorted(str(s) for s in scopes),
+        created_by=actor.user,
     )
     return CreatedApiKey(api_key=key, raw_key=raw_key)
 
@@ -97,20 +101,31 @@ def user_roles_set(*, user: User, roles: list[Role], actor: Actor, reason: str) 
 
 
 @transaction.atomic
-def user_create(*, username: str, password: str, roles: list[Role], first_name: str = "", last_name: str = "",
-                email: str = "", actor: Actor, seeding: bool = False) -> User:
+def user_create(
+    *,
+    username: str,
+    password: str,
+    roles: list[Role],
+    first_name: str = "",
+    last_name: str = "",
+    email: str = "",
+    actor: Actor,
+    seeding: bool = False,
+) -> User:
     """Create a user. The password must pass AUTH_PASSWORD_VALIDATORS, except when `seeding` demo or benchmark
     data (the published demo password is similar to the demo users' e-mail domain)."""
     if User.objects.filter(username=username).exists():
         raise ValidationFailed(f"A user named {username} already exists.", field="username")
     if not seeding:
         try:
-            password_validation.validate_password(password, User(username=username, first_name=first_name,
-                                                                 last_name=last_name, email=email))
+            password_validation.validate_password(
+                password, User(username=username, first_name=first_name, last_name=last_name, email=email)
+            )
         except ValidationError as error:
             raise ValidationFailed(" ".join(error.messages), field="password", code="weak_password") from None
-    user = User.objects.create_user(username=username, password=password, first_name=first_name,
-                                    last_name=last_name, email=email)
+    user = User.objects.create_user(
+        username=username, password=password, first_name=first_name, last_name=last_name, email=email
+    )
     if roles:
         user_roles_set(user=user, roles=roles, actor=actor, reason="account created")
     return user

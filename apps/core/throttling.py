@@ -1,4 +1,5 @@
 """Login throttling support (django-axes): which address a request comes from."""
+
 from __future__ import annotations
 
 from django.conf import settings

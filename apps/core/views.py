@@ -47,16 +47,17 @@ def error_500(request):
 
 
 def api_not_found(request, *args, **kwargs):
-    return error_response(request, message=f"Nothing at {request.path}; see /api/docs/.", code="not_found",
-                          status=404)
+    return error_response(request, message=f"Nothing at {request.path}; see /api/docs/.", code="not_found", status=404)
 
 
 class ApiKeyForm(forms.Form):
     name = forms.CharField(max_length=100, widget=forms.TextInput(attrs={"placeholder": "e.g. production ingest"}))
     scopes = forms.MultipleChoiceField(
-        choices=[(s.value, SCOPE_LABELS[s]) for s in Scope], widget=forms.CheckboxSelectMultiple,
+        choices=[(s.value, SCOPE_LABELS[s]) for s in Scope],
+        widget=forms.CheckboxSelectMultiple,
         initial=sorted(s.value for s in API_KEY_DEFAULT_SCOPES),
-        error_messages={"required": "Choose at least one scope."})
+        error_messages={"required": "Choose at least one scope."},
+    )
 
 
 NEW_KEY_SESSION = "api_key_created"
@@ -69,8 +70,11 @@ def api_key_list(request):
     form = ApiKeyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            created = services.api_key_create(name=form.cleaned_data["name"], actor=Actor.from_request(request),
-                                              scopes=frozenset(Scope(s) for s in form.cleaned_data["scopes"]))
+            created = services.api_key_create(
+                name=form.cleaned_data["name"],
+                actor=Actor.from_request(request),
+                scopes=frozenset(Scope(s) for s in form.cleaned_data["scopes"]),
+            )
         except DomainError as exc:
             add_domain_error_to_form(form, exc)
         else:
@@ -81,8 +85,12 @@ def api_key_list(request):
     if shown:
         key = selectors.api_key_get(api_key_id=shown["id"])
         created = {"api_key": key, "raw_key": shown["raw"]} if key is not None else None
-    response = render_form(request, "core/api_keys.html",
-                           {"form": form, "created": created, "keys": selectors.api_key_list()}, forms=[form])
+    response = render_form(
+        request,
+        "core/api_keys.html",
+        {"form": form, "created": created, "keys": selectors.api_key_list()},
+        forms=[form],
+    )
     if created:
         response["Cache-Control"] = "no-store"  # the key must not come back from a cache either
     return response
@@ -101,17 +109,25 @@ def api_key_revoke(request, pk: int):
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"Revoked {key.name} ({key.prefix}…, created {key.created_at:%Y-%m-%d %H:%M} UTC). "
-                                  "Requests with it now get 401.")
+        messages.success(
+            request,
+            f"Revoked {key.name} ({key.prefix}…, created {key.created_at:%Y-%m-%d %H:%M} UTC). "
+            "Requests with it now get 401.",
+        )
     return redirect("api-keys")
 
 
 class UserRolesForm(forms.Form):
     user_id = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
-    roles = forms.MultipleChoiceField(choices=[(r.value, r.value) for r in Role],
-                                      widget=forms.CheckboxSelectMultiple, required=False)
-    reason = forms.CharField(max_length=500, required=True, error_messages={"required": "Give a reason."},
-                             widget=forms.TextInput(attrs={"placeholder": "Why? (kept in the history)"}))
+    roles = forms.MultipleChoiceField(
+        choices=[(r.value, r.value) for r in Role], widget=forms.CheckboxSelectMultiple, required=False
+    )
+    reason = forms.CharField(
+        max_length=500,
+        required=True,
+        error_messages={"required": "Give a reason."},
+        widget=forms.TextInput(attrs={"placeholder": "Why? (kept in the history)"}),
+    )
 
 
 @capability_required(Cap.USERS_MANAGE)
@@ -124,19 +140,32 @@ def user_list(request):
             form.add_error(None, "No such user.")
         if user is not None:
             try:
-                change = services.user_roles_set(user=user, roles=[Role(r) for r in form.cleaned_data["roles"]],
-                                                 actor=Actor.from_request(request), reason=form.cleaned_data["reason"])
+                change = services.user_roles_set(
+                    user=user,
+                    roles=[Role(r) for r in form.cleaned_data["roles"]],
+                    actor=Actor.from_request(request),
+                    reason=form.cleaned_data["reason"],
+                )
             except DomainError as exc:
                 add_domain_error_to_form(form, exc)
             else:
-                messages.success(request, f"Roles of {user.username} saved." if change
-                                 else f"Roles of {user.username} were already those; nothing changed.")
+                messages.success(
+                    request,
+                    f"Roles of {user.username} saved."
+                    if change
+                    else f"Roles of {user.username} were already those; nothing changed.",
+                )
                 return redirect("users")
-    users = [{"user": u, "roles": {g.name for g in u.groups.all()}, "is_self": u.pk == request.user.pk}
-             for u in selectors.user_list()]
-    return render_form(request, "core/users.html",
-                       {"users": users, "roles": [r.value for r in Role], "form": form,
-                        "changes": selectors.role_changes(limit=20)}, forms=[form] if form is not None else [])
+    users = [
+        {"user": u, "roles": {g.name for g in u.groups.all()}, "is_self": u.pk == request.user.pk}
+        for u in selectors.user_list()
+    ]
+    return render_form(
+        request,
+        "core/users.html",
+        {"users": users, "roles": [r.value for r in Role], "form": form, "changes": selectors.role_changes(limit=20)},
+        forms=[form] if form is not None else [],
+    )
 
 
 @capability_required(Cap.USERS_MANAGE)
@@ -144,9 +173,11 @@ def user_history(request, pk: int):
     user = selectors.user_get(user_id=pk)
     if user is None:
         raise Http404("No such user.")
-    return render(request, "core/user_history.html",
-                  {"subject": user, "roles": selectors.user_role_names(user),
-                   "changes": selectors.role_changes(user_id=user.pk)})
+    return render(
+        request,
+        "core/user_history.html",
+        {"subject": user, "roles": selectors.user_role_names(user), "changes": selectors.role_changes(user_id=user.pk)},
+    )
 
 
 @capability_required(Cap.APIKEYS_MANAGE, Cap.USERS_MANAGE)

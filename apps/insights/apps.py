@@ -15,15 +15,26 @@ class InsightsConfig(AppConfig):
         nav.register(nav.NavItem("Overview", "dashboards:overview", (Cap.MARGIN_VIEW,), order=5))
         nav.register(nav.NavItem("Margin", "dashboards:margin", (Cap.MARGIN_VIEW,), order=8))
 
-        nav.register_panel(nav.Panel("Account health", "dashboards:panel-health",
-                                     (Cap.CONTRACTS_EDIT, Cap.ALERTS_MANAGE), order=14, wide=True))
-        nav.register_panel(nav.Panel("Consumption", "dashboards:panel-consumption", (Cap.MARGIN_VIEW,), order=20,
-                                     wide=True))
-        nav.register_panel(nav.Panel("Revenue, cost and margin", "dashboards:panel-money", (Cap.MARGIN_VIEW,),
-                                     order=22, wide=True))
+        nav.register_panel(
+            nav.Panel(
+                "Account health",
+                "dashboards:panel-health",
+                (Cap.CONTRACTS_EDIT, Cap.ALERTS_MANAGE),
+                order=14,
+                wide=True,
+            )
+        )
+        nav.register_panel(
+            nav.Panel("Consumption", "dashboards:panel-consumption", (Cap.MARGIN_VIEW,), order=20, wide=True)
+        )
+        nav.register_panel(
+            nav.Panel("Revenue, cost and margin", "dashboards:panel-money", (Cap.MARGIN_VIEW,), order=22, wide=True)
+        )
         nav.register_panel(nav.Panel("Margin by meter", "dashboards:panel-margin", (Cap.MARGIN_VIEW,), order=24))
-        nav.register_panel(nav.Panel("Top customers", "dashboards:panel-top-customers", (Cap.MARGIN_VIEW,),
-                                     order=26))
+        nav.register_panel(nav.Panel("Top customers", "dashboards:panel-top-customers", (Cap.MARGIN_VIEW,), order=26))
 
-        register_customer_panel(CustomerPanel("consumption", "Consumption and runway", "dashboards:customer-panel",
-                                              (Cap.USAGE_VIEW,), order=15))
+        register_customer_panel(
+            CustomerPanel(
+                "consumption", "Consumption and runway", "dashboards:customer-panel", (Cap.USAGE_VIEW,), order=15
+            )
+        )

@@ -4,6 +4,7 @@ Served as a panel on the finance review page (catalog links to it; catalog never
 The estimate prices each customer's window quantity at list price with the old and the new
 version (before contract overrides and included allowances), using the one pricing function.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -90,8 +91,12 @@ def price_change_impact(*, version_id: int, days: int = 30, now=None) -> Impact 
             row.revenue_old += price_quantity(old_specs[meter_id], quantity).amount * to_currency
         if meter_id in new_specs:
             row.revenue_new += price_quantity(new_specs[meter_id], quantity).amount * to_currency
-    impact = Impact(days=days, customers=len(on_table), base_number=base.number if base else None,
-                    currency="USD" if table.pricing_unit == "credits" else table.pricing_unit)
+    impact = Impact(
+        days=days,
+        customers=len(on_table),
+        base_number=base.number if base else None,
+        currency="USD" if table.pricing_unit == "credits" else table.pricing_unit,
+    )
     for meter_id, row in sorted(rows.items(), key=lambda item: item[1].meter_code):
         row.customers = len(customers_by_meter[meter_id])
         impact.rows.append(row)

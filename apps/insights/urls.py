@@ -1,4 +1,5 @@
 """Dashboards (mounted at /dashboards/ by config/urls.py; the namespace stays `dashboards`)."""
+
 from django.urls import path
 
 from . import views

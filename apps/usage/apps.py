@@ -16,12 +16,13 @@ class UsageConfig(AppConfig):
 
         from . import lookups, receivers
 
-        rate_table_version_approved.connect(receivers.on_rate_table_version_approved,
-                                            dispatch_uid="usage.rerate_on_backdated_approval")
+        rate_table_version_approved.connect(
+            receivers.on_rate_table_version_approved, dispatch_uid="usage.rerate_on_backdated_approval"
+        )
         for model in ("contracts.Customer", "catalog.Meter"):
             for signal in (post_save, post_delete):
-                signal.connect(lookups.clear, sender=model, dispatch_uid=f"usage.lookups.{model}.{signal}",
-                               weak=False)
+                signal.connect(lookups.clear, sender=model, dispatch_uid=f"usage.lookups.{model}.{signal}", weak=False)
         nav.register(nav.NavItem("Usage", "usage:overview", (Cap.USAGE_VIEW,), order=200))
-        register_customer_panel(CustomerPanel("usage", "Usage this period", "usage:customer-panel",
-                                              (Cap.USAGE_VIEW,), order=20, wide=True))
+        register_customer_panel(
+            CustomerPanel("usage", "Usage this period", "usage:customer-panel", (Cap.USAGE_VIEW,), order=20, wide=True)
+        )

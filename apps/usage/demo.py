@@ -5,6 +5,7 @@ past) their balance, people as well as agents in the attributes, a few late arri
 
 Idempotent: if usage events exist, nothing is added. Deterministic for a given database (seeded RNGs).
 """
+
 from __future__ import annotations
 
 import math
@@ -49,14 +50,27 @@ METER_SHAPES = {
     "agent.actions": (25, 0.8),
 }
 MIXES = {
-    "chat": {"llm.input_tokens.fast": 5, "llm.output_tokens.fast": 4, "llm.input_tokens.pro": 2,
-             "llm.output_tokens.pro": 2},
-    "agents": {"llm.input_tokens.pro": 3, "llm.output_tokens.pro": 3, "agent.actions": 4,
-               "llm.input_tokens.frontier": 1, "llm.output_tokens.frontier": 1},
+    "chat": {
+        "llm.input_tokens.fast": 5,
+        "llm.output_tokens.fast": 4,
+        "llm.input_tokens.pro": 2,
+        "llm.output_tokens.pro": 2,
+    },
+    "agents": {
+        "llm.input_tokens.pro": 3,
+        "llm.output_tokens.pro": 3,
+        "agent.actions": 4,
+        "llm.input_tokens.frontier": 1,
+        "llm.output_tokens.frontier": 1,
+    },
     "media": {"image.generations": 5, "llm.input_tokens.fast": 2, "llm.output_tokens.fast": 1, "gpu.seconds": 1},
     "docs": {"docs.processed": 5, "llm.input_tokens.fast": 3, "llm.output_tokens.fast": 2},
-    "research": {"llm.input_tokens.frontier": 3, "llm.output_tokens.frontier": 2, "gpu.seconds": 2,
-                 "llm.input_tokens.pro": 1},
+    "research": {
+        "llm.input_tokens.frontier": 3,
+        "llm.output_tokens.frontier": 2,
+        "gpu.seconds": 2,
+        "llm.input_tokens.pro": 1,
+    },
 }
 AGENTS = ["summarizer", "support-bot", "research-agent", "code-reviewer", "triage-agent", "sales-copilot"]
 TEAMS = ["legal", "support", "engineering", "sales", "finance", "marketing"]
@@ -80,14 +94,16 @@ class Profile:
 
 def _price_per_event(mix: dict[str, int], prices: dict[str, Decimal]) -> Decimal:
     total_weight = sum(mix.values())
-    return sum((prices.get(code, D(0)) * D(METER_SHAPES[code][0]) * weight for code, weight in mix.items()), D(0)) \
+    return (
+        sum((prices.get(code, D(0)) * D(METER_SHAPES[code][0]) * weight for code, weight in mix.items()), D(0))
         / total_weight
+    )
 
 
 def _growth(day_offset: int) -> float:
     """From 0.55 ninety days ago to 1.0 today, slightly convex."""
     x = (DAYS - day_offset) / DAYS
-    return 0.55 + 0.45 * x ** 1.3
+    return 0.55 + 0.45 * x**1.3
 
 
 def _weekly(day: datetime) -> float:
@@ -143,8 +159,21 @@ def _profiles(*, now: datetime, events_per_day: tuple[int, int]) -> list[Profile
         stop_after = current.ends_at if status == "churned" else None
         if status == "suspended":
             stop_after = now - timedelta(days=rng.randint(5, 15))
-        profiles.append(Profile(customer_id, external_id, terms, mix, n, scale, spike_days, users,
-                                agent_share=rng.uniform(0.2, 0.8), stop_after=stop_after, start_at=start_at))
+        profiles.append(
+            Profile(
+                customer_id,
+                external_id,
+                terms,
+                mix,
+                n,
+                scale,
+                spike_days,
+                users,
+                agent_share=rng.uniform(0.2, 0.8),
+                stop_after=stop_after,
+                start_at=start_at,
+            )
+        )
     return profiles
 
 
@@ -160,24 +189,35 @@ def _day_events(profile: Profile, day: datetime, day_offset: int, limit: datetim
     for n in range(count):
         # business hours weigh more than the night
         hour = min(23, max(0, int(rng.gauss(14, 4))))
-        ts = day + timedelta(hours=hour, minutes=rng.randrange(60), seconds=rng.randrange(60),
-                             microseconds=rng.randrange(1_000_000))
-        if ts >= limit or (profile.stop_after is not None and ts >= profile.stop_after) or \
-                (profile.start_at is not None and ts < profile.start_at):
+        ts = day + timedelta(
+            hours=hour, minutes=rng.randrange(60), seconds=rng.randrange(60), microseconds=rng.randrange(1_000_000)
+        )
+        if (
+            ts >= limit
+            or (profile.stop_after is not None and ts >= profile.stop_after)
+            or (profile.start_at is not None and ts < profile.start_at)
+        ):
             continue
         if not any(t.in_force_at(ts) for t in profile.contracts):
             continue
         code = rng.choices(codes, weights)[0]
         typical, spread = METER_SHAPES[code]
-        quantity = D(typical) * profile.scale * D(str(round(math.exp(rng.gauss(0, spread) - spread ** 2 / 2), 4)))
+        quantity = D(typical) * profile.scale * D(str(round(math.exp(rng.gauss(0, spread) - spread**2 / 2), 4)))
         quantity = quantity.quantize(D(1)) if typical >= 100 else max(quantity.quantize(D(1)), D(1))
         if rng.random() < profile.agent_share:
             attributes = {"agent": rng.choice(AGENTS), "team": rng.choice(TEAMS), "model": code.split(".")[-1]}
         else:
             attributes = {"user": rng.choice(profile.users), "team": rng.choice(TEAMS)}
-        events.append({"id": f"{profile.external_id}-{day:%Y%m%d}-{n:05d}", "customer": profile.external_id,
-                       "meter": code, "quantity": str(quantity), "timestamp": ts.isoformat(),
-                       "attributes": attributes})
+        events.append(
+            {
+                "id": f"{profile.external_id}-{day:%Y%m%d}-{n:05d}",
+                "customer": profile.external_id,
+                "meter": code,
+                "quantity": str(quantity),
+                "timestamp": ts.isoformat(),
+                "attributes": attributes,
+            }
+        )
     return events
 
 
@@ -196,12 +236,21 @@ def seed(*, stdout, size: str = "small") -> None:
     # Rating runs here, on the simulated clock (every other day, daily for the last two weeks so recent burn
     # rates are exact), not after each ingestion call.
     with override_settings(RATEDESK={**settings.RATEDESK, "USAGE_RATE_ON_INGEST": False}):
-        totals = _send(profiles, today=today, now=now, bar=bar, ingest=usage_events_ingest, rate=usage_rate_pending,
-                       max_events=MAX_EVENTS)
+        totals = _send(
+            profiles,
+            today=today,
+            now=now,
+            bar=bar,
+            ingest=usage_events_ingest,
+            rate=usage_rate_pending,
+            max_events=MAX_EVENTS,
+        )
     bar.finish()
     wallet_expire_due(now=now)  # past periods' included credits lapse (what rating left of them)
-    stdout.write(f"  usage: {totals['ingested']} events ingested ({totals['duplicates']} duplicates re-sent, "
-                 f"{totals['rejected']} rejected) for {len(profiles)} customers over {DAYS} days.\n")
+    stdout.write(
+        f"  usage: {totals['ingested']} events ingested ({totals['duplicates']} duplicates re-sent, "
+        f"{totals['rejected']} rejected) for {len(profiles)} customers over {DAYS} days.\n"
+    )
 
 
 def _size_allowances(profiles: list[Profile], *, now: datetime) -> None:
@@ -224,14 +273,24 @@ def _size_allowances(profiles: list[Profile], *, now: datetime) -> None:
             if not weight:
                 sized[meter_id] = quantity
                 continue
-            expected = (D(profile.events_per_day) * D(weight) / D(total_weight) * D(METER_SHAPES[code][0])
-                        * profile.scale * days_factor)
+            expected = (
+                D(profile.events_per_day)
+                * D(weight)
+                / D(total_weight)
+                * D(METER_SHAPES[code][0])
+                * profile.scale
+                * days_factor
+            )
             allowance = expected * headroom
             step = D(10) ** max(0, len(str(int(allowance))) - 2)  # two significant digits
             sized[meter_id] = max(step, (allowance / step).quantize(D(1)) * step)
         if sized != dict(current.allowances):
-            contract_update(contract_id=current.id, actor=SYSTEM, allowances=sized,
-                            change_reason="demo: allowance sized to the customer's usage")
+            contract_update(
+                contract_id=current.id,
+                actor=SYSTEM,
+                allowances=sized,
+                change_reason="demo: allowance sized to the customer's usage",
+            )
 
 
 def _send(profiles, *, today, now, bar, ingest, rate, max_events) -> dict:
@@ -251,7 +310,7 @@ def _send(profiles, *, today, now, bar, ingest, rate, max_events) -> dict:
                     events.append(event)
         events.sort(key=lambda e: e["timestamp"])
         for start in range(0, len(events), max_events):
-            chunk = events[start:start + max_events]
+            chunk = events[start : start + max_events]
             result = ingest(events=chunk, now=sent_at)
             if day_offset % 30 == 7 and start == 0:  # a client retry: the same batch again, all duplicates
                 again = ingest(events=chunk, now=sent_at)

@@ -8,6 +8,7 @@ The hot path validates in plain Python and writes a whole request with ONE state
 
 A failed request rolls back as a whole; its retry inserts what the failed one did not, and nothing twice.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -46,19 +47,22 @@ TIMESTAMP_IN_FUTURE = "timestamp_in_future"
 TIMESTAMP_TOO_OLD = "timestamp_too_old"
 IDEMPOTENCY_CONFLICT = "idempotency_conflict"
 
+
 class PayloadTooLarge(DomainError):
     code = "payload_too_large"
     http_status = 413
 
 
 def payload_too_large(max_bytes: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"The request body is larger than {max_bytes} bytes; send at most "
-                           f"{MAX_EVENTS} events a request.")
+    return PayloadTooLarge(
+        f"The request body is larger than {max_bytes} bytes; send at most {MAX_EVENTS} events a request."
+    )
 
 
 def _too_deep() -> ValidationFailed:
-    return ValidationFailed(f"The body is nested deeper than {MAX_BODY_DEPTH} levels.", code="too_deep",
-                            extra={"max_depth": MAX_BODY_DEPTH})
+    return ValidationFailed(
+        f"The body is nested deeper than {MAX_BODY_DEPTH} levels.", code="too_deep", extra={"max_depth": MAX_BODY_DEPTH}
+    )
 
 
 def _deeper_than(data, limit: int) -> bool:
@@ -70,7 +74,7 @@ def _deeper_than(data, limit: int) -> bool:
             return True
         if not isinstance(node, (dict, list)):
             continue  # a scalar body (null, 1, "x") is refused as a whole later
-        for child in (node.values() if isinstance(node, dict) else node):
+        for child in node.values() if isinstance(node, dict) else node:
             if isinstance(child, (dict, list)):
                 stack.append((child, depth + 1))
     return False
@@ -126,8 +130,11 @@ class IngestResult:
     rejected: tuple[Rejection, ...] = field(default_factory=tuple)
 
     def as_dict(self) -> dict:
-        return {"ingested": self.ingested, "duplicates": self.duplicates,
-                "rejected": [r.as_dict() for r in self.rejected]}
+        return {
+            "ingested": self.ingested,
+            "duplicates": self.duplicates,
+            "rejected": [r.as_dict() for r in self.rejected],
+        }
 
 
 @dataclass(frozen=True)
@@ -173,12 +180,16 @@ def events_from_body(body: bytes, *, max_bytes: int | None = None) -> list:
     if not events:
         raise ValidationFailed("Send at least one event.", code="invalid_body")
     if len(events) > MAX_EVENTS:
-        raise ValidationFailed(f"At most {MAX_EVENTS} events a request; this one has {len(events)}.",
-                               code="too_many_events", extra={"max": MAX_EVENTS})
+        raise ValidationFailed(
+            f"At most {MAX_EVENTS} events a request; this one has {len(events)}.",
+            code="too_many_events",
+            extra={"max": MAX_EVENTS},
+        )
     return events
 
 
 # --- validation --------------------------------------------------------------------------------------------
+
 
 def parse_timestamp(value) -> datetime | None:
     """ISO 8601 with a time zone (Z or an offset); None when unusable."""
@@ -231,11 +242,14 @@ def payload_hash(*, meter_code: str, quantity: Decimal, timestamp: datetime, att
     return hashlib.blake2b(raw.encode(), digest_size=16).hexdigest()
 
 
-_UNSTORABLE = ('"{}" contains a character that cannot be stored (a NUL character or a lone UTF-16 surrogate '
-               'such as \\ud800).')
+_UNSTORABLE = (
+    '"{}" contains a character that cannot be stored (a NUL character or a lone UTF-16 surrogate such as \\ud800).'
+)
 
 
-def _validate(events: list, *, customers: dict[str, int], meters: dict, now: datetime) -> tuple[list[_Row], list[Rejection]]:
+def _validate(
+    events: list, *, customers: dict[str, int], meters: dict, now: datetime
+) -> tuple[list[_Row], list[Rejection]]:
     future_limit = now + timedelta(seconds=settings.RATEDESK["USAGE_FUTURE_TOLERANCE_SECONDS"])
     late_limit = now - timedelta(days=settings.RATEDESK["USAGE_LATE_WINDOW_DAYS"])
     rows: list[_Row] = []
@@ -245,12 +259,21 @@ def _validate(events: list, *, customers: dict[str, int], meters: dict, now: dat
             rejected.append(Rejection(index, None, INVALID, "An event must be a JSON object."))
             continue
         event_id = raw.get("id")
-        shown_id = _shown(event_id) if isinstance(event_id, str) else (
-            None if event_id is None else _shown(str(event_id) if isinstance(event_id, (int, Decimal))
-                                            else _CANONICAL.encode(event_id)))
+        shown_id = (
+            _shown(event_id)
+            if isinstance(event_id, str)
+            else (
+                None
+                if event_id is None
+                else _shown(str(event_id) if isinstance(event_id, (int, Decimal)) else _CANONICAL.encode(event_id))
+            )
+        )
         if not isinstance(event_id, str) or not event_id.strip() or len(event_id) > MAX_ID_LENGTH:
-            rejected.append(Rejection(index, shown_id, INVALID,
-                                      f'"id" must be a non-empty string of at most {MAX_ID_LENGTH} characters.'))
+            rejected.append(
+                Rejection(
+                    index, shown_id, INVALID, f'"id" must be a non-empty string of at most {MAX_ID_LENGTH} characters.'
+                )
+            )
             continue
         if not storable_text(event_id):
             rejected.append(Rejection(index, shown_id, INVALID, _UNSTORABLE.format("id")))
@@ -274,15 +297,27 @@ def _validate(events: list, *, customers: dict[str, int], meters: dict, now: dat
             continue
         quantity = parse_quantity(raw["quantity"])
         if quantity is None:
-            rejected.append(Rejection(index, event_id, INVALID_QUANTITY,
-                                      '"quantity" must be a non-negative number (a string or an integer) below '
-                                      f"10^{MAX_QUANTITY_EXPONENT} (1,000,000,000,000,000) with at most "
-                                      f"{DECIMAL_PLACES} decimal places."))
+            rejected.append(
+                Rejection(
+                    index,
+                    event_id,
+                    INVALID_QUANTITY,
+                    '"quantity" must be a non-negative number (a string or an integer) below '
+                    f"10^{MAX_QUANTITY_EXPONENT} (1,000,000,000,000,000) with at most "
+                    f"{DECIMAL_PLACES} decimal places.",
+                )
+            )
             continue
         timestamp = parse_timestamp(raw.get("timestamp"))
         if timestamp is None:
-            rejected.append(Rejection(index, event_id, INVALID,
-                                      '"timestamp" must be ISO 8601 with a time zone, e.g. 2026-11-20T10:00:00Z.'))
+            rejected.append(
+                Rejection(
+                    index,
+                    event_id,
+                    INVALID,
+                    '"timestamp" must be ISO 8601 with a time zone, e.g. 2026-11-20T10:00:00Z.',
+                )
+            )
             continue
         attributes = raw.get("attributes", {})
         if attributes is None:
@@ -299,8 +334,9 @@ def _validate(events: list, *, customers: dict[str, int], meters: dict, now: dat
             rejected.append(Rejection(index, event_id, INVALID, _UNSTORABLE.format("attributes")))
             continue
         if len(attributes_json) > MAX_ATTRIBUTES_BYTES:
-            rejected.append(Rejection(index, event_id, INVALID,
-                                      f'"attributes" is larger than {MAX_ATTRIBUTES_BYTES} bytes.'))
+            rejected.append(
+                Rejection(index, event_id, INVALID, f'"attributes" is larger than {MAX_ATTRIBUTES_BYTES} bytes.')
+            )
             continue
         customer_id = customers.get(customer)
         if customer_id is None:
@@ -311,24 +347,49 @@ def _validate(events: list, *, customers: dict[str, int], meters: dict, now: dat
             rejected.append(Rejection(index, event_id, UNKNOWN_METER, f"No active meter with code {meter!r}."))
             continue
         if timestamp > future_limit:
-            rejected.append(Rejection(index, event_id, TIMESTAMP_IN_FUTURE,
-                                      "The timestamp is more than "
-                                      f"{settings.RATEDESK['USAGE_FUTURE_TOLERANCE_SECONDS']} seconds in the future."))
+            rejected.append(
+                Rejection(
+                    index,
+                    event_id,
+                    TIMESTAMP_IN_FUTURE,
+                    "The timestamp is more than "
+                    f"{settings.RATEDESK['USAGE_FUTURE_TOLERANCE_SECONDS']} seconds in the future.",
+                )
+            )
             continue
         if timestamp < late_limit:
-            rejected.append(Rejection(index, event_id, TIMESTAMP_TOO_OLD,
-                                      f"The timestamp is older than the late window "
-                                      f"({settings.RATEDESK['USAGE_LATE_WINDOW_DAYS']} days)."))
+            rejected.append(
+                Rejection(
+                    index,
+                    event_id,
+                    TIMESTAMP_TOO_OLD,
+                    f"The timestamp is older than the late window "
+                    f"({settings.RATEDESK['USAGE_LATE_WINDOW_DAYS']} days).",
+                )
+            )
             continue
-        rows.append(_Row(index, customer_id, event_id, meter_spec.id, quantity, timestamp, attributes_json,
-                         payload_hash(meter_code=meter, quantity=quantity, timestamp=timestamp,
-                                      attributes_json=attributes_json)))
+        rows.append(
+            _Row(
+                index,
+                customer_id,
+                event_id,
+                meter_spec.id,
+                quantity,
+                timestamp,
+                attributes_json,
+                payload_hash(meter_code=meter, quantity=quantity, timestamp=timestamp, attributes_json=attributes_json),
+            )
+        )
     return rows, rejected
 
 
 def _conflict(row: _Row) -> Rejection:
-    return Rejection(row.index, row.event_id, IDEMPOTENCY_CONFLICT,
-                     "An event with this id was already received for this customer with a different payload.")
+    return Rejection(
+        row.index,
+        row.event_id,
+        IDEMPOTENCY_CONFLICT,
+        "An event with this id was already received for this customer with a different payload.",
+    )
 
 
 # --- the write ----------------------------------------------------------------------------------------------
@@ -353,9 +414,15 @@ WHERE NOT EXISTS (SELECT 1 FROM inserted n WHERE n.customer_id = i.c AND n.event
 
 
 def _rows_json(rows: list[_Row]) -> str:
-    return "[" + ",".join(
-        f'{{"c":{r.customer_id},"e":{_STRING.encode(r.event_id)},"m":{r.meter_id},"q":"{r.quantity}",'
-        f'"ts":"{r.timestamp.isoformat()}","a":{r.attributes_json},"h":"{r.payload_hash}"}}' for r in rows) + "]"
+    return (
+        "["
+        + ",".join(
+            f'{{"c":{r.customer_id},"e":{_STRING.encode(r.event_id)},"m":{r.meter_id},"q":"{r.quantity}",'
+            f'"ts":"{r.timestamp.isoformat()}","a":{r.attributes_json},"h":"{r.payload_hash}"}}'
+            for r in rows
+        )
+        + "]"
+    )
 
 
 def _stored_hashes_pg(cursor, keys: list[tuple[int, str]]) -> dict[tuple[int, str], str]:
@@ -363,7 +430,8 @@ def _stored_hashes_pg(cursor, keys: list[tuple[int, str]]) -> dict[tuple[int, st
         "SELECT e.customer_id, e.event_id, e.payload_hash FROM usage_event e "
         "JOIN unnest(%s::bigint[], %s::text[]) AS k(customer_id, event_id) "
         "ON e.customer_id = k.customer_id AND e.event_id = k.event_id",
-        [[k[0] for k in keys], [k[1] for k in keys]])
+        [[k[0] for k in keys], [k[1] for k in keys]],
+    )
     return {(c, e): h for c, e, h in cursor.fetchall()}
 
 
@@ -385,24 +453,35 @@ def _write_generic(rows: list[_Row], *, api_key_id: int | None, now: datetime) -
     received = ops.adapt_datetimefield_value(now)
     params: list = []
     for r in rows:
-        params += [r.customer_id, r.event_id, r.meter_id,
-                   ops.adapt_decimalfield_value(r.quantity, MAX_DIGITS, DECIMAL_PLACES),
-                   ops.adapt_datetimefield_value(r.timestamp), r.attributes_json, r.payload_hash, api_key_id,
-                   received]
+        params += [
+            r.customer_id,
+            r.event_id,
+            r.meter_id,
+            ops.adapt_decimalfield_value(r.quantity, MAX_DIGITS, DECIMAL_PLACES),
+            ops.adapt_datetimefield_value(r.timestamp),
+            r.attributes_json,
+            r.payload_hash,
+            api_key_id,
+            received,
+        ]
     values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending', '')"] * len(rows))
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO usage_event (customer_id, event_id, meter_id, quantity, \"timestamp\", attributes, "  # noqa: S608 - only placeholders are interpolated
+            'INSERT INTO usage_event (customer_id, event_id, meter_id, quantity, "timestamp", attributes, '  # noqa: S608 - only placeholders are interpolated
             f"payload_hash, api_key_id, received_at, state, rating_error) VALUES {values} "
-            "ON CONFLICT (customer_id, event_id) DO NOTHING RETURNING customer_id, event_id", params)
+            "ON CONFLICT (customer_id, event_id) DO NOTHING RETURNING customer_id, event_id",
+            params,
+        )
         inserted = {(c, e) for c, e in cursor.fetchall()}
         rest = [(r.customer_id, r.event_id) for r in rows if (r.customer_id, r.event_id) not in inserted]
         existing: dict[tuple[int, str], str] = {}
         for start in range(0, len(rest), 400):
-            chunk = rest[start:start + 400]
+            chunk = rest[start : start + 400]
             cursor.execute(
                 "SELECT customer_id, event_id, payload_hash FROM usage_event WHERE (customer_id, event_id) IN "  # noqa: S608 - only placeholders are interpolated
-                f"(VALUES {', '.join(['(%s, %s)'] * len(chunk))})", [v for pair in chunk for v in pair])
+                f"(VALUES {', '.join(['(%s, %s)'] * len(chunk))})",
+                [v for pair in chunk for v in pair],
+            )
             existing.update({(c, e): h for c, e, h in cursor.fetchall()})
     return existing
 
@@ -417,12 +496,19 @@ def usage_events_ingest(*, events: list, api_key_id: int | None = None, now: dat
     if not isinstance(events, list) or not 1 <= len(events) <= MAX_EVENTS:
         raise ValidationFailed(f"Send 1 to {MAX_EVENTS} events.", code="invalid_body")
     now = now or timezone.now()
-    external_ids = {e.get("customer") for e in events if isinstance(e, dict) and isinstance(e.get("customer"), str)
-                    and storable_text(e["customer"])}
-    codes = {e.get("meter") for e in events if isinstance(e, dict) and isinstance(e.get("meter"), str)
-             and storable_text(e["meter"])}
-    rows, rejected = _validate(events, customers=lookups.customer_ids(external_ids),
-                               meters=lookups.meter_specs(codes), now=now)
+    external_ids = {
+        e.get("customer")
+        for e in events
+        if isinstance(e, dict) and isinstance(e.get("customer"), str) and storable_text(e["customer"])
+    }
+    codes = {
+        e.get("meter")
+        for e in events
+        if isinstance(e, dict) and isinstance(e.get("meter"), str) and storable_text(e["meter"])
+    }
+    rows, rejected = _validate(
+        events, customers=lookups.customer_ids(external_ids), meters=lookups.meter_specs(codes), now=now
+    )
 
     # The same id twice in one request: the first one counts, a repeat is a duplicate or a conflict.
     unique: dict[tuple[int, str], _Row] = {}

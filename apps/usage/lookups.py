@@ -4,6 +4,7 @@ Both change rarely and never in place (external ids and codes are fixed, custome
 so a miss is the only reason to ask the database; entries also expire (meters after 10 s, so a deactivated meter
 stops being accepted within that time; customers after 60 s). Saving or deleting a Customer or a Meter in this
 process clears both memos at once (tests recreate them between cases)."""
+
 from __future__ import annotations
 
 import threading

@@ -5,6 +5,7 @@ Rating order: within a customer x meter x billing period, events are priced in t
 before it in that order, so the result does not depend on how events were split into batches or in
 which order they arrived. See apps/usage/rating/pricing.py.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -32,8 +33,9 @@ class UsageEvent(models.Model):
     timestamp = models.DateTimeField()
     attributes = models.JSONField(default=dict, blank=True)
     payload_hash = models.CharField(max_length=32, help_text="Hash of meter, quantity, timestamp and attributes.")
-    api_key = models.ForeignKey("core.ApiKey", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
-                                db_index=False)
+    api_key = models.ForeignKey(
+        "core.ApiKey", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     received_at = models.DateTimeField()
     state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
     rating_error = models.CharField(max_length=200, blank=True, default="")
@@ -62,15 +64,19 @@ class RatingBatch(models.Model):
         RATE = "rate", "Rating"
         RERATE = "rerate", "Re-rating"
 
-    key = models.CharField(max_length=100, unique=True, help_text="Derived from the work; wallet idempotency keys use it.")
+    key = models.CharField(
+        max_length=100, unique=True, help_text="Derived from the work; wallet idempotency keys use it."
+    )
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.RATE)
-    actor_user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                   related_name="+")
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     actor_label = models.CharField(max_length=120, blank=True)
     range_start = models.DateTimeField(null=True, blank=True)
     range_end = models.DateTimeField(null=True, blank=True)
-    customer = models.ForeignKey("contracts.Customer", null=True, blank=True, on_delete=models.PROTECT,
-                                 related_name="+")
+    customer = models.ForeignKey(
+        "contracts.Customer", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     reason = models.CharField(max_length=300, blank=True)
     events = models.PositiveIntegerField(default=0, help_text="Records written (new or re-rated).")
     superseded = models.PositiveIntegerField(default=0)
@@ -94,18 +100,22 @@ class RatedUsage(models.Model):
     # Copies of the event's customer and meter, and the terms used: protected like foreign keys (Django refuses to
     # delete what they point to) but without a database constraint, each of which would be one more index probe
     # per rated row; the engine writes them from rows that exist.
-    customer = models.ForeignKey("contracts.Customer", on_delete=models.PROTECT, related_name="+", db_index=False,
-                                 db_constraint=False)
-    meter = models.ForeignKey("catalog.Meter", on_delete=models.PROTECT, related_name="+", db_index=False,
-                              db_constraint=False)
+    customer = models.ForeignKey(
+        "contracts.Customer", on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
+    meter = models.ForeignKey(
+        "catalog.Meter", on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     timestamp = models.DateTimeField()
     day = models.DateField(help_text="UTC day of the timestamp: the rollup bucket.")
     event_ref = models.CharField(max_length=200, help_text="The event's id as sent (second key of the rating order).")
-    contract = models.ForeignKey("contracts.Contract", on_delete=models.PROTECT, related_name="+", db_index=False,
-                                 db_constraint=False)
+    contract = models.ForeignKey(
+        "contracts.Contract", on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     period_start = models.DateTimeField()
-    rate_version = models.ForeignKey("catalog.RateTableVersion", on_delete=models.PROTECT, related_name="+",
-                                     db_index=False, db_constraint=False)
+    rate_version = models.ForeignKey(
+        "catalog.RateTableVersion", on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     pricing_unit = models.CharField(max_length=10)
     currency = models.CharField(max_length=10)
     billing_model = models.CharField(max_length=10, default="", help_text="Contract terms at rating time.")
@@ -128,34 +138,41 @@ class RatedUsage(models.Model):
     amount = DecimalField(help_text="Price of the chargeable quantity, in the pricing unit, unrounded.")
     credits = DecimalField(default=Decimal(0), help_text="Credits this charge needs (prepaid and hybrid).")
     credits_drawn = DecimalField(default=Decimal(0))
-    overage_units = DecimalField(default=Decimal(0), help_text="Overage in charge units: credits (prepaid, "
-                                                               "hybrid) or currency (postpaid).")
+    overage_units = DecimalField(
+        default=Decimal(0), help_text="Overage in charge units: credits (prepaid, hybrid) or currency (postpaid)."
+    )
     overage_amount = DecimalField(default=Decimal(0), help_text="Billed in arrears, in the contract currency.")
     revenue = DecimalField(default=Decimal(0), help_text="Revenue the drawn credits carried plus overage.")
     cost = DecimalField(default=Decimal(0), help_text="Meter cost in force at the timestamp.")
     over_limit = models.BooleanField(default=False)
-    ledger_entry = models.ForeignKey("wallets.LedgerEntry", null=True, blank=True, on_delete=models.PROTECT,
-                                     related_name="+", db_index=False)
+    ledger_entry = models.ForeignKey(
+        "wallets.LedgerEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     allocations = models.JSONField(default=list, blank=True, help_text="Grants drawn: grant, credits, revenue, kind.")
     attr_user = models.CharField(max_length=120, blank=True, default="")
     attr_agent = models.CharField(max_length=120, blank=True, default="")
     attr_team = models.CharField(max_length=120, blank=True, default="")
     superseded_at = models.DateTimeField(null=True, blank=True)
-    superseded_by = models.ForeignKey(RatingBatch, null=True, blank=True, on_delete=models.PROTECT,
-                                      related_name="superseded_records", db_index=False)
+    superseded_by = models.ForeignKey(
+        RatingBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_records", db_index=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         db_table = "usage_rated"
         ordering = ["timestamp", "event_ref"]
         constraints = [
-            models.UniqueConstraint(fields=["event"], condition=Q(superseded_at__isnull=True),
-                                    name="usage_rated_one_current_per_event"),
+            models.UniqueConstraint(
+                fields=["event"], condition=Q(superseded_at__isnull=True), name="usage_rated_one_current_per_event"
+            ),
         ]
         indexes = [
             # Rollup rebuilds (customer x day [x meter]) and period suffix reads use the current records only.
-            models.Index(fields=["customer", "day", "meter"], condition=Q(superseded_at__isnull=True),
-                         name="usage_rated_current_bucket"),
+            models.Index(
+                fields=["customer", "day", "meter"],
+                condition=Q(superseded_at__isnull=True),
+                name="usage_rated_current_bucket",
+            ),
         ]
 
 
@@ -171,8 +188,9 @@ class RatingCursor(models.Model):
     period_end = models.DateTimeField()
     quantity = DecimalField(default=Decimal(0))
     # Only positive overage counts here (a volume true-up credit note does not free a cap).
-    overage_units = DecimalField(default=Decimal(0), help_text="Overage in the period: credits (prepaid, hybrid) "
-                                                                 "or currency (postpaid).")
+    overage_units = DecimalField(
+        default=Decimal(0), help_text="Overage in the period: credits (prepaid, hybrid) or currency (postpaid)."
+    )
     last_timestamp = models.DateTimeField(null=True, blank=True)
     last_event_ref = models.CharField(max_length=200, blank=True, default="")
 

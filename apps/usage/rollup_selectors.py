@@ -3,6 +3,7 @@
 Re-exported by `apps.usage.selectors`, the one door other apps use: insights and alerts import them from there.
 Days are whole UTC days, both ends inclusive. Plain data out; Decimal throughout.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -32,16 +33,24 @@ def _included_cost(q: Q | None = None):
     partial = Q(included_quantity__gt=0, included_quantity__lt=F("quantity"))
     if q is not None:
         whole, partial = whole & q, partial & q
-    return (Coalesce(Sum("cost", filter=whole), Value(ZERO), output_field=_decimal())
-            + Coalesce(Sum(F("cost") * F("included_quantity") / F("quantity"), filter=partial,
-                           output_field=_decimal()), Value(ZERO), output_field=_decimal()))
+    return Coalesce(Sum("cost", filter=whole), Value(ZERO), output_field=_decimal()) + Coalesce(
+        Sum(F("cost") * F("included_quantity") / F("quantity"), filter=partial, output_field=_decimal()),
+        Value(ZERO),
+        output_field=_decimal(),
+    )
 
 
 # Aggregate aliases differ from field names, so F() in _included_cost still means the row's fields.
-_AGGREGATES = {"events": lambda: Sum("events"), "quantity": lambda: Sum("quantity"),
-               "revenue": lambda: Sum("revenue"), "cost": lambda: Sum("cost"), "included_cost": _included_cost,
-               "amount": lambda: Sum("amount"), "credits": lambda: Sum("credits"),
-               "overage_amount": lambda: Sum("overage_amount")}
+_AGGREGATES = {
+    "events": lambda: Sum("events"),
+    "quantity": lambda: Sum("quantity"),
+    "revenue": lambda: Sum("revenue"),
+    "cost": lambda: Sum("cost"),
+    "included_cost": _included_cost,
+    "amount": lambda: Sum("amount"),
+    "credits": lambda: Sum("credits"),
+    "overage_amount": lambda: Sum("overage_amount"),
+}
 
 
 def _totals(*names: str) -> dict:
@@ -68,15 +77,23 @@ class MeterDay:
 
 
 def _meter_day(row: dict) -> MeterDay:
-    return MeterDay(day=row["day"], meter_id=row["meter_id"], events=int(row.get("t_events") or 0),
-                    quantity=row.get("t_quantity") or ZERO, revenue=row.get("t_revenue") or ZERO,
-                    cost=row.get("t_cost") or ZERO, amount=row.get("t_amount") or ZERO,
-                    credits=row.get("t_credits") or ZERO, overage_amount=row.get("t_overage_amount") or ZERO,
-                    included_cost=row.get("t_included_cost") or ZERO)
+    return MeterDay(
+        day=row["day"],
+        meter_id=row["meter_id"],
+        events=int(row.get("t_events") or 0),
+        quantity=row.get("t_quantity") or ZERO,
+        revenue=row.get("t_revenue") or ZERO,
+        cost=row.get("t_cost") or ZERO,
+        amount=row.get("t_amount") or ZERO,
+        credits=row.get("t_credits") or ZERO,
+        overage_amount=row.get("t_overage_amount") or ZERO,
+        included_cost=row.get("t_included_cost") or ZERO,
+    )
 
 
-def rollup_days_by_meter(*, start: date, end: date, customer_id: int | None = None,
-                         fields: tuple[str, ...] = ()) -> list[MeterDay]:
+def rollup_days_by_meter(
+    *, start: date, end: date, customer_id: int | None = None, fields: tuple[str, ...] = ()
+) -> list[MeterDay]:
     """One row per day x meter in [start, end] (one customer, or every customer together): one query.
     `fields`: only these sums (the others read as zero)."""
     qs = DailyUsage.objects.filter(day__gte=start, day__lte=end)
@@ -94,8 +111,9 @@ def rollup_days_since(*, starts: dict[int, date], until: date) -> dict[int, list
     q = Q()
     for customer_id, start in starts.items():
         q |= Q(customer_id=customer_id, day__gte=start)
-    for r in (DailyUsage.objects.filter(q, day__lte=until).values("customer_id", "day", "meter_id")
-              .annotate(**_totals())):
+    for r in (
+        DailyUsage.objects.filter(q, day__lte=until).values("customer_id", "day", "meter_id").annotate(**_totals())
+    ):
         days[r["customer_id"]].append(_meter_day(r))
     return days
 
@@ -118,12 +136,28 @@ def rollup_customer_meter_totals(*, start: date, end: date, with_days: bool = Tr
     """Customer x meter totals over [start, end] (one query); without `with_days` the first and last days with
     usage are not looked up (None)."""
     extra = {"first_day": Min("day"), "last_day": Max("day")} if with_days else {}
-    rows = (DailyUsage.objects.filter(day__gte=start, day__lte=end).values("customer_id", "meter_id")
-            .annotate(**_totals("events", "revenue", "cost", "amount", "quantity"),
-                      t_included=Sum("included_quantity"), **extra))
-    return [CustomerMeterTotal(r["customer_id"], r["meter_id"], int(r["t_events"] or 0), r["t_quantity"] or ZERO,
-                               r["t_amount"] or ZERO, r["t_revenue"] or ZERO, r["t_cost"] or ZERO,
-                               r["t_included"] or ZERO, r.get("first_day"), r.get("last_day")) for r in rows]
+    rows = (
+        DailyUsage.objects.filter(day__gte=start, day__lte=end)
+        .values("customer_id", "meter_id")
+        .annotate(
+            **_totals("events", "revenue", "cost", "amount", "quantity"), t_included=Sum("included_quantity"), **extra
+        )
+    )
+    return [
+        CustomerMeterTotal(
+            r["customer_id"],
+            r["meter_id"],
+            int(r["t_events"] or 0),
+            r["t_quantity"] or ZERO,
+            r["t_amount"] or ZERO,
+            r["t_revenue"] or ZERO,
+            r["t_cost"] or ZERO,
+            r["t_included"] or ZERO,
+            r.get("first_day"),
+            r.get("last_day"),
+        )
+        for r in rows
+    ]
 
 
 ROLLUP_MEASURES = ("events", "cost", "revenue")
@@ -133,9 +167,14 @@ def rollup_customer_measure(*, start: date, end: date, measure: str) -> dict[int
     """One measure (events, cost or revenue) per customer over [start, end] (one query with one sum)."""
     if measure not in ROLLUP_MEASURES:
         raise ValueError(f"unknown measure {measure!r}")
-    return {cid: Decimal(total or 0) for cid, total in
-            DailyUsage.objects.filter(day__gte=start, day__lte=end).values("customer_id")
-            .annotate(total=Sum(measure)).order_by().values_list("customer_id", "total")}
+    return {
+        cid: Decimal(total or 0)
+        for cid, total in DailyUsage.objects.filter(day__gte=start, day__lte=end)
+        .values("customer_id")
+        .annotate(total=Sum(measure))
+        .order_by()
+        .values_list("customer_id", "total")
+    }
 
 
 @dataclass(frozen=True)
@@ -149,10 +188,15 @@ class MeterWindow:
 
 def rollup_meter_window(*, start: date, end: date) -> list[MeterWindow]:
     """Quantity and cost per customer x meter over [start, end] (for price-impact estimates): one query."""
-    rows = (DailyUsage.objects.filter(day__gte=start, day__lte=end)
-            .values("customer_id", "meter_id", "meter__code").annotate(quantity=Sum("quantity"), cost=Sum("cost")))
-    return [MeterWindow(r["customer_id"], r["meter_id"], r["meter__code"], r["quantity"] or ZERO, r["cost"] or ZERO)
-            for r in rows]
+    rows = (
+        DailyUsage.objects.filter(day__gte=start, day__lte=end)
+        .values("customer_id", "meter_id", "meter__code")
+        .annotate(quantity=Sum("quantity"), cost=Sum("cost"))
+    )
+    return [
+        MeterWindow(r["customer_id"], r["meter_id"], r["meter__code"], r["quantity"] or ZERO, r["cost"] or ZERO)
+        for r in rows
+    ]
 
 
 @dataclass(frozen=True)
@@ -166,17 +210,30 @@ class AttributionTotal:
     cost: Decimal
 
 
-def rollup_attribution(*, customer_id: int, start: date, end: date, limit: int = 10) -> dict[str, list[AttributionTotal]]:
+def rollup_attribution(
+    *, customer_id: int, start: date, end: date, limit: int = 10
+) -> dict[str, list[AttributionTotal]]:
     """Top users, agents and teams by amount (then events) over [start, end] (one query)."""
-    rows = (DailyAttribution.objects.filter(customer_id=customer_id, day__gte=start, day__lte=end)
-            .values("kind", "value")
-            .annotate(events=Sum("events"), amount=Sum("amount"), credits=Sum("credits"), revenue=Sum("revenue"),
-                      cost=Sum("cost")))
+    rows = (
+        DailyAttribution.objects.filter(customer_id=customer_id, day__gte=start, day__lte=end)
+        .values("kind", "value")
+        .annotate(
+            events=Sum("events"), amount=Sum("amount"), credits=Sum("credits"), revenue=Sum("revenue"), cost=Sum("cost")
+        )
+    )
     result: dict[str, list[AttributionTotal]] = {k: [] for k in ("user", "agent", "team")}
     for r in rows:
-        result.setdefault(r["kind"], []).append(AttributionTotal(
-            r["kind"], r["value"], int(r["events"] or 0), r["amount"] or ZERO, r["credits"] or ZERO,
-            r["revenue"] or ZERO, r["cost"] or ZERO))
+        result.setdefault(r["kind"], []).append(
+            AttributionTotal(
+                r["kind"],
+                r["value"],
+                int(r["events"] or 0),
+                r["amount"] or ZERO,
+                r["credits"] or ZERO,
+                r["revenue"] or ZERO,
+                r["cost"] or ZERO,
+            )
+        )
     for kind, items in result.items():
         items.sort(key=lambda a: (-a.amount, -a.events, a.value))
         result[kind] = items[:limit]
@@ -184,6 +241,7 @@ def rollup_attribution(*, customer_id: int, start: date, end: date, limit: int =
 
 
 # --- what alert evaluation needs for one customer -----------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class MeterPeriod:

@@ -1,4 +1,5 @@
 """Usage reads. Plain data out; pages and APIs read rollups and rating cursors, never scan raw events."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ def parse_day(value: str | None, *, field: str) -> date | None:
 
 
 # --- customers and meters (through their apps' selectors) -------------------------------------------------
+
 
 def customer_or_404(external_id: str):
     customer = customer_get(external_id=external_id)
@@ -79,6 +81,7 @@ def resolve_range(*, customer_id: int, start: str | None, end: str | None) -> tu
 
 # --- usage per meter --------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class MeterUsage:
     meter_id: int
@@ -108,8 +111,19 @@ class MeterUsage:
         return quantize_rated(self.amount / chargeable) if chargeable else None
 
 
-_SUMS = ("events", "quantity", "included_quantity", "credit_quantity", "overage_quantity", "over_limit_quantity",
-         "credits", "amount", "overage_amount", "revenue", "cost")
+_SUMS = (
+    "events",
+    "quantity",
+    "included_quantity",
+    "credit_quantity",
+    "overage_quantity",
+    "over_limit_quantity",
+    "credits",
+    "amount",
+    "overage_amount",
+    "revenue",
+    "cost",
+)
 
 
 def usage_by_meter(*, customer_id: int, start: date, end: date, meter_id: int | None = None) -> list[MeterUsage]:
@@ -123,22 +137,32 @@ def usage_by_meter(*, customer_id: int, start: date, end: date, meter_id: int | 
     result = []
     for row in rows:
         meter = meters.get(row["meter_id"])
-        result.append(MeterUsage(
-            meter_id=row["meter_id"], meter=meter.code if meter else str(row["meter_id"]),
-            name=meter.name if meter else "", unit=meter.unit if meter else "",
-            currency=currencies.get(row["meter_id"], ""),
-            **{n: row[f"s_{n}"] if row[f"s_{n}"] is not None else (0 if n == "events" else ZERO) for n in _SUMS}))
+        result.append(
+            MeterUsage(
+                meter_id=row["meter_id"],
+                meter=meter.code if meter else str(row["meter_id"]),
+                name=meter.name if meter else "",
+                unit=meter.unit if meter else "",
+                currency=currencies.get(row["meter_id"], ""),
+                **{n: row[f"s_{n}"] if row[f"s_{n}"] is not None else (0 if n == "events" else ZERO) for n in _SUMS},
+            )
+        )
     result.sort(key=lambda m: m.meter)
     return result
 
 
-def usage_api_payload(*, customer, start: date, end: date, meter_id: int | None = None,
-                      include_cost: bool = False) -> dict:
+def usage_api_payload(
+    *, customer, start: date, end: date, meter_id: int | None = None, include_cost: bool = False
+) -> dict:
     """Usage per meter for the API; `cost` only for callers that may see margin (core.permissions)."""
     meters = []
     for m in usage_by_meter(customer_id=customer.pk, start=start, end=end, meter_id=meter_id):
-        row = {"meter": m.meter, "quantity": decimal_str(m.quantity), "credits": decimal_str(m.credits),
-               "amount": decimal_str(m.amount)}
+        row = {
+            "meter": m.meter,
+            "quantity": decimal_str(m.quantity),
+            "credits": decimal_str(m.credits),
+            "amount": decimal_str(m.amount),
+        }
         if include_cost:
             row["cost"] = decimal_str(m.cost)
         meters.append(row)
@@ -161,9 +185,18 @@ def daily_series(*, customer_id: int, start: date, end: date, meter_id: int | No
     qs = DailyUsage.objects.filter(customer_id=customer_id, day__gte=start, day__lte=end)
     if meter_id is not None:
         qs = qs.filter(meter_id=meter_id)
-    rows = (qs.values("day").annotate(quantity=Sum("quantity"), credits=Sum("credits"), amount=Sum("amount"),
-                                      revenue=Sum("revenue"), cost=Sum("cost"), events=Sum("events"))
-            .order_by("day"))
+    rows = (
+        qs.values("day")
+        .annotate(
+            quantity=Sum("quantity"),
+            credits=Sum("credits"),
+            amount=Sum("amount"),
+            revenue=Sum("revenue"),
+            cost=Sum("cost"),
+            events=Sum("events"),
+        )
+        .order_by("day")
+    )
     return [DayPoint(**row) for row in rows]
 
 
@@ -180,14 +213,19 @@ class AttributionRow:
 
 def top_attribution(*, customer_id: int, start: date, end: date, kind: str, limit: int = 10) -> list[AttributionRow]:
     """Who (user, agent, team) drove the usage, by amount, from the attribution rollups."""
-    rows = (DailyAttribution.objects.filter(customer_id=customer_id, day__gte=start, day__lte=end, kind=kind)
-            .values("value").annotate(events=Sum("events"), credits=Sum("credits"), amount=Sum("amount"),
-                                      revenue=Sum("revenue"), cost=Sum("cost"))
-            .order_by("-amount", "value")[:limit])
+    rows = (
+        DailyAttribution.objects.filter(customer_id=customer_id, day__gte=start, day__lte=end, kind=kind)
+        .values("value")
+        .annotate(
+            events=Sum("events"), credits=Sum("credits"), amount=Sum("amount"), revenue=Sum("revenue"), cost=Sum("cost")
+        )
+        .order_by("-amount", "value")[:limit]
+    )
     return [AttributionRow(kind=kind, **row) for row in rows]
 
 
 # --- entitlements -----------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Entitlement:
@@ -204,8 +242,13 @@ class Entitlement:
     overage_cap: Decimal | None = None
 
     def as_api(self) -> dict:
-        return {"allowed": self.allowed, "reason": self.reason, "policy": self.policy,
-                "balance": decimal_str(self.balance), "included_remaining": decimal_str(self.included_remaining)}
+        return {
+            "allowed": self.allowed,
+            "reason": self.reason,
+            "policy": self.policy,
+            "balance": decimal_str(self.balance),
+            "included_remaining": decimal_str(self.included_remaining),
+        }
 
 
 def entitlement(*, customer_id: int, meter_id: int, at: datetime | None = None) -> Entitlement:
@@ -220,19 +263,31 @@ def entitlement(*, customer_id: int, meter_id: int, at: datetime | None = None) 
     if terms is None:
         return Entitlement(False, "no_contract", None, None, None)
     start, end = terms.billing_period(at)
-    cursors = list(RatingCursor.objects.filter(customer_id=customer_id, period_start=start)
-                   .values_list("meter_id", "quantity", "overage_units"))
+    cursors = list(
+        RatingCursor.objects.filter(customer_id=customer_id, period_start=start).values_list(
+            "meter_id", "quantity", "overage_units"
+        )
+    )
     used = sum((q for m, q, _ in cursors if m == meter_id), ZERO)
     overage_used = sum((o for _, _, o in cursors), ZERO)
     allowance = terms.allowances.get(meter_id)
     included_remaining = max(allowance - used, ZERO) if allowance is not None else ZERO
     wallet_backed = terms.wallet_backed
     balance = wallet_balance(customer_id=customer_id, now=at).available_now if wallet_backed else None
-    cap = rating.overage_cap(wallet_backed=wallet_backed, enforcement=terms.enforcement,
-                             overdraft_limit=terms.overdraft_limit)
-    common = dict(policy=terms.enforcement, balance=balance, included_remaining=included_remaining,
-                  billing_model=terms.billing_model, period_start=start, period_end=end, used_quantity=used,
-                  overage_used=overage_used, overage_cap=cap)
+    cap = rating.overage_cap(
+        wallet_backed=wallet_backed, enforcement=terms.enforcement, overdraft_limit=terms.overdraft_limit
+    )
+    common = dict(
+        policy=terms.enforcement,
+        balance=balance,
+        included_remaining=included_remaining,
+        billing_model=terms.billing_model,
+        period_start=start,
+        period_end=end,
+        used_quantity=used,
+        overage_used=overage_used,
+        overage_cap=cap,
+    )
 
     version = rate_table_version_in_force(rate_table_id=terms.rate_table_id, at=at)
     if version is None or meter_id not in version.rates:
@@ -248,8 +303,9 @@ def entitlement(*, customer_id: int, meter_id: int, at: datetime | None = None) 
             return Entitlement(True, "overage_allowed", **common)
         if overage_used < cap:
             return Entitlement(True, "within_overdraft", **common)
-        return Entitlement(False, "balance_exhausted" if terms.enforcement == "hard" else "overdraft_limit_reached",
-                           **common)
+        return Entitlement(
+            False, "balance_exhausted" if terms.enforcement == "hard" else "overdraft_limit_reached", **common
+        )
     if cap is None:
         return Entitlement(True, "postpaid", **common)
     if overage_used < cap:
@@ -257,9 +313,8 @@ def entitlement(*, customer_id: int, meter_id: int, at: datetime | None = None) 
     return Entitlement(False, "spend_limit_reached", **common)
 
 
-
-
 # --- pages ------------------------------------------------------------------------------------------------
+
 
 def customer_usage_panel(*, customer, at: datetime | None = None) -> dict:
     """The usage panel of the customer page: this period per meter (with included usage progress),
@@ -279,35 +334,72 @@ def customer_usage_panel(*, customer, at: datetime | None = None) -> dict:
         used_pct = m.included_quantity / allowance * 100 if allowance else None
         rows.append({"usage": m, "allowance": allowance, "used_pct": used_pct})
     last = min(end, at.date())
-    recent_days = (DailyUsage.objects.filter(customer_id=customer.pk, day__gte=last - timedelta(days=13), day__lte=last)
-                   .order_by("-day", "meter_id"))
+    recent_days = DailyUsage.objects.filter(
+        customer_id=customer.pk, day__gte=last - timedelta(days=13), day__lte=last
+    ).order_by("-day", "meter_id")
     meter_map = meters_by_id()
     days = [{"day": d.day, "meter": meter_map.get(d.meter_id), "rollup": d} for d in recent_days[:60]]
-    recent = list(RatedUsage.objects.filter(customer_id=customer.pk, superseded_at__isnull=True,
-                                            day__gte=last - timedelta(days=2))
-                  .order_by("-timestamp", "-id")[:10])
+    recent = list(
+        RatedUsage.objects.filter(
+            customer_id=customer.pk, superseded_at__isnull=True, day__gte=last - timedelta(days=2)
+        ).order_by("-timestamp", "-id")[:10]
+    )
     pending = UsageEvent.objects.filter(customer_id=customer.pk, state=UsageEvent.State.PENDING).count()
     errors = UsageEvent.objects.filter(customer_id=customer.pk, state=UsageEvent.State.ERROR).count()
-    error_events = list(UsageEvent.objects.filter(customer_id=customer.pk, state=UsageEvent.State.ERROR)
-                        .select_related("meter").order_by("-id")[:5]) if errors else []
-    return {"customer": customer, "terms": terms, "start": start, "end": end, "rows": rows, "days": days,
-            "recent": recent, "meter_map": meter_map, "pending": pending, "errors": errors,
-            "error_events": error_events,
-            "totals": {"amount": sum((m.amount for m in meters), ZERO), "credits": sum((m.credits for m in meters), ZERO),
-                       "revenue": sum((m.revenue for m in meters), ZERO), "cost": sum((m.cost for m in meters), ZERO)}}
+    error_events = (
+        list(
+            UsageEvent.objects.filter(customer_id=customer.pk, state=UsageEvent.State.ERROR)
+            .select_related("meter")
+            .order_by("-id")[:5]
+        )
+        if errors
+        else []
+    )
+    return {
+        "customer": customer,
+        "terms": terms,
+        "start": start,
+        "end": end,
+        "rows": rows,
+        "days": days,
+        "recent": recent,
+        "meter_map": meter_map,
+        "pending": pending,
+        "errors": errors,
+        "error_events": error_events,
+        "totals": {
+            "amount": sum((m.amount for m in meters), ZERO),
+            "credits": sum((m.credits for m in meters), ZERO),
+            "revenue": sum((m.revenue for m in meters), ZERO),
+            "cost": sum((m.cost for m in meters), ZERO),
+        },
+    }
 
 
 def rating_overview(*, limit: int = 20) -> dict:
     # One count per state: each is answered from its small partial index.
-    counts = {state: UsageEvent.objects.filter(state=state).count()
-              for state in (UsageEvent.State.PENDING, UsageEvent.State.ERROR)}
-    errors = list(UsageEvent.objects.filter(state=UsageEvent.State.ERROR).select_related("customer", "meter")
-                  .order_by("-id")[:limit])
+    counts = {
+        state: UsageEvent.objects.filter(state=state).count()
+        for state in (UsageEvent.State.PENDING, UsageEvent.State.ERROR)
+    }
+    errors = list(
+        UsageEvent.objects.filter(state=UsageEvent.State.ERROR)
+        .select_related("customer", "meter")
+        .order_by("-id")[:limit]
+    )
     batches = list(RatingBatch.objects.select_related("actor_user", "customer").order_by("-created_at", "-id")[:limit])
-    reratings = list(RatingBatch.objects.filter(kind=RatingBatch.Kind.RERATE).select_related("actor_user", "customer")
-                     .order_by("-created_at", "-id")[:10])
-    return {"pending": counts.get(UsageEvent.State.PENDING, 0), "errors_count": counts.get(UsageEvent.State.ERROR, 0),
-            "errors": errors, "batches": batches, "reratings": reratings}
+    reratings = list(
+        RatingBatch.objects.filter(kind=RatingBatch.Kind.RERATE)
+        .select_related("actor_user", "customer")
+        .order_by("-created_at", "-id")[:10]
+    )
+    return {
+        "pending": counts.get(UsageEvent.State.PENDING, 0),
+        "errors_count": counts.get(UsageEvent.State.ERROR, 0),
+        "errors": errors,
+        "batches": batches,
+        "reratings": reratings,
+    }
 
 
 def batch_get(*, batch_id: int) -> RatingBatch:
@@ -345,7 +437,20 @@ from .rollup_selectors import (  # noqa: E402
 )
 
 __all__ = [
-    "AttributionTotal", "CustomerMeterTotal", "MeterDay", "MeterPeriod", "MeterWindow", "customers_with_usage_since",
-    "daily_quantities", "meter_days_between", "period_totals", "rollup_attribution", "rollup_customer_meter_totals",
-    "rollup_customer_measure", "rollup_days_by_meter", "rollup_days_since", "rollup_meter_window", "usage_event_count",
+    "AttributionTotal",
+    "CustomerMeterTotal",
+    "MeterDay",
+    "MeterPeriod",
+    "MeterWindow",
+    "customers_with_usage_since",
+    "daily_quantities",
+    "meter_days_between",
+    "period_totals",
+    "rollup_attribution",
+    "rollup_customer_meter_totals",
+    "rollup_customer_measure",
+    "rollup_days_by_meter",
+    "rollup_days_since",
+    "rollup_meter_window",
+    "usage_event_count",
 ]

@@ -6,6 +6,7 @@ rolls back entirely (its wallet debit included) and the events stay pending for 
 leaves nothing pending, so a retried or duplicated task finds nothing to do. Wallet idempotency keys derive
 from the batch key (`usage:<batch key>:c<customer>`) as a second guard.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -86,8 +87,9 @@ def _totals(values: dict) -> dict[str, Decimal]:
 
 def _on_rated(batch: RatingBatch, customer_ids) -> None:
     ids = sorted(set(customer_ids))
-    transaction.on_commit(lambda: usage_rated.send(sender=RatingBatch, batch_id=batch.pk, kind=batch.kind,
-                                                   customer_ids=ids))
+    transaction.on_commit(
+        lambda: usage_rated.send(sender=RatingBatch, batch_id=batch.pk, kind=batch.kind, customer_ids=ids)
+    )
 
 
 def _run_isolated(*, batch: RatingBatch, actor: Actor, events: list[EventInput]) -> RunResult:
@@ -121,29 +123,38 @@ def _run_isolated(*, batch: RatingBatch, actor: Actor, events: list[EventInput])
 @transaction.atomic
 def usage_rating_batch_run(*, batch_size: int = DEFAULT_BATCH_SIZE, actor: Actor = SYSTEM) -> BatchOutcome:
     """Claim up to `batch_size` pending events and rate them, all in one transaction."""
-    rows = list(UsageEvent.objects.filter(state=UsageEvent.State.PENDING).order_by("id")
-                .select_for_update(skip_locked=True)
-                .values_list("id", "customer_id", "meter_id", "quantity", "timestamp", "event_id", "attributes")
-                [:batch_size])
+    rows = list(
+        UsageEvent.objects.filter(state=UsageEvent.State.PENDING)
+        .order_by("id")
+        .select_for_update(skip_locked=True)
+        .values_list("id", "customer_id", "meter_id", "quantity", "timestamp", "event_id", "attributes")[:batch_size]
+    )
     if not rows:
         return BatchOutcome(None, 0, 0, 0, 0)
     ids = sorted(r[0] for r in rows)
     digest = hashlib.blake2b(",".join(map(str, ids)).encode(), digest_size=8).hexdigest()
-    batch = RatingBatch.objects.create(key=f"r{ids[0]}-{ids[-1]}-{len(ids)}-{digest}", kind=RatingBatch.Kind.RATE,
-                                       **_actor_fields(actor))
-    events = [EventInput(pk=pk, customer_id=c, meter_id=m, quantity=q, timestamp=ts, ref=ref, attributes=attrs or {})
-              for pk, c, m, q, ts, ref, attrs in rows]
+    batch = RatingBatch.objects.create(
+        key=f"r{ids[0]}-{ids[-1]}-{len(ids)}-{digest}", kind=RatingBatch.Kind.RATE, **_actor_fields(actor)
+    )
+    events = [
+        EventInput(pk=pk, customer_id=c, meter_id=m, quantity=q, timestamp=ts, ref=ref, attributes=attrs or {})
+        for pk, c, m, q, ts, ref, attrs in rows
+    ]
     result = _run_isolated(batch=batch, actor=actor, events=events)
     batch.events, batch.superseded, batch.errors = result.written, result.superseded, result.errors
-    batch.summary = {"claimed": len(rows), "customers": result.customers,
-                     "ledger": [[kind, entry, str(amount)] for kind, entry, amount in result.ledger_entries]}
+    batch.summary = {
+        "claimed": len(rows),
+        "customers": result.customers,
+        "ledger": [[kind, entry, str(amount)] for kind, entry, amount in result.ledger_entries],
+    }
     batch.save(update_fields=["events", "superseded", "errors", "summary"])
     _on_rated(batch, {e.customer_id for e in events})
     return BatchOutcome(batch.pk, len(rows), result.written, result.superseded, result.errors)
 
 
-def usage_rate_pending(*, batch_size: int = DEFAULT_BATCH_SIZE, max_batches: int | None = None,
-                       actor: Actor = SYSTEM) -> RatingSummary:
+def usage_rate_pending(
+    *, batch_size: int = DEFAULT_BATCH_SIZE, max_batches: int | None = None, actor: Actor = SYSTEM
+) -> RatingSummary:
     """Rate everything pending, batch after batch (each batch is its own transaction)."""
     started = time.monotonic()
     batches = events = written = superseded = errors = 0
@@ -161,8 +172,9 @@ def usage_rate_pending(*, batch_size: int = DEFAULT_BATCH_SIZE, max_batches: int
 
 
 @transaction.atomic
-def usage_rerate(*, start: datetime, end: datetime, customer_id: int | None = None, actor: Actor,
-                 reason: str = "") -> RerateSummary:
+def usage_rerate(
+    *, start: datetime, end: datetime, customer_id: int | None = None, actor: Actor, reason: str = ""
+) -> RerateSummary:
     """Re-rate the usage with timestamps in [start, end) (one customer or all) under today's terms: the
     versions in force at each timestamp, the contract terms, the meter costs. Records whose figures change
     are superseded; their drawn credits are reversed in the ledger and the new records are charged (one debit
@@ -173,30 +185,63 @@ def usage_rerate(*, start: datetime, end: datetime, customer_id: int | None = No
     if end <= start:
         raise ValidationFailed("The end must be after the start.", field="end")
     batch = RatingBatch.objects.create(
-        key=f"rerate-{uuid.uuid4().hex[:20]}", kind=RatingBatch.Kind.RERATE, range_start=start, range_end=end,
-        customer_id=customer_id, reason=(reason or "")[:300], **_actor_fields(actor))
+        key=f"rerate-{uuid.uuid4().hex[:20]}",
+        kind=RatingBatch.Kind.RERATE,
+        range_start=start,
+        range_end=end,
+        customer_id=customer_id,
+        reason=(reason or "")[:300],
+        **_actor_fields(actor),
+    )
     window = Q(timestamp__gte=start, timestamp__lt=end)
     if customer_id is not None:
         customer_ids = [customer_id]
     else:  # customers with usage in the range (from the rollups) or events that could not be rated
-        customer_ids = sorted(set(DailyUsage.objects.filter(day__gte=start.date(), day__lte=end.date())
-                                  .values_list("customer_id", flat=True).distinct())
-                              | set(UsageEvent.objects.filter(window, state=UsageEvent.State.ERROR)
-                                    .values_list("customer_id", flat=True).distinct()))
+        customer_ids = sorted(
+            set(
+                DailyUsage.objects.filter(day__gte=start.date(), day__lte=end.date())
+                .values_list("customer_id", flat=True)
+                .distinct()
+            )
+            | set(
+                UsageEvent.objects.filter(window, state=UsageEvent.State.ERROR)
+                .values_list("customer_id", flat=True)
+                .distinct()
+            )
+        )
     result = RunResult()
     looked_at = 0
     touched_customers = set()
     for one in customer_ids:  # one customer at a time: memory stays bounded whatever the range
-        records = RatedUsage.objects.filter(window, customer_id=one, superseded_at__isnull=True,
-                                            day__gte=start.date(), day__lte=end.date())
+        records = RatedUsage.objects.filter(
+            window, customer_id=one, superseded_at__isnull=True, day__gte=start.date(), day__lte=end.date()
+        )
         errored = UsageEvent.objects.filter(window, customer_id=one, state=UsageEvent.State.ERROR)
-        events = [EventInput(pk=r.event_id, customer_id=one, meter_id=r.meter_id, quantity=r.quantity,
-                             timestamp=r.timestamp, ref=r.event_ref, current=r,
-                             attributes={"user": r.attr_user, "agent": r.attr_agent, "team": r.attr_team})
-                  for r in records]
-        events += [EventInput(pk=e.pk, customer_id=one, meter_id=e.meter_id, quantity=e.quantity,
-                              timestamp=e.timestamp, ref=e.event_id, attributes=e.attributes or {})
-                   for e in errored.select_for_update(skip_locked=True)]
+        events = [
+            EventInput(
+                pk=r.event_id,
+                customer_id=one,
+                meter_id=r.meter_id,
+                quantity=r.quantity,
+                timestamp=r.timestamp,
+                ref=r.event_ref,
+                current=r,
+                attributes={"user": r.attr_user, "agent": r.attr_agent, "team": r.attr_team},
+            )
+            for r in records
+        ]
+        events += [
+            EventInput(
+                pk=e.pk,
+                customer_id=one,
+                meter_id=e.meter_id,
+                quantity=e.quantity,
+                timestamp=e.timestamp,
+                ref=e.event_id,
+                attributes=e.attributes or {},
+            )
+            for e in errored.select_for_update(skip_locked=True)
+        ]
         if not events:
             continue
         looked_at += len(events)
@@ -208,8 +253,10 @@ def usage_rerate(*, start: datetime, end: datetime, customer_id: int | None = No
     difference = {name: after[name] - before[name] for name in TOTAL_FIELDS}
     batch.events, batch.superseded, batch.errors = result.written, result.superseded, result.errors
     batch.summary = {
-        "events": looked_at, "customers": result.customers,
-        "before": {k: str(v) for k, v in before.items()}, "after": {k: str(v) for k, v in after.items()},
+        "events": looked_at,
+        "customers": result.customers,
+        "before": {k: str(v) for k, v in before.items()},
+        "after": {k: str(v) for k, v in after.items()},
         "difference": {k: str(v) for k, v in difference.items()},
         "ledger": [[kind, entry, str(amount)] for kind, entry, amount in result.ledger_entries],
     }
@@ -217,13 +264,26 @@ def usage_rerate(*, start: datetime, end: datetime, customer_id: int | None = No
     if touched_customers:
         _on_rated(batch, touched_customers)
     return RerateSummary(
-        batch_id=batch.pk, key=batch.key, start=start, end=end, customer_id=customer_id, events=looked_at,
-        rerated=result.written, superseded=result.superseded, errors=result.errors, customers=result.customers,
-        before=before, after=after, difference=difference, ledger=tuple(result.ledger_entries))
+        batch_id=batch.pk,
+        key=batch.key,
+        start=start,
+        end=end,
+        customer_id=customer_id,
+        events=looked_at,
+        rerated=result.written,
+        superseded=result.superseded,
+        errors=result.errors,
+        customers=result.customers,
+        before=before,
+        after=after,
+        difference=difference,
+        ledger=tuple(result.ledger_entries),
+    )
 
 
-def usage_rerate_after_approval(*, version_id: int, rate_table_id: int, effective_from: datetime,
-                                actor: Actor = SYSTEM) -> RerateSummary | None:
+def usage_rerate_after_approval(
+    *, version_id: int, rate_table_id: int, effective_from: datetime, actor: Actor = SYSTEM
+) -> RerateSummary | None:
     """A backdated version was approved: re-rate from its effective instant until the next approved version of
     the table takes over (or now)."""
     now = timezone.now()
@@ -234,5 +294,9 @@ def usage_rerate_after_approval(*, version_id: int, rate_table_id: int, effectiv
         if version.effective_from > effective_from:
             end = min(end, version.effective_from)
             break
-    return usage_rerate(start=effective_from, end=end, actor=actor,
-                        reason=f"backdated version {version_id} of rate table {rate_table_id} approved")
+    return usage_rerate(
+        start=effective_from,
+        end=end,
+        actor=actor,
+        reason=f"backdated version {version_id} of rate table {rate_table_id} approved",
+    )

@@ -1,5 +1,6 @@
 """Statements: one line per meter over a date range, the contract's base fees per billing period and the
 included credits, rounded once (apps.core.money.round_money); and their CSV for downstream billing."""
+
 from __future__ import annotations
 
 import io
@@ -18,9 +19,27 @@ from apps.wallets.selectors import included_credits
 from .models import RatedUsage
 from .selectors import MeterUsage, usage_by_meter
 
-STATEMENT_COLUMNS = ["customer", "period_start", "period_end", "meter", "unit", "quantity", "included",
-                     "from_credits", "overage", "over_limit", "unit_price", "amount", "pricing_unit", "credits",
-                     "overage_amount", "cost", "currency", "events", "not_charged_amount"]
+STATEMENT_COLUMNS = [
+    "customer",
+    "period_start",
+    "period_end",
+    "meter",
+    "unit",
+    "quantity",
+    "included",
+    "from_credits",
+    "overage",
+    "over_limit",
+    "unit_price",
+    "amount",
+    "pricing_unit",
+    "credits",
+    "overage_amount",
+    "cost",
+    "currency",
+    "events",
+    "not_charged_amount",
+]
 
 
 @dataclass(frozen=True)
@@ -72,9 +91,9 @@ def _not_charged(customer_id: int, start: date, end: date) -> dict[int, Decimal]
     """Per meter, the price (in the pricing unit) of the usage rated over a hard limit: the share of each flagged
     record's amount that was neither drawn from credits nor billed as overage."""
     result: dict[int, Decimal] = {}
-    rows = (RatedUsage.objects.filter(customer_id=customer_id, superseded_at__isnull=True, day__gte=start,
-                                      day__lte=end, over_limit=True)
-            .values_list("meter_id", "amount", "quantity", "included_quantity", "over_limit_quantity"))
+    rows = RatedUsage.objects.filter(
+        customer_id=customer_id, superseded_at__isnull=True, day__gte=start, day__lte=end, over_limit=True
+    ).values_list("meter_id", "amount", "quantity", "included_quantity", "over_limit_quantity")
     for meter_id, amount, quantity, included, over in rows.iterator(chunk_size=2000):
         chargeable = quantity - included
         if chargeable > 0 and over > 0:
@@ -94,8 +113,14 @@ def _fees(customer_id: int, start: date, end: date) -> list[FeeLine]:
         at = c_lo
         while at < c_hi:
             p_start, p_end = terms.billing_period(at)
-            fees.append(FeeLine(p_start.date(), (p_end - timedelta(microseconds=1)).date(),
-                                round_money(terms.base_fee), terms.currency))
+            fees.append(
+                FeeLine(
+                    p_start.date(),
+                    (p_end - timedelta(microseconds=1)).date(),
+                    round_money(terms.base_fee),
+                    terms.currency,
+                )
+            )
             at = p_end  # the next period's start (or the contract's end, past the range)
     return sorted(fees, key=lambda f: f.period_start)
 
@@ -107,45 +132,78 @@ def statement(*, customer, start: date, end: date) -> Statement:
     up: apps.core.money.round_money); quantities are exact. Usage rated over a hard limit is shown as not
     charged and is not in the line's amount."""
     usage = usage_by_meter(customer_id=customer.pk, start=start, end=end)
-    current = RatedUsage.objects.filter(customer_id=customer.pk, superseded_at__isnull=True, day__gte=start,
-                                        day__lte=end)
+    current = RatedUsage.objects.filter(
+        customer_id=customer.pk, superseded_at__isnull=True, day__gte=start, day__lte=end
+    )
     units = dict(current.values_list("meter_id", "pricing_unit").distinct()) if usage else {}
     prices: dict[int, list] = {}
     if usage:
-        for meter_id, unit_price, per in (current.order_by("meter_id", "-timestamp", "-id")
-                                          .values_list("meter_id", "unit_price", "price_per_units")
-                                          .distinct("meter_id") if _pg() else
-                                          current.order_by("meter_id", "-timestamp", "-id")
-                                          .values_list("meter_id", "unit_price", "price_per_units")):
+        for meter_id, unit_price, per in (
+            current.order_by("meter_id", "-timestamp", "-id")
+            .values_list("meter_id", "unit_price", "price_per_units")
+            .distinct("meter_id")
+            if _pg()
+            else current.order_by("meter_id", "-timestamp", "-id").values_list(
+                "meter_id", "unit_price", "price_per_units"
+            )
+        ):
             prices.setdefault(meter_id, [unit_price, per])
-        varying = {m for m, n in current.values("meter_id").annotate(n=Count("unit_price", distinct=True))
-                   .values_list("meter_id", "n") if n > 1}
+        varying = {
+            m
+            for m, n in current.values("meter_id")
+            .annotate(n=Count("unit_price", distinct=True))
+            .values_list("meter_id", "n")
+            if n > 1
+        }
     else:
         varying = set()
     not_charged = _not_charged(customer.pk, start, end) if any(m.over_limit_quantity for m in usage) else {}
-    true_ups = dict(current.filter(amount__lt=0).values("meter_id").annotate(a=Sum("amount"))
-                .values_list("meter_id", "a")) if usage else {}
+    true_ups = (
+        dict(current.filter(amount__lt=0).values("meter_id").annotate(a=Sum("amount")).values_list("meter_id", "a"))
+        if usage
+        else {}
+    )
     lines = []
     for m in usage:
         unit_price, per = prices.get(m.meter_id, (None, Decimal(1)))
         excluded = not_charged.get(m.meter_id, ZERO)
-        lines.append(StatementLine(
-            usage=m, pricing_unit=units.get(m.meter_id, ""), amount=round_money(m.amount - excluded),
-            credits=round_money(m.credits), overage_amount=round_money(m.overage_amount), cost=round_money(m.cost),
-            not_charged=round_money(excluded), unit_price=unit_price, price_per_units=per,
-            prices_vary=m.meter_id in varying, given_back=round_money(true_ups.get(m.meter_id) or ZERO)))
+        lines.append(
+            StatementLine(
+                usage=m,
+                pricing_unit=units.get(m.meter_id, ""),
+                amount=round_money(m.amount - excluded),
+                credits=round_money(m.credits),
+                overage_amount=round_money(m.overage_amount),
+                cost=round_money(m.cost),
+                not_charged=round_money(excluded),
+                unit_price=unit_price,
+                price_per_units=per,
+                prices_vary=m.meter_id in varying,
+                given_back=round_money(true_ups.get(m.meter_id) or ZERO),
+            )
+        )
     lo = datetime(start.year, start.month, start.day, tzinfo=UTC)
     hi = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)
     fees = _fees(customer.pk, start, end)
-    totals = {"amount": sum((line.amount for line in lines), ZERO),
-              "credits": sum((line.credits for line in lines), ZERO),
-              "overage_amount": sum((line.overage_amount for line in lines), ZERO),
-              "cost": sum((line.cost for line in lines), ZERO),
-              "not_charged": sum((line.not_charged for line in lines), ZERO),
-              "base_fees": sum((f.base_fee for f in fees), ZERO),
-              "events": sum(line.usage.events for line in lines)}
-    return Statement(customer.external_id, customer.name, start, end, lines, totals, fees,
-                     included_credits(customer_id=customer.pk, start=lo, end=hi))
+    totals = {
+        "amount": sum((line.amount for line in lines), ZERO),
+        "credits": sum((line.credits for line in lines), ZERO),
+        "overage_amount": sum((line.overage_amount for line in lines), ZERO),
+        "cost": sum((line.cost for line in lines), ZERO),
+        "not_charged": sum((line.not_charged for line in lines), ZERO),
+        "base_fees": sum((f.base_fee for f in fees), ZERO),
+        "events": sum(line.usage.events for line in lines),
+    }
+    return Statement(
+        customer.external_id,
+        customer.name,
+        start,
+        end,
+        lines,
+        totals,
+        fees,
+        included_credits(customer_id=customer.pk, start=lo, end=hi),
+    )
 
 
 def _pg() -> bool:
@@ -162,12 +220,27 @@ def statement_csv(st: Statement, *, include_cost: bool = False) -> str:
     writer.writerow([c for i, c in enumerate(STATEMENT_COLUMNS) if include_cost or i != cost_at])
     for line in st.lines:
         m = line.usage
-        writer.writerow([
-            st.customer_external_id, st.start.isoformat(), st.end.isoformat(), m.meter, m.unit,
-            decimal_str(m.quantity), decimal_str(m.included_quantity), decimal_str(m.credit_quantity),
-            decimal_str(m.overage_quantity), decimal_str(m.over_limit_quantity),
-            decimal_str(line.per_unit_price) if line.per_unit_price is not None else "",
-            f"{line.amount:f}", line.pricing_unit, f"{line.credits:f}", f"{line.overage_amount:f}",
-            *([f"{line.cost:f}"] if include_cost else []),
-            m.currency, m.events, f"{line.not_charged:f}"])
+        writer.writerow(
+            [
+                st.customer_external_id,
+                st.start.isoformat(),
+                st.end.isoformat(),
+                m.meter,
+                m.unit,
+                decimal_str(m.quantity),
+                decimal_str(m.included_quantity),
+                decimal_str(m.credit_quantity),
+                decimal_str(m.overage_quantity),
+                decimal_str(m.over_limit_quantity),
+                decimal_str(line.per_unit_price) if line.per_unit_price is not None else "",
+                f"{line.amount:f}",
+                line.pricing_unit,
+                f"{line.credits:f}",
+                f"{line.overage_amount:f}",
+                *([f"{line.cost:f}"] if include_cost else []),
+                m.currency,
+                m.events,
+                f"{line.not_charged:f}",
+            ]
+        )
     return out.getvalue()

@@ -1,4 +1,5 @@
 """Celery tasks: load by id / arguments and call the service. Only transient database errors are retried."""
+
 from __future__ import annotations
 
 import logging
@@ -34,18 +35,29 @@ def _actor(user_id: int | None) -> Actor:
 
 
 @shared_task(name=RERATE_RANGE, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
-def rerate_range_task(start: str, end: str, customer_id: int | None = None, reason: str = "",
-                      actor_user_id: int | None = None) -> dict:
-    summary = usage_rerate(start=datetime.fromisoformat(start), end=datetime.fromisoformat(end),
-                           customer_id=customer_id, actor=_actor(actor_user_id), reason=reason)
-    return {"batch_id": summary.batch_id, "rerated": summary.rerated, "superseded": summary.superseded,
-            "difference": {k: str(v) for k, v in summary.difference.items()}}
+def rerate_range_task(
+    start: str, end: str, customer_id: int | None = None, reason: str = "", actor_user_id: int | None = None
+) -> dict:
+    summary = usage_rerate(
+        start=datetime.fromisoformat(start),
+        end=datetime.fromisoformat(end),
+        customer_id=customer_id,
+        actor=_actor(actor_user_id),
+        reason=reason,
+    )
+    return {
+        "batch_id": summary.batch_id,
+        "rerated": summary.rerated,
+        "superseded": summary.superseded,
+        "difference": {k: str(v) for k, v in summary.difference.items()},
+    }
 
 
 @shared_task(name=RERATE_AFTER_APPROVAL, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
 def rerate_after_approval_task(version_id: int, rate_table_id: int, effective_from: str) -> dict | None:
-    summary = usage_rerate_after_approval(version_id=version_id, rate_table_id=rate_table_id,
-                                          effective_from=datetime.fromisoformat(effective_from))
+    summary = usage_rerate_after_approval(
+        version_id=version_id, rate_table_id=rate_table_id, effective_from=datetime.fromisoformat(effective_from)
+    )
     if summary is None:
         return None
     return {"batch_id": summary.batch_id, "rerated": summary.rerated, "superseded": summary.superseded}

@@ -31,16 +31,18 @@ def _can_see_margin(request) -> bool:
 
 class EventLookupForm(forms.Form):
     customer = forms.CharField(max_length=80, widget=forms.TextInput(attrs={"placeholder": "external id, e.g. acme"}))
-    event_id = forms.CharField(max_length=200, label="Event id",
-                               widget=forms.TextInput(attrs={"placeholder": "id as sent, e.g. evt-1"}))
+    event_id = forms.CharField(
+        max_length=200, label="Event id", widget=forms.TextInput(attrs={"placeholder": "id as sent, e.g. evt-1"})
+    )
 
 
 @capability_required(Cap.USAGE_VIEW)
 def overview(request):
     form = EventLookupForm(request.GET or None)
     if request.GET and form.is_valid():
-        event = selectors.event_find(customer_external_id=form.cleaned_data["customer"],
-                                     event_id=form.cleaned_data["event_id"])
+        event = selectors.event_find(
+            customer_external_id=form.cleaned_data["customer"], event_id=form.cleaned_data["event_id"]
+        )
         if event is not None:
             return redirect("usage:event-why", pk=event.pk)
         form.add_error(None, "No event with that id for that customer.")
@@ -83,8 +85,9 @@ def _statement_or_redirect(request, external_id: str):
     """The statement for ?start=&end= (default: the current period), or a redirect with the error shown."""
     customer = customer_or_404(external_id=external_id)
     try:
-        start, end = selectors.resolve_range(customer_id=customer.pk, start=request.GET.get("start"),
-                                             end=request.GET.get("end"))
+        start, end = selectors.resolve_range(
+            customer_id=customer.pk, start=request.GET.get("start"), end=request.GET.get("end")
+        )
     except DomainError as exc:
         messages.error(request, exc.message)
         return None, redirect("usage:statement", external_id=external_id)
@@ -97,10 +100,15 @@ def statement(request, external_id: str):
     if response is not None:
         return response
     customer, st, start, end = found
-    csv_url = reverse("usage:statement-csv", kwargs={"external_id": external_id}) + \
-        f"?start={start.isoformat()}&end={end.isoformat()}"
-    return render(request, "usage/statement.html",
-                  {"customer": customer, "statement": st, "csv_url": csv_url, "can_margin": _can_see_margin(request)})
+    csv_url = (
+        reverse("usage:statement-csv", kwargs={"external_id": external_id})
+        + f"?start={start.isoformat()}&end={end.isoformat()}"
+    )
+    return render(
+        request,
+        "usage/statement.html",
+        {"customer": customer, "statement": st, "csv_url": csv_url, "can_margin": _can_see_margin(request)},
+    )
 
 
 @capability_required(Cap.USAGE_VIEW)

@@ -18,15 +18,29 @@ class WalletsConfig(AppConfig):
         from apps.core import nav
         from apps.core.roles import Cap
 
-        nav.register(nav.NavItem("Credit requests", "wallets:credit-requests", (Cap.CREDITS_APPROVE,), order=300,
-                                 badge=_pending_credit_requests))
-        nav.register(nav.NavItem("Support activity", "wallets:support-activity",
-                                 (Cap.CREDITS_ISSUE, Cap.CREDITS_APPROVE), order=310))
-        nav.register_panel(nav.Panel("Credit requests", "wallets:credit-requests-panel", (Cap.CREDITS_APPROVE,),
-                                     order=11))
-        nav.register_panel(nav.Panel("Support activity", "wallets:support-activity-panel", (Cap.CREDITS_ISSUE,),
-                                     order=310))
-        register_customer_panel(CustomerPanel("wallet", "Balance and credits", "wallets:balance-panel",
-                                              (Cap.CUSTOMERS_VIEW,), order=10))
-        register_customer_panel(CustomerPanel("ledger", "Recent ledger", "wallets:ledger-panel",
-                                              (Cap.CUSTOMERS_VIEW,), order=90, wide=True))
+        nav.register(
+            nav.NavItem(
+                "Credit requests",
+                "wallets:credit-requests",
+                (Cap.CREDITS_APPROVE,),
+                order=300,
+                badge=_pending_credit_requests,
+            )
+        )
+        nav.register(
+            nav.NavItem(
+                "Support activity", "wallets:support-activity", (Cap.CREDITS_ISSUE, Cap.CREDITS_APPROVE), order=310
+            )
+        )
+        nav.register_panel(
+            nav.Panel("Credit requests", "wallets:credit-requests-panel", (Cap.CREDITS_APPROVE,), order=11)
+        )
+        nav.register_panel(
+            nav.Panel("Support activity", "wallets:support-activity-panel", (Cap.CREDITS_ISSUE,), order=310)
+        )
+        register_customer_panel(
+            CustomerPanel("wallet", "Balance and credits", "wallets:balance-panel", (Cap.CUSTOMERS_VIEW,), order=10)
+        )
+        register_customer_panel(
+            CustomerPanel("ledger", "Recent ledger", "wallets:ledger-panel", (Cap.CUSTOMERS_VIEW,), order=90, wide=True)
+        )

@@ -1,5 +1,6 @@
 """Demo wallets: included credits (this period's), purchased commits, promotional and support credits (some expiring soon), (debits come from rated demo usage),
 credit requests for finance, a void, a reversal and expiries. Through the services; idempotent by key."""
+
 from __future__ import annotations
 
 import random
@@ -44,8 +45,9 @@ def seed(*, stdout, size: str = "small") -> None:
     bar = ProgressBar(len(customers), "wallets and ledger history", stream=stdout)
     for index, customer in enumerate(customers):
         contract = terms.get(customer.pk)
-        _seed_wallet(customer=customer, contract=contract, index=index, now=now, billing=billing,
-                     support_actor=support_actor)
+        _seed_wallet(
+            customer=customer, contract=contract, index=index, now=now, billing=billing, support_actor=support_actor
+        )
         bar.advance()
     bar.finish()
     _seed_requests(customers=customers, now=now, support_actor=support_actor, finance_actor=finance_actor)
@@ -69,30 +71,62 @@ def _seed_wallet(*, customer, contract, index, now, billing, support_actor) -> N
         scale = {"enterprise": 400_000, "mid_market": 120_000, "smb": 30_000, "startup": 12_000}[customer.segment]
         commit = D(scale * rng.choice([2, 3, 4]))
         services.wallet_grant(
-            customer_id=customer.pk, kind="purchased", amount=commit, priority=100, effective_at=start,
-            expires_at=start + timedelta(days=365), price_per_credit=price, reference=f"ORD-{1000 + index}",
-            note="Annual commit", idempotency_key=f"demo:{ext}:commit", actor=billing)
+            customer_id=customer.pk,
+            kind="purchased",
+            amount=commit,
+            priority=100,
+            effective_at=start,
+            expires_at=start + timedelta(days=365),
+            price_per_credit=price,
+            reference=f"ORD-{1000 + index}",
+            note="Annual commit",
+            idempotency_key=f"demo:{ext}:commit",
+            actor=billing,
+        )
         if index % 3 == 0:  # a top-up bought last quarter that expires soon, drawn first
             services.wallet_grant(
-                customer_id=customer.pk, kind="purchased", amount=D(scale // 2), priority=50,
-                effective_at=start, expires_at=now + timedelta(days=rng.randint(4, 12)), price_per_credit=price,
-                reference=f"ORD-{5000 + index}", note="Quarterly top-up", idempotency_key=f"demo:{ext}:topup",
-                actor=billing)
+                customer_id=customer.pk,
+                kind="purchased",
+                amount=D(scale // 2),
+                priority=50,
+                effective_at=start,
+                expires_at=now + timedelta(days=rng.randint(4, 12)),
+                price_per_credit=price,
+                reference=f"ORD-{5000 + index}",
+                note="Quarterly top-up",
+                idempotency_key=f"demo:{ext}:topup",
+                actor=billing,
+            )
     if index % 2 == 0 or customer.status == "trial":
         expires = now + timedelta(days=rng.choice([-3, 9, 20, 45])) if index % 5 else now - timedelta(days=2)
         services.wallet_grant(
-            customer_id=customer.pk, kind="promotional", amount=D(rng.choice([5_000, 10_000, 25_000])),
-            priority=100, effective_at=start + timedelta(days=5), expires_at=expires, price_per_credit=D(0),
-            reason_code="trial_extension" if customer.status == "trial" else "", reference="PROMO-LAUNCH",
-            note="Launch promotion", idempotency_key=f"demo:{ext}:promo", actor=billing)
+            customer_id=customer.pk,
+            kind="promotional",
+            amount=D(rng.choice([5_000, 10_000, 25_000])),
+            priority=100,
+            effective_at=start + timedelta(days=5),
+            expires_at=expires,
+            price_per_credit=D(0),
+            reason_code="trial_extension" if customer.status == "trial" else "",
+            reference="PROMO-LAUNCH",
+            note="Launch promotion",
+            idempotency_key=f"demo:{ext}:promo",
+            actor=billing,
+        )
     if index % 4 == 1:
         reason = rng.choice([CreditReason.OUTAGE, CreditReason.GOODWILL, CreditReason.BILLING_DISPUTE])
         services.credit_issue(
-            customer_id=customer.pk, amount=D(rng.choice([100, 250, 400])), kind="support",
-            reason_code=reason, reference=f"SUP-{2000 + index}",
-            expires_at=now + timedelta(days=rng.choice([14, 60, 90])), note=SUPPORT_NOTES[reason],
+            customer_id=customer.pk,
+            amount=D(rng.choice([100, 250, 400])),
+            kind="support",
+            reason_code=reason,
+            reference=f"SUP-{2000 + index}",
+            expires_at=now + timedelta(days=rng.choice([14, 60, 90])),
+            note=SUPPORT_NOTES[reason],
             idempotency_key=f"demo:{ext}:support",
-            actor=support_actor, now=now - timedelta(days=rng.randint(1, 20)))
+            actor=support_actor,
+            now=now - timedelta(days=rng.randint(1, 20)),
+        )
     # Debits come from the usage demo: real events rated through the engine draw these grants down.
 
 
@@ -107,24 +141,49 @@ def _seed_requests(*, customers, now, support_actor, finance_actor) -> None:
     ]
     for customer, amount, reason, ref, note, decision in plans:
         result = services.credit_issue(
-            customer_id=customer.pk, amount=amount, kind="support", reason_code=reason, reference=ref,
-            expires_at=now + timedelta(days=90), note=note, idempotency_key=f"demo:{customer.external_id}:{ref}",
-            actor=support_actor)
+            customer_id=customer.pk,
+            amount=amount,
+            kind="support",
+            reason_code=reason,
+            reference=ref,
+            expires_at=now + timedelta(days=90),
+            note=note,
+            idempotency_key=f"demo:{customer.external_id}:{ref}",
+            actor=support_actor,
+        )
         request = result.request
-        if (decision and request is not None and finance_actor is not None
-                and request.status == CreditRequest.Status.PENDING):
+        if (
+            decision
+            and request is not None
+            and finance_actor is not None
+            and request.status == CreditRequest.Status.PENDING
+        ):
             if decision == "approve":
-                services.credit_request_approve(request_id=request.pk, actor=finance_actor,
-                                                comment="Approved: renewal at risk.")
+                services.credit_request_approve(
+                    request_id=request.pk, actor=finance_actor, comment="Approved: renewal at risk."
+                )
             else:
-                services.credit_request_reject(request_id=request.pk, actor=finance_actor,
-                                               comment="A free month needs a contract amendment, not a credit.")
+                services.credit_request_reject(
+                    request_id=request.pk,
+                    actor=finance_actor,
+                    comment="A free month needs a contract amendment, not a credit.",
+                )
     # a grant sold by mistake and voided by finance
     if finance_actor is not None:
         customer = customers[3]
-        grant = services.wallet_grant(customer_id=customer.pk, kind="promotional", amount=D(3000),
-                                      reference="PROMO-WRONG", note="Promotion applied to the wrong account",
-                                      idempotency_key=f"demo:{customer.external_id}:wrong-promo", actor=SYSTEM)
+        grant = services.wallet_grant(
+            customer_id=customer.pk,
+            kind="promotional",
+            amount=D(3000),
+            reference="PROMO-WRONG",
+            note="Promotion applied to the wrong account",
+            idempotency_key=f"demo:{customer.external_id}:wrong-promo",
+            actor=SYSTEM,
+        )
         if grant.voided_at is None:
-            services.grant_void(grant_id=grant.pk, idempotency_key=f"demo:{customer.external_id}:void-wrong-promo",
-                                actor=finance_actor, reason="Applied to the wrong account (see PROMO-WRONG).")
+            services.grant_void(
+                grant_id=grant.pk,
+                idempotency_key=f"demo:{customer.external_id}:void-wrong-promo",
+                actor=finance_actor,
+                reason="Applied to the wrong account (see PROMO-WRONG).",
+            )

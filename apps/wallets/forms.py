@@ -11,15 +11,26 @@ from .models import CreditGrant, CreditReason, LedgerEntry
 
 
 class CreditIssueForm(forms.Form):
-    amount = forms.DecimalField(label="Credits", min_value=0, max_digits=20, decimal_places=2,
-                                widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}))
-    kind = forms.ChoiceField(choices=[(CreditGrant.Kind.SUPPORT, "Support (goodwill)"),
-                                      (CreditGrant.Kind.PROMOTIONAL, "Promotional (free)")])
+    amount = forms.DecimalField(
+        label="Credits",
+        min_value=0,
+        max_digits=20,
+        decimal_places=2,
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+    )
+    kind = forms.ChoiceField(
+        choices=[(CreditGrant.Kind.SUPPORT, "Support (goodwill)"), (CreditGrant.Kind.PROMOTIONAL, "Promotional (free)")]
+    )
     reason_code = forms.ChoiceField(label="Reason", choices=[("", "Choose…"), *CreditReason.choices])
-    reference = forms.CharField(label="Ticket reference", max_length=120, required=False,
-                                widget=forms.TextInput(attrs={"placeholder": "e.g. SUP-1234"}))
-    expires_on = forms.DateField(label="Expires on", widget=forms.DateInput(attrs={"type": "date"}),
-                                 help_text="At 00:00 UTC on that day.")
+    reference = forms.CharField(
+        label="Ticket reference",
+        max_length=120,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "e.g. SUP-1234"}),
+    )
+    expires_on = forms.DateField(
+        label="Expires on", widget=forms.DateInput(attrs={"type": "date"}), help_text="At 00:00 UTC on that day."
+    )
     note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
 

@@ -1,4 +1,5 @@
 """Wallets: credit grants and an append-only ledger."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -15,8 +16,9 @@ from apps.core.money import DecimalField
 # priority 0), then earliest expiry (no expiry last, on SQLite and PostgreSQL alike), then free before paid (a
 # grant is free when its price per credit is 0; paid grants are never ranked by their price), then oldest; the id
 # makes it total.
-IS_PAID = models.Case(models.When(price_per_credit=0, then=models.Value(0)), default=models.Value(1),
-                      output_field=models.IntegerField())
+IS_PAID = models.Case(
+    models.When(price_per_credit=0, then=models.Value(0)), default=models.Value(1), output_field=models.IntegerField()
+)
 BURN_ORDER = ("priority", models.F("expires_at").asc(nulls_last=True), IS_PAID.asc(), "created_at", "id")
 
 
@@ -27,8 +29,7 @@ class Wallet(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=Q(balance__gte=0),
-                                              name="wallet_balance_non_negative")]
+        constraints = [models.CheckConstraint(condition=Q(balance__gte=0), name="wallet_balance_non_negative")]
 
     def __str__(self) -> str:
         return f"wallet of {self.customer}"
@@ -49,9 +50,12 @@ class CreditGrant(models.Model):
 
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="grants")
     kind = models.CharField(max_length=12, choices=Kind.choices)
-    source = models.CharField(max_length=10, choices=Source.choices, default=Source.DIRECT,
-                              help_text="How the grant came about; support and request grants count towards the "
-                                        "monthly support cap.")
+    source = models.CharField(
+        max_length=10,
+        choices=Source.choices,
+        default=Source.DIRECT,
+        help_text="How the grant came about; support and request grants count towards the monthly support cap.",
+    )
     amount = DecimalField()
     remaining = DecimalField()
     priority = models.PositiveSmallIntegerField(default=100, help_text="Lower draws first.")
@@ -63,8 +67,9 @@ class CreditGrant(models.Model):
     note = models.TextField(blank=True)
     expired_at = models.DateTimeField(null=True, blank=True)
     voided_at = models.DateTimeField(null=True, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                   related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 
@@ -72,8 +77,12 @@ class CreditGrant(models.Model):
         ordering = list(BURN_ORDER)
         constraints = [
             models.CheckConstraint(condition=Q(remaining__gte=0), name="grant_remaining_non_negative"),
-            models.CheckConstraint(condition=Q(remaining__lte=models.F("amount")), name="grant_remaining_within_amount"),
-            models.CheckConstraint(condition=Q(amount__gt=0) & Q(price_per_credit__gte=0), name="grant_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(remaining__lte=models.F("amount")), name="grant_remaining_within_amount"
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__gt=0) & Q(price_per_credit__gte=0), name="grant_amount_positive"
+            ),
         ]
 
     @property
@@ -93,29 +102,43 @@ class LedgerEntry(models.Model):
 
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="entries")
     entry_type = models.CharField(max_length=10, choices=EntryType.choices)
-    grant = models.ForeignKey(CreditGrant, null=True, blank=True, on_delete=models.PROTECT, related_name="entries",
-                              help_text="Set when the entry concerns one grant (grant, expiry, void).")
+    grant = models.ForeignKey(
+        CreditGrant,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="entries",
+        help_text="Set when the entry concerns one grant (grant, expiry, void).",
+    )
     amount = DecimalField(help_text="Signed: + adds to the balance, - takes from it.")
-    requested = DecimalField(null=True, blank=True, help_text="Debits: what was asked for; shortfall = requested - drawn.")
+    requested = DecimalField(
+        null=True, blank=True, help_text="Debits: what was asked for; shortfall = requested - drawn."
+    )
     balance_after = DecimalField()
     revenue = DecimalField(default=Decimal(0), help_text="Debits: what the drawn credits were paid for.")
     idempotency_key = models.CharField(max_length=200, unique=True)
     reference = models.CharField(max_length=200, blank=True)
     reverses = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversals")
-    actor_user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                   related_name="+")
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     actor_api_key = models.ForeignKey("core.ApiKey", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     note = models.TextField(blank=True)
-    effective_at = models.DateTimeField(default=timezone.now, db_index=True,
-                                        help_text="When the movement happened (a debit's usage instant, "
-                                                  "an expiry's expiry instant); created_at is when it was written.")
+    effective_at = models.DateTimeField(
+        default=timezone.now,
+        db_index=True,
+        help_text="When the movement happened (a debit's usage instant, "
+        "an expiry's expiry instant); created_at is when it was written.",
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["wallet", "created_at"], name="ledger_wallet_created"),
-                   models.Index(fields=["wallet", "entry_type", "effective_at"], name="ledger_wallet_type_effective"),
-                   models.Index(fields=["wallet", "-id"], name="ledger_wallet_newest")]
+        indexes = [
+            models.Index(fields=["wallet", "created_at"], name="ledger_wallet_created"),
+            models.Index(fields=["wallet", "entry_type", "effective_at"], name="ledger_wallet_type_effective"),
+            models.Index(fields=["wallet", "-id"], name="ledger_wallet_newest"),
+        ]
 
     @property
     def shortfall(self) -> Decimal:
@@ -164,13 +187,16 @@ class CreditRequest(models.Model):
     note = models.TextField(blank=True)
     idempotency_key = models.CharField(max_length=200, unique=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                     related_name="+")
-    requested_by_api_key = models.ForeignKey("core.ApiKey", null=True, blank=True, on_delete=models.PROTECT,
-                                             related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_by_api_key = models.ForeignKey(
+        "core.ApiKey", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     requested_at = models.DateTimeField(auto_now_add=True)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                   related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_comment = models.TextField(blank=True)
     grant = models.OneToOneField(CreditGrant, null=True, blank=True, on_delete=models.PROTECT, related_name="request")

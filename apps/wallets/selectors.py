@@ -1,4 +1,5 @@
 """Wallet reads: balances, grants, runway, ledger, credit requests, support activity. Plain data out."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -69,14 +70,26 @@ def _grant_status(grant: CreditGrant, now: datetime) -> str:
 def grant_view(grant: CreditGrant, now: datetime) -> GrantView:
     status = _grant_status(grant, now)
     return GrantView(
-        id=grant.pk, kind=grant.kind, kind_label=grant.get_kind_display(), amount=grant.amount,
-        remaining=grant.remaining, priority=grant.priority, effective_at=grant.effective_at,
-        expires_at=grant.expires_at, price_per_credit=grant.price_per_credit, reason_code=grant.reason_code,
-        reference=grant.reference, note=grant.note, source=grant.source, status=status,
+        id=grant.pk,
+        kind=grant.kind,
+        kind_label=grant.get_kind_display(),
+        amount=grant.amount,
+        remaining=grant.remaining,
+        priority=grant.priority,
+        effective_at=grant.effective_at,
+        expires_at=grant.expires_at,
+        price_per_credit=grant.price_per_credit,
+        reason_code=grant.reason_code,
+        reference=grant.reference,
+        note=grant.note,
+        source=grant.source,
+        status=status,
         created_by=grant.created_by.username if grant.created_by_id else "",
         created_at=grant.created_at,
-        expiring_soon=status == "active" and grant.expires_at is not None
-        and grant.expires_at <= now + timedelta(days=30) and grant.remaining > 0,
+        expiring_soon=status == "active"
+        and grant.expires_at is not None
+        and grant.expires_at <= now + timedelta(days=30)
+        and grant.remaining > 0,
     )
 
 
@@ -89,12 +102,22 @@ def wallet_balance(*, customer_id: int, now: datetime | None = None) -> BalanceV
     wallet = wallet_of(customer_id=customer_id)
     if wallet is None:
         return BalanceView(customer_id=customer_id, balance=ZERO, unit="credits", grants=[])
-    grants = [grant_view(g, now) for g in CreditGrant.objects.select_related("created_by")
-              .filter(wallet=wallet, remaining__gt=0).order_by(*BURN_ORDER)]
+    grants = [
+        grant_view(g, now)
+        for g in CreditGrant.objects.select_related("created_by")
+        .filter(wallet=wallet, remaining__gt=0)
+        .order_by(*BURN_ORDER)
+    ]
     available = sum((g.remaining for g in grants if g.status == "active"), ZERO)
     expiring = sum((g.remaining for g in grants if g.expiring_soon), ZERO)
-    return BalanceView(customer_id=customer_id, balance=wallet.balance, unit=wallet.unit, grants=grants,
-                       available_now=available, expiring_30d=expiring)
+    return BalanceView(
+        customer_id=customer_id,
+        balance=wallet.balance,
+        unit=wallet.unit,
+        grants=grants,
+        available_now=available,
+        expiring_30d=expiring,
+    )
 
 
 def wallet_grants(*, customer_id: int, include_closed: bool = True, now: datetime | None = None) -> list[GrantView]:
@@ -110,6 +133,7 @@ def wallet_grants(*, customer_id: int, include_closed: bool = True, now: datetim
 
 # --- runway --------------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class RunwayGrant:
     remaining: Decimal
@@ -121,14 +145,22 @@ class RunwayGrant:
     id: int = 0
 
     def sort_key(self):
-        return (self.priority, self.expires_at is None, self.expires_at or self.created_at, self.price_per_credit,
-                self.created_at, self.id)
+        return (
+            self.priority,
+            self.expires_at is None,
+            self.expires_at or self.created_at,
+            self.price_per_credit,
+            self.created_at,
+            self.id,
+        )
 
 
 @dataclass(frozen=True)
 class RunwayView:
     burn_per_day: Decimal  # average net debits per day over the trailing basis_days
-    runs_out_on: date | None  # the day the balance reaches zero at that burn (and through expiries); None: not within the horizon
+    runs_out_on: (
+        date | None
+    )  # the day the balance reaches zero at that burn (and through expiries); None: not within the horizon
     days_left: Decimal | None
     balance: Decimal
     basis_days: int = RUNWAY_BASIS_DAYS
@@ -137,8 +169,9 @@ class RunwayView:
     horizon_days: int = RUNWAY_HORIZON_DAYS
 
 
-def project_runway(*, grants: list[RunwayGrant], burn_per_day: Decimal, now: datetime,
-                   horizon_days: int = RUNWAY_HORIZON_DAYS) -> tuple[datetime | None, Decimal]:
+def project_runway(
+    *, grants: list[RunwayGrant], burn_per_day: Decimal, now: datetime, horizon_days: int = RUNWAY_HORIZON_DAYS
+) -> tuple[datetime | None, Decimal]:
     """When does the usable balance run out, burning `burn_per_day` continuously in burn-down order, with each
     grant usable from its effective instant and losing what is left at its expiry instant?
 
@@ -195,9 +228,12 @@ def project_runway(*, grants: list[RunwayGrant], burn_per_day: Decimal, now: dat
 def burn_per_day(*, wallet_id: int, now: datetime, days: int = RUNWAY_BASIS_DAYS) -> Decimal:
     """Net credits debited per day over the trailing `days` (debits minus their reversals)."""
     since = now - timedelta(days=days)
-    total = decimal_sum(LedgerEntry.objects.filter(wallet_id=wallet_id, effective_at__gt=since, effective_at__lte=now)
-                        .filter(Q(entry_type=LedgerEntry.EntryType.DEBIT) | Q(entry_type=LedgerEntry.EntryType.REVERSAL)),
-                        "amount")
+    total = decimal_sum(
+        LedgerEntry.objects.filter(wallet_id=wallet_id, effective_at__gt=since, effective_at__lte=now).filter(
+            Q(entry_type=LedgerEntry.EntryType.DEBIT) | Q(entry_type=LedgerEntry.EntryType.REVERSAL)
+        ),
+        "amount",
+    )
     return quantize_rated(max(-total, ZERO) / Decimal(days))
 
 
@@ -207,17 +243,32 @@ def wallet_runway(*, customer_id: int, now: datetime | None = None) -> RunwayVie
     if wallet is None:
         return RunwayView(burn_per_day=ZERO, runs_out_on=None, days_left=None, balance=ZERO)
     burn = burn_per_day(wallet_id=wallet.pk, now=now)
-    grants = [RunwayGrant(remaining=g.remaining, priority=g.priority, effective_at=g.effective_at,
-                          expires_at=g.expires_at, price_per_credit=g.price_per_credit, created_at=g.created_at,
-                          id=g.pk)
-              for g in CreditGrant.objects.filter(wallet=wallet, remaining__gt=0, expired_at__isnull=True,
-                                                  voided_at__isnull=True)]
+    grants = [
+        RunwayGrant(
+            remaining=g.remaining,
+            priority=g.priority,
+            effective_at=g.effective_at,
+            expires_at=g.expires_at,
+            price_per_credit=g.price_per_credit,
+            created_at=g.created_at,
+            id=g.pk,
+        )
+        for g in CreditGrant.objects.filter(
+            wallet=wallet, remaining__gt=0, expired_at__isnull=True, voided_at__isnull=True
+        )
+    ]
     at, lost = project_runway(grants=grants, burn_per_day=burn, now=now)
     days_left = None
     if at is not None:
         days_left = (Decimal((at - now).total_seconds()) / Decimal(86400)).quantize(Decimal("0.1"))
-    return RunwayView(burn_per_day=burn, runs_out_on=at.date() if at else None, days_left=days_left,
-                      balance=wallet.balance, runs_out_at=at, expiring_before_run_out=lost)
+    return RunwayView(
+        burn_per_day=burn,
+        runs_out_on=at.date() if at else None,
+        days_left=days_left,
+        balance=wallet.balance,
+        runs_out_at=at,
+        expiring_before_run_out=lost,
+    )
 
 
 # --- ledger --------------------------------------------------------------------------------------------------
@@ -230,9 +281,12 @@ def ledger_entries(*, customer_id: int, entry_type: str = "", limit: int | None 
     instant, a grant when it became effective, an expiry at the expiry instant). Pair with `with_running_balance`
     for the balance in that same order."""
     wallet_id = Wallet.objects.filter(customer_id=customer_id).values_list("id", flat=True).first()
-    qs = (LedgerEntry.objects.filter(wallet_id=wallet_id)
-          .select_related("grant", "actor_user", "actor_api_key", "reverses")
-          .prefetch_related("allocations__grant").order_by(*LEDGER_ORDER))
+    qs = (
+        LedgerEntry.objects.filter(wallet_id=wallet_id)
+        .select_related("grant", "actor_user", "actor_api_key", "reverses")
+        .prefetch_related("allocations__grant")
+        .order_by(*LEDGER_ORDER)
+    )
     if entry_type:
         qs = qs.filter(entry_type=entry_type)
     return qs[:limit] if limit else qs
@@ -249,9 +303,13 @@ def with_running_balance(entries) -> list[LedgerEntry]:
     oldest, newest = entries[-1], entries[0]
     before_oldest = Q(effective_at__lt=oldest.effective_at) | Q(effective_at=oldest.effective_at, id__lt=oldest.id)
     balance = decimal_sum(LedgerEntry.objects.filter(before_oldest, wallet_id=wallet_id), "amount")
-    span = (LedgerEntry.objects.filter(wallet_id=wallet_id).exclude(before_oldest)
-            .filter(Q(effective_at__lt=newest.effective_at) | Q(effective_at=newest.effective_at, id__lte=newest.id))
-            .order_by("effective_at", "id").values_list("id", "amount"))
+    span = (
+        LedgerEntry.objects.filter(wallet_id=wallet_id)
+        .exclude(before_oldest)
+        .filter(Q(effective_at__lt=newest.effective_at) | Q(effective_at=newest.effective_at, id__lte=newest.id))
+        .order_by("effective_at", "id")
+        .values_list("id", "amount")
+    )
     running: dict[int, Decimal] = {}
     for entry_id, amount in span:
         balance += amount
@@ -272,8 +330,10 @@ class Conservation:
 
     @property
     def holds(self) -> bool:
-        return (self.granted - self.debited - self.expired - self.voided == self.balance == self.sum_remaining
-                and self.balance >= 0)
+        return (
+            self.granted - self.debited - self.expired - self.voided == self.balance == self.sum_remaining
+            and self.balance >= 0
+        )
 
 
 def wallet_conservation(*, customer_id: int) -> Conservation:
@@ -284,17 +344,25 @@ def wallet_conservation(*, customer_id: int) -> Conservation:
     sums = decimal_sums_by(LedgerEntry.objects.filter(wallet=wallet), "entry_type", "amount")
     t = LedgerEntry.EntryType
     remaining = decimal_sum(CreditGrant.objects.filter(wallet=wallet), "remaining")
-    return Conservation(granted=sums.get(t.GRANT) or ZERO,
-                        debited=-((sums.get(t.DEBIT) or ZERO) + (sums.get(t.REVERSAL) or ZERO)),
-                        expired=-(sums.get(t.EXPIRY) or ZERO), voided=-(sums.get(t.VOID) or ZERO),
-                        balance=wallet.balance, sum_remaining=remaining)
+    return Conservation(
+        granted=sums.get(t.GRANT) or ZERO,
+        debited=-((sums.get(t.DEBIT) or ZERO) + (sums.get(t.REVERSAL) or ZERO)),
+        expired=-(sums.get(t.EXPIRY) or ZERO),
+        voided=-(sums.get(t.VOID) or ZERO),
+        balance=wallet.balance,
+        sum_remaining=remaining,
+    )
 
 
 # --- credit requests and support activity ---------------------------------------------------------------------
 
+
 def credit_requests_pending() -> list[CreditRequest]:
-    return list(CreditRequest.objects.filter(status=CreditRequest.Status.PENDING)
-                .select_related("wallet__customer", "requested_by", "requested_by_api_key").order_by("requested_at", "id"))
+    return list(
+        CreditRequest.objects.filter(status=CreditRequest.Status.PENDING)
+        .select_related("wallet__customer", "requested_by", "requested_by_api_key")
+        .order_by("requested_at", "id")
+    )
 
 
 def credit_requests_pending_count() -> int:
@@ -302,14 +370,19 @@ def credit_requests_pending_count() -> int:
 
 
 def credit_requests_decided(*, limit: int = 20) -> list[CreditRequest]:
-    return list(CreditRequest.objects.exclude(status=CreditRequest.Status.PENDING)
-                .select_related("wallet__customer", "requested_by", "decided_by", "grant")
-                .order_by("-decided_at", "-id")[:limit])
+    return list(
+        CreditRequest.objects.exclude(status=CreditRequest.Status.PENDING)
+        .select_related("wallet__customer", "requested_by", "decided_by", "grant")
+        .order_by("-decided_at", "-id")[:limit]
+    )
 
 
 def credit_request_get(*, request_id: int) -> CreditRequest | None:
-    return (CreditRequest.objects.select_related("wallet__customer", "requested_by", "decided_by", "grant")
-            .filter(pk=request_id).first())
+    return (
+        CreditRequest.objects.select_related("wallet__customer", "requested_by", "decided_by", "grant")
+        .filter(pk=request_id)
+        .first()
+    )
 
 
 @dataclass(frozen=True)
@@ -331,14 +404,18 @@ class ActivityRow:
     request_id: int | None
 
 
-def support_activity(*, customer_id: int | None = None, requested_by_id: int | None = None, status: str = "",
-                     limit: int = 200) -> list[ActivityRow]:
+def support_activity(
+    *, customer_id: int | None = None, requested_by_id: int | None = None, status: str = "", limit: int = 200
+) -> list[ActivityRow]:
     """Credits issued by support (within the caps) and credit requests (pending, approved, rejected), newest first."""
-    grants = (CreditGrant.objects.filter(source=CreditGrant.Source.SUPPORT)
-              .select_related("wallet__customer", "created_by").order_by("-created_at", "-id"))
-    requests = (CreditRequest.objects.select_related("wallet__customer", "requested_by", "requested_by_api_key",
-                                                     "decided_by", "grant")
-                .order_by("-requested_at", "-id"))
+    grants = (
+        CreditGrant.objects.filter(source=CreditGrant.Source.SUPPORT)
+        .select_related("wallet__customer", "created_by")
+        .order_by("-created_at", "-id")
+    )
+    requests = CreditRequest.objects.select_related(
+        "wallet__customer", "requested_by", "requested_by_api_key", "decided_by", "grant"
+    ).order_by("-requested_at", "-id")
     if customer_id is not None:
         grants = grants.filter(wallet__customer_id=customer_id)
         requests = requests.filter(wallet__customer_id=customer_id)
@@ -355,30 +432,67 @@ def support_activity(*, customer_id: int | None = None, requested_by_id: int | N
     rows = []
     for g in grants[:limit]:
         customer = g.wallet.customer
-        rows.append(ActivityRow(at=g.effective_at, customer_id=customer.pk, customer_name=customer.name,
-                                customer_external_id=customer.external_id, amount=g.amount, kind=g.kind,
-                                reason_code=g.reason_code, reference=g.reference, note=g.note,
-                                by=g.created_by.username if g.created_by_id else "api",
-                                status="voided" if g.voided_at else "issued", decided_by="", decision_comment="",
-                                grant_id=g.pk, request_id=None))
+        rows.append(
+            ActivityRow(
+                at=g.effective_at,
+                customer_id=customer.pk,
+                customer_name=customer.name,
+                customer_external_id=customer.external_id,
+                amount=g.amount,
+                kind=g.kind,
+                reason_code=g.reason_code,
+                reference=g.reference,
+                note=g.note,
+                by=g.created_by.username if g.created_by_id else "api",
+                status="voided" if g.voided_at else "issued",
+                decided_by="",
+                decision_comment="",
+                grant_id=g.pk,
+                request_id=None,
+            )
+        )
     for r in requests[:limit]:
         customer = r.wallet.customer
-        by = r.requested_by.username if r.requested_by_id else (
-            f"api key {r.requested_by_api_key.prefix}" if r.requested_by_api_key_id else "system")
-        rows.append(ActivityRow(at=r.requested_at, customer_id=customer.pk, customer_name=customer.name,
-                                customer_external_id=customer.external_id, amount=r.amount, kind=r.kind,
-                                reason_code=r.reason_code, reference=r.reference, note=r.note, by=by,
-                                status=r.status, decided_by=r.decided_by.username if r.decided_by_id else "",
-                                decision_comment=r.decision_comment, grant_id=r.grant_id, request_id=r.pk))
+        by = (
+            r.requested_by.username
+            if r.requested_by_id
+            else (f"api key {r.requested_by_api_key.prefix}" if r.requested_by_api_key_id else "system")
+        )
+        rows.append(
+            ActivityRow(
+                at=r.requested_at,
+                customer_id=customer.pk,
+                customer_name=customer.name,
+                customer_external_id=customer.external_id,
+                amount=r.amount,
+                kind=r.kind,
+                reason_code=r.reason_code,
+                reference=r.reference,
+                note=r.note,
+                by=by,
+                status=r.status,
+                decided_by=r.decided_by.username if r.decided_by_id else "",
+                decision_comment=r.decision_comment,
+                grant_id=r.grant_id,
+                request_id=r.pk,
+            )
+        )
     rows.sort(key=lambda row: row.at, reverse=True)
     return rows[:limit]
 
 
 def available_at(*, customer_id: int, at: datetime) -> Decimal:
     """Credits a debit at `at` could draw (effective, not expired, not voided)."""
-    return decimal_sum(CreditGrant.objects.filter(wallet__customer_id=customer_id, remaining__gt=0, effective_at__lte=at,
-                                                  expired_at__isnull=True, voided_at__isnull=True)
-                       .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at)), "remaining")
+    return decimal_sum(
+        CreditGrant.objects.filter(
+            wallet__customer_id=customer_id,
+            remaining__gt=0,
+            effective_at__lte=at,
+            expired_at__isnull=True,
+            voided_at__isnull=True,
+        ).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at)),
+        "remaining",
+    )
 
 
 def customer_balances(*, customer_ids) -> dict[int, Decimal]:
@@ -402,53 +516,94 @@ class IncludedCredits:
 
 def included_credits(*, customer_id: int, start: datetime, end: datetime) -> list[IncludedCredits]:
     """The included-credit grants whose period overlaps [start, end), oldest first."""
-    grants = list(CreditGrant.objects.filter(wallet__customer_id=customer_id, kind=CreditGrant.Kind.INCLUDED,
-                                             effective_at__lt=end, expires_at__gt=start)
-                  .order_by("effective_at", "id"))
+    grants = list(
+        CreditGrant.objects.filter(
+            wallet__customer_id=customer_id, kind=CreditGrant.Kind.INCLUDED, effective_at__lt=end, expires_at__gt=start
+        ).order_by("effective_at", "id")
+    )
     if not grants:
         return []
     ids = [g.pk for g in grants]
     used = decimal_sums_by(LedgerAllocation.objects.filter(grant_id__in=ids), "grant_id", "amount")
-    lapsed = decimal_sums_by(LedgerEntry.objects.filter(grant_id__in=ids, entry_type=LedgerEntry.EntryType.EXPIRY),
-                             "grant_id", "amount")
-    return [IncludedCredits(grant_id=g.pk, period_start=g.effective_at, period_end=g.expires_at, granted=g.amount,
-                            used=-(used.get(g.pk) or ZERO), lapsed=-(lapsed.get(g.pk) or ZERO), left=g.remaining)
-            for g in grants]
+    lapsed = decimal_sums_by(
+        LedgerEntry.objects.filter(grant_id__in=ids, entry_type=LedgerEntry.EntryType.EXPIRY), "grant_id", "amount"
+    )
+    return [
+        IncludedCredits(
+            grant_id=g.pk,
+            period_start=g.effective_at,
+            period_end=g.expires_at,
+            granted=g.amount,
+            used=-(used.get(g.pk) or ZERO),
+            lapsed=-(lapsed.get(g.pk) or ZERO),
+            left=g.remaining,
+        )
+        for g in grants
+    ]
 
 
 def recent_give_backs(*, customer_id: int, limit: int = 5) -> list[LedgerEntry]:
     """The latest give-backs (reversal entries) with the grants the credits went back to."""
-    return list(LedgerEntry.objects.filter(wallet__customer_id=customer_id, entry_type=LedgerEntry.EntryType.REVERSAL)
-                .prefetch_related("allocations__grant").order_by("-effective_at", "-id")[:limit])
+    return list(
+        LedgerEntry.objects.filter(wallet__customer_id=customer_id, entry_type=LedgerEntry.EntryType.REVERSAL)
+        .prefetch_related("allocations__grant")
+        .order_by("-effective_at", "-id")[:limit]
+    )
 
 
 # --- batch reads for insights and alerts
 
+
 def wallet_runways(*, customer_ids, now: datetime | None = None) -> dict[int, RunwayView]:
     """`wallet_runway` for many customers in three queries (same burn and projection); no wallet: left out."""
     now = now or timezone.now()
-    wallets = {w.pk: w for w in Wallet.objects.filter(customer_id__in=list(set(customer_ids)))
-               .only("id", "customer_id", "balance")}
+    wallets = {
+        w.pk: w
+        for w in Wallet.objects.filter(customer_id__in=list(set(customer_ids))).only("id", "customer_id", "balance")
+    }
     if not wallets:
         return {}
     since = now - timedelta(days=RUNWAY_BASIS_DAYS)
-    burnt = decimal_sums_by(LedgerEntry.objects.filter(
-        wallet_id__in=list(wallets), effective_at__gt=since, effective_at__lte=now,
-        entry_type__in=[LedgerEntry.EntryType.DEBIT, LedgerEntry.EntryType.REVERSAL]), "wallet_id", "amount")
+    burnt = decimal_sums_by(
+        LedgerEntry.objects.filter(
+            wallet_id__in=list(wallets),
+            effective_at__gt=since,
+            effective_at__lte=now,
+            entry_type__in=[LedgerEntry.EntryType.DEBIT, LedgerEntry.EntryType.REVERSAL],
+        ),
+        "wallet_id",
+        "amount",
+    )
     grants: dict[int, list[RunwayGrant]] = {}
-    for g in CreditGrant.objects.filter(wallet_id__in=list(wallets), remaining__gt=0, expired_at__isnull=True,
-                                        voided_at__isnull=True):
-        grants.setdefault(g.wallet_id, []).append(RunwayGrant(
-            remaining=g.remaining, priority=g.priority, effective_at=g.effective_at, expires_at=g.expires_at,
-            price_per_credit=g.price_per_credit, created_at=g.created_at, id=g.pk))
+    for g in CreditGrant.objects.filter(
+        wallet_id__in=list(wallets), remaining__gt=0, expired_at__isnull=True, voided_at__isnull=True
+    ):
+        grants.setdefault(g.wallet_id, []).append(
+            RunwayGrant(
+                remaining=g.remaining,
+                priority=g.priority,
+                effective_at=g.effective_at,
+                expires_at=g.expires_at,
+                price_per_credit=g.price_per_credit,
+                created_at=g.created_at,
+                id=g.pk,
+            )
+        )
     result = {}
     for wallet_id, wallet in wallets.items():
         burn = quantize_rated(max(-(burnt.get(wallet_id) or ZERO), ZERO) / Decimal(RUNWAY_BASIS_DAYS))
         at, lost = project_runway(grants=grants.get(wallet_id, []), burn_per_day=burn, now=now)
-        days_left = None if at is None else (Decimal((at - now).total_seconds()) / Decimal(86400)).quantize(Decimal("0.1"))
-        result[wallet.customer_id] = RunwayView(burn_per_day=burn, runs_out_on=at.date() if at else None,
-                                                days_left=days_left, balance=wallet.balance, runs_out_at=at,
-                                                expiring_before_run_out=lost)
+        days_left = (
+            None if at is None else (Decimal((at - now).total_seconds()) / Decimal(86400)).quantize(Decimal("0.1"))
+        )
+        result[wallet.customer_id] = RunwayView(
+            burn_per_day=burn,
+            runs_out_on=at.date() if at else None,
+            days_left=days_left,
+            balance=wallet.balance,
+            runs_out_at=at,
+            expiring_before_run_out=lost,
+        )
     return result
 
 
@@ -467,8 +622,12 @@ def wallet_balances_by_day(*, customer_id: int, start: datetime, end: datetime) 
         return None
     entries = LedgerEntry.objects.filter(wallet_id=wallet.pk)
     opening = decimal_sum(entries.filter(effective_at__lt=start), "amount")
-    rows = (entries.filter(effective_at__gte=start, effective_at__lt=end)
-            .annotate(d=TruncDate("effective_at", tzinfo=UTC)).values("d").annotate(total=Sum("amount")))
+    rows = (
+        entries.filter(effective_at__gte=start, effective_at__lt=end)
+        .annotate(d=TruncDate("effective_at", tzinfo=UTC))
+        .values("d")
+        .annotate(total=Sum("amount"))
+    )
     return DailyBalances(wallet.balance, opening, {r["d"]: r["total"] or ZERO for r in rows})
 
 
@@ -485,15 +644,21 @@ def wallet_draws_by_day(*, customer_id: int, start: datetime, end: datetime) -> 
     give-backs, from the ledger's allocations (one query)."""
     free = Q(grant__price_per_credit=0)
     amount = models.DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES)
-    rows = (LedgerAllocation.objects
-            .filter(entry__wallet__customer_id=customer_id,
-                    entry__entry_type__in=[LedgerEntry.EntryType.DEBIT, LedgerEntry.EntryType.REVERSAL],
-                    entry__effective_at__gte=start, entry__effective_at__lt=end)
-            .annotate(d=TruncDate("entry__effective_at", tzinfo=UTC)).values("d")
-            .annotate(free=Sum(Case(When(free, then="amount"), default=0, output_field=amount)),
-                      paid=Sum(Case(When(~free, then="amount"), default=0, output_field=amount)),
-                      revenue=Sum("revenue"))
-            .order_by("d"))
+    rows = (
+        LedgerAllocation.objects.filter(
+            entry__wallet__customer_id=customer_id,
+            entry__entry_type__in=[LedgerEntry.EntryType.DEBIT, LedgerEntry.EntryType.REVERSAL],
+            entry__effective_at__gte=start,
+            entry__effective_at__lt=end,
+        )
+        .annotate(d=TruncDate("entry__effective_at", tzinfo=UTC))
+        .values("d")
+        .annotate(
+            free=Sum(Case(When(free, then="amount"), default=0, output_field=amount)),
+            paid=Sum(Case(When(~free, then="amount"), default=0, output_field=amount)),
+            revenue=Sum("revenue"),
+        )
+        .order_by("d")
+    )
     # allocations are signed like their entries (a debit takes: negative) but carry revenue positive for a debit
-    return {r["d"]: DailyDraws(r["d"], -(r["paid"] or ZERO), -(r["free"] or ZERO), r["revenue"] or ZERO)
-            for r in rows}
+    return {r["d"]: DailyDraws(r["d"], -(r["paid"] or ZERO), -(r["free"] or ZERO), r["revenue"] or ZERO) for r in rows}

@@ -1,5 +1,6 @@
 """Celery tasks: load by id, call the service. Domain errors are final (never retried); only transient
 database errors are retried."""
+
 from __future__ import annotations
 
 import logging
@@ -24,8 +25,9 @@ def expire_credits() -> int:
     return count
 
 
-@shared_task(name="wallets.issue_included_credits", autoretry_for=(OperationalError,), retry_backoff=True,
-             max_retries=5)
+@shared_task(
+    name="wallets.issue_included_credits", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5
+)
 def issue_included_credits() -> int:
     """Beat: issue each contract's included credits for its current period (idempotent per contract period)."""
     return services.included_credits_issue_due()
@@ -34,8 +36,7 @@ def issue_included_credits() -> int:
 @shared_task(name="wallets.void_grant", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
 def void_grant(grant_id: int, idempotency_key: str, reason: str) -> int | None:
     try:
-        return services.grant_void(grant_id=grant_id, idempotency_key=idempotency_key, actor=SYSTEM,
-                                   reason=reason).pk
+        return services.grant_void(grant_id=grant_id, idempotency_key=idempotency_key, actor=SYSTEM, reason=reason).pk
     except DomainError as exc:  # a business refusal: retrying cannot help
         log.warning("void of grant %s refused: %s", grant_id, exc.message)
         return None

@@ -24,23 +24,32 @@ from .models import CreditGrant, CreditRequest
 
 
 def _header(request, customer, tab: str) -> dict:
-    return {"customer": customer, "tab": tab, "can_edit": user_can(request.user, Cap.CONTRACTS_EDIT),
-            "can_issue": user_can(request.user, Cap.CREDITS_ISSUE),
-            "can_approve": user_can(request.user, Cap.CREDITS_APPROVE)}
+    return {
+        "customer": customer,
+        "tab": tab,
+        "can_edit": user_can(request.user, Cap.CONTRACTS_EDIT),
+        "can_issue": user_can(request.user, Cap.CREDITS_ISSUE),
+        "can_approve": user_can(request.user, Cap.CREDITS_APPROVE),
+    }
 
 
 def _caps_context(customer) -> dict:
     per_grant, per_month = services.support_caps()
     wallet = selectors.wallet_of(customer_id=customer.pk)
     month = services.support_credited_this_month(wallet_id=wallet.pk, now=timezone.now()) if wallet else 0
-    return {"cap_per_grant": per_grant, "cap_per_month": per_month, "credited_this_month": month,
-            "month_left": max(per_month - month, 0)}
+    return {
+        "cap_per_grant": per_grant,
+        "cap_per_month": per_month,
+        "credited_this_month": month,
+        "month_left": max(per_month - month, 0),
+    }
 
 
 def _balance_context(request, customer) -> dict:
     now = timezone.now()
     return {
-        "customer": customer, "balance": selectors.wallet_balance(customer_id=customer.pk, now=now),
+        "customer": customer,
+        "balance": selectors.wallet_balance(customer_id=customer.pk, now=now),
         "runway": selectors.wallet_runway(customer_id=customer.pk, now=now),
         "included": selectors.included_credits(customer_id=customer.pk, start=now, end=now + timedelta(seconds=1)),
         "give_backs": selectors.recent_give_backs(customer_id=customer.pk, limit=3),
@@ -71,17 +80,25 @@ def ledger(request, external_id: str):
     entry_type = form.cleaned_data.get("type", "") if form.is_valid() else ""
     page, query = paginate(request, selectors.ledger_entries(customer_id=customer.pk, entry_type=entry_type), 50)
     page.object_list = selectors.with_running_balance(page.object_list)
-    context = {**_header(request, customer, "ledger"), "form": form, "page": page, "query": query, "entry_type": entry_type,
-               "conservation": selectors.wallet_conservation(customer_id=customer.pk)}
+    context = {
+        **_header(request, customer, "ledger"),
+        "form": form,
+        "page": page,
+        "query": query,
+        "entry_type": entry_type,
+        "conservation": selectors.wallet_conservation(customer_id=customer.pk),
+    }
     return render(request, "wallets/ledger.html", context)
 
 
 @capability_required(Cap.CUSTOMERS_VIEW)
 def grants(request, external_id: str):
     customer = customer_or_404(external_id=external_id)
-    context = {**_header(request, customer, "grants"),
-               "grants": selectors.wallet_grants(customer_id=customer.pk),
-               "balance": selectors.wallet_balance(customer_id=customer.pk)}
+    context = {
+        **_header(request, customer, "grants"),
+        "grants": selectors.wallet_grants(customer_id=customer.pk),
+        "balance": selectors.wallet_balance(customer_id=customer.pk),
+    }
     return render(request, "wallets/grants.html", context)
 
 
@@ -94,21 +111,29 @@ def credit_issue(request, external_id: str):
         d = form.cleaned_data
         try:
             result = services.credit_issue(
-                customer_id=customer.pk, amount=d["amount"], kind=d["kind"], reason_code=d["reason_code"],
-                reference=d.get("reference", ""), expires_at=form.expires_at, note=d.get("note", ""),
-                idempotency_key=d["idempotency_key"], actor=Actor.from_request(request))
+                customer_id=customer.pk,
+                amount=d["amount"],
+                kind=d["kind"],
+                reason_code=d["reason_code"],
+                reference=d.get("reference", ""),
+                expires_at=form.expires_at,
+                note=d.get("note", ""),
+                idempotency_key=d["idempotency_key"],
+                actor=Actor.from_request(request),
+            )
         except DomainError as exc:
             if exc.field == "expires_at":
                 exc.field = "expires_on"
             add_domain_error_to_form(form, exc)
         else:
             if result.status == "issued":
-                message = (f"Issued {result.grant.amount.normalize():,f} {result.grant.kind} "
-                           f"credits to {customer.name}.")
+                message = f"Issued {result.grant.amount.normalize():,f} {result.grant.kind} credits to {customer.name}."
                 level = "success"
             else:
-                message = (f"{result.request.amount.normalize():,f} credits is above your cap, so it is now a "
-                           f"request waiting for a finance approver.")
+                message = (
+                    f"{result.request.amount.normalize():,f} credits is above your cap, so it is now a "
+                    f"request waiting for a finance approver."
+                )
                 level = "warning"
             if partial:
                 context = {**_balance_context(request, customer), "flash": {"level": level, "text": message}}
@@ -119,10 +144,16 @@ def credit_issue(request, external_id: str):
                 return response
             getattr(messages, level)(request, message)
             return redirect("contracts:customer-detail", external_id=customer.external_id)
-    context = {"customer": customer, "form": form, "partial": partial, **_caps_context(customer),
-               **_header(request, customer, "overview")}
-    return render_form(request, "wallets/credit_issue.html", context, forms=[form],
-                       partial_template="wallets/_credit_form.html")
+    context = {
+        "customer": customer,
+        "form": form,
+        "partial": partial,
+        **_caps_context(customer),
+        **_header(request, customer, "overview"),
+    }
+    return render_form(
+        request, "wallets/credit_issue.html", context, forms=[form], partial_template="wallets/_credit_form.html"
+    )
 
 
 @require_POST
@@ -137,8 +168,12 @@ def grant_void(request, pk: int):
         messages.error(request, "Say why the grant is voided.")
     else:
         try:
-            services.grant_void(grant_id=pk, reason=form.cleaned_data["reason"], actor=Actor.from_request(request),
-                                idempotency_key=form.cleaned_data.get("idempotency_key") or f"ui-void-{uuid.uuid4()}")
+            services.grant_void(
+                grant_id=pk,
+                reason=form.cleaned_data["reason"],
+                actor=Actor.from_request(request),
+                idempotency_key=form.cleaned_data.get("idempotency_key") or f"ui-void-{uuid.uuid4()}",
+            )
         except DomainError as exc:
             messages.error(request, exc.message)
         else:
@@ -148,9 +183,16 @@ def grant_void(request, pk: int):
 
 @capability_required(Cap.CREDITS_APPROVE)
 def credit_requests(request):
-    return render(request, "wallets/credit_requests.html", {
-        "pending": selectors.credit_requests_pending(), "decided": selectors.credit_requests_decided(limit=20),
-        "form": DecisionForm(), **_caps_from_settings()})
+    return render(
+        request,
+        "wallets/credit_requests.html",
+        {
+            "pending": selectors.credit_requests_pending(),
+            "decided": selectors.credit_requests_decided(limit=20),
+            "form": DecisionForm(),
+            **_caps_from_settings(),
+        },
+    )
 
 
 def _caps_from_settings() -> dict:
@@ -179,8 +221,11 @@ def credit_request_decide(request, pk: int, decision: str):
         if req is None:
             raise Http404("No such credit request.")
         # htmx swaps 2xx only: the row comes back with the error shown in it.
-        response = render(request, "wallets/_credit_request_row.html",
-                          {"r": req, "error": error.message if error else "", "form": form})
+        response = render(
+            request,
+            "wallets/_credit_request_row.html",
+            {"r": req, "error": error.message if error else "", "form": form},
+        )
         if error is None:
             response["HX-Trigger"] = "credit-requests-changed"
         return response
@@ -204,18 +249,22 @@ def support_activity(request):
     mine = request.GET.get("mine") == "1"
     rows = selectors.support_activity(status=status, requested_by_id=request.user.pk if mine else None, limit=300)
     page, query = paginate(request, rows, 50)
-    return render(request, "wallets/support_activity.html",
-                  {"page": page, "query": query, "status": status, "mine": mine, **_caps_from_settings()})
+    return render(
+        request,
+        "wallets/support_activity.html",
+        {"page": page, "query": query, "status": status, "mine": mine, **_caps_from_settings()},
+    )
 
 
 @capability_required(Cap.CREDITS_APPROVE)
 def credit_requests_panel(request):
-    return render(request, "wallets/_credit_requests_panel.html",
-                  {"pending": selectors.credit_requests_pending()[:6],
-                   "count": selectors.credit_requests_pending_count()})
+    return render(
+        request,
+        "wallets/_credit_requests_panel.html",
+        {"pending": selectors.credit_requests_pending()[:6], "count": selectors.credit_requests_pending_count()},
+    )
 
 
 @capability_required(Cap.CREDITS_ISSUE)
 def support_activity_panel(request):
-    return render(request, "wallets/_support_activity_panel.html",
-                  {"rows": selectors.support_activity(limit=6)})
+    return render(request, "wallets/_support_activity_panel.html", {"rows": selectors.support_activity(limit=6)})

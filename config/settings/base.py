@@ -1,4 +1,5 @@
 """Settings shared by every environment; everything deployment-specific comes from the environment."""
+
 from datetime import timedelta
 from pathlib import Path
 
@@ -181,8 +182,10 @@ SPECTACULAR_SETTINGS = {
 # scripts and stylesheets only from this app's own static files (no inline <script>, no inline event handlers, no
 # eval, no <style> blocks). style attributes (style="...") are allowed (style-src-attr 'unsafe-inline'): the
 # templates use them for layout and they cannot run script; see README "Content-Security-Policy".
-PLOTLY_STYLE_HASHES = ["'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",
-                       "'sha256-2GF9hCGTDj/GGFNlQA54jDdMGl2fvoeZmZjAvBSiAtM='"]
+PLOTLY_STYLE_HASHES = [
+    "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",
+    "'sha256-2GF9hCGTDj/GGFNlQA54jDdMGl2fvoeZmZjAvBSiAtM='",
+]
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
@@ -233,8 +236,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = RATEDESK["USAGE_MAX_BODY_BYTES"]
 
 # Wallets: expire credit grants whose expiry instant has passed (entries are dated at the expiry instant).
 CELERY_BEAT_SCHEDULE["wallets-expire-credits"] = {"task": "wallets.expire_credits", "schedule": 300}
-CELERY_BEAT_SCHEDULE["wallets-issue-included-credits"] = {"task": "wallets.issue_included_credits",
-                                                          "schedule": 300}
+CELERY_BEAT_SCHEDULE["wallets-issue-included-credits"] = {"task": "wallets.issue_included_credits", "schedule": 300}
 
 # Alerts: evaluate every customer periodically (balances, runways and days move without new usage; rating
 # batches trigger their own evaluation), and re-queue notification deliveries whose task was lost.

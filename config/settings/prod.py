@@ -1,6 +1,7 @@
 """Production: the default for every serving process (wsgi, asgi, celery). Everything secret or site-specific comes
 from the environment and is required; `manage.py check --deploy --fail-level WARNING` passes with the documented
 environment (README, "Production settings")."""
+
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F401,F403
@@ -33,14 +34,26 @@ SECURE_REFERRER_POLICY = "same-origin"
 _EMAIL_BACKEND = env("EMAIL_BACKEND")
 _NOT_DELIVERING = ("console", "locmem", "dummy", "filebased")
 if any(f".{name}." in _EMAIL_BACKEND for name in _NOT_DELIVERING):
-    raise ImproperlyConfigured(f"EMAIL_BACKEND={_EMAIL_BACKEND} does not deliver mail; use an SMTP (or provider) "
-                               "backend in production.")
-MAILERS = {"default": {"BACKEND": _EMAIL_BACKEND, "OPTIONS": {
-    key: value for key, value in {
-        "host": env("EMAIL_HOST", default=None), "port": env.int("EMAIL_PORT", default=None) if env(
-            "EMAIL_PORT", default="") else None,
-        "username": env("EMAIL_HOST_USER", default=None), "password": env("EMAIL_HOST_PASSWORD", default=None),
-        "use_tls": env.bool("EMAIL_USE_TLS", default=True),
-    }.items() if value is not None} if _EMAIL_BACKEND.endswith("smtp.EmailBackend") else {}}}
+    raise ImproperlyConfigured(
+        f"EMAIL_BACKEND={_EMAIL_BACKEND} does not deliver mail; use an SMTP (or provider) backend in production."
+    )
+MAILERS = {
+    "default": {
+        "BACKEND": _EMAIL_BACKEND,
+        "OPTIONS": {
+            key: value
+            for key, value in {
+                "host": env("EMAIL_HOST", default=None),
+                "port": env.int("EMAIL_PORT", default=None) if env("EMAIL_PORT", default="") else None,
+                "username": env("EMAIL_HOST_USER", default=None),
+                "password": env("EMAIL_HOST_PASSWORD", default=None),
+                "use_tls": env.bool("EMAIL_USE_TLS", default=True),
+            }.items()
+            if value is not None
+        }
+        if _EMAIL_BACKEND.endswith("smtp.EmailBackend")
+        else {},
+    }
+}
 
 LOGGING["root"]["level"] = env("LOG_LEVEL", default="INFO")  # noqa: F405

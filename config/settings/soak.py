@@ -1,5 +1,6 @@
 """Settings for `make soak` (benchmarks/soak.py): the bench web settings, but in production shape: ingestion queues
 rating after each commit on the broker from CELERY_BROKER_URL, a Celery worker and beat rate, alerts evaluate."""
+
 from config.settings.bench import *  # noqa: F401,F403
 from config.settings.bench import RATEDESK, env
 

@@ -1,6 +1,7 @@
 """Schemathesis over every operation of the OpenAPI schema, against the live test server, with a valid key that
 holds every scope: no 5xx, and every documented response matches the schema (body and content type).
 Examples are bounded so the whole run stays within a few tens of seconds."""
+
 from __future__ import annotations
 
 import pytest
@@ -44,8 +45,10 @@ schema = schemathesis.openapi.from_dict(_openapi_document())
 
 
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True,
-          suppress_health_check=list(HealthCheck))
+@settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_every_operation_answers_within_its_schema(case, live_server, all_scopes_key):
-    case.call_and_validate(base_url=live_server.url, headers={"Authorization": f"Bearer {all_scopes_key}"},
-                           checks=[not_a_server_error, response_schema_conformance, content_type_conformance])
+    case.call_and_validate(
+        base_url=live_server.url,
+        headers={"Authorization": f"Bearer {all_scopes_key}"},
+        checks=[not_a_server_error, response_schema_conformance, content_type_conformance],
+    )

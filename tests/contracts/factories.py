@@ -1,4 +1,5 @@
 """Test data builders for customers, contracts and wallets (through the services, like the app does)."""
+
 from __future__ import annotations
 
 import itertools
@@ -13,8 +14,9 @@ _seq = itertools.count(1)
 def rate_table(code: str = "list-usd", pricing_unit: str = "USD"):
     from apps.catalog.models import RateTable
 
-    table, _ = RateTable.objects.get_or_create(code=code, defaults={"name": code.replace("-", " ").title(),
-                                                                    "pricing_unit": pricing_unit})
+    table, _ = RateTable.objects.get_or_create(
+        code=code, defaults={"name": code.replace("-", " ").title(), "pricing_unit": pricing_unit}
+    )
     return table
 
 
@@ -31,20 +33,31 @@ def customer(external_id: str | None = None, name: str | None = None, **kwargs):
 
     n = next(_seq)
     external_id = external_id or f"cust-{n}"
-    return customer_create(external_id=external_id, name=name or f"Customer {n}", actor=kwargs.pop("actor", SYSTEM),
-                           **kwargs)
+    return customer_create(
+        external_id=external_id, name=name or f"Customer {n}", actor=kwargs.pop("actor", SYSTEM), **kwargs
+    )
 
 
 def contract(cust, *, starts_at: datetime | None = None, table=None, **kwargs):
     from apps.contracts.services import contract_create
 
-    return contract_create(customer_id=cust.pk, rate_table_id=(table or rate_table()).pk,
-                           starts_at=starts_at or datetime(2026, 1, 1, tzinfo=UTC),
-                           actor=kwargs.pop("actor", SYSTEM), **kwargs)
+    return contract_create(
+        customer_id=cust.pk,
+        rate_table_id=(table or rate_table()).pk,
+        starts_at=starts_at or datetime(2026, 1, 1, tzinfo=UTC),
+        actor=kwargs.pop("actor", SYSTEM),
+        **kwargs,
+    )
 
 
 def grant(cust, amount, *, key: str | None = None, kind: str = "purchased", **kwargs):
     from apps.wallets.services import wallet_grant
 
-    return wallet_grant(customer_id=cust.pk, kind=kind, amount=Decimal(str(amount)),
-                        idempotency_key=key or f"test-grant-{next(_seq)}", actor=kwargs.pop("actor", SYSTEM), **kwargs)
+    return wallet_grant(
+        customer_id=cust.pk,
+        kind=kind,
+        amount=Decimal(str(amount)),
+        idempotency_key=key or f"test-grant-{next(_seq)}",
+        actor=kwargs.pop("actor", SYSTEM),
+        **kwargs,
+    )

@@ -3,6 +3,7 @@
 The ledger (entries and allocations), approval decisions, decided credit requests and the role-change record
 refuse UPDATE, DELETE and TRUNCATE. The test settings let test-suite flushes TRUNCATE
 (`ratedesk.allow_truncate`), so each TRUNCATE here first switches that off, as every production session is."""
+
 from datetime import timedelta
 from decimal import Decimal
 
@@ -21,19 +22,28 @@ from apps.wallets.services import credit_issue, credit_request_approve
 from tests.catalog.factories import MeterFactory, RateTableFactory
 from tests.contracts import factories as f
 
-pytestmark = [pytest.mark.django_db,
-              pytest.mark.skipif(connection.vendor != "postgresql", reason="the triggers exist on PostgreSQL only")]
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="the triggers exist on PostgreSQL only"),
+]
 
 
 @pytest.fixture
 def rows(actors, users):
     draft = catalog.rate_table_version_create_draft(rate_table_id=RateTableFactory().id, actor=actors["owner"])
     catalog.rate_add(version_id=draft.id, meter_id=MeterFactory().id, unit_price="1", actor=actors["owner"])
-    catalog.rate_table_version_submit(version_id=draft.id, effective_from=timezone.now() + timedelta(days=1),
-                                      reason="r", actor=actors["owner"])
+    catalog.rate_table_version_submit(
+        version_id=draft.id, effective_from=timezone.now() + timedelta(days=1), reason="r", actor=actors["owner"]
+    )
     cust = f.customer()
-    request = credit_issue(customer_id=cust.pk, amount=Decimal("5000"), idempotency_key="big", actor=actors["support"],
-                           kind="support", reason_code="outage").request
+    request = credit_issue(
+        customer_id=cust.pk,
+        amount=Decimal("5000"),
+        idempotency_key="big",
+        actor=actors["support"],
+        kind="support",
+        reason_code="outage",
+    ).request
     credit_request_approve(request_id=request.pk, actor=actors["finance"], comment="ok")
     core.user_roles_set(user=users["am"], roles=[Role.SUPPORT_AGENT], actor=Actor(user=users["admin"]), reason="r")
     return {
@@ -44,8 +54,12 @@ def rows(actors, users):
     }
 
 
-SETS = {"catalog_approvaldecision": "comment = 'rewritten'", "wallets_creditrequest": "amount = 1",
-        "core_rolechange": "reason = 'rewritten'", "wallets_ledgerentry": "note = 'rewritten'"}
+SETS = {
+    "catalog_approvaldecision": "comment = 'rewritten'",
+    "wallets_creditrequest": "amount = 1",
+    "core_rolechange": "reason = 'rewritten'",
+    "wallets_ledgerentry": "note = 'rewritten'",
+}
 
 
 @pytest.mark.parametrize("table", list(SETS))
@@ -72,8 +86,14 @@ def test_truncate_is_refused_on_the_ledger_allocations_too(rows):
 
 def test_a_pending_credit_request_can_be_decided_once_then_it_is_frozen(actors):
     cust = f.customer()
-    request = credit_issue(customer_id=cust.pk, amount=Decimal("5000"), idempotency_key="big2",
-                           actor=actors["support"], kind="support", reason_code="outage").request
+    request = credit_issue(
+        customer_id=cust.pk,
+        amount=Decimal("5000"),
+        idempotency_key="big2",
+        actor=actors["support"],
+        kind="support",
+        reason_code="outage",
+    ).request
     with connection.cursor() as cursor:  # still pending: the decision itself is an update
         cursor.execute("UPDATE wallets_creditrequest SET note = 'context' WHERE id = %s", [request.pk])
     credit_request_approve(request_id=request.pk, actor=actors["finance"], comment="ok")

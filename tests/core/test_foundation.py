@@ -55,7 +55,9 @@ def test_styled_404(clients):
     assert b"Not found" in response.content
 
 
-@pytest.mark.parametrize("name,status", [("admin", 200), ("owner", 403), ("finance", 403), ("am", 403), ("support", 403)])
+@pytest.mark.parametrize(
+    "name,status", [("admin", 200), ("owner", 403), ("finance", 403), ("am", 403), ("support", 403)]
+)
 def test_api_keys_page_only_for_admin(clients, name, status):
     assert clients[name].get("/admin/api-keys/").status_code == status
     assert clients[name].get("/admin/users/").status_code == status
@@ -93,7 +95,9 @@ def test_create_api_key_command_prints_key_last(db, capsys):
     assert out[-1].startswith(key.prefix) and key.matches(out[-1])
 
 
-@pytest.mark.parametrize("name,status", [("admin", 200), ("owner", 403), ("finance", 403), ("am", 403), ("support", 403)])
+@pytest.mark.parametrize(
+    "name,status", [("admin", 200), ("owner", 403), ("finance", 403), ("am", 403), ("support", 403)]
+)
 def test_admin_panel(clients, name, status):
     response = clients[name].get("/panels/admin/")
     assert response.status_code == status

@@ -1,4 +1,5 @@
 """Issue 9 items 3 and 5 (and issue 13 item 12): governed role changes, API-key scopes, keys shown once."""
+
 import io
 
 import pytest
@@ -21,20 +22,26 @@ def roles_of(user):
 
 # ---- item 3: role changes ------------------------------------------------------------------------------------
 
+
 def test_no_one_changes_their_own_roles(users):
     admin = users["admin"]
     with pytest.raises(FourEyesViolation):
-        services.user_roles_set(user=admin, roles=[Role.ADMIN, Role.FINANCE_APPROVER], actor=Actor(user=admin),
-                                reason="I need to approve credits")
+        services.user_roles_set(
+            user=admin,
+            roles=[Role.ADMIN, Role.FINANCE_APPROVER],
+            actor=Actor(user=admin),
+            reason="I need to approve credits",
+        )
     assert roles_of(admin) == {Role.ADMIN.value}
     assert not RoleChange.objects.filter(user=admin).exists()
 
 
 def test_admin_cannot_give_itself_finance_through_the_users_page(users, clients):
     admin = users["admin"]
-    response = clients["admin"].post("/admin/users/", {"user_id": admin.pk, "roles": [Role.ADMIN.value,
-                                                                                      Role.FINANCE_APPROVER.value],
-                                                       "reason": "self-service"})
+    response = clients["admin"].post(
+        "/admin/users/",
+        {"user_id": admin.pk, "roles": [Role.ADMIN.value, Role.FINANCE_APPROVER.value], "reason": "self-service"},
+    )
     assert response.status_code == 400
     assert "No one changes their own roles" in response.content.decode()
     assert roles_of(admin) == {Role.ADMIN.value}
@@ -42,9 +49,14 @@ def test_admin_cannot_give_itself_finance_through_the_users_page(users, clients)
 
 def test_every_role_change_is_recorded_and_shown(users, clients):
     am = users["am"]
-    response = clients["admin"].post("/admin/users/", {"user_id": am.pk, "roles": [Role.ACCOUNT_MANAGER.value,
-                                                                                   Role.SUPPORT_AGENT.value],
-                                                       "reason": "covers support during holidays"})
+    response = clients["admin"].post(
+        "/admin/users/",
+        {
+            "user_id": am.pk,
+            "roles": [Role.ACCOUNT_MANAGER.value, Role.SUPPORT_AGENT.value],
+            "reason": "covers support during holidays",
+        },
+    )
     assert response.status_code == 302
     change = RoleChange.objects.get(user=am)
     assert change.actor == users["admin"]
@@ -104,6 +116,7 @@ def test_django_admin_cannot_edit_groups():
 
 # ---- item 5: API-key scopes -----------------------------------------------------------------------------------
 
+
 def test_default_scopes_are_ingest_and_read():
     key = services.api_key_create(name="product", actor=SYSTEM).api_key
     assert key.scopes == ["ingest", "read"]
@@ -159,6 +172,7 @@ def test_key_scopes_are_chosen_in_the_ui_and_listed(clients):
 
 # ---- issue 13 item 12: keys shown once, revoke names the key --------------------------------------------------
 
+
 def test_reload_after_creating_a_key_creates_no_second_key_and_shows_it_once(clients):
     response = clients["admin"].post("/admin/api-keys/", {"name": "ingest", "scopes": ["ingest"]}, follow=True)
     assert response.redirect_chain and ApiKey.objects.count() == 1
@@ -182,8 +196,9 @@ def test_revoke_confirmation_identifies_the_key(clients):
 
 def test_openapi_schema_names_each_endpoints_scope(client):
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
-    scopes = {(path, method): op.get("x-api-key-scope") for path, ops in schema["paths"].items()
-              for method, op in ops.items()}
+    scopes = {
+        (path, method): op.get("x-api-key-scope") for path, ops in schema["paths"].items() for method, op in ops.items()
+    }
     assert scopes[("/api/v1/events", "post")] == "ingest"
     assert scopes[("/api/v1/customers/{external_id}/credits", "post")] == "credits"
     assert scopes[("/api/v1/customers/{external_id}/usage", "get")] == "read"

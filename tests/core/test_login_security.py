@@ -1,5 +1,6 @@
 """Login throttling and lockout (django-axes) by username and by address, with a cooldown; standard password
 validators on user creation (the demo seeding path may use the published demo password)."""
+
 from datetime import timedelta
 
 import pytest
@@ -78,8 +79,12 @@ def test_weak_passwords_are_refused(password):
 
 def test_standard_validators_are_enabled():
     names = {v["NAME"].rsplit(".", 1)[1] for v in settings.AUTH_PASSWORD_VALIDATORS}
-    assert names >= {"UserAttributeSimilarityValidator", "MinimumLengthValidator", "CommonPasswordValidator",
-                     "NumericPasswordValidator"}
+    assert names >= {
+        "UserAttributeSimilarityValidator",
+        "MinimumLengthValidator",
+        "CommonPasswordValidator",
+        "NumericPasswordValidator",
+    }
 
 
 def test_demo_users_sign_in_with_the_demo_password():

@@ -1,6 +1,7 @@
 """Production settings are the default for serving processes, and with the documented production environment
 `manage.py check --deploy --fail-level WARNING` passes (HSTS, SSL redirect, secure cookies, a real email backend,
 a Content-Security-Policy)."""
+
 import os
 import subprocess
 import sys
@@ -23,8 +24,11 @@ PRODUCTION_ENV = {
 def _run(args, env_overrides=None, drop=()):
     # Only what a production host has: not the test run's own switches (e.g. DJANGO_ALLOW_ASYNC_UNSAFE, which the
     # browser tests set and `check --deploy` rightly refuses).
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE", *PRODUCTION_ENV)}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE", *PRODUCTION_ENV)
+    }
     env.update(env_overrides or {})
     for key in drop:
         env.pop(key, None)
@@ -32,8 +36,10 @@ def _run(args, env_overrides=None, drop=()):
 
 
 def test_check_deploy_passes_with_the_documented_production_environment():
-    result = _run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-                  {**PRODUCTION_ENV, "DJANGO_SETTINGS_MODULE": "config.settings.prod"})
+    result = _run(
+        ["manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        {**PRODUCTION_ENV, "DJANGO_SETTINGS_MODULE": "config.settings.prod"},
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
@@ -53,8 +59,10 @@ def test_production_refuses_to_start_without_its_environment(missing):
 
 
 def test_production_refuses_an_email_backend_that_does_not_deliver():
-    result = _run(["-c", "import config.wsgi"],
-                  {**PRODUCTION_ENV, "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"})
+    result = _run(
+        ["-c", "import config.wsgi"],
+        {**PRODUCTION_ENV, "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"},
+    )
     assert result.returncode != 0 and "does not deliver mail" in result.stderr
 
 

@@ -1,5 +1,6 @@
 """Shared UI pieces: one form answer (htmx gets 200 with the errors in place, a full page 400) and one
 pagination bar that keeps the list's filters."""
+
 import pytest
 
 from apps.contracts.models import Customer

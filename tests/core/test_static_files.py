@@ -1,4 +1,5 @@
 """Issue 13, item 15: static files are served by WhiteNoise, compressed; plotly loads only on pages with charts."""
+
 import pytest
 from django.core.management import call_command
 from django.test import RequestFactory, override_settings
@@ -16,10 +17,13 @@ def test_whitenoise_is_in_front_of_runserver_and_every_request():
 
 
 def test_plotly_is_served_compressed_after_collectstatic(tmp_path):
-    storages = {"default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-                "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"}}
-    with override_settings(STATIC_ROOT=tmp_path, STORAGES=storages, WHITENOISE_AUTOREFRESH=False,
-                           WHITENOISE_USE_FINDERS=False):
+    storages = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    }
+    with override_settings(
+        STATIC_ROOT=tmp_path, STORAGES=storages, WHITENOISE_AUTOREFRESH=False, WHITENOISE_USE_FINDERS=False
+    ):
         call_command("collectstatic", "--noinput", verbosity=0)
         assert (tmp_path / "vendor" / "plotly-4.1.2.min.js.gz").exists()
         middleware = WhiteNoiseMiddleware(lambda request: pytest.fail("not served by WhiteNoise"))

@@ -1,4 +1,5 @@
 """Browser tests: Playwright for Python driving Debian's Chromium (never a downloaded browser)."""
+
 from __future__ import annotations
 
 import os
@@ -10,8 +11,14 @@ import pytest
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--disable-dev-shm-usage",
 ]
 
@@ -50,8 +57,14 @@ def new_page(browser, live_server):
         page = context.new_page()
         # The Content-Security-Policy is active in the test settings as in production: a refused script, style or
         # handler shows up as a console error, and fails the test.
-        page.on("console", lambda message: csp_violations.append(f"{page.url}: {message.text}")
-                if "Content Security Policy" in message.text else None)
+        page.on(
+            "console",
+            lambda message: (
+                csp_violations.append(f"{page.url}: {message.text}")
+                if "Content Security Policy" in message.text
+                else None
+            ),
+        )
         page.goto("/login/")
         page.fill("#id_username", username)
         page.fill("#id_password", password)

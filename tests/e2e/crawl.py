@@ -1,5 +1,6 @@
 """Walk every page reachable from a persona's navigation: the nav pages, then one page of each kind linked from
 them (a customer, a meter, a version, a review...). Shared by the accessibility test and `make screenshots`."""
+
 from __future__ import annotations
 
 import re
@@ -11,8 +12,26 @@ SKIP = re.compile(r"/logout/|/api/|\.csv|/csv/|/export|format=csv|/static/|/admi
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-ID_PARENTS = {"customers", "versions", "meters", "rate-tables", "alerts", "batches", "events", "products", "reviews",
-              "contracts", "rules", "keys", "grants", "webhooks", "requests", "users", "buckets", "why"}
+ID_PARENTS = {
+    "customers",
+    "versions",
+    "meters",
+    "rate-tables",
+    "alerts",
+    "batches",
+    "events",
+    "products",
+    "reviews",
+    "contracts",
+    "rules",
+    "keys",
+    "grants",
+    "webhooks",
+    "requests",
+    "users",
+    "buckets",
+    "why",
+}
 
 
 WORDS = ID_PARENTS | {"new", "edit", "history", "credit-requests", "support-activity"}
@@ -21,9 +40,12 @@ WORDS = ID_PARENTS | {"new", "edit", "history", "credit-requests", "support-acti
 def kind(path: str) -> str:
     """/customers/acme/ and /customers/globex/ are one kind of page: keep one of each."""
     parts = [p for p in urlsplit(path).path.split("/") if p]
-    return "/".join("N" if p.isdigit() or DATE.fullmatch(p) or "." in p or (i and parts[i - 1] in ID_PARENTS
-                                                                              and p not in WORDS) else p
-                    for i, p in enumerate(parts))
+    return "/".join(
+        "N"
+        if p.isdigit() or DATE.fullmatch(p) or "." in p or (i and parts[i - 1] in ID_PARENTS and p not in WORDS)
+        else p
+        for i, p in enumerate(parts)
+    )
 
 
 def login(page, username: str, password: str) -> None:

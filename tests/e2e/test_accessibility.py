@@ -3,6 +3,7 @@ critical or serious axe-core violation, no horizontal scroll, and opens (no link
 
 Runs on the demo data (seed_demo, seeded once for all roles), so the pages carry real tables, charts and alerts.
 Each page is checked at 1400 px while the crawl is on it, then loaded once more at 1024 px."""
+
 from __future__ import annotations
 
 import pytest
@@ -29,8 +30,10 @@ def _problems(page, axe, url: str, width: int) -> list[str]:
     for violation in axe.run(page).response["violations"]:
         if violation["impact"] in ("critical", "serious"):
             targets = ", ".join(str(n["target"]) for n in violation["nodes"][:3])
-            problems.append(f"{url} at {width} px: {violation['impact']} {violation['id']} "
-                            f"({len(violation['nodes'])} nodes: {targets})")
+            problems.append(
+                f"{url} at {width} px: {violation['impact']} {violation['id']} "
+                f"({len(violation['nodes'])} nodes: {targets})"
+            )
     return problems
 
 

@@ -1,6 +1,7 @@
 """Issue 13 item 12 and issue 9 item 3 in the browser: a reload after creating an API key creates no second
 key and no longer shows it; the revoke confirmation names the key (prefix, created); role changes need a reason
 and are listed; an admin's own roles cannot be edited."""
+
 from apps.core.models import ApiKey, RoleChange
 from apps.core.roles import Role
 from tests.conftest import PASSWORD

@@ -1,6 +1,7 @@
 """An account manager opens a customer near its limit and sees the 90 % alert and the forecast run-out date; a
 monetization owner sees a below-cost meter flagged on the margin page. Data through the real services: contracts,
 wallets, ingestion and rating (whose batch triggers the alert evaluation)."""
+
 from apps.alerts.models import Alert, Kind
 from apps.wallets.selectors import wallet_runway
 from tests.alerts.builders import Shop, ago, ingest, rate
@@ -9,13 +10,14 @@ from tests.conftest import PASSWORD
 
 def test_account_manager_sees_the_90_percent_alert_and_the_run_out_date(new_page, users, actors):
     shop = Shop(actors)
-    customer = shop.customer("near-limit", credits="3000", manager=users["am"],
-                             allowances={shop.tokens: 1_000_000})
+    customer = shop.customer("near-limit", credits="3000", manager=users["am"], allowances={shop.tokens: 1_000_000})
     customer.name = "Near Limit Co"
     customer.save()
     # 920k of 1M included tokens (92 %), and 440 images at 5 credits: 800 credits left, burning ~157 a day
-    ingest([shop.event(customer, shop.tokens, 460_000, ago(days=d, hours=2), user="u-1", agent="copilot")
-            for d in (2, 1)] + [shop.event(customer, shop.images, 440, ago(hours=3), user="u-2")])
+    ingest(
+        [shop.event(customer, shop.tokens, 460_000, ago(days=d, hours=2), user="u-1", agent="copilot") for d in (2, 1)]
+        + [shop.event(customer, shop.images, 440, ago(hours=3), user="u-2")]
+    )
     rate()  # commits: the rating batch's signal evaluates the alerts
     assert Alert.objects.filter(customer=customer, kind=Kind.INCLUDED_USAGE, threshold=90, state="open").exists()
     runs_out = wallet_runway(customer_id=customer.pk).runs_out_at
@@ -49,8 +51,9 @@ def test_account_manager_sees_the_90_percent_alert_and_the_run_out_date(new_page
 def test_owner_sees_a_below_cost_meter_flagged_on_the_margin_page(new_page, actors):
     shop = Shop(actors, usd_token_price="0.000005")  # tokens sold at half of what they cost us
     customer = shop.customer("cheap-co", billing_model="postpaid", enforcement="unlimited")
-    ingest([shop.event(customer, shop.tokens, 200_000, ago(hours=5)),
-            shop.event(customer, shop.images, 10, ago(hours=5))])
+    ingest(
+        [shop.event(customer, shop.tokens, 200_000, ago(hours=5)), shop.event(customer, shop.images, 10, ago(hours=5))]
+    )
     rate()
 
     page = new_page("owner", PASSWORD)

@@ -1,5 +1,6 @@
 """Issue 13, items 7, 8 and 11: today is on the charts up to now, heatmap cells drill down to "why this charge",
 and one nav entry is active on the Margin page."""
+
 from datetime import UTC, datetime
 
 from apps.alerts.models import Alert

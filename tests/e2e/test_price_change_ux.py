@@ -1,5 +1,6 @@
 """Issue 13, items 1-5: tiers below cost flagged everywhere, tier changes visible to the reviewer, the row and
 the diff refreshed after saving tiers, keyboard editing of the grid, and changes requested reaching the owner."""
+
 from datetime import timedelta
 from decimal import Decimal
 
@@ -16,8 +17,13 @@ def _world(actors, *, tiers=None):
     meter = MeterFactory(code="image.generations", unit="image")
     add_cost(meter, "0.10")
     table = RateTableFactory(code="list-usd", name="List prices (USD)")
-    active = approved_version(table, {meter: "0.60"}, maker=actors["owner2"], checker=actors["finance"],
-                              effective_from=timezone.now() - timedelta(days=10))
+    active = approved_version(
+        table,
+        {meter: "0.60"},
+        maker=actors["owner2"],
+        checker=actors["finance"],
+        effective_from=timezone.now() - timedelta(days=10),
+    )
     draft = services.rate_table_version_create_draft(rate_table_id=table.id, actor=actors["owner"])
     rate = draft.rates.get()
     if tiers:
@@ -27,7 +33,9 @@ def _world(actors, *, tiers=None):
 
 
 def _active_id(page) -> str:
-    return page.evaluate("document.activeElement && (document.activeElement.id || document.activeElement.getAttribute('aria-label') || document.activeElement.tagName)")
+    return page.evaluate(
+        "document.activeElement && (document.activeElement.id || document.activeElement.getAttribute('aria-label') || document.activeElement.tagName)"
+    )
 
 
 def test_tiers_saved_by_keyboard_refresh_row_and_diff_and_flag_a_tier_below_cost(new_page, actors):
@@ -99,17 +107,30 @@ def test_keyboard_edits_a_row_left_to_right_and_focus_follows(new_page, actors):
 def test_reviewer_sees_tier_changes_and_a_below_cost_tier_in_the_banner(new_page, actors):
     # The version in force is already graduated (one open tier at 0.60); the draft splits it at 1000.
     w = _world(actors, tiers=[TierSpec(None, Decimal("0.60"))])
-    services.rate_table_version_submit(version_id=w["draft"].id, effective_from=timezone.now() - timedelta(days=1),
-                                       reason="Graduated", backdate_reason="test", actor=actors["owner"],
-                                       now=timezone.now())
+    services.rate_table_version_submit(
+        version_id=w["draft"].id,
+        effective_from=timezone.now() - timedelta(days=1),
+        reason="Graduated",
+        backdate_reason="test",
+        actor=actors["owner"],
+        now=timezone.now(),
+    )
     w["draft"].refresh_from_db()
-    services.rate_table_version_approve(version_id=w["draft"].id, content_hash=w["draft"].content_hash,
-                                        actor=actors["finance"])
+    services.rate_table_version_approve(
+        version_id=w["draft"].id, content_hash=w["draft"].content_hash, actor=actors["finance"]
+    )
     w["draft"] = services.rate_table_version_create_draft(rate_table_id=w["table"].id, actor=actors["owner"])
-    services.rate_tiers_set(rate_id=w["draft"].rates.get().id, actor=actors["owner"],
-                            tiers=[TierSpec(Decimal(1000), Decimal("0.60")), TierSpec(None, Decimal("0.05"))])
-    services.rate_table_version_submit(version_id=w["draft"].id, effective_from=timezone.now() + timedelta(days=1),
-                                       reason="Volume discount", actor=actors["owner"])
+    services.rate_tiers_set(
+        rate_id=w["draft"].rates.get().id,
+        actor=actors["owner"],
+        tiers=[TierSpec(Decimal(1000), Decimal("0.60")), TierSpec(None, Decimal("0.05"))],
+    )
+    services.rate_table_version_submit(
+        version_id=w["draft"].id,
+        effective_from=timezone.now() + timedelta(days=1),
+        reason="Volume discount",
+        actor=actors["owner"],
+    )
     finance = new_page("finance", PASSWORD)
     finance.goto(f"/catalog/reviews/{w['draft'].pk}/")
     banner = finance.locator(".alert-bad").inner_text()
@@ -124,8 +145,9 @@ def test_reviewer_sees_tier_changes_and_a_below_cost_tier_in_the_banner(new_page
 def test_changes_requested_reach_the_owner_and_resubmitting_keeps_date_and_reason(new_page, actors):
     w = _world(actors)
     effective = (timezone.now() + timedelta(days=3)).replace(second=0, microsecond=0)
-    services.rate_table_version_submit(version_id=w["draft"].id, effective_from=effective,
-                                       reason="Image price up", actor=actors["owner"])
+    services.rate_table_version_submit(
+        version_id=w["draft"].id, effective_from=effective, reason="Image price up", actor=actors["owner"]
+    )
     finance = new_page("finance", PASSWORD)
     finance.goto(f"/catalog/reviews/{w['draft'].pk}/")
     finance.check("input[value=request_changes]")

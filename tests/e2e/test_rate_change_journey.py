@@ -1,4 +1,5 @@
 """The monetization owner drafts and submits a price change; finance reviews the diff and approves it."""
+
 from datetime import timedelta
 
 from django.utils import timezone
@@ -14,8 +15,14 @@ def test_owner_drafts_edits_submits_and_finance_approves(new_page, users, actors
     meter = MeterFactory(code="llm.input_tokens.fast", unit="token")
     add_cost(meter, "0.05", "1000000")
     table = RateTableFactory(code="list-usd", name="List prices (USD)")
-    old = approved_version(table, {meter: "0.15"}, maker=actors["owner"], checker=actors["finance"],
-                           effective_from=timezone.now() - timedelta(days=10), per_units="1000000")
+    old = approved_version(
+        table,
+        {meter: "0.15"},
+        maker=actors["owner"],
+        checker=actors["finance"],
+        effective_from=timezone.now() - timedelta(days=10),
+        per_units="1000000",
+    )
 
     owner = new_page("owner", PASSWORD)
     owner.goto("/catalog/rate-tables/")
@@ -27,7 +34,9 @@ def test_owner_drafts_edits_submits_and_finance_approves(new_page, users, actors
     with owner.expect_response(lambda r: "/cell/" in r.url and r.status == 200):
         cell.press("Tab")
     # The row was re-rendered by the server with the saved value and its margin.
-    wait_for_js(owner, "document.querySelector(\"input[aria-label='Price of llm.input_tokens.fast']\").value === '0.12'")
+    wait_for_js(
+        owner, "document.querySelector(\"input[aria-label='Price of llm.input_tokens.fast']\").value === '0.12'"
+    )
     assert "58.3 %" in owner.locator(".rate-row").first.inner_text()
     # A bad value shows an error in place and is not saved.
     cell = owner.locator("input[aria-label='Free units of llm.input_tokens.fast']")

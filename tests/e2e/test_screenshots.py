@@ -1,5 +1,6 @@
 """`make screenshots`: the README's pictures of the main pages, taken by the browser test setup on the demo data
 so they stay current. Skipped unless RATEDESK_SCREENSHOTS names the folder to write (docs/screenshots)."""
+
 from __future__ import annotations
 
 import io

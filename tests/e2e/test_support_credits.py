@@ -1,5 +1,6 @@
 """Support issues a credit under the cap (the balance updates), one over the cap (it waits as a request), and a
 finance approver approves it (the balance updates)."""
+
 import re
 import time
 
@@ -16,8 +17,11 @@ SLOW = 20_000  # ms: panels load lazily, and CI machines are small
 
 @pytest.fixture
 def acme(users, settings):
-    settings.RATEDESK = {**settings.RATEDESK, "SUPPORT_CREDIT_CAP_PER_GRANT": "500",
-                         "SUPPORT_CREDIT_CAP_PER_CUSTOMER_MONTH": "2000"}
+    settings.RATEDESK = {
+        **settings.RATEDESK,
+        "SUPPORT_CREDIT_CAP_PER_GRANT": "500",
+        "SUPPORT_CREDIT_CAP_PER_CUSTOMER_MONTH": "2000",
+    }
     cust = f.customer("acme", "Acme Analytics", account_manager_id=users["am"].pk)
     f.contract(cust)
     return cust
@@ -67,8 +71,9 @@ def test_support_issues_credits_and_finance_approves_the_large_one(new_page, acm
     expect(page.locator("#panel-ledger")).to_contain_text("SUP-100", timeout=SLOW)  # the ledger panel refreshed
 
     issue_credit(page, "900", "SUP-101")
-    expect(page.locator("#panel-wallet .alert-warn").first).to_contain_text("waiting for a finance approver",
-                                                                             timeout=SLOW)
+    expect(page.locator("#panel-wallet .alert-warn").first).to_contain_text(
+        "waiting for a finance approver", timeout=SLOW
+    )
     expect(balance).to_have_text("200.00", timeout=SLOW)
     expect(page.locator("#panel-wallet")).to_contain_text("1 credit request waiting for finance", timeout=SLOW)
 

@@ -1,5 +1,6 @@
 """An account manager opens a customer, follows a charge from the usage panel and reads why it costs what it
 costs: the approved version, the override, the tier and the grants drawn."""
+
 from __future__ import annotations
 
 import re
@@ -12,15 +13,28 @@ def test_account_manager_follows_a_charge_to_its_approval(new_page, actors):
     world = World(actors)
     tokens = world.meter("llm.input_tokens", cost="0.0001")
     table = world.table("credits-book", unit="credits")
-    world.version(table, {tokens: {"model": "graduated", "tiers": [(1000, "0.01", "0"), (None, "0.005", "0")]}},
-                  effective_from=ago(days=30))
-    world.customer("acme", table, credits="500", price_per_credit="0.2", allowances={tokens: "100"},
-                   overrides={tokens: ("multiplier", "0.9")})
+    world.version(
+        table,
+        {tokens: {"model": "graduated", "tiers": [(1000, "0.01", "0"), (None, "0.005", "0")]}},
+        effective_from=ago(days=30),
+    )
+    world.customer(
+        "acme",
+        table,
+        credits="500",
+        price_per_credit="0.2",
+        allowances={tokens: "100"},
+        overrides={tokens: ("multiplier", "0.9")},
+    )
     from apps.contracts.models import Customer
 
     acme = Customer.objects.get(external_id="acme")
-    ingest([world.event(acme, tokens, 800, ago(hours=2), id="evt-1", user="u-7"),
-            world.event(acme, tokens, 800, ago(hours=1), id="evt-2", agent="summarizer")])
+    ingest(
+        [
+            world.event(acme, tokens, 800, ago(hours=2), id="evt-1", user="u-7"),
+            world.event(acme, tokens, 800, ago(hours=1), id="evt-2", agent="summarizer"),
+        ]
+    )
     rate()
 
     page = new_page("am", PASSWORD)

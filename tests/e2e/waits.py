@@ -1,6 +1,7 @@
 """Waiting on the page's state without `page.wait_for_function`: Playwright compiles that predicate with `eval` in
 the page, which the app's Content-Security-Policy (script-src 'self', no 'unsafe-eval') rightly refuses.
 `page.evaluate` of an expression goes through the DevTools protocol instead, so polling it works under the CSP."""
+
 from __future__ import annotations
 
 import time

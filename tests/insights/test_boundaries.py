@@ -1,4 +1,5 @@
 """insights sits above every other app: none of them imports it, and it reads them only through their selectors."""
+
 import ast
 from pathlib import Path
 
@@ -20,8 +21,12 @@ def _imports(path: Path) -> set[str]:
 
 
 def test_no_lower_app_imports_insights():
-    offenders = [str(p.relative_to(APPS_DIR)) for app in LOWER for p in (APPS_DIR / app).rglob("*.py")
-                 if any(m == "apps.insights" or m.startswith("apps.insights.") for m in _imports(p))]
+    offenders = [
+        str(p.relative_to(APPS_DIR))
+        for app in LOWER
+        for p in (APPS_DIR / app).rglob("*.py")
+        if any(m == "apps.insights" or m.startswith("apps.insights.") for m in _imports(p))
+    ]
     assert offenders == []
 
 

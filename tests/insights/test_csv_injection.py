@@ -1,5 +1,6 @@
 """CSV exports never hand a spreadsheet a formula: text cells starting with =, +, -, @, tab or CR are quoted
 with a leading apostrophe; numbers (including negative ones) stay numbers."""
+
 import csv
 import io
 from decimal import Decimal
@@ -21,8 +22,12 @@ def hostile(shop, users, django_capture_on_commit_callbacks):
     customer = shop.customer("acme", credits="5000", manager=users["am"])
     customer.name = HOSTILE_NAME
     customer.save()
-    events = [shop.event(customer, shop.tokens, 9_000, ago(days=d, hours=2), user=HOSTILE_USER, agent="+1+cmd",
-                         team="@SUM(1)") for d in range(3)]
+    events = [
+        shop.event(
+            customer, shop.tokens, 9_000, ago(days=d, hours=2), user=HOSTILE_USER, agent="+1+cmd", team="@SUM(1)"
+        )
+        for d in range(3)
+    ]
     ingest_and_rate(events, django_capture_on_commit_callbacks)
     return customer
 
@@ -44,8 +49,10 @@ def test_customer_name_is_neutralised_in_top_customers_csv(clients, hostile):
     _assert_no_formula(cells)
 
 
-@pytest.mark.parametrize("chart,value", [("attribution-user", HOSTILE_USER), ("attribution-agent", "+1+cmd"),
-                                         ("attribution-team", "@SUM(1)")])
+@pytest.mark.parametrize(
+    "chart,value",
+    [("attribution-user", HOSTILE_USER), ("attribution-agent", "+1+cmd"), ("attribution-team", "@SUM(1)")],
+)
 def test_event_attributes_are_neutralised_in_customer_csv(clients, hostile, chart, value):
     cells = _cells(clients["owner"].get(reverse("dashboards:customer-csv", args=["acme", chart]), {"range": "30"}))
     assert "'" + value in cells
@@ -62,7 +69,21 @@ def test_every_export_in_the_dashboards_is_clean(clients, hostile):
 def test_the_writer_keeps_numbers_and_quotes_formulas():
     out = io.StringIO()
     csv_writer(out).writerow(
-        [Decimal("-1.50"), -3, "-12.5", "+4", "1e3", "=1+1", "-1+1", "@x", "\tx", "\rx", "plain", "", None])
+        [Decimal("-1.50"), -3, "-12.5", "+4", "1e3", "=1+1", "-1+1", "@x", "\tx", "\rx", "plain", "", None]
+    )
     assert next(csv.reader(io.StringIO(out.getvalue(), newline=""))) == [
-        "-1.50", "-3", "-12.5", "+4", "1e3", "'=1+1", "'-1+1", "'@x", "'\tx", "'\rx", "plain", "", ""]
+        "-1.50",
+        "-3",
+        "-12.5",
+        "+4",
+        "1e3",
+        "'=1+1",
+        "'-1+1",
+        "'@x",
+        "'\tx",
+        "'\rx",
+        "plain",
+        "",
+        "",
+    ]
     assert safe_cell(Decimal("-2")) == Decimal("-2")

@@ -1,5 +1,6 @@
 """Dashboard pages: allowed or refused per role, range updated in place, CSV behind every chart, empty states that
 say why, chart figures with titles and axis titles, bounded query counts whatever the amount of usage."""
+
 import csv
 import io
 import json
@@ -22,8 +23,10 @@ ROLES = ["owner", "owner2", "finance", "finance2", "am", "support", "admin", "an
 @pytest.fixture
 def acme(shop, users, django_capture_on_commit_callbacks):
     customer = shop.customer("acme", credits="5000", manager=users["am"], allowances={shop.tokens: 100_000})
-    events = [shop.event(customer, shop.tokens, 9_000, ago(days=d, hours=2), user=f"u-{d % 4}", agent="copilot")
-              for d in range(10)]
+    events = [
+        shop.event(customer, shop.tokens, 9_000, ago(days=d, hours=2), user=f"u-{d % 4}", agent="copilot")
+        for d in range(10)
+    ]
     events += [shop.event(customer, shop.images, 4, ago(days=d, hours=3), team="design") for d in range(10)]
     ingest_and_rate(events, django_capture_on_commit_callbacks)
     return customer
@@ -67,13 +70,23 @@ def _figures(html: str) -> dict[str, dict]:
 def test_customer_page_charts_have_titles_axes_and_csv(clients, acme, shop):
     html = clients["am"].get(reverse("dashboards:customer", args=["acme"]), {"range": "30"}).content.decode()
     figures = _figures(html)
-    assert {"included", "usage", "balance", "credits", "attribution-user", "attribution-agent",
-            "attribution-team"} <= set(figures)
+    assert {
+        "included",
+        "usage",
+        "balance",
+        "credits",
+        "attribution-user",
+        "attribution-agent",
+        "attribution-team",
+    } <= set(figures)
     for key, fig in figures.items():
         layout = fig["layout"]
         assert layout["title"]["text"], key
-        titled_axes = [v["title"]["text"] for k, v in layout.items() if k.startswith(("xaxis", "yaxis"))
-                       and isinstance(v, dict) and v.get("title", {}).get("text")]
+        titled_axes = [
+            v["title"]["text"]
+            for k, v in layout.items()
+            if k.startswith(("xaxis", "yaxis")) and isinstance(v, dict) and v.get("title", {}).get("text")
+        ]
         assert titled_axes, key
     assert figures["usage"]["layout"]["yaxis"]["title"]["text"] == "images"  # a unit, per meter
     assert figures["balance"]["layout"]["yaxis"]["title"]["text"] == "Balance (credits)"
@@ -84,8 +97,15 @@ def test_customer_page_charts_have_titles_axes_and_csv(clients, acme, shop):
         response = clients["am"].get(reverse("dashboards:customer-csv", args=["acme", key]), {"range": "30"})
         assert response["Content-Type"].startswith("text/csv") and response.status_code == 200
         assert list(csv.reader(io.StringIO(response.content.decode())))[0]
-    rows = list(csv.DictReader(io.StringIO(clients["am"].get(
-        reverse("dashboards:customer-csv", args=["acme", "usage"]), {"range": "30"}).content.decode())))
+    rows = list(
+        csv.DictReader(
+            io.StringIO(
+                clients["am"]
+                .get(reverse("dashboards:customer-csv", args=["acme", "usage"]), {"range": "30"})
+                .content.decode()
+            )
+        )
+    )
     assert sum(int(r["events"]) for r in rows) == 20
     assert {r["meter"] for r in rows} == {shop.tokens.code, shop.images.code}
 
@@ -100,8 +120,11 @@ def test_range_is_updated_in_place(clients, acme):
     url = reverse("dashboards:customer", args=["acme"])
     partial = clients["am"].get(url, {"range": "7"}, headers={"HX-Request": "true"}).content.decode()
     assert "<html" not in partial and 'id="chart-data-usage"' in partial and "last 7 days" in partial
-    custom = clients["am"].get(url, {"range": "custom", "start": "2026-01-01", "end": "2026-01-10"},
-                               headers={"HX-Request": "true"}).content.decode()
+    custom = (
+        clients["am"]
+        .get(url, {"range": "custom", "start": "2026-01-01", "end": "2026-01-10"}, headers={"HX-Request": "true"})
+        .content.decode()
+    )
     assert "No rated usage Jan 1, 2026 – Jan 10, 2026" in custom
     bad = clients["am"].get(url, {"range": "custom", "start": "2026-01-10", "end": "2026-01-01"}).content.decode()
     assert "The end date is before the start date." in bad
@@ -112,8 +135,10 @@ def test_overview_and_margin_render_and_flag_below_cost(clients, actors, django_
 
     shop = Shop(actors, usd_token_price="0.000005")  # tokens sold at half their cost
     cheap = shop.customer("cheap", billing_model="postpaid", enforcement="unlimited")
-    ingest_and_rate([shop.event(cheap, shop.tokens, 100_000, ago(hours=2)),
-                     shop.event(cheap, shop.images, 5, ago(hours=2))], django_capture_on_commit_callbacks)
+    ingest_and_rate(
+        [shop.event(cheap, shop.tokens, 100_000, ago(hours=2)), shop.event(cheap, shop.images, 5, ago(hours=2))],
+        django_capture_on_commit_callbacks,
+    )
     html = clients["finance"].get(reverse("dashboards:overview")).content.decode()
     figures = _figures(html)
     assert {"consumption", "money", "margin-by-meter"} <= set(figures)
@@ -126,8 +151,11 @@ def test_overview_and_margin_render_and_flag_below_cost(clients, actors, django_
     assert 'class="below-cost"' in margin
     why = reverse("usage:bucket-why", args=["cheap", ago(hours=2).date().isoformat(), shop.tokens.code])
     assert why in margin
-    table = clients["owner"].get(reverse("dashboards:margin"), {"sort": "-billed", "part": "table"},
-                                 headers={"HX-Request": "true"}).content.decode()
+    table = (
+        clients["owner"]
+        .get(reverse("dashboards:margin"), {"sort": "-billed", "part": "table"}, headers={"HX-Request": "true"})
+        .content.decode()
+    )
     assert "<html" not in table and "Billed ▼" in table
     rows = list(csv.DictReader(io.StringIO(clients["owner"].get(reverse("dashboards:margin-csv")).content.decode())))
     assert {r["meter"]: r["margin_pct"] for r in rows} == {shop.tokens.code: "-100", shop.images.code: "60"}
@@ -149,17 +177,26 @@ def test_postpaid_customer_without_wallet(clients, shop):
     assert "The contract in force includes no usage allowance per meter" in html
 
 
-@pytest.mark.parametrize("url_name, args", [("dashboards:overview", []), ("dashboards:margin", []),
-                                            ("dashboards:customer", ["acme"])])
-def test_query_count_does_not_grow_with_usage(clients, acme, shop, url_name, args, django_assert_max_num_queries,
-                                              django_capture_on_commit_callbacks):
+@pytest.mark.parametrize(
+    "url_name, args", [("dashboards:overview", []), ("dashboards:margin", []), ("dashboards:customer", ["acme"])]
+)
+def test_query_count_does_not_grow_with_usage(
+    clients, acme, shop, url_name, args, django_assert_max_num_queries, django_capture_on_commit_callbacks
+):
     url = reverse(url_name, args=args)
     clients["owner"].get(url)
     with django_assert_max_num_queries(40) as before:
         clients["owner"].get(url)
     others = [shop.customer(f"more-{i}", credits="5000") for i in range(4)]
-    ingest_and_rate([shop.event(c, m, 10, ago(days=d, hours=1)) for c in others + [acme]
-                     for m in (shop.tokens, shop.images) for d in range(5)], django_capture_on_commit_callbacks)
+    ingest_and_rate(
+        [
+            shop.event(c, m, 10, ago(days=d, hours=1))
+            for c in others + [acme]
+            for m in (shop.tokens, shop.images)
+            for d in range(5)
+        ],
+        django_capture_on_commit_callbacks,
+    )
     with django_assert_max_num_queries(len(before.captured_queries)):
         clients["owner"].get(url)
 
@@ -171,7 +208,8 @@ def test_chart_builders_without_data():
     assert charts.alerts_timeline_chart([], period).empty == "No alert fired for this customer last 7 days."
     chart = charts.included_chart([], period_label="", has_contract=False)
     assert chart.empty == "No contract in force, so nothing is included." and chart.table == [
-        ["meter", "unit", "used", "included", "used_pct", "thresholds", "crossed_on"]]
+        ["meter", "unit", "used", "included", "used_pct", "thresholds", "crossed_on"]
+    ]
 
 
 def test_account_health_is_a_dashboard_panel_and_its_old_address_redirects(clients, acme):

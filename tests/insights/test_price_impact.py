@@ -1,4 +1,5 @@
 """The review page's impact panel: revenue before/after from rolled-up usage, at list price."""
+
 from datetime import timedelta
 from decimal import Decimal
 
@@ -21,8 +22,13 @@ def setup(actors):
     other_meter = MeterFactory(code="agent.actions")
     table = RateTableFactory(code="list-usd")
     other_table = RateTableFactory(code="other")
-    approved_version(table, {meter: "0.002", other_meter: "0.01"}, maker=actors["owner"], checker=actors["finance"],
-                     effective_from=timezone.now() - timedelta(days=60))
+    approved_version(
+        table,
+        {meter: "0.002", other_meter: "0.01"},
+        maker=actors["owner"],
+        checker=actors["finance"],
+        effective_from=timezone.now() - timedelta(days=60),
+    )
     draft = catalog_services.rate_table_version_create_draft(rate_table_id=table.id, actor=actors["owner"])
     rate = draft.rates.get(meter=meter)
     catalog_services.rate_update_field(rate_id=rate.id, field="unit_price", value="0.001", actor=actors["owner"])
@@ -35,8 +41,14 @@ def setup(actors):
     today = timezone.now().date()
     for c, qty in zip(customers, (1000, 3000, 50000), strict=False):
         for offset in (1, 5, 45):  # the 45-days-ago row is outside a 30-day window
-            DailyUsage.objects.create(customer=c, meter=meter, day=today - timedelta(days=offset), quantity=D(qty),
-                                      cost=D(qty) * D("0.0006"), updated_at=timezone.now())
+            DailyUsage.objects.create(
+                customer=c,
+                meter=meter,
+                day=today - timedelta(days=offset),
+                quantity=D(qty),
+                cost=D(qty) * D("0.0006"),
+                updated_at=timezone.now(),
+            )
     return {"draft": draft, "meter": meter}
 
 

@@ -1,5 +1,6 @@
 """Chart selectors equal sums over the rated records (they read the rollups, which must agree), also after late,
 duplicate and re-rated usage; the bulk runway equals the wallet's own."""
+
 from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
@@ -33,11 +34,13 @@ def usage(shop, django_capture_on_commit_callbacks):
     events = []
     for d in range(0, 12):
         ts = ago(days=d, hours=1)
-        events += [shop.event(a, shop.tokens, 1200 + d * 10, ts, user=f"u{d % 3}", agent="bot", team="legal"),
-                   shop.event(a, shop.images, 2, ts, user="u1"),
-                   shop.event(b, shop.tokens, 40_000, ts, agent=f"agent-{d % 2}"),
-                   shop.event(b, shop.images, 3, ts),
-                   shop.event(c, shop.tokens, 90_000, ts, team="ops")]
+        events += [
+            shop.event(a, shop.tokens, 1200 + d * 10, ts, user=f"u{d % 3}", agent="bot", team="legal"),
+            shop.event(a, shop.images, 2, ts, user="u1"),
+            shop.event(b, shop.tokens, 40_000, ts, agent=f"agent-{d % 2}"),
+            shop.event(b, shop.images, 3, ts),
+            shop.event(c, shop.tokens, 90_000, ts, team="ops"),
+        ]
     late = [shop.event(a, shop.tokens, 777, ago(days=5, hours=3), user="late")]
     ingest_and_rate(events[:30], django_capture_on_commit_callbacks)
     ingest_and_rate(events[30:] + late, django_capture_on_commit_callbacks)
@@ -65,8 +68,16 @@ def test_org_daily_by_meter_equals_rated_records(usage):
     for r in rows:
         events, quantity, revenue, cost, amount, credits = expected[(r.day, r.meter_id)]
         assert r.events == events
-        assert all(same(x, y) for x, y in [(r.quantity, quantity), (r.revenue, revenue), (r.cost, cost),
-                                           (r.amount, amount), (r.credits, credits)])
+        assert all(
+            same(x, y)
+            for x, y in [
+                (r.quantity, quantity),
+                (r.revenue, revenue),
+                (r.cost, cost),
+                (r.amount, amount),
+                (r.credits, credits),
+            ]
+        )
     money = ds.money_by_day(rows, period)
     assert len(money) == 30
     assert same(sum((m.revenue for m in money), Z), sum((r.revenue for r in records()), Z))
@@ -114,8 +125,9 @@ def test_attribution_and_credits_equal_rated_records_and_ledger(usage):
     days = ds.credits_paid_free(customer_id=c.pk, period=period)
     drawn = sum((r.credits_drawn for r in records(customer_id=c.pk)), Z)
     assert same(sum((d.paid_credits + d.free_credits for d in days), Z), drawn)
-    free = sum((-x.amount for x in LedgerAllocation.objects.filter(entry__wallet__customer=c,
-                                                                    grant__price_per_credit=0)), Z)
+    free = sum(
+        (-x.amount for x in LedgerAllocation.objects.filter(entry__wallet__customer=c, grant__price_per_credit=0)), Z
+    )
     assert free == Decimal(300) and same(sum((d.free_credits for d in days), Z), free)
     assert same(sum((d.paid_revenue for d in days), Z), sum((r.revenue for r in records(customer_id=c.pk)), Z))
 
@@ -131,8 +143,11 @@ def test_balance_history_ends_at_the_balance_and_bulk_runway_matches(usage):
         assert burn.points[-1].balance == wallet_balance(customer_id=customer.pk).balance == burn.balance
         bulk = wallet_runways(customer_ids=[customer.pk], now=now)[customer.pk]
         single = wallet_runway(customer_id=customer.pk, now=now)
-        assert (bulk.days_left, bulk.runs_out_at, bulk.burn_per_day) == (single.days_left, single.runs_out_at,
-                                                                          single.burn_per_day)
+        assert (bulk.days_left, bulk.runs_out_at, bulk.burn_per_day) == (
+            single.days_left,
+            single.runs_out_at,
+            single.burn_per_day,
+        )
 
 
 def test_included_usage_and_health(usage, shop):

@@ -1,4 +1,5 @@
 """Usage test data built through the other apps' services (the real paths)."""
+
 from __future__ import annotations
 
 import itertools
@@ -41,17 +42,30 @@ class World:
         self.events = itertools.count(1)
 
     # catalog
-    def meter(self, code: str, *, unit: str = "token", aggregation: str = "sum", cost: str | None = None,
-              cost_per: str = "1", cost_from: datetime | None = None) -> Meter:
-        meter = Meter.objects.create(product=self.product, code=code, name=code.replace(".", " ").title(), unit=unit,
-                                     aggregation=aggregation)
+    def meter(
+        self,
+        code: str,
+        *,
+        unit: str = "token",
+        aggregation: str = "sum",
+        cost: str | None = None,
+        cost_per: str = "1",
+        cost_from: datetime | None = None,
+    ) -> Meter:
+        meter = Meter.objects.create(
+            product=self.product, code=code, name=code.replace(".", " ").title(), unit=unit, aggregation=aggregation
+        )
         if cost is not None:
             self.cost(meter, cost, per=cost_per, effective_from=cost_from)
         return meter
 
     def cost(self, meter: Meter, unit_cost: str, *, per: str = "1", effective_from: datetime | None = None):
-        return MeterCost.objects.create(meter=meter, unit_cost=D(unit_cost), per_units=D(per),
-                                        effective_from=effective_from or timezone.now() - timedelta(days=400))
+        return MeterCost.objects.create(
+            meter=meter,
+            unit_cost=D(unit_cost),
+            per_units=D(per),
+            effective_from=effective_from or timezone.now() - timedelta(days=400),
+        )
 
     def table(self, code: str = "", *, unit: str = "USD") -> RateTable:
         code = code or f"table-{next(_seq)}"
@@ -68,68 +82,137 @@ class World:
             model = spec.get("model", "per_unit")
             rate = existing.get(meter.id)
             if rate is None:
-                rate = catalog.rate_add(version_id=draft.id, meter_id=meter.id, unit_price=str(spec.get("price", "0")),
-                                        price_per_units=str(spec.get("per", "1")), pricing_model=model,
-                                        actor=self.owner)
+                rate = catalog.rate_add(
+                    version_id=draft.id,
+                    meter_id=meter.id,
+                    unit_price=str(spec.get("price", "0")),
+                    price_per_units=str(spec.get("per", "1")),
+                    pricing_model=model,
+                    actor=self.owner,
+                )
             else:
-                for name, value in (("pricing_model", model), ("unit_price", str(spec.get("price", "0"))),
-                                    ("price_per_units", str(spec.get("per", "1")))):
+                for name, value in (
+                    ("pricing_model", model),
+                    ("unit_price", str(spec.get("price", "0"))),
+                    ("price_per_units", str(spec.get("per", "1"))),
+                ):
                     catalog.rate_update_field(rate_id=rate.id, field=name, value=value, actor=self.owner)
-            catalog.rate_update_field(rate_id=rate.id, field="free_units", value=str(spec.get("free", "0")),
-                                      actor=self.owner)
+            catalog.rate_update_field(
+                rate_id=rate.id, field="free_units", value=str(spec.get("free", "0")), actor=self.owner
+            )
             if model in ("graduated", "volume"):
                 tiers = [TierSpec(None if up is None else D(up), D(price), D(fee)) for up, price, fee in spec["tiers"]]
                 catalog.rate_tiers_set(rate_id=rate.id, tiers=tiers, actor=self.owner)
         now = timezone.now()
         submit_now = now if backdated else min(now, effective_from - timedelta(seconds=2))
-        version = catalog.rate_table_version_submit(version_id=draft.id, effective_from=effective_from,
-                                                    reason="prices", backdate_reason="correction", actor=self.owner,
-                                                    now=submit_now)
-        return catalog.rate_table_version_approve(version_id=version.id, content_hash=version.content_hash,
-                                                  actor=self.finance,
-                                                  now=now if backdated else effective_from - timedelta(seconds=1))
+        version = catalog.rate_table_version_submit(
+            version_id=draft.id,
+            effective_from=effective_from,
+            reason="prices",
+            backdate_reason="correction",
+            actor=self.owner,
+            now=submit_now,
+        )
+        return catalog.rate_table_version_approve(
+            version_id=version.id,
+            content_hash=version.content_hash,
+            actor=self.finance,
+            now=now if backdated else effective_from - timedelta(seconds=1),
+        )
 
     # customers
-    def customer(self, external_id: str, table: RateTable, *, billing_model: str = "prepaid",
-                 enforcement: str = "unlimited", overdraft_limit: str = "0", credit_price: str = "1",
-                 allowances: dict | None = None, overrides: dict | None = None,
-                 starts_at: datetime | None = None, ends_at: datetime | None = None, anchor_day: int = 1,
-                 credits: str | None = None, price_per_credit: str = "1"):
+    def customer(
+        self,
+        external_id: str,
+        table: RateTable,
+        *,
+        billing_model: str = "prepaid",
+        enforcement: str = "unlimited",
+        overdraft_limit: str = "0",
+        credit_price: str = "1",
+        allowances: dict | None = None,
+        overrides: dict | None = None,
+        starts_at: datetime | None = None,
+        ends_at: datetime | None = None,
+        anchor_day: int = 1,
+        credits: str | None = None,
+        price_per_credit: str = "1",
+    ):
         customer = contracts.customer_create(external_id=external_id, name=external_id.title(), actor=self.owner)
-        self.contract(customer, table, billing_model=billing_model, enforcement=enforcement,
-                      overdraft_limit=overdraft_limit, credit_price=credit_price, allowances=allowances,
-                      overrides=overrides, starts_at=starts_at, ends_at=ends_at, anchor_day=anchor_day)
+        self.contract(
+            customer,
+            table,
+            billing_model=billing_model,
+            enforcement=enforcement,
+            overdraft_limit=overdraft_limit,
+            credit_price=credit_price,
+            allowances=allowances,
+            overrides=overrides,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            anchor_day=anchor_day,
+        )
         if credits is not None:
             self.grant(customer, credits, price_per_credit=price_per_credit)
         return customer
 
-    def contract(self, customer, table, *, billing_model="prepaid", enforcement="unlimited", overdraft_limit="0",
-                 credit_price="1", allowances=None, overrides=None, starts_at=None, ends_at=None, anchor_day=1):
+    def contract(
+        self,
+        customer,
+        table,
+        *,
+        billing_model="prepaid",
+        enforcement="unlimited",
+        overdraft_limit="0",
+        credit_price="1",
+        allowances=None,
+        overrides=None,
+        starts_at=None,
+        ends_at=None,
+        anchor_day=1,
+    ):
         return contracts.contract_create(
-            customer_id=customer.pk, rate_table_id=table.id,
-            starts_at=starts_at or datetime(2020, 1, 1, tzinfo=UTC), ends_at=ends_at, billing_model=billing_model,
-            enforcement=enforcement, overdraft_limit=D(overdraft_limit), credit_price=D(credit_price),
+            customer_id=customer.pk,
+            rate_table_id=table.id,
+            starts_at=starts_at or datetime(2020, 1, 1, tzinfo=UTC),
+            ends_at=ends_at,
+            billing_model=billing_model,
+            enforcement=enforcement,
+            overdraft_limit=D(overdraft_limit),
+            credit_price=D(credit_price),
             billing_anchor_day=anchor_day,
             allowances={m.id: D(q) for m, q in (allowances or {}).items()},
             overrides={m.id: _override(*spec) for m, spec in (overrides or {}).items()},
-            actor=self.finance)
+            actor=self.finance,
+        )
 
     def grant(self, customer, amount: str, *, price_per_credit: str = "1", kind: str = "purchased"):
-        return wallets.wallet_grant(customer_id=customer.pk, kind=kind, amount=D(amount),
-                                    price_per_credit=D(price_per_credit),
-                                    effective_at=timezone.now() - timedelta(days=400),
-                                    idempotency_key=f"grant-{next(_seq)}", actor=SYSTEM)
+        return wallets.wallet_grant(
+            customer_id=customer.pk,
+            kind=kind,
+            amount=D(amount),
+            price_per_credit=D(price_per_credit),
+            effective_at=timezone.now() - timedelta(days=400),
+            idempotency_key=f"grant-{next(_seq)}",
+            actor=SYSTEM,
+        )
 
     # usage
     def event(self, customer, meter, quantity, ts: datetime, *, id: str | None = None, **attributes) -> dict:
-        return {"id": id or f"e{next(self.events):06d}", "customer": customer.external_id, "meter": meter.code,
-                "quantity": str(quantity), "timestamp": ts.isoformat(), "attributes": attributes}
+        return {
+            "id": id or f"e{next(self.events):06d}",
+            "customer": customer.external_id,
+            "meter": meter.code,
+            "quantity": str(quantity),
+            "timestamp": ts.isoformat(),
+            "attributes": attributes,
+        }
 
 
 def ingest(events: list[dict], **kwargs):
     result = None
     for start in range(0, len(events), 1000):
-        result = usage_events_ingest(events=events[start:start + 1000], **kwargs)
+        result = usage_events_ingest(events=events[start : start + 1000], **kwargs)
     return result
 
 
@@ -148,13 +231,15 @@ def per_grant(customer) -> tuple[dict, dict]:
     from apps.wallets.models import LedgerAllocation
 
     ledger: dict = {}
-    for grant_id, amount, revenue in LedgerAllocation.objects.filter(
-            entry__wallet__customer=customer).values_list("grant_id", "amount", "revenue"):
+    for grant_id, amount, revenue in LedgerAllocation.objects.filter(entry__wallet__customer=customer).values_list(
+        "grant_id", "amount", "revenue"
+    ):
         credits, rev = ledger.get(grant_id, (Decimal(0), Decimal(0)))
         ledger[grant_id] = (credits - amount, rev + revenue)
     records: dict = {}
     for allocations in RatedUsage.objects.filter(customer=customer, superseded_at__isnull=True).values_list(
-            "allocations", flat=True):
+        "allocations", flat=True
+    ):
         for a in allocations:
             credits, rev = records.get(a["grant_id"], (Decimal(0), Decimal(0)))
             records[a["grant_id"]] = (credits + Decimal(a["credits"]), rev + Decimal(a["revenue"]))

@@ -6,6 +6,7 @@ the race gets an IntegrityError inside a savepoint and simply does not fire, and
 for alerts this transaction inserted, after it commits. The figures come from the lower apps' selectors:
 period totals and daily quantities from usage, the runway from wallets, the meters from the catalog.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -60,13 +61,23 @@ def _figures(customer, terms, rules, *, now: datetime, meters) -> evaluation.Fig
     # Margin is judged on price: the billed amount (credits at the contract's credit price) against the cost of
     # what the included allowance did not cover (as on the margin page).
     unit_value = terms.unit_value if terms is not None else Decimal(1)
-    period = {m: (t.quantity, t.amount * unit_value, t.charged_cost, t.overage_amount)
-              for m, t in period_totals(rows, start=period_start).items()}
+    period = {
+        m: (t.quantity, t.amount * unit_value, t.charged_cost, t.overage_amount)
+        for m, t in period_totals(rows, start=period_start).items()
+    }
     fig = evaluation.Figures(
-        customer_name=customer.name, today=today, now=now, period_start=period_start, period_end=period_end,
-        billing_model=terms.billing_model if terms else "", currency=terms.currency if terms else "USD",
-        allowances=dict(terms.allowances) if terms else {}, daily=daily_quantities(rows), period=period,
-        meters={m.id: evaluation.MeterRef(m.id, m.code, m.unit_plural) for m in meters})
+        customer_name=customer.name,
+        today=today,
+        now=now,
+        period_start=period_start,
+        period_end=period_end,
+        billing_model=terms.billing_model if terms else "",
+        currency=terms.currency if terms else "USD",
+        allowances=dict(terms.allowances) if terms else {},
+        daily=daily_quantities(rows),
+        period=period,
+        meters={m.id: evaluation.MeterRef(m.id, m.code, m.unit_plural) for m in meters},
+    )
     if kinds & {Kind.BALANCE_BELOW, Kind.RUNWAY_BELOW}:
         wallet = wallet_of(customer_id=customer.pk)
         if wallet is not None:
@@ -88,8 +99,9 @@ def _applicable_rules(customer_id: int, terms) -> list[AlertRule]:
 
 
 @transaction.atomic
-def alerts_evaluate(*, customer_ids, now: datetime | None = None, batch_id: int | None = None,
-                    notify: bool = True) -> EvaluationSummary:
+def alerts_evaluate(
+    *, customer_ids, now: datetime | None = None, batch_id: int | None = None, notify: bool = True
+) -> EvaluationSummary:
     """Evaluate every applicable rule for the customers; fire new crossings, resolve cleared ones.
     `notify=False` (demo seeding) records alerts without emailing or posting them."""
     now = now or timezone.now()
@@ -111,8 +123,13 @@ def alerts_evaluate(*, customer_ids, now: datetime | None = None, batch_id: int 
         terms = terms_by_customer.get(customer_id)
         rules = _applicable_rules(customer_id, terms)
         fig = _figures(customer, terms, rules, now=now, meters=meters)
-        conditions = [c for rule in rules for c in evaluation.conditions_for(
-            evaluation.RuleView(rule.id, rule.kind, rule.threshold, rule.meter_id), fig)]
+        conditions = [
+            c
+            for rule in rules
+            for c in evaluation.conditions_for(
+                evaluation.RuleView(rule.id, rule.kind, rule.threshold, rule.meter_id), fig
+            )
+        ]
         new_ids, n_resolved = _reconcile(customer, rules, conditions, now=now, batch_id=batch_id, notify=notify)
         fired.extend(new_ids)
         resolved += n_resolved
@@ -121,11 +138,11 @@ def alerts_evaluate(*, customer_ids, now: datetime | None = None, batch_id: int 
     return EvaluationSummary(len(ids), len(fired), resolved, tuple(fired))
 
 
-def _reconcile(customer, rules, conditions, *, now: datetime, batch_id: int | None,
-               notify: bool = True) -> tuple[list[int], int]:
+def _reconcile(
+    customer, rules, conditions, *, now: datetime, batch_id: int | None, notify: bool = True
+) -> tuple[list[int], int]:
     rule_by_id = {r.id: r for r in rules}
-    live = {(a.rule_id, a.subject, a.window): a
-            for a in Alert.objects.filter(customer_id=customer.pk, state__in=LIVE)}
+    live = {(a.rule_id, a.subject, a.window): a for a in Alert.objects.filter(customer_id=customer.pk, state__in=LIVE)}
     seen: set[tuple] = set()
     fired: list[int] = []
     resolved = 0
@@ -146,24 +163,46 @@ def _reconcile(customer, rules, conditions, *, now: datetime, batch_id: int | No
         if key in seen:
             continue
         rule = rule_by_id.get(alert.rule_id)
-        reason = "rule disabled or no longer applies" if rule is None else (
-            "the day is over" if alert.kind == Kind.DAILY_SPIKE else "the window ended")
+        reason = (
+            "rule disabled or no longer applies"
+            if rule is None
+            else ("the day is over" if alert.kind == Kind.DAILY_SPIKE else "the window ended")
+        )
         _resolve(alert, now=now, value=None, reason=reason)
         resolved += 1
     if to_fire:
-        seqs = {(r["rule_id"], r["subject"], r["window"]): r["top"] for r in
-                Alert.objects.filter(customer_id=customer.pk, rule_id__in={c.rule_id for c in to_fire},
-                                     window__in={c.window for c in to_fire})
-                .values("rule_id", "subject", "window").annotate(top=Max("seq"))}
+        seqs = {
+            (r["rule_id"], r["subject"], r["window"]): r["top"]
+            for r in Alert.objects.filter(
+                customer_id=customer.pk,
+                rule_id__in={c.rule_id for c in to_fire},
+                window__in={c.window for c in to_fire},
+            )
+            .values("rule_id", "subject", "window")
+            .annotate(top=Max("seq"))
+        }
         for cond in to_fire:
             seq = seqs.get((cond.rule_id, cond.subject, cond.window), 0) + 1
-            alert = Alert(rule_id=cond.rule_id, customer_id=customer.pk, kind=cond.kind, meter_id=cond.meter_id,
-                          subject=cond.subject, window=cond.window, seq=seq, state=Alert.State.OPEN,
-                          value=cond.value if cond.value is not None else ZERO, threshold=cond.threshold,
-                          unit=cond.unit[:12], message=cond.message,
-                          detail=cond.detail if notify else {**cond.detail, "notified": False},
-                          occurred_on=cond.occurred_on, fired_at=now, last_value=cond.value,
-                          last_evaluated_at=now, batch_id=batch_id)
+            alert = Alert(
+                rule_id=cond.rule_id,
+                customer_id=customer.pk,
+                kind=cond.kind,
+                meter_id=cond.meter_id,
+                subject=cond.subject,
+                window=cond.window,
+                seq=seq,
+                state=Alert.State.OPEN,
+                value=cond.value if cond.value is not None else ZERO,
+                threshold=cond.threshold,
+                unit=cond.unit[:12],
+                message=cond.message,
+                detail=cond.detail if notify else {**cond.detail, "notified": False},
+                occurred_on=cond.occurred_on,
+                fired_at=now,
+                last_value=cond.value,
+                last_evaluated_at=now,
+                batch_id=batch_id,
+            )
             try:
                 with transaction.atomic():
                     alert.save(force_insert=True)
@@ -175,8 +214,12 @@ def _reconcile(customer, rules, conditions, *, now: datetime, batch_id: int | No
 
 def _resolve(alert: Alert, *, now: datetime, value, reason: str) -> None:
     Alert.objects.filter(pk=alert.pk, state__in=LIVE).update(
-        state=Alert.State.RESOLVED, resolved_at=now, resolved_value=value, resolve_reason=reason[:200],
-        last_evaluated_at=now)
+        state=Alert.State.RESOLVED,
+        resolved_at=now,
+        resolved_value=value,
+        resolve_reason=reason[:200],
+        last_evaluated_at=now,
+    )
 
 
 @transaction.atomic

@@ -1,5 +1,6 @@
 """Alert notifications: one delivery per recipient (the account manager's email, each matching webhook), sent
 after the firing transaction commits, retried with backoff, swept when a task was lost."""
+
 from __future__ import annotations
 
 import json
@@ -31,11 +32,19 @@ def alert_payload(alert: Alert) -> dict:
     return {
         "event": "alert.fired",
         "alert": {
-            "id": alert.pk, "kind": alert.kind, "state": alert.state, "customer": alert.customer.external_id,
-            "customer_name": alert.customer.name, "meter": alert.subject or None, "window": alert.window,
-            "crossing": alert.seq, "value": format(alert.value.normalize(), "f"),
-            "threshold": format(alert.threshold.normalize(), "f"), "unit": alert.unit,
-            "message": alert.message, "occurred_on": alert.occurred_on.isoformat(),
+            "id": alert.pk,
+            "kind": alert.kind,
+            "state": alert.state,
+            "customer": alert.customer.external_id,
+            "customer_name": alert.customer.name,
+            "meter": alert.subject or None,
+            "window": alert.window,
+            "crossing": alert.seq,
+            "value": format(alert.value.normalize(), "f"),
+            "threshold": format(alert.threshold.normalize(), "f"),
+            "unit": alert.unit,
+            "message": alert.message,
+            "occurred_on": alert.occurred_on.isoformat(),
             "fired_at": alert.fired_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
             "url": site_url() + reverse("alerts:alert-detail", args=[alert.pk]),
         },
@@ -51,17 +60,24 @@ def _queue_notifications(alert_ids: list[int]) -> None:
     for alert in alerts:
         manager = alert.customer.account_manager
         if manager is not None and manager.email:
-            deliveries.append(NotificationDelivery(alert=alert, channel=NotificationDelivery.Channel.EMAIL,
-                                                   recipient=manager.email))
+            deliveries.append(
+                NotificationDelivery(alert=alert, channel=NotificationDelivery.Channel.EMAIL, recipient=manager.email)
+            )
         payload = None
         for endpoint in endpoints:
             if not endpoint.wants(alert.kind):
                 continue
             if payload is None:
                 payload = json.dumps(alert_payload(alert), separators=(",", ":"), sort_keys=True)
-            deliveries.append(NotificationDelivery(
-                alert=alert, channel=NotificationDelivery.Channel.WEBHOOK, endpoint=endpoint, recipient=endpoint.url,
-                body=payload))  # signed at each send, with that moment's timestamp
+            deliveries.append(
+                NotificationDelivery(
+                    alert=alert,
+                    channel=NotificationDelivery.Channel.WEBHOOK,
+                    endpoint=endpoint,
+                    recipient=endpoint.url,
+                    body=payload,
+                )
+            )  # signed at each send, with that moment's timestamp
     created = []
     for delivery in deliveries:
         try:
@@ -91,9 +107,13 @@ def _post_webhook(delivery: NotificationDelivery) -> int:
         raise PermanentDeliveryError("endpoint removed")
     signature = sign(secret, body)
     NotificationDelivery.objects.filter(pk=delivery.pk).update(signature=signature[:100])
-    headers = {"Content-Type": "application/json", "User-Agent": "Ratedesk-Alerts/1",
-               "X-Ratedesk-Event": "alert.fired", "X-Ratedesk-Delivery": str(delivery.pk),
-               "X-Ratedesk-Signature": signature}
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Ratedesk-Alerts/1",
+        "X-Ratedesk-Event": "alert.fired",
+        "X-Ratedesk-Delivery": str(delivery.pk),
+        "X-Ratedesk-Signature": signature,
+    }
     try:
         return webhooks.post(delivery.recipient, body, headers, timeout=timeout)
     except webhooks.DeliveryFailure as exc:
@@ -106,11 +126,19 @@ def _send_email(delivery: NotificationDelivery) -> None:
     alert = delivery.alert
     payload = alert_payload(alert)["alert"]
     subject = f"[Ratedesk] {alert.customer.name}: {alert.get_kind_display().lower()}"
-    lines = [alert.message, "", f"Value: {payload['value']} {alert.unit}", f"Threshold: {payload['threshold']} "
-             f"{alert.unit}", f"Customer: {alert.customer.name} ({alert.customer.external_id})",
-             f"Window: {alert.window}", "", f"Acknowledge it here: {payload['url']}"]
-    EmailMessage(subject=subject[:200], body="\n".join(lines), from_email=settings.DEFAULT_FROM_EMAIL,
-                 to=[delivery.recipient]).send()
+    lines = [
+        alert.message,
+        "",
+        f"Value: {payload['value']} {alert.unit}",
+        f"Threshold: {payload['threshold']} {alert.unit}",
+        f"Customer: {alert.customer.name} ({alert.customer.external_id})",
+        f"Window: {alert.window}",
+        "",
+        f"Acknowledge it here: {payload['url']}",
+    ]
+    EmailMessage(
+        subject=subject[:200], body="\n".join(lines), from_email=settings.DEFAULT_FROM_EMAIL, to=[delivery.recipient]
+    ).send()
 
 
 MAX_ATTEMPTS = 5
@@ -129,10 +157,16 @@ def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> Notifi
     """One attempt at a delivery; records it. Raises TransientDeliveryError when a retry should follow
     (the task retries with backoff), never for a delivery that is done."""
     with transaction.atomic():
-        delivery = (NotificationDelivery.objects.select_for_update(of=("self",))
-                    .select_related("alert__customer", "endpoint").filter(pk=delivery_id).first())
-        if delivery is None or delivery.status in (NotificationDelivery.Status.SENT,
-                                                   NotificationDelivery.Status.FAILED):
+        delivery = (
+            NotificationDelivery.objects.select_for_update(of=("self",))
+            .select_related("alert__customer", "endpoint")
+            .filter(pk=delivery_id)
+            .first()
+        )
+        if delivery is None or delivery.status in (
+            NotificationDelivery.Status.SENT,
+            NotificationDelivery.Status.FAILED,
+        ):
             return delivery
         delivery.attempts += 1
         attempt = delivery.attempts
@@ -162,8 +196,7 @@ def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> Notifi
             status = NotificationDelivery.Status.RETRYING
     if error.startswith("HTTP "):
         code = int(error.split()[1])  # "HTTP 503", "HTTP 302 (redirects are not followed)"
-    entry = {"attempt": attempt, "at": now.isoformat(), "status": status, "error": error[:300],
-             "response_status": code}
+    entry = {"attempt": attempt, "at": now.isoformat(), "status": status, "error": error[:300], "response_status": code}
     with transaction.atomic():
         delivery = NotificationDelivery.objects.select_for_update().get(pk=delivery_id)
         delivery.status = status
@@ -177,8 +210,9 @@ def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> Notifi
             delivery.next_attempt_at = now + timedelta(seconds=retry_delay(attempt))
         else:
             delivery.next_attempt_at = None
-        delivery.save(update_fields=["status", "last_error", "response_status", "log", "sent_at", "next_attempt_at",
-                                     "updated_at"])
+        delivery.save(
+            update_fields=["status", "last_error", "response_status", "log", "sent_at", "next_attempt_at", "updated_at"]
+        )
     if status == NotificationDelivery.Status.RETRYING:
         raise TransientDeliveryError(error)
     return delivery
@@ -187,7 +221,9 @@ def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> Notifi
 def deliveries_due(*, now: datetime | None = None) -> list[int]:
     """Deliveries a lost task left behind (pending for a while, or retrying past their time): for the sweeper."""
     now = now or timezone.now()
-    return list(NotificationDelivery.objects.filter(
-        Q(status=NotificationDelivery.Status.PENDING, created_at__lte=now - timedelta(minutes=5))
-        | Q(status=NotificationDelivery.Status.RETRYING, next_attempt_at__lte=now - timedelta(minutes=5)))
-        .values_list("pk", flat=True)[:500])
+    return list(
+        NotificationDelivery.objects.filter(
+            Q(status=NotificationDelivery.Status.PENDING, created_at__lte=now - timedelta(minutes=5))
+            | Q(status=NotificationDelivery.Status.RETRYING, next_attempt_at__lte=now - timedelta(minutes=5))
+        ).values_list("pk", flat=True)[:500]
+    )

@@ -1,4 +1,5 @@
 """Alert rules: custom rules people add and edit, and the default rules synced from each contract in force."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -36,26 +37,44 @@ def _validate_rule(*, kind: str, threshold, meter_id: int | None) -> Decimal:
 
 
 @transaction.atomic
-def alert_rule_create(*, kind: str, threshold, actor: Actor, customer_id: int | None = None,
-                      meter_id: int | None = None, note: str = "", enabled: bool = True) -> AlertRule:
+def alert_rule_create(
+    *,
+    kind: str,
+    threshold,
+    actor: Actor,
+    customer_id: int | None = None,
+    meter_id: int | None = None,
+    note: str = "",
+    enabled: bool = True,
+) -> AlertRule:
     value = _validate_rule(kind=kind, threshold=threshold, meter_id=meter_id)
-    rule = AlertRule(kind=kind, threshold=value, customer_id=customer_id, meter_id=meter_id, note=note[:300],
-                     enabled=enabled, source=AlertRule.Source.CUSTOM, created_by=actor.user)
+    rule = AlertRule(
+        kind=kind,
+        threshold=value,
+        customer_id=customer_id,
+        meter_id=meter_id,
+        note=note[:300],
+        enabled=enabled,
+        source=AlertRule.Source.CUSTOM,
+        created_by=actor.user,
+    )
     _stamp(rule, actor=actor, reason="rule added")
     rule.save()
     return rule
 
 
 @transaction.atomic
-def alert_rule_update(*, rule_id: int, threshold, enabled: bool, actor: Actor, note: str | None = None,
-                      meter_id: int | None = ...) -> AlertRule:
+def alert_rule_update(
+    *, rule_id: int, threshold, enabled: bool, actor: Actor, note: str | None = None, meter_id: int | None = ...
+) -> AlertRule:
     rule = AlertRule.objects.select_for_update().filter(pk=rule_id).first()
     if rule is None:
         raise NotFound("No such alert rule.")
     if meter_id is not ...:
         if rule.source == AlertRule.Source.DEFAULT and meter_id != rule.meter_id:
-            raise ValidationFailed("A contract's default rule watches every meter; add a custom rule for one meter.",
-                                   field="meter")
+            raise ValidationFailed(
+                "A contract's default rule watches every meter; add a custom rule for one meter.", field="meter"
+            )
         rule.meter_id = meter_id
     rule.threshold = _validate_rule(kind=rule.kind, threshold=threshold, meter_id=rule.meter_id)
     rule.enabled = bool(enabled)
@@ -84,9 +103,13 @@ def _sync_global_defaults() -> None:
     if not AlertRule.objects.filter(contract__isnull=True, default_key=GLOBAL_MARGIN_KEY).exists():
         try:
             with transaction.atomic():
-                AlertRule.objects.create(kind=Kind.NEGATIVE_MARGIN, threshold=ZERO, source=AlertRule.Source.DEFAULT,
-                                         default_key=GLOBAL_MARGIN_KEY,
-                                         note="Every customer: a meter's charged usage earned less than it cost.")
+                AlertRule.objects.create(
+                    kind=Kind.NEGATIVE_MARGIN,
+                    threshold=ZERO,
+                    source=AlertRule.Source.DEFAULT,
+                    default_key=GLOBAL_MARGIN_KEY,
+                    note="Every customer: a meter's charged usage earned less than it cost.",
+                )
         except IntegrityError:
             pass
 
@@ -109,9 +132,14 @@ def alert_rules_sync_defaults(*, terms_by_customer: dict) -> None:
             if rule is None:
                 try:
                     with transaction.atomic():
-                        AlertRule.objects.create(kind=kind, threshold=threshold, customer_id=customer_id,
-                                                 contract_id=terms.id, default_key=key,
-                                                 source=AlertRule.Source.DEFAULT)
+                        AlertRule.objects.create(
+                            kind=kind,
+                            threshold=threshold,
+                            customer_id=customer_id,
+                            contract_id=terms.id,
+                            default_key=key,
+                            source=AlertRule.Source.DEFAULT,
+                        )
                 except IntegrityError:
                     pass  # created concurrently
             elif not rule.enabled and not rule.customized:

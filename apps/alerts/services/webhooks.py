@@ -1,5 +1,6 @@
 """Webhook endpoints (add, edit, rotate the secret) and the signature every delivery carries (the address
 safety checks and the HMAC itself live in apps.alerts.webhooks)."""
+
 from __future__ import annotations
 
 import secrets
@@ -45,16 +46,18 @@ def _validate_endpoint(*, name: str, url: str, kinds) -> tuple[str, str, list[st
 @transaction.atomic
 def webhook_endpoint_create(*, name: str, url: str, actor: Actor, kinds=None, secret: str = "") -> WebhookEndpoint:
     name, url, kinds = _validate_endpoint(name=name, url=url, kinds=kinds)
-    endpoint = WebhookEndpoint(name=name, url=url, kinds=kinds, secret=secret or f"whsec_{secrets.token_hex(24)}",
-                               created_by=actor.user)
+    endpoint = WebhookEndpoint(
+        name=name, url=url, kinds=kinds, secret=secret or f"whsec_{secrets.token_hex(24)}", created_by=actor.user
+    )
     _stamp(endpoint, actor=actor, reason="endpoint added")
     endpoint.save()
     return endpoint
 
 
 @transaction.atomic
-def webhook_endpoint_update(*, endpoint_id: int, name: str, url: str, is_active: bool, actor: Actor,
-                            kinds=None, rotate_secret: bool = False) -> WebhookEndpoint:
+def webhook_endpoint_update(
+    *, endpoint_id: int, name: str, url: str, is_active: bool, actor: Actor, kinds=None, rotate_secret: bool = False
+) -> WebhookEndpoint:
     endpoint = WebhookEndpoint.objects.select_for_update().filter(pk=endpoint_id).first()
     if endpoint is None:
         raise NotFound("No such webhook endpoint.")

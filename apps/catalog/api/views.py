@@ -27,8 +27,11 @@ class CatalogApiView(APIView):
 def _version_response(version_id: int | None, code: str, when: str) -> Response:
     if version_id is None:
         raise NotFound(f"Rate table {code} had no approved version in force {when}.", code="no_version_in_force")
-    version = (RateTableVersion.objects.select_related("rate_table", "decided_by")
-               .prefetch_related("rates__meter", "rates__tiers").get(pk=version_id))
+    version = (
+        RateTableVersion.objects.select_related("rate_table", "decided_by")
+        .prefetch_related("rates__meter", "rates__tiers")
+        .get(pk=version_id)
+    )
     return Response(VersionSerializer(version).data)
 
 
@@ -40,9 +43,11 @@ def _table_or_404(code: str):
 
 
 class RateTableListView(CatalogApiView):
-    @extend_schema(parameters=[OpenApiParameter("page", OpenApiTypes.INT, description="Page number (50 a page)")],
-                   responses=paginated(RateTableSerializer),
-                   summary="Rate tables with their active and next version (paginated)")
+    @extend_schema(
+        parameters=[OpenApiParameter("page", OpenApiTypes.INT, description="Page number (50 a page)")],
+        responses=paginated(RateTableSerializer),
+        summary="Rate tables with their active and next version (paginated)",
+    )
     def get(self, request):
         summaries = selectors.rate_table_list()
         paginator = PageNumberPagination()
@@ -54,20 +59,31 @@ class RateTableActiveView(CatalogApiView):
     @extend_schema(responses=VersionSerializer, summary="The version in force now, with its rates")
     def get(self, request, code: str):
         table = _table_or_404(code)
-        return _version_response(selectors.rate_table_version_in_force_id(rate_table_id=table.id, at=timezone.now()),
-                                 code, "now")
+        return _version_response(
+            selectors.rate_table_version_in_force_id(rate_table_id=table.id, at=timezone.now()), code, "now"
+        )
 
 
 class RateTableAsOfView(CatalogApiView):
     @extend_schema(
-        parameters=[OpenApiParameter("at", OpenApiTypes.STR, required=True,
-                                     description="ISO 8601 instant (UTC if no offset) or a date (start of day UTC)")],
-        responses=VersionSerializer, summary="The version in force at an instant")
+        parameters=[
+            OpenApiParameter(
+                "at",
+                OpenApiTypes.STR,
+                required=True,
+                description="ISO 8601 instant (UTC if no offset) or a date (start of day UTC)",
+            )
+        ],
+        responses=VersionSerializer,
+        summary="The version in force at an instant",
+    )
     def get(self, request, code: str):
         table = _table_or_404(code)
         at = datetime_param(request.query_params, "at", code="invalid_at")
         if at is None:
-            raise ValidationFailed("Give ?at= as an ISO 8601 date or instant, e.g. 2026-11-20T10:00:00Z.",
-                                   code="invalid_at")
-        return _version_response(selectors.rate_table_version_in_force_id(rate_table_id=table.id, at=at), code,
-                                 f"at {at.isoformat()}")
+            raise ValidationFailed(
+                "Give ?at= as an ISO 8601 date or instant, e.g. 2026-11-20T10:00:00Z.", code="invalid_at"
+            )
+        return _version_response(
+            selectors.rate_table_version_in_force_id(rate_table_id=table.id, at=at), code, f"at {at.isoformat()}"
+        )

@@ -18,29 +18,51 @@ from .serializers import ContractSerializer, CustomerDetailSerializer, CustomerS
 def contract_payload(terms, *, at) -> dict | None:
     if terms is None:
         return None
-    meter_codes = {meter_id: spec.code
-                   for meter_id, spec in meters_by_ids(set(terms.allowances) | set(terms.overrides)).items()}
+    meter_codes = {
+        meter_id: spec.code for meter_id, spec in meters_by_ids(set(terms.allowances) | set(terms.overrides)).items()
+    }
     start, end = terms.period(at)
     data = {
-        "id": terms.id, "rate_table": terms.rate_table_code, "pricing_unit": terms.pricing_unit,
-        "starts_at": terms.starts_at, "ends_at": terms.ends_at, "billing_model": terms.billing_model,
-        "enforcement": terms.enforcement, "overdraft_limit": terms.overdraft_limit, "currency": terms.currency,
-        "base_fee": terms.base_fee, "included_credits": terms.included_credits, "credit_price": terms.credit_price,
-        "alert_thresholds": list(terms.alert_thresholds), "billing_anchor_day": terms.billing_anchor_day,
-        "current_period_start": start, "current_period_end": end,
+        "id": terms.id,
+        "rate_table": terms.rate_table_code,
+        "pricing_unit": terms.pricing_unit,
+        "starts_at": terms.starts_at,
+        "ends_at": terms.ends_at,
+        "billing_model": terms.billing_model,
+        "enforcement": terms.enforcement,
+        "overdraft_limit": terms.overdraft_limit,
+        "currency": terms.currency,
+        "base_fee": terms.base_fee,
+        "included_credits": terms.included_credits,
+        "credit_price": terms.credit_price,
+        "alert_thresholds": list(terms.alert_thresholds),
+        "billing_anchor_day": terms.billing_anchor_day,
+        "current_period_start": start,
+        "current_period_end": end,
         "allowances": [{"meter": meter_codes.get(m, str(m)), "quantity": q} for m, q in terms.allowances.items()],
-        "overrides": [{"meter": meter_codes.get(m, str(m)), "kind": o.kind, "multiplier": o.multiplier,
-                       "unit_price": o.unit_price, "price_per_units": o.price_per_units}
-                      for m, o in terms.overrides.items()],
+        "overrides": [
+            {
+                "meter": meter_codes.get(m, str(m)),
+                "kind": o.kind,
+                "multiplier": o.multiplier,
+                "unit_price": o.unit_price,
+                "price_per_units": o.price_per_units,
+            }
+            for m, o in terms.overrides.items()
+        ],
     }
     return ContractSerializer(data).data
 
 
 @extend_schema(
-    tags=["customers"], summary="List customers",
-    parameters=[OpenApiParameter("search", str, description="Part of the name or external id."),
-                OpenApiParameter("segment", str, enum=["startup", "smb", "mid_market", "enterprise"]),
-                OpenApiParameter("status", str, enum=["active", "trial", "suspended", "churned"])])
+    tags=["customers"],
+    summary="List customers",
+    parameters=[
+        OpenApiParameter("search", str, description="Part of the name or external id."),
+        OpenApiParameter("segment", str, enum=["startup", "smb", "mid_market", "enterprise"]),
+        OpenApiParameter("status", str, enum=["active", "trial", "suspended", "churned"]),
+    ],
+)
 class CustomerListView(generics.ListAPIView):
     """Customers, paginated (`count`, `next`, `previous`, `results`). `id` is the external id usage events use."""
 
@@ -50,13 +72,15 @@ class CustomerListView(generics.ListAPIView):
 
     def get_queryset(self):
         p = self.request.query_params
-        filters = selectors.CustomerFilters(q=text_param(p, "search"), segment=text_param(p, "segment"),
-                                            status=text_param(p, "status"))
+        filters = selectors.CustomerFilters(
+            q=text_param(p, "search"), segment=text_param(p, "segment"), status=text_param(p, "status")
+        )
         return selectors.customer_list(filters=filters, at=timezone.now())
 
 
-@extend_schema(tags=["customers"], summary="One customer, with the contract in force",
-               responses=CustomerDetailSerializer)
+@extend_schema(
+    tags=["customers"], summary="One customer, with the contract in force", responses=CustomerDetailSerializer
+)
 class CustomerDetailView(generics.GenericAPIView):
     permission_classes = [HasCapability]
     required_capability = Cap.CUSTOMERS_VIEW

@@ -1,4 +1,5 @@
 """One error shape for the whole API: {"message", "code", "extra"}."""
+
 from __future__ import annotations
 
 from rest_framework import exceptions, status

@@ -1,4 +1,5 @@
 """drf-spectacular: describe the Bearer API key so /api/schema/ and /api/docs/ show how to authenticate."""
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
@@ -11,8 +12,12 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
     name = "ApiKey"
 
     def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer", "bearerFormat": "rd_<prefix>_<secret>",
-                "description": "An API key from Admin → API keys or `manage.py create_api_key NAME`."}
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "rd_<prefix>_<secret>",
+            "description": "An API key from Admin → API keys or `manage.py create_api_key NAME`.",
+        }
 
 
 class ScopedAutoSchema(AutoSchema):
@@ -43,10 +48,13 @@ class ScopedAutoSchema(AutoSchema):
 def paginated(serializer_class, name: str | None = None):
     """The schema of a page of `serializer_class` items as DRF's PageNumberPagination answers it:
     {"count", "next", "previous", "results": [...]}. For APIViews that paginate by hand."""
-    return type(name or f"Paginated{serializer_class.__name__.removesuffix('Serializer')}List",
-                (serializers.Serializer,), {
-                    "count": serializers.IntegerField(),
-                    "next": serializers.URLField(allow_null=True),
-                    "previous": serializers.URLField(allow_null=True),
-                    "results": serializer_class(many=True),
-                })
+    return type(
+        name or f"Paginated{serializer_class.__name__.removesuffix('Serializer')}List",
+        (serializers.Serializer,),
+        {
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": serializer_class(many=True),
+        },
+    )

@@ -1,4 +1,5 @@
 """Number formatting for pages: thousands separators, exact small prices, percentages."""
+
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation

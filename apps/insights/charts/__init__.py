@@ -1,9 +1,10 @@
 """Plotly figures (plain dicts) built from the insights selectors' data, and the tables behind them (CSV).
 
-    base      the Chart type, colours, layout helpers
-    overview  the overview and margin pages
-    customer  a customer's consumption page
+base      the Chart type, colours, layout helpers
+overview  the overview and margin pages
+customer  a customer's consumption page
 """
+
 from .base import CONFIG, NEGATIVE, POSITIVE, Chart, f, meter_colour, money_format
 from .customer import (
     alerts_timeline_chart,
@@ -16,7 +17,21 @@ from .customer import (
 from .overview import consumption_chart, margin_by_meter_chart, margin_heatmap, money_chart
 
 __all__ = [
-    "CONFIG", "NEGATIVE", "POSITIVE", "Chart", "alerts_timeline_chart", "attribution_chart", "burndown_chart",
-    "consumption_chart", "credits_chart", "f", "included_chart", "margin_by_meter_chart", "margin_heatmap",
-    "meter_colour", "money_chart", "money_format", "usage_per_meter_chart",
+    "CONFIG",
+    "NEGATIVE",
+    "POSITIVE",
+    "Chart",
+    "alerts_timeline_chart",
+    "attribution_chart",
+    "burndown_chart",
+    "consumption_chart",
+    "credits_chart",
+    "f",
+    "included_chart",
+    "margin_by_meter_chart",
+    "margin_heatmap",
+    "meter_colour",
+    "money_chart",
+    "money_format",
+    "usage_per_meter_chart",
 ]

@@ -5,6 +5,7 @@ revenue blue, cost orange, margin green when positive and red when negative (bel
 grey dashed forecast, alert thresholds amber / orange / red, paid credits blue and free credits light grey-blue,
 and each meter keeps the same colour on every chart (its position in the catalog).
 """
+
 from __future__ import annotations
 
 import json
@@ -31,11 +32,28 @@ FREE = "#b9c6e8"
 THRESHOLD_COLOURS = ["#b7791f", "#dd6b20", "#c53030"]  # first, middle, 100 %
 STATE_COLOURS = {"open": "#c53030", "acknowledged": "#b7791f", "resolved": "#8a93a6"}
 # Qualitative palette without pure red or green (those mean "below cost" and "healthy margin").
-PALETTE = ["#4c78a8", "#f2a541", "#72b7b2", "#b279a2", "#e6c74c", "#9d755d", "#ff9da6", "#7f8fa6",
-           "#5fa2ce", "#d4a6c8", "#8cd17d", "#a0cbe8", "#ffbe7d", "#bab0ac"]
+PALETTE = [
+    "#4c78a8",
+    "#f2a541",
+    "#72b7b2",
+    "#b279a2",
+    "#e6c74c",
+    "#9d755d",
+    "#ff9da6",
+    "#7f8fa6",
+    "#5fa2ce",
+    "#d4a6c8",
+    "#8cd17d",
+    "#a0cbe8",
+    "#ffbe7d",
+    "#bab0ac",
+]
 
-CONFIG = {"displaylogo": False, "responsive": True,
-          "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d", "toggleSpikelines"]}
+CONFIG = {
+    "displaylogo": False,
+    "responsive": True,
+    "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d", "toggleSpikelines"],
+}
 
 
 @dataclass
@@ -55,8 +73,7 @@ class Chart:
         spec = {"data": self.figure["data"], "layout": self.figure["layout"], "config": CONFIG}
         if self.figure.get("links"):
             spec["links"] = self.figure["links"]
-        text = json.dumps(spec,
-                          separators=(",", ":"), default=_default)
+        text = json.dumps(spec, separators=(",", ":"), default=_default)
         # safe: JSON with <, > and & escaped, so nothing in it can close the <script> element it sits in
         return mark_safe(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))  # noqa: S308
 
@@ -90,13 +107,23 @@ def _layout(title: str, *, x_title: str = "", y_title: str = "", height: int = 3
         "height": height,
         "margin": {"l": 72, "r": 24, "t": 48, "b": 56},
         "font": {"family": FONT, "size": 12, "color": INK},
-        "paper_bgcolor": "#ffffff", "plot_bgcolor": "#ffffff",
-        "xaxis": {"title": {"text": x_title, "font": {"color": MUTED}}, "gridcolor": GRID, "zeroline": False,
-                  "automargin": True},
-        "yaxis": {"title": {"text": y_title, "font": {"color": MUTED}}, "gridcolor": GRID, "zerolinecolor": "#cfd4de",
-                  "rangemode": "tozero", "automargin": True, "separatethousands": True},
-        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1,
-                   "font": {"size": 11}},
+        "paper_bgcolor": "#ffffff",
+        "plot_bgcolor": "#ffffff",
+        "xaxis": {
+            "title": {"text": x_title, "font": {"color": MUTED}},
+            "gridcolor": GRID,
+            "zeroline": False,
+            "automargin": True,
+        },
+        "yaxis": {
+            "title": {"text": y_title, "font": {"color": MUTED}},
+            "gridcolor": GRID,
+            "zerolinecolor": "#cfd4de",
+            "rangemode": "tozero",
+            "automargin": True,
+            "separatethousands": True,
+        },
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1, "font": {"size": 11}},
         "hoverlabel": {"font": {"family": FONT}},
     }
     for key, value in extra.items():
@@ -112,8 +139,13 @@ def _date_axis(period: DateRange) -> dict:
     whole of the last day (today included up to now: alerts and balance points later than midday stay visible)."""
     start = datetime(period.start.year, period.start.month, period.start.day) - timedelta(hours=12)
     end = datetime(period.end.year, period.end.month, period.end.day) + timedelta(days=1)
-    return {"type": "date", "range": [start.isoformat(), end.isoformat()], "tickformat": "%b %-d",
-            "hoverformat": "%a %b %-d, %Y", "title": {"text": "Day (UTC)", "font": {"color": MUTED}}}
+    return {
+        "type": "date",
+        "range": [start.isoformat(), end.isoformat()],
+        "tickformat": "%b %-d",
+        "hoverformat": "%a %b %-d, %Y",
+        "title": {"text": "Day (UTC)", "font": {"color": MUTED}},
+    }
 
 
 def _iso(d: date) -> str:

@@ -1,4 +1,5 @@
 """Charts of a customer's consumption page: usage per meter, included usage, burn-down, attribution, credits, alerts."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -29,8 +30,9 @@ from .base import (
 )
 
 
-def usage_per_meter_chart(rows: list[MeterDay], meters: dict[int, MeterInfo], period: DateRange,
-                          markers: list[TimelineMarker] = ()) -> Chart:
+def usage_per_meter_chart(
+    rows: list[MeterDay], meters: dict[int, MeterInfo], period: DateRange, markers: list[TimelineMarker] = ()
+) -> Chart:
     """Small multiples: one row per meter, each with its own unit, on one shared day axis."""
     title = "Daily usage per meter"
     series: dict[int, dict[date, Decimal]] = {}
@@ -42,7 +44,9 @@ def usage_per_meter_chart(rows: list[MeterDay], meters: dict[int, MeterInfo], pe
     chart = Chart("usage", title, height=max(260, 60 + 120 * len(used)))
     chart.table = [["day", "meter", "unit", "quantity", "events"]] + [
         [_iso(r.day), meters[r.meter_id].code, meters[r.meter_id].unit_plural, r.quantity, r.events]
-        for r in rows if r.meter_id in meters]
+        for r in rows
+        if r.meter_id in meters
+    ]
     if not used:
         chart.empty = f"No rated usage {period.label}. Usage appears here once this customer's events are rated."
         return chart
@@ -55,27 +59,54 @@ def usage_per_meter_chart(rows: list[MeterDay], meters: dict[int, MeterInfo], pe
         meter = meters[meter_id]
         axis = "" if i == 0 else str(i + 1)
         top = 1 - i * (height + gap)
-        data.append({"type": "bar", "name": meter.code, "x": [_iso(d) for d in days],
-                     "y": [f(series[meter_id].get(d, 0)) for d in days], "xaxis": f"x{axis}", "yaxis": f"y{axis}",
-                     "marker": {"color": meter_colour(meter)},
-                     "hovertemplate": f"%{{y:,.0f}} {meter.unit_plural}<extra>{meter.code}</extra>"})
-        layout_axes[f"yaxis{axis}"] = {"domain": [max(top - height, 0), top], "gridcolor": GRID, "rangemode": "tozero",
-                                       "tickformat": _tickformat([f(v) for v in series[meter_id].values()]),
-                                       "title": {"text": meter.unit_plural,
-                                                                        "font": {"color": MUTED, "size": 11}},
-                                       "automargin": True}
+        data.append(
+            {
+                "type": "bar",
+                "name": meter.code,
+                "x": [_iso(d) for d in days],
+                "y": [f(series[meter_id].get(d, 0)) for d in days],
+                "xaxis": f"x{axis}",
+                "yaxis": f"y{axis}",
+                "marker": {"color": meter_colour(meter)},
+                "hovertemplate": f"%{{y:,.0f}} {meter.unit_plural}<extra>{meter.code}</extra>",
+            }
+        )
+        layout_axes[f"yaxis{axis}"] = {
+            "domain": [max(top - height, 0), top],
+            "gridcolor": GRID,
+            "rangemode": "tozero",
+            "tickformat": _tickformat([f(v) for v in series[meter_id].values()]),
+            "title": {"text": meter.unit_plural, "font": {"color": MUTED, "size": 11}},
+            "automargin": True,
+        }
         x = _date_axis(period)
-        x.update({"anchor": f"y{axis}", "matches": "x" if i else None, "showticklabels": i == n - 1,
-                  "gridcolor": GRID})
+        x.update({"anchor": f"y{axis}", "matches": "x" if i else None, "showticklabels": i == n - 1, "gridcolor": GRID})
         if i != n - 1:
             x["title"] = {"text": ""}
         layout_axes[f"xaxis{axis}"] = {k: v for k, v in x.items() if v is not None}
-        annotations.append({"text": f"<b>{meter.code}</b>", "xref": "paper", "yref": "paper", "x": 0.005, "y": top,
-                            "xanchor": "left", "yanchor": "bottom", "showarrow": False,
-                            "font": {"size": 11, "color": MUTED}})
+        annotations.append(
+            {
+                "text": f"<b>{meter.code}</b>",
+                "xref": "paper",
+                "yref": "paper",
+                "x": 0.005,
+                "y": top,
+                "xanchor": "left",
+                "yanchor": "bottom",
+                "showarrow": False,
+                "font": {"size": 11, "color": MUTED},
+            }
+        )
     shapes = _marker_lines(markers)
-    layout = _layout(title, height=chart.height, showlegend=False, hovermode="closest",
-                     annotations=annotations, shapes=shapes, margin={"t": 56})
+    layout = _layout(
+        title,
+        height=chart.height,
+        showlegend=False,
+        hovermode="closest",
+        annotations=annotations,
+        shapes=shapes,
+        margin={"t": 56},
+    )
     layout.pop("xaxis")
     layout.pop("yaxis")
     layout.update(layout_axes)
@@ -86,42 +117,82 @@ def usage_per_meter_chart(rows: list[MeterDay], meters: dict[int, MeterInfo], pe
 
 
 def _marker_lines(markers) -> list[dict]:
-    return [{"type": "line", "xref": "x", "yref": "paper", "x0": _ts(m.at), "x1": _ts(m.at),
-             "y0": 0, "y1": 1, "line": {"color": STATE_COLOURS.get(m.state, NEUTRAL), "width": 1, "dash": "dot"}}
-            for m in markers]
+    return [
+        {
+            "type": "line",
+            "xref": "x",
+            "yref": "paper",
+            "x0": _ts(m.at),
+            "x1": _ts(m.at),
+            "y0": 0,
+            "y1": 1,
+            "line": {"color": STATE_COLOURS.get(m.state, NEUTRAL), "width": 1, "dash": "dot"},
+        }
+        for m in markers
+    ]
 
 
 def included_chart(rows: list[Allowance], *, period_label: str, has_contract: bool) -> Chart:
     title = f"Included usage this billing period ({period_label})" if period_label else "Included usage"
     chart = Chart("included", title, height=max(230, 120 + 52 * len(rows)))
     chart.table = [["meter", "unit", "used", "included", "used_pct", "thresholds", "crossed_on"]] + [
-        [a.meter.code, a.meter.unit_plural, a.used, a.allowance, a.pct.quantize(Decimal("0.01")),
-         " ".join(str(t) for t in a.thresholds),
-         " ".join(f"{t}%:{d.isoformat()}" for t, d in sorted(a.crossed_on.items()))] for a in rows]
+        [
+            a.meter.code,
+            a.meter.unit_plural,
+            a.used,
+            a.allowance,
+            a.pct.quantize(Decimal("0.01")),
+            " ".join(str(t) for t in a.thresholds),
+            " ".join(f"{t}%:{d.isoformat()}" for t, d in sorted(a.crossed_on.items())),
+        ]
+        for a in rows
+    ]
     if not has_contract:
         chart.empty = "No contract in force, so nothing is included."
         return chart
     if not rows:
-        chart.empty = "The contract in force includes no usage allowance per meter; usage is charged from the first unit."
+        chart.empty = (
+            "The contract in force includes no usage allowance per meter; usage is charged from the first unit."
+        )
         return chart
     thresholds = sorted({t for a in rows for t in a.thresholds})
     shown = list(reversed(rows))
     colours = {"ok": POSITIVE, "warn": THRESHOLD_COLOURS[0], "high": THRESHOLD_COLOURS[1], "over": NEGATIVE}
     max_pct = max([f(a.pct) for a in rows] + [105.0])
-    labels = [f"{a.meter.code}<br><span style='font-size:10px;color:{MUTED}'>{_short(a.used)} of "
-              f"{_short(a.allowance)} {a.meter.unit_plural}</span>" for a in shown]
-    data = [{
-        "type": "bar", "orientation": "h", "y": labels, "x": [f(a.pct) for a in shown],
-        "marker": {"color": [colours[a.level] for a in shown]},
-        "text": [f"{a.pct:,.1f} %" for a in shown], "textposition": "outside", "cliponaxis": False,
-        "customdata": [f"{a.used:,.0f} of {a.allowance:,.0f} {a.meter.unit_plural}" for a in shown],
-        "hovertemplate": "%{x:.1f} % used<br>%{customdata}<extra></extra>",
-    }]
+    labels = [
+        f"{a.meter.code}<br><span style='font-size:10px;color:{MUTED}'>{_short(a.used)} of "
+        f"{_short(a.allowance)} {a.meter.unit_plural}</span>"
+        for a in shown
+    ]
+    data = [
+        {
+            "type": "bar",
+            "orientation": "h",
+            "y": labels,
+            "x": [f(a.pct) for a in shown],
+            "marker": {"color": [colours[a.level] for a in shown]},
+            "text": [f"{a.pct:,.1f} %" for a in shown],
+            "textposition": "outside",
+            "cliponaxis": False,
+            "customdata": [f"{a.used:,.0f} of {a.allowance:,.0f} {a.meter.unit_plural}" for a in shown],
+            "hovertemplate": "%{x:.1f} % used<br>%{customdata}<extra></extra>",
+        }
+    ]
     shapes, annotations = [], []
     colour_of = {t: NEGATIVE if t >= 100 else THRESHOLD_COLOURS[min(i, 1)] for i, t in enumerate(thresholds)}
     for t in thresholds:
-        shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": t, "x1": t, "y0": 0, "y1": 1,
-                       "line": {"color": colour_of[t], "width": 1.5, "dash": "dash"}})
+        shapes.append(
+            {
+                "type": "line",
+                "xref": "x",
+                "yref": "paper",
+                "x0": t,
+                "x1": t,
+                "y0": 0,
+                "y1": 1,
+                "line": {"color": colour_of[t], "width": 1.5, "dash": "dash"},
+            }
+        )
     # one label per cluster of marks too close to read apart at this scale ("70 · 90 · 100 %")
     clusters: list[list[int]] = []
     for t in thresholds:
@@ -130,15 +201,34 @@ def included_chart(rows: list[Allowance], *, period_label: str, has_contract: bo
         else:
             clusters.append([t])
     for cluster in clusters:
-        annotations.append({"text": " · ".join(str(t) for t in cluster) + " %", "xref": "x", "yref": "paper",
-                            "x": cluster[0], "xanchor": "left" if len(cluster) > 1 else "center", "y": 1.0,
-                            "yanchor": "bottom", "showarrow": False,
-                            "font": {"size": 11, "color": colour_of[cluster[-1]]}})
-    chart.figure = {"data": data, "layout": _layout(
-        title, x_title="Share of the included allowance used (%)", height=chart.height, showlegend=False,
-        shapes=shapes, annotations=annotations, margin={"l": 190, "r": 40, "t": 78}, bargap=0.35,
-        xaxis={"range": [0, max_pct * 1.18], "ticksuffix": " %"},
-        yaxis={"rangemode": "normal", "title": {"text": "Meter"}})}
+        annotations.append(
+            {
+                "text": " · ".join(str(t) for t in cluster) + " %",
+                "xref": "x",
+                "yref": "paper",
+                "x": cluster[0],
+                "xanchor": "left" if len(cluster) > 1 else "center",
+                "y": 1.0,
+                "yanchor": "bottom",
+                "showarrow": False,
+                "font": {"size": 11, "color": colour_of[cluster[-1]]},
+            }
+        )
+    chart.figure = {
+        "data": data,
+        "layout": _layout(
+            title,
+            x_title="Share of the included allowance used (%)",
+            height=chart.height,
+            showlegend=False,
+            shapes=shapes,
+            annotations=annotations,
+            margin={"l": 190, "r": 40, "t": 78},
+            bargap=0.35,
+            xaxis={"range": [0, max_pct * 1.18], "ticksuffix": " %"},
+            yaxis={"rangemode": "normal", "title": {"text": "Meter"}},
+        ),
+    }
     return chart
 
 
@@ -164,38 +254,107 @@ def burndown_chart(burn: BurnDown, period: DateRange, markers: list[TimelineMark
         chart.empty = f"No balance history {period.label}."
         return chart
     x = [_iso(p.day) for p in burn.points]
-    data = [{"type": "scatter", "mode": "lines", "name": "Balance (end of day)", "x": x,
-             "y": [f(p.balance) for p in burn.points], "line": {"color": REVENUE, "width": 2.5, "shape": "hv"},
-             "fill": "tozeroy", "fillcolor": "rgba(47,91,211,0.08)",
-             "hovertemplate": "%{y:,.0f} credits<extra>Balance</extra>"}]
+    data = [
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": "Balance (end of day)",
+            "x": x,
+            "y": [f(p.balance) for p in burn.points],
+            "line": {"color": REVENUE, "width": 2.5, "shape": "hv"},
+            "fill": "tozeroy",
+            "fillcolor": "rgba(47,91,211,0.08)",
+            "hovertemplate": "%{y:,.0f} credits<extra>Balance</extra>",
+        }
+    ]
     xaxis = _date_axis(period)
     annotations, shapes = [], _marker_lines(markers)
     if burn.runs_out_at is not None and burn.burn_per_day > 0:
         now = burn.now
-        data.append({"type": "scatter", "mode": "lines+markers", "name": "Forecast at the 14-day burn rate",
-                     "x": [_ts(now), _ts(burn.runs_out_at)], "y": [f(burn.balance), 0],
-                     "line": {"color": FORECAST, "width": 2, "dash": "dash"}, "marker": {"size": [0, 9],
-                                                                                       "color": NEGATIVE},
-                     "hovertemplate": "%{x|%b %-d, %Y}: %{y:,.0f} credits<extra>Forecast</extra>"})
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "name": "Forecast at the 14-day burn rate",
+                "x": [_ts(now), _ts(burn.runs_out_at)],
+                "y": [f(burn.balance), 0],
+                "line": {"color": FORECAST, "width": 2, "dash": "dash"},
+                "marker": {"size": [0, 9], "color": NEGATIVE},
+                "hovertemplate": "%{x|%b %-d, %Y}: %{y:,.0f} credits<extra>Forecast</extra>",
+            }
+        )
         out = burn.runs_out_at
         xaxis["range"] = [xaxis["range"][0], max(xaxis["range"][1], _ts(out + timedelta(days=2)))]
-        annotations.append({"x": _ts(out), "y": 0, "xref": "x", "yref": "y", "text":
-                            f"Runs out {out:%b %-d, %Y}", "showarrow": True, "arrowhead": 2, "ax": -60, "ay": -40,
-                            "font": {"color": NEGATIVE, "size": 12}, "bgcolor": "#ffffff"})
-        shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": _ts(out), "x1": _ts(out),
-                       "y0": 0, "y1": 1, "line": {"color": NEGATIVE, "width": 1, "dash": "dot"}})
+        annotations.append(
+            {
+                "x": _ts(out),
+                "y": 0,
+                "xref": "x",
+                "yref": "y",
+                "text": f"Runs out {out:%b %-d, %Y}",
+                "showarrow": True,
+                "arrowhead": 2,
+                "ax": -60,
+                "ay": -40,
+                "font": {"color": NEGATIVE, "size": 12},
+                "bgcolor": "#ffffff",
+            }
+        )
+        shapes.append(
+            {
+                "type": "line",
+                "xref": "x",
+                "yref": "paper",
+                "x0": _ts(out),
+                "x1": _ts(out),
+                "y0": 0,
+                "y1": 1,
+                "line": {"color": NEGATIVE, "width": 1, "dash": "dot"},
+            }
+        )
     elif burn.runs_out_at is not None:  # no burn: what is left goes when the last grant expires
         out = burn.runs_out_at
         xaxis["range"] = [xaxis["range"][0], max(xaxis["range"][1], _ts(out + timedelta(days=2)))]
-        annotations.append({"x": _ts(out), "y": f(burn.balance), "xref": "x", "yref": "y",
-                            "text": f"Credits expire {out:%b %-d, %Y}", "showarrow": True, "arrowhead": 2, "ax": -70,
-                            "ay": 30, "font": {"color": NEGATIVE, "size": 12}, "bgcolor": "#ffffff"})
-        shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": _ts(out), "x1": _ts(out),
-                       "y0": 0, "y1": 1, "line": {"color": NEGATIVE, "width": 1, "dash": "dot"}})
-    chart.figure = {"data": data, "layout": _layout(
-        title, y_title="Balance (credits)", height=chart.height, hovermode="x unified", xaxis=xaxis,
-        yaxis={"tickformat": _tickformat([f(p.balance) for p in burn.points])}, annotations=annotations,
-        shapes=shapes)}
+        annotations.append(
+            {
+                "x": _ts(out),
+                "y": f(burn.balance),
+                "xref": "x",
+                "yref": "y",
+                "text": f"Credits expire {out:%b %-d, %Y}",
+                "showarrow": True,
+                "arrowhead": 2,
+                "ax": -70,
+                "ay": 30,
+                "font": {"color": NEGATIVE, "size": 12},
+                "bgcolor": "#ffffff",
+            }
+        )
+        shapes.append(
+            {
+                "type": "line",
+                "xref": "x",
+                "yref": "paper",
+                "x0": _ts(out),
+                "x1": _ts(out),
+                "y0": 0,
+                "y1": 1,
+                "line": {"color": NEGATIVE, "width": 1, "dash": "dot"},
+            }
+        )
+    chart.figure = {
+        "data": data,
+        "layout": _layout(
+            title,
+            y_title="Balance (credits)",
+            height=chart.height,
+            hovermode="x unified",
+            xaxis=xaxis,
+            yaxis={"tickformat": _tickformat([f(p.balance) for p in burn.points])},
+            annotations=annotations,
+            shapes=shapes,
+        ),
+    }
     return chart
 
 
@@ -204,23 +363,38 @@ def attribution_chart(kind: str, rows: list[AttributionRow], period: DateRange, 
     title = f"Top {label}"
     chart = Chart(f"attribution-{kind}", title, height=max(220, 80 + 26 * len(rows)))
     chart.table = [["kind", "value", "events", "amount", "credits", "revenue", "cost"]] + [
-        [r.kind, r.value, r.events, r.amount, r.credits, r.revenue, r.cost] for r in rows]
+        [r.kind, r.value, r.events, r.amount, r.credits, r.revenue, r.cost] for r in rows
+    ]
     if not rows:
         chart.empty = f"No event {period.label} carried a “{kind}” attribute."
         return chart
     use_amount = any(r.amount for r in rows)
     shown = list(reversed(rows))
     unit = pricing_unit or "amount"
-    data = [{"type": "bar", "orientation": "h", "y": [r.value for r in shown],
-             "x": [f(r.amount) if use_amount else r.events for r in shown], "marker": {"color": "#4c78a8"},
-             "customdata": [[r.events, f(r.amount)] for r in shown],
-             "hovertemplate": "%{y}<br>%{customdata[0]:,} events<br>%{customdata[1]:,.2f} " + unit
-                              + "<extra></extra>"}]
+    data = [
+        {
+            "type": "bar",
+            "orientation": "h",
+            "y": [r.value for r in shown],
+            "x": [f(r.amount) if use_amount else r.events for r in shown],
+            "marker": {"color": "#4c78a8"},
+            "customdata": [[r.events, f(r.amount)] for r in shown],
+            "hovertemplate": "%{y}<br>%{customdata[0]:,} events<br>%{customdata[1]:,.2f} " + unit + "<extra></extra>",
+        }
+    ]
     x_title = f"Charged ({unit})" if use_amount else "Events"
-    chart.figure = {"data": data, "layout": _layout(
-        title, x_title=x_title, height=chart.height, showlegend=False, margin={"l": 120, "r": 16},
-        xaxis={"tickformat": _tickformat(data[0]["x"])},
-        yaxis={"rangemode": "normal", "title": {"text": kind.capitalize()}})}
+    chart.figure = {
+        "data": data,
+        "layout": _layout(
+            title,
+            x_title=x_title,
+            height=chart.height,
+            showlegend=False,
+            margin={"l": 120, "r": 16},
+            xaxis={"tickformat": _tickformat(data[0]["x"])},
+            yaxis={"rangemode": "normal", "title": {"text": kind.capitalize()}},
+        ),
+    }
     return chart
 
 
@@ -228,10 +402,14 @@ def credits_chart(days: list[CreditsDay], period: DateRange, *, billing_model: s
     title = "Credits drawn: paid vs free, and the revenue they carried"
     chart = Chart("credits", title, height=340)
     chart.table = [["day", "paid_credits", "free_credits", "paid_revenue"]] + [
-        [_iso(d.day), d.paid_credits, d.free_credits, d.paid_revenue] for d in days]
+        [_iso(d.day), d.paid_credits, d.free_credits, d.paid_revenue] for d in days
+    ]
     if not any(d.paid_credits or d.free_credits for d in days):
-        chart.empty = ("Postpaid contract: usage is invoiced in arrears, no credits are drawn."
-                       if billing_model == "postpaid" else f"No credits were drawn {period.label}.")
+        chart.empty = (
+            "Postpaid contract: usage is invoiced in arrears, no credits are drawn."
+            if billing_model == "postpaid"
+            else f"No credits were drawn {period.label}."
+        )
         return chart
     prefix, hover = money_format(currency)
     x = [_iso(d.day) for d in days]
@@ -239,24 +417,60 @@ def credits_chart(days: list[CreditsDay], period: DateRange, *, billing_model: s
     total_free = sum((d.free_credits for d in days), Decimal(0))
     total = total_paid + total_free
     if total:
-        chart.note = (f"{total_free / total * 100:.1f} % of the credits drawn {period.label} were free "
-                      "(promotional, support or zero-priced grants) and carried no revenue.")
+        chart.note = (
+            f"{total_free / total * 100:.1f} % of the credits drawn {period.label} were free "
+            "(promotional, support or zero-priced grants) and carried no revenue."
+        )
     data = [
-        {"type": "bar", "name": "Paid credits", "x": x, "y": [f(d.paid_credits) for d in days],
-         "marker": {"color": PAID}, "hovertemplate": "%{y:,.0f} credits<extra>Paid</extra>"},
-        {"type": "bar", "name": "Free credits", "x": x, "y": [f(d.free_credits) for d in days],
-         "marker": {"color": FREE}, "hovertemplate": "%{y:,.0f} credits<extra>Free</extra>"},
-        {"type": "scatter", "mode": "lines", "name": f"Revenue from paid credits ({currency})", "x": x,
-         "y": [f(d.paid_revenue) for d in days], "yaxis": "y2", "line": {"color": POSITIVE, "width": 2},
-         "hovertemplate": f"%{{y:{hover}}}<extra>Revenue</extra>"},
+        {
+            "type": "bar",
+            "name": "Paid credits",
+            "x": x,
+            "y": [f(d.paid_credits) for d in days],
+            "marker": {"color": PAID},
+            "hovertemplate": "%{y:,.0f} credits<extra>Paid</extra>",
+        },
+        {
+            "type": "bar",
+            "name": "Free credits",
+            "x": x,
+            "y": [f(d.free_credits) for d in days],
+            "marker": {"color": FREE},
+            "hovertemplate": "%{y:,.0f} credits<extra>Free</extra>",
+        },
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": f"Revenue from paid credits ({currency})",
+            "x": x,
+            "y": [f(d.paid_revenue) for d in days],
+            "yaxis": "y2",
+            "line": {"color": POSITIVE, "width": 2},
+            "hovertemplate": f"%{{y:{hover}}}<extra>Revenue</extra>",
+        },
     ]
-    chart.figure = {"data": data, "layout": _layout(
-        title, y_title="Credits drawn per day", height=chart.height, barmode="stack", hovermode="x unified",
-        xaxis=_date_axis(period), yaxis={"tickformat": _tickformat([f(d.paid_credits + d.free_credits) for d in days])},
-        yaxis2={"title": {"text": f"Revenue ({currency})", "font": {"color": MUTED}}, "overlaying": "y",
-                "side": "right", "rangemode": "tozero", "tickprefix": prefix, "showgrid": False,
-                "tickformat": _tickformat([f(d.paid_revenue) for d in days])},
-        margin={"r": 72})}
+    chart.figure = {
+        "data": data,
+        "layout": _layout(
+            title,
+            y_title="Credits drawn per day",
+            height=chart.height,
+            barmode="stack",
+            hovermode="x unified",
+            xaxis=_date_axis(period),
+            yaxis={"tickformat": _tickformat([f(d.paid_credits + d.free_credits) for d in days])},
+            yaxis2={
+                "title": {"text": f"Revenue ({currency})", "font": {"color": MUTED}},
+                "overlaying": "y",
+                "side": "right",
+                "rangemode": "tozero",
+                "tickprefix": prefix,
+                "showgrid": False,
+                "tickformat": _tickformat([f(d.paid_revenue) for d in days]),
+            },
+            margin={"r": 72},
+        ),
+    }
     return chart
 
 
@@ -265,7 +479,8 @@ def alerts_timeline_chart(markers: list[TimelineMarker], period: DateRange) -> C
     categories = sorted({m.category for m in markers})
     chart = Chart("alerts", title, height=max(180, 110 + 34 * len(categories)))
     chart.table = [["fired_at", "day", "category", "state", "label"]] + [
-        [m.at.isoformat(), _iso(m.day), m.category, m.state, m.label] for m in markers]
+        [m.at.isoformat(), _iso(m.day), m.category, m.state, m.label] for m in markers
+    ]
     if not markers:
         chart.empty = f"No alert fired for this customer {period.label}."
         return chart
@@ -274,16 +489,40 @@ def alerts_timeline_chart(markers: list[TimelineMarker], period: DateRange) -> C
         items = [m for m in markers if m.state == state]
         if not items:
             continue
-        data.append({"type": "scatter", "mode": "markers", "name": state.capitalize(),
-                     "x": [_ts(m.at) for m in items], "y": [m.category for m in items],
-                     "marker": {"color": STATE_COLOURS[state], "size": 12, "symbol": "diamond",
-                                "line": {"color": "#ffffff", "width": 1}},
-                     "text": [m.label for m in items],
-                     "hovertemplate": "%{x|%b %-d, %H:%M} UTC<br>%{text}<extra>" + state + "</extra>"})
-    chart.figure = {"data": data, "layout": _layout(
-        title, height=chart.height, hovermode="closest", xaxis=_date_axis(period),
-        yaxis={"type": "category", "categoryorder": "array", "categoryarray": categories, "rangemode": "normal",
-               "title": {"text": "Alert type"}}, margin={"l": 190})}
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": state.capitalize(),
+                "x": [_ts(m.at) for m in items],
+                "y": [m.category for m in items],
+                "marker": {
+                    "color": STATE_COLOURS[state],
+                    "size": 12,
+                    "symbol": "diamond",
+                    "line": {"color": "#ffffff", "width": 1},
+                },
+                "text": [m.label for m in items],
+                "hovertemplate": "%{x|%b %-d, %H:%M} UTC<br>%{text}<extra>" + state + "</extra>",
+            }
+        )
+    chart.figure = {
+        "data": data,
+        "layout": _layout(
+            title,
+            height=chart.height,
+            hovermode="closest",
+            xaxis=_date_axis(period),
+            yaxis={
+                "type": "category",
+                "categoryorder": "array",
+                "categoryarray": categories,
+                "rangemode": "normal",
+                "title": {"text": "Alert type"},
+            },
+            margin={"l": 190},
+        ),
+    }
     return chart
 
 

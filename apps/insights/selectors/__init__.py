@@ -11,6 +11,7 @@ throughout (insights.charts turns numbers into floats).
     customer  one customer: included usage, balance, credits drawn, attribution, alerts on the time axis
     health    account health of many customers
 """
+
 from apps.usage.selectors import MeterDay
 
 from .common import (
@@ -67,12 +68,51 @@ from .overview import (
 )
 
 __all__ = [
-    "DEFAULT_MARGIN_SORT", "DEFAULT_MEASURE", "DEFAULT_RANGE_DAYS", "HUNDRED", "MARGIN_SORTS", "MAX_RANGE_DAYS",
-    "MEASURES", "RANGE_CHOICES", "AccountHealth", "Allowance", "AttributionRow", "BalancePoint", "BurnDown",
-    "CreditsDay", "CustomerTotal", "DateRange", "IncludedUsage", "MarginCell", "MeterDay", "MeterInfo",
-    "MeterMargin", "MoneyDay", "Runway", "TimelineMarker", "accounts_health", "allowance_rows", "attribution_top",
-    "balance_history", "credits_paid_free", "customer_daily_by_meter", "customer_totals", "included_usage",
-    "margin_by_meter", "margin_cells", "margin_pct", "meter_infos", "money_by_day", "org_daily_by_meter",
-    "parse_measure", "parse_range", "period_meter_days", "plural", "sort_cells", "timeline_markers",
-    "top_customers", "top_growers", "utc_today",
+    "DEFAULT_MARGIN_SORT",
+    "DEFAULT_MEASURE",
+    "DEFAULT_RANGE_DAYS",
+    "HUNDRED",
+    "MARGIN_SORTS",
+    "MAX_RANGE_DAYS",
+    "MEASURES",
+    "RANGE_CHOICES",
+    "AccountHealth",
+    "Allowance",
+    "AttributionRow",
+    "BalancePoint",
+    "BurnDown",
+    "CreditsDay",
+    "CustomerTotal",
+    "DateRange",
+    "IncludedUsage",
+    "MarginCell",
+    "MeterDay",
+    "MeterInfo",
+    "MeterMargin",
+    "MoneyDay",
+    "Runway",
+    "TimelineMarker",
+    "accounts_health",
+    "allowance_rows",
+    "attribution_top",
+    "balance_history",
+    "credits_paid_free",
+    "customer_daily_by_meter",
+    "customer_totals",
+    "included_usage",
+    "margin_by_meter",
+    "margin_cells",
+    "margin_pct",
+    "meter_infos",
+    "money_by_day",
+    "org_daily_by_meter",
+    "parse_measure",
+    "parse_range",
+    "period_meter_days",
+    "plural",
+    "sort_cells",
+    "timeline_markers",
+    "top_customers",
+    "top_growers",
+    "utc_today",
 ]

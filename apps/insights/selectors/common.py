@@ -1,4 +1,5 @@
 """Date ranges and meter labels shared by every dashboard read."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ HUNDRED = Decimal(100)
 
 
 # --- date ranges -----------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class DateRange:
@@ -76,7 +78,8 @@ def parse_range(params, *, today: date | None = None) -> tuple[DateRange, str]:
             end = parse_date_value((params.get("end") or "").strip() or today.isoformat(), "end")
         except ValidationFailed as error:
             return _preset(DEFAULT_RANGE_DAYS, today), (
-                "Dates must look like 2026-11-01." if "such as" in error.message else error.message)
+                "Dates must look like 2026-11-01." if "such as" in error.message else error.message
+            )
         if end < start:
             return _preset(DEFAULT_RANGE_DAYS, today), "The end date is before the start date."
         if (end - start).days + 1 > MAX_RANGE_DAYS:
@@ -97,6 +100,7 @@ def _preset(days: int, today: date) -> DateRange:
 
 # --- meters ------------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class MeterInfo:
     id: int
@@ -116,8 +120,10 @@ plural = unit_plural  # one home: catalog.selectors
 
 
 def meter_infos() -> dict[int, MeterInfo]:
-    return {m.id: MeterInfo(m.id, m.code, m.name, m.unit, m.product_code, m.product_name, i)
-            for i, m in enumerate(meter_catalog())}
+    return {
+        m.id: MeterInfo(m.id, m.code, m.name, m.unit, m.product_code, m.product_name, i)
+        for i, m in enumerate(meter_catalog())
+    }
 
 
 # Gross margin % of revenue; None without revenue (nothing was charged).

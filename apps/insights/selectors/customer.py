@@ -1,4 +1,5 @@
 """One customer's consumption page: daily usage, included usage, balance, credits drawn, attribution, alerts."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -23,6 +24,7 @@ CreditsDay = DailyDraws  # credits drawn in a day from paid and from free grants
 
 
 # --- one customer --------------------------------------------------------------------------------------------
+
 
 def customer_daily_by_meter(*, customer_id: int, period: DateRange) -> list[MeterDay]:
     return rollup_days_by_meter(start=period.start, end=period.end, customer_id=customer_id)
@@ -68,8 +70,9 @@ def period_meter_days(*, customer_id: int, period_start: date, until: date) -> l
     return customer_daily_by_meter(customer_id=customer_id, period=DateRange(period_start, until))
 
 
-def included_usage(*, customer_id: int, now: datetime | None = None,
-                   meters: dict[int, MeterInfo] | None = None, terms=...) -> IncludedUsage:
+def included_usage(
+    *, customer_id: int, now: datetime | None = None, meters: dict[int, MeterInfo] | None = None, terms=...
+) -> IncludedUsage:
     """Per meter with an included allowance: use in the current billing period against it (with the days each
     of the contract's alert thresholds was reached)."""
     now = now or timezone.now()
@@ -82,12 +85,18 @@ def included_usage(*, customer_id: int, now: datetime | None = None,
         return IncludedUsage(start, end, terms.billing_model, [], has_contract=True)
     meters = meters or meter_infos()
     days = period_meter_days(customer_id=customer_id, period_start=start.astimezone(UTC).date(), until=utc_today(now))
-    return IncludedUsage(start, end, terms.billing_model,
-                         allowance_rows(terms.allowances, terms.alert_thresholds, days, meters), has_contract=True)
+    return IncludedUsage(
+        start,
+        end,
+        terms.billing_model,
+        allowance_rows(terms.allowances, terms.alert_thresholds, days, meters),
+        has_contract=True,
+    )
 
 
-def allowance_rows(allowances: dict[int, Decimal], thresholds: Iterable[int], days: list[MeterDay],
-                   meters: dict[int, MeterInfo]) -> list[Allowance]:
+def allowance_rows(
+    allowances: dict[int, Decimal], thresholds: Iterable[int], days: list[MeterDay], meters: dict[int, MeterInfo]
+) -> list[Allowance]:
     thresholds = tuple(sorted({int(t) for t in thresholds}))
     by_meter: dict[int, list[MeterDay]] = defaultdict(list)
     for d in days:
@@ -141,8 +150,9 @@ def balance_history(*, customer_id: int, period: DateRange, now: datetime | None
         balance += ledger.net_by_day.get(d, ZERO)
         points.append(BalancePoint(d, balance))
     runway = wallet_runway(customer_id=customer_id, now=now)
-    return BurnDown(True, points, ledger.balance, runway.burn_per_day, runway.runs_out_at, runway.days_left,
-                    runway.basis_days, now)
+    return BurnDown(
+        True, points, ledger.balance, runway.burn_per_day, runway.runs_out_at, runway.days_left, runway.basis_days, now
+    )
 
 
 def credits_paid_free(*, customer_id: int, period: DateRange) -> list[CreditsDay]:
@@ -158,6 +168,7 @@ def attribution_top(*, customer_id: int, period: DateRange, limit: int = 10) -> 
 
 
 # --- the alerts on the time axis (read from alerts' selectors) ------------------------------------------------
+
 
 def timeline_markers(*, customer_id: int, period: DateRange) -> list[TimelineMarker]:
     return sorted(alert_markers(customer_id=customer_id, start=period.start, end=period.end), key=lambda m: m.at)

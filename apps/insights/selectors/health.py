@@ -1,4 +1,5 @@
 """Account health: included-usage progress, balance and runway of many customers in a fixed number of queries."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ Runway = RunwayView  # balance, burn per day, when it runs out (wallets.selector
 
 # --- account health (many customers, bounded queries) ---------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class AccountHealth:
     customer_id: int
@@ -38,8 +40,9 @@ class AccountHealth:
         return self.balance is not None
 
 
-def accounts_health(*, customers: list, now: datetime | None = None,
-                    meters: dict[int, MeterInfo] | None = None) -> list[AccountHealth]:
+def accounts_health(
+    *, customers: list, now: datetime | None = None, meters: dict[int, MeterInfo] | None = None
+) -> list[AccountHealth]:
     """Included-usage progress, balance and runway of many customers (a fixed number of queries).
     `customers` are objects with pk, external_id and name."""
     now = now or timezone.now()
@@ -59,13 +62,22 @@ def accounts_health(*, customers: list, now: datetime | None = None,
     result = []
     for c in customers:
         t = terms.get(c.pk)
-        rows = allowance_rows(t.allowances, t.alert_thresholds, days.get(c.pk, []), meters) if t and t.allowances else []
+        rows = (
+            allowance_rows(t.allowances, t.alert_thresholds, days.get(c.pk, []), meters) if t and t.allowances else []
+        )
         runway = runways.get(c.pk)
-        result.append(AccountHealth(
-            customer_id=c.pk, external_id=c.external_id, name=c.name, billing_model=t.billing_model if t else "",
-            top_allowance=rows[0] if rows else None, allowances=rows,
-            balance=runway.balance if runway else None, runway_days=runway.days_left if runway else None,
-            runs_out_on=runway.runs_out_at.date() if runway and runway.runs_out_at else None,
-            burn_per_day=runway.burn_per_day if runway else ZERO))
+        result.append(
+            AccountHealth(
+                customer_id=c.pk,
+                external_id=c.external_id,
+                name=c.name,
+                billing_model=t.billing_model if t else "",
+                top_allowance=rows[0] if rows else None,
+                allowances=rows,
+                balance=runway.balance if runway else None,
+                runway_days=runway.days_left if runway else None,
+                runs_out_on=runway.runs_out_at.date() if runway and runway.runs_out_at else None,
+                burn_per_day=runway.burn_per_day if runway else ZERO,
+            )
+        )
     return result
-

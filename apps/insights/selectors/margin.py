@@ -1,4 +1,5 @@
 """Margin: customer x meter cells priced in each contract's unit, and margin per meter."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -70,11 +71,13 @@ def margin_by_meter(cells: Iterable[MarginCell], meters: dict[int, MeterInfo]) -
         t[4] += c.cost
         t[5] += c.included_cost
     result = [MeterMargin(meters[m], *t) for m, t in totals.items() if m in meters]
-    return sorted(result, key=lambda x: (x.margin_pct is None, x.margin_pct if x.margin_pct is not None else 0,
-                                         x.meter.code))
+    return sorted(
+        result, key=lambda x: (x.margin_pct is None, x.margin_pct if x.margin_pct is not None else 0, x.meter.code)
+    )
 
 
 # --- margin matrix -------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class MarginCell(_Margin):
@@ -112,24 +115,39 @@ def margin_cells(*, period: DateRange, meters: dict[int, MeterInfo], with_days: 
         if r.meter_id not in meters:
             continue
         ext, name = names.get(r.customer_id, ("", ""))
-        cells.append(MarginCell(
-            customer_id=r.customer_id, external_id=ext, customer_name=name, meter=meters[r.meter_id],
-            events=r.events, quantity=r.quantity, amount=r.amount, revenue=r.revenue, cost=r.cost,
-            first_day=r.first_day or period.start, last_day=r.last_day or period.end,
-            included_cost=(r.cost * r.included_quantity / r.quantity) if r.included_quantity else ZERO,
-            unit_value=values.get(r.customer_id, Decimal(1))))
+        cells.append(
+            MarginCell(
+                customer_id=r.customer_id,
+                external_id=ext,
+                customer_name=name,
+                meter=meters[r.meter_id],
+                events=r.events,
+                quantity=r.quantity,
+                amount=r.amount,
+                revenue=r.revenue,
+                cost=r.cost,
+                first_day=r.first_day or period.start,
+                last_day=r.last_day or period.end,
+                included_cost=(r.cost * r.included_quantity / r.quantity) if r.included_quantity else ZERO,
+                unit_value=values.get(r.customer_id, Decimal(1)),
+            )
+        )
     return cells
 
 
 MARGIN_SORTS = {
     "margin_pct": lambda c: (c.margin_pct is None, c.margin_pct if c.margin_pct is not None else 0),
     "-margin_pct": lambda c: (c.margin_pct is None, -(c.margin_pct if c.margin_pct is not None else 0)),
-    "margin": lambda c: c.margin, "-margin": lambda c: -c.margin,
-    "billed": lambda c: c.billed, "-billed": lambda c: -c.billed,
-    "cost": lambda c: c.charged_cost, "-cost": lambda c: -c.charged_cost,
+    "margin": lambda c: c.margin,
+    "-margin": lambda c: -c.margin,
+    "billed": lambda c: c.billed,
+    "-billed": lambda c: -c.billed,
+    "cost": lambda c: c.charged_cost,
+    "-cost": lambda c: -c.charged_cost,
     "customer": lambda c: c.customer_name.lower(),
     "-customer": lambda c: tuple(-ord(ch) for ch in c.customer_name.lower()),
-    "meter": lambda c: c.meter.code, "-meter": lambda c: tuple(-ord(ch) for ch in c.meter.code),
+    "meter": lambda c: c.meter.code,
+    "-meter": lambda c: tuple(-ord(ch) for ch in c.meter.code),
 }
 DEFAULT_MARGIN_SORT = "margin_pct"
 
@@ -137,4 +155,3 @@ DEFAULT_MARGIN_SORT = "margin_pct"
 def sort_cells(cells: list[MarginCell], sort: str) -> list[MarginCell]:
     key = MARGIN_SORTS.get(sort) or MARGIN_SORTS[DEFAULT_MARGIN_SORT]
     return sorted(cells, key=lambda c: (key(c), c.customer_name, c.meter.code))
-

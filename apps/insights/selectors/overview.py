@@ -1,4 +1,5 @@
 """The organisation overview: consumption, revenue and cost per day, top and growing customers."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -76,8 +77,9 @@ class CustomerTotal:
         return (self.current - self.previous) / self.previous * HUNDRED
 
 
-def customer_totals(*, period: DateRange, measure: str = DEFAULT_MEASURE,
-                    cells: list[MarginCell] | None = None) -> list[CustomerTotal]:
+def customer_totals(
+    *, period: DateRange, measure: str = DEFAULT_MEASURE, cells: list[MarginCell] | None = None
+) -> list[CustomerTotal]:
     """Per customer: totals over the range (from the customer x meter cells, which the overview has anyway) and
     the measure over the previous range of the same length (one query with one sum)."""
     if cells is None:
@@ -98,9 +100,18 @@ def customer_totals(*, period: DateRange, measure: str = DEFAULT_MEASURE,
     result = []
     for customer_id, (ext, name, events, revenue, cost) in totals.items():
         current = {"events": Decimal(events), "revenue": revenue, "cost": cost}[measure]
-        result.append(CustomerTotal(customer_id=customer_id, external_id=ext, name=name, events=events,
-                                    revenue=revenue, cost=cost, previous=Decimal(previous.get(customer_id) or 0),
-                                    current=current))
+        result.append(
+            CustomerTotal(
+                customer_id=customer_id,
+                external_id=ext,
+                name=name,
+                events=events,
+                revenue=revenue,
+                cost=cost,
+                previous=Decimal(previous.get(customer_id) or 0),
+                current=current,
+            )
+        )
     return result
 
 
@@ -111,4 +122,3 @@ def top_customers(totals: list[CustomerTotal], *, limit: int = 10) -> list[Custo
 def top_growers(totals: list[CustomerTotal], *, limit: int = 10) -> list[CustomerTotal]:
     """Largest absolute growth of the measure over the previous range (new customers count from zero)."""
     return sorted([t for t in totals if t.growth > 0], key=lambda t: (-t.growth, t.name))[:limit]
-

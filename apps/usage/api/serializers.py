@@ -1,5 +1,6 @@
 """Serializers for the OpenAPI schema and the read endpoints. The ingestion hot path validates in plain
 Python (ingestion.py); these describe its contract."""
+
 from __future__ import annotations
 
 from rest_framework import serializers
@@ -10,20 +11,32 @@ class EventInSerializer(serializers.Serializer):
     customer = serializers.CharField(help_text="The customer's external id.")
     meter = serializers.CharField(help_text="Meter code, e.g. llm.input_tokens.")
     quantity = serializers.CharField(help_text='Non-negative decimal, as a string ("1500") or an integer.')
-    timestamp = serializers.DateTimeField(help_text="ISO 8601 with a time zone; at most 5 minutes ahead, "
-                                                    "at most the late window (35 days) old.")
+    timestamp = serializers.DateTimeField(
+        help_text="ISO 8601 with a time zone; at most 5 minutes ahead, at most the late window (35 days) old."
+    )
     attributes = serializers.DictField(required=False, help_text="user, agent, team, model, ... (free-form).")
 
 
 class EventsInSerializer(serializers.Serializer):
-    events = serializers.ListField(child=EventInSerializer(), min_length=1, max_length=1000, help_text="1 to 1000 events.")
+    events = serializers.ListField(
+        child=EventInSerializer(), min_length=1, max_length=1000, help_text="1 to 1000 events."
+    )
 
 
 class RejectionSerializer(serializers.Serializer):
     index = serializers.IntegerField()
     id = serializers.CharField(allow_null=True)
-    code = serializers.ChoiceField(choices=["invalid", "unknown_customer", "unknown_meter", "invalid_quantity",
-                                            "timestamp_in_future", "timestamp_too_old", "idempotency_conflict"])
+    code = serializers.ChoiceField(
+        choices=[
+            "invalid",
+            "unknown_customer",
+            "unknown_meter",
+            "invalid_quantity",
+            "timestamp_in_future",
+            "timestamp_too_old",
+            "idempotency_conflict",
+        ]
+    )
     message = serializers.CharField()
 
 
@@ -51,8 +64,10 @@ class MeterUsageSerializer(serializers.Serializer):
     quantity = serializers.CharField()
     credits = serializers.CharField(help_text="Credits drawn from the wallet.")
     amount = serializers.CharField(help_text="Rated amount in the rate table's pricing unit, unrounded.")
-    cost = serializers.CharField(required=False, help_text="Our cost (COGS). Only for roles that may see margin "
-                                                           "and API keys with the `margin` scope.")
+    cost = serializers.CharField(
+        required=False,
+        help_text="Our cost (COGS). Only for roles that may see margin and API keys with the `margin` scope.",
+    )
 
 
 class UsageSerializer(serializers.Serializer):

@@ -39,13 +39,27 @@ class EventIngestView(UsageApiView):
 
     @extend_schema(
         request=EventsInSerializer,
-        responses={200: IngestResultSerializer, 400: ErrorSerializer, 401: ErrorSerializer,
-                   413: ErrorSerializer},
+        responses={200: IngestResultSerializer, 400: ErrorSerializer, 401: ErrorSerializer, 413: ErrorSerializer},
         summary=f"Ingest 1 to {MAX_EVENTS} usage events (idempotent per customer and id)",
-        examples=[OpenApiExample("One event", request_only=True, value={"events": [{
-            "id": "evt-1", "customer": "acme", "meter": "llm.input_tokens", "quantity": "1500",
-            "timestamp": "2026-11-20T10:00:00Z", "attributes": {"user": "u-7", "agent": "summarizer",
-                                                               "team": "legal"}}]})])
+        examples=[
+            OpenApiExample(
+                "One event",
+                request_only=True,
+                value={
+                    "events": [
+                        {
+                            "id": "evt-1",
+                            "customer": "acme",
+                            "meter": "llm.input_tokens",
+                            "quantity": "1500",
+                            "timestamp": "2026-11-20T10:00:00Z",
+                            "attributes": {"user": "u-7", "agent": "summarizer", "team": "legal"},
+                        }
+                    ]
+                },
+            )
+        ],
+    )
     def post(self, request):
         events = events_from_body(_capped_body(request, settings.RATEDESK["USAGE_MAX_BODY_BYTES"]))
         api_key = getattr(request, "auth", None)
@@ -74,8 +88,11 @@ def _capped_body(request, limit: int) -> bytes:
 class MeterListView(UsageApiView):
     required_capability = Cap.CATALOG_VIEW
 
-    @extend_schema(parameters=[OpenApiParameter("page", OpenApiTypes.INT, description="Page number (50 a page)")],
-                   responses=paginated(MeterSerializer), summary="Active meters (codes usage events use), paginated")
+    @extend_schema(
+        parameters=[OpenApiParameter("page", OpenApiTypes.INT, description="Page number (50 a page)")],
+        responses=paginated(MeterSerializer),
+        summary="Active meters (codes usage events use), paginated",
+    )
     def get(self, request):
         meters = sorted(meters_by_code().values(), key=lambda m: m.code)
         paginator = PageNumberPagination()
@@ -83,18 +100,23 @@ class MeterListView(UsageApiView):
         return paginator.get_paginated_response(MeterSerializer(page, many=True).data)
 
 
-_RANGE = [OpenApiParameter("start", OpenApiTypes.DATE, description="First day (UTC); default: current period"),
-          OpenApiParameter("end", OpenApiTypes.DATE, description="Last day, inclusive; default: current period")]
+_RANGE = [
+    OpenApiParameter("start", OpenApiTypes.DATE, description="First day (UTC); default: current period"),
+    OpenApiParameter("end", OpenApiTypes.DATE, description="Last day, inclusive; default: current period"),
+]
 
 
 class CustomerUsageView(UsageApiView):
-    @extend_schema(parameters=[*_RANGE, OpenApiParameter("meter", OpenApiTypes.STR, description="Meter code")],
-                   responses={200: UsageSerializer, 404: ErrorSerializer},
-                   summary="A customer's rated usage per meter over days (from the daily rollups)")
+    @extend_schema(
+        parameters=[*_RANGE, OpenApiParameter("meter", OpenApiTypes.STR, description="Meter code")],
+        responses={200: UsageSerializer, 404: ErrorSerializer},
+        summary="A customer's rated usage per meter over days (from the daily rollups)",
+    )
     def get(self, request, external_id: str):
         customer = selectors.customer_or_404(external_id)
-        start, end = selectors.resolve_range(customer_id=customer.pk, start=request.query_params.get("start"),
-                                             end=request.query_params.get("end"))
+        start, end = selectors.resolve_range(
+            customer_id=customer.pk, start=request.query_params.get("start"), end=request.query_params.get("end")
+        )
         meter_id = None
         code = request.query_params.get("meter")
         if code:
@@ -102,13 +124,18 @@ class CustomerUsageView(UsageApiView):
             if meter is None:
                 raise ValidationFailed(f"No meter with code {code!r}.", code="unknown_meter", field="meter")
             meter_id = meter.id
-        return Response(selectors.usage_api_payload(customer=customer, start=start, end=end, meter_id=meter_id,
-                                                    include_cost=may_see_margin(request)))
+        return Response(
+            selectors.usage_api_payload(
+                customer=customer, start=start, end=end, meter_id=meter_id, include_cost=may_see_margin(request)
+            )
+        )
 
 
 class EntitlementView(UsageApiView):
-    @extend_schema(responses={200: EntitlementSerializer, 404: ErrorSerializer},
-                   summary="May the customer use this meter now? (contract, included usage, balance, policy)")
+    @extend_schema(
+        responses={200: EntitlementSerializer, 404: ErrorSerializer},
+        summary="May the customer use this meter now? (contract, included usage, balance, policy)",
+    )
     def get(self, request, external_id: str, meter: str):
         customer = selectors.customer_or_404(external_id)
         spec = selectors.meter_by_code(meter)
@@ -118,19 +145,25 @@ class EntitlementView(UsageApiView):
 
 
 class StatementView(UsageApiView):
-    @extend_schema(parameters=_RANGE, responses={(200, "text/csv"): OpenApiTypes.STR, 404: ErrorSerializer},
-                   summary="Statement as CSV: one line per meter (quantity, included, from credits, overage, "
-                           "unit price, amount, cost)")
+    @extend_schema(
+        parameters=_RANGE,
+        responses={(200, "text/csv"): OpenApiTypes.STR, 404: ErrorSerializer},
+        summary="Statement as CSV: one line per meter (quantity, included, from credits, overage, "
+        "unit price, amount, cost)",
+    )
     def get(self, request, external_id: str):
         customer = selectors.customer_or_404(external_id)
-        start, end = selectors.resolve_range(customer_id=customer.pk, start=request.query_params.get("start"),
-                                             end=request.query_params.get("end"))
-        return statement_response(statements.statement(customer=customer, start=start, end=end),
-                                  include_cost=may_see_margin(request))
+        start, end = selectors.resolve_range(
+            customer_id=customer.pk, start=request.query_params.get("start"), end=request.query_params.get("end")
+        )
+        return statement_response(
+            statements.statement(customer=customer, start=start, end=end), include_cost=may_see_margin(request)
+        )
 
 
 def statement_response(statement, *, include_cost: bool) -> HttpResponse:
-    response = HttpResponse(statements.statement_csv(statement, include_cost=include_cost),
-                            content_type="text/csv; charset=utf-8")
+    response = HttpResponse(
+        statements.statement_csv(statement, include_cost=include_cost), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="{statement.filename}"'
     return response

@@ -1,5 +1,6 @@
 """Quantities on usage pages: whole numbers as they are, split quantities (credits / overage / over limit,
 proportional within an event) to at most 4 decimal places for reading. Exact figures stay in the CSV."""
+
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from django import template

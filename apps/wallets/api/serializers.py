@@ -26,16 +26,22 @@ class BalanceSerializer(serializers.Serializer):
 
 
 class CreditIssueInputSerializer(serializers.Serializer):
-    amount = serializers.DecimalField(max_digits=20, decimal_places=6, min_value=0,
-                                      help_text="Credits, as a decimal string, e.g. \"250\".")
-    kind = serializers.ChoiceField(choices=[CreditGrant.Kind.SUPPORT, CreditGrant.Kind.PROMOTIONAL],
-                                   default=CreditGrant.Kind.SUPPORT)
+    amount = serializers.DecimalField(
+        max_digits=20, decimal_places=6, min_value=0, help_text='Credits, as a decimal string, e.g. "250".'
+    )
+    kind = serializers.ChoiceField(
+        choices=[CreditGrant.Kind.SUPPORT, CreditGrant.Kind.PROMOTIONAL], default=CreditGrant.Kind.SUPPORT
+    )
     reason = serializers.ChoiceField(choices=CreditReason.choices, help_text="Reason code.")
-    expires_at = serializers.DateTimeField(required=False, allow_null=True,
-                                           help_text="Default: 90 days from now (settings).")
-    idempotency_key = serializers.CharField(max_length=180, help_text="A repeat with the same key returns the first result.")
-    reference = serializers.CharField(max_length=120, required=False, allow_blank=True, default="",
-                                      help_text="Ticket reference.")
+    expires_at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="Default: 90 days from now (settings)."
+    )
+    idempotency_key = serializers.CharField(
+        max_length=180, help_text="A repeat with the same key returns the first result."
+    )
+    reference = serializers.CharField(
+        max_length=120, required=False, allow_blank=True, default="", help_text="Ticket reference."
+    )
     note = serializers.CharField(required=False, allow_blank=True, default="")
 
     def validate_amount(self, value):
@@ -65,8 +71,10 @@ class CreditRequestOutSerializer(serializers.Serializer):
 
 
 class CreditIssueOutputSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["issued", "pending"],
-                                     help_text="issued (201): granted now; pending (202): above a cap, waiting for finance.")
+    status = serializers.ChoiceField(
+        choices=["issued", "pending"],
+        help_text="issued (201): granted now; pending (202): above a cap, waiting for finance.",
+    )
     customer = serializers.CharField()
     idempotency_key = serializers.CharField()
     grant = GrantOutSerializer(allow_null=True)

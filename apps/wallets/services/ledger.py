@@ -9,6 +9,7 @@ Rules every service here keeps:
   reversals); grants' `remaining` and the wallet's `balance` are updated in the same transaction, so always
   sum(entries) == balance == sum(remaining), and no remaining is ever negative.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ class CreditIssueResult:
 
 # --- helpers -------------------------------------------------------------------------------------------------
 
+
 def _key(value: str, *, field: str = "idempotency_key") -> str:
     key = (value or "").strip() if isinstance(value, str) else ""
     if not key:
@@ -101,8 +103,11 @@ def _lock_wallet(*, customer_id: int) -> Wallet:
 def _existing_entry(key: str, *, wallet: Wallet, entry_type: str) -> LedgerEntry | None:
     entry = LedgerEntry.objects.filter(idempotency_key=key).first()
     if entry is not None and (entry.wallet_id != wallet.pk or entry.entry_type != entry_type):
-        raise Conflict(f"The idempotency key {key!r} was already used for another operation.",
-                       code="idempotency_conflict", field="idempotency_key")
+        raise Conflict(
+            f"The idempotency key {key!r} was already used for another operation.",
+            code="idempotency_conflict",
+            field="idempotency_key",
+        )
     return entry
 
 
@@ -130,6 +135,7 @@ def _set_balance(wallet: Wallet, balance: Decimal) -> None:
 
 # --- wallets and grants ------------------------------------------------------------------------------------
 
+
 @transaction.atomic
 def wallet_get_or_create(*, customer_id: int) -> Wallet:
     wallet = Wallet.objects.filter(customer_id=customer_id).first()
@@ -144,21 +150,55 @@ def wallet_get_or_create(*, customer_id: int) -> Wallet:
         return Wallet.objects.get(customer_id=customer_id)
 
 
-def _grant(*, wallet: Wallet, kind: str, amount: Decimal, priority: int, effective_at: datetime,
-           expires_at: datetime | None, price_per_credit: Decimal, reason_code: str, reference: str, note: str,
-           key: str, actor: Actor, source: str, created_by=None) -> CreditGrant:
+def _grant(
+    *,
+    wallet: Wallet,
+    kind: str,
+    amount: Decimal,
+    priority: int,
+    effective_at: datetime,
+    expires_at: datetime | None,
+    price_per_credit: Decimal,
+    reason_code: str,
+    reference: str,
+    note: str,
+    key: str,
+    actor: Actor,
+    source: str,
+    created_by=None,
+) -> CreditGrant:
     """Create a grant and its ledger entry on a wallet the caller has locked."""
     now = timezone.now()
-    grant = CreditGrant(wallet=wallet, kind=kind, amount=amount, remaining=amount, priority=priority,
-                        effective_at=effective_at, expires_at=expires_at, price_per_credit=price_per_credit,
-                        reason_code=reason_code, reference=reference, note=note, source=source,
-                        created_by=created_by if created_by is not None else actor.user)
+    grant = CreditGrant(
+        wallet=wallet,
+        kind=kind,
+        amount=amount,
+        remaining=amount,
+        priority=priority,
+        effective_at=effective_at,
+        expires_at=expires_at,
+        price_per_credit=price_per_credit,
+        reason_code=reason_code,
+        reference=reference,
+        note=note,
+        source=source,
+        created_by=created_by if created_by is not None else actor.user,
+    )
     stamp_history(grant, actor=actor)
     grant.save()
     balance = wallet.balance + amount
-    LedgerEntry.objects.create(wallet=wallet, entry_type=LedgerEntry.EntryType.GRANT, grant=grant, amount=amount,
-                               balance_after=balance, idempotency_key=key, reference=reference, note=note,
-                               effective_at=min(effective_at, now), **_actor_fields(actor))
+    LedgerEntry.objects.create(
+        wallet=wallet,
+        entry_type=LedgerEntry.EntryType.GRANT,
+        grant=grant,
+        amount=amount,
+        balance_after=balance,
+        idempotency_key=key,
+        reference=reference,
+        note=note,
+        effective_at=min(effective_at, now),
+        **_actor_fields(actor),
+    )
     _set_balance(wallet, balance)
     return grant
 
@@ -184,24 +224,53 @@ def _validate_grant(*, kind, amount, priority, effective_at, expires_at, price_p
 
 
 @transaction.atomic
-def wallet_grant(*, customer_id: int, kind: str, amount: Decimal, priority: int = 100,
-                 effective_at: datetime | None = None, expires_at: datetime | None = None,
-                 price_per_credit: Decimal = Decimal(0), reason_code: str = "", reference: str = "", note: str = "",
-                 idempotency_key: str, actor: Actor, source: str = CreditGrant.Source.DIRECT) -> CreditGrant:
+def wallet_grant(
+    *,
+    customer_id: int,
+    kind: str,
+    amount: Decimal,
+    priority: int = 100,
+    effective_at: datetime | None = None,
+    expires_at: datetime | None = None,
+    price_per_credit: Decimal = Decimal(0),
+    reason_code: str = "",
+    reference: str = "",
+    note: str = "",
+    idempotency_key: str,
+    actor: Actor,
+    source: str = CreditGrant.Source.DIRECT,
+) -> CreditGrant:
     """Add credits to the customer's wallet (a purchased commit, promotional credits, a rollover, ...)."""
     key = _key(idempotency_key)
     if kind == CreditGrant.Kind.INCLUDED:
         raise ValidationFailed("Included credits come from the contract, one grant per period.", field="kind")
     amount, priority, effective_at, expires_at, price = _validate_grant(
-        kind=kind, amount=amount, priority=priority, effective_at=effective_at, expires_at=expires_at,
-        price_per_credit=price_per_credit)
+        kind=kind,
+        amount=amount,
+        priority=priority,
+        effective_at=effective_at,
+        expires_at=expires_at,
+        price_per_credit=price_per_credit,
+    )
     wallet = _lock_wallet(customer_id=customer_id)
     existing = _existing_entry(key, wallet=wallet, entry_type=LedgerEntry.EntryType.GRANT)
     if existing is not None:
         return existing.grant
-    return _grant(wallet=wallet, kind=kind, amount=amount, priority=priority, effective_at=effective_at,
-                  expires_at=expires_at, price_per_credit=price, reason_code=reason_code or "",
-                  reference=(reference or "")[:120], note=note or "", key=key, actor=actor, source=source)
+    return _grant(
+        wallet=wallet,
+        kind=kind,
+        amount=amount,
+        priority=priority,
+        effective_at=effective_at,
+        expires_at=expires_at,
+        price_per_credit=price,
+        reason_code=reason_code or "",
+        reference=(reference or "")[:120],
+        note=note or "",
+        key=key,
+        actor=actor,
+        source=source,
+    )
 
 
 INCLUDED_PRIORITY = 0  # included credits draw before any other grant (others default to 100)
@@ -212,8 +281,15 @@ def included_key(*, contract_id: int, period_start: datetime) -> str:
 
 
 @transaction.atomic
-def included_credits_issue(*, customer_id: int, contract_id: int, amount: Decimal, period_start: datetime,
-                           period_end: datetime, actor: Actor = SYSTEM) -> CreditGrant | None:
+def included_credits_issue(
+    *,
+    customer_id: int,
+    contract_id: int,
+    amount: Decimal,
+    period_start: datetime,
+    period_end: datetime,
+    actor: Actor = SYSTEM,
+) -> CreditGrant | None:
     """The contract's included credits for one billing period: a grant of kind `included`, effective at the
     period's start, expiring at its end (unused credits lapse: no rollover), priced at zero per credit (their
     revenue is the base fee), drawn before every other grant. Idempotent per contract period: issuing again
@@ -234,12 +310,22 @@ def included_credits_issue(*, customer_id: int, contract_id: int, amount: Decima
     existing = _existing_entry(key, wallet=wallet, entry_type=LedgerEntry.EntryType.GRANT)
     if existing is not None:
         return existing.grant
-    return _grant(wallet=wallet, kind=CreditGrant.Kind.INCLUDED, amount=amount, priority=INCLUDED_PRIORITY,
-                  effective_at=period_start, expires_at=period_end, price_per_credit=ZERO, reason_code="included",
-                  reference=f"contract #{contract_id}",
-                  note=f"included credits for the period {period_start:%Y-%m-%d} to {period_end:%Y-%m-%d} "
-                       "(lapse at the period's end)",
-                  key=key, actor=actor, source=CreditGrant.Source.DIRECT)
+    return _grant(
+        wallet=wallet,
+        kind=CreditGrant.Kind.INCLUDED,
+        amount=amount,
+        priority=INCLUDED_PRIORITY,
+        effective_at=period_start,
+        expires_at=period_end,
+        price_per_credit=ZERO,
+        reason_code="included",
+        reference=f"contract #{contract_id}",
+        note=f"included credits for the period {period_start:%Y-%m-%d} to {period_end:%Y-%m-%d} "
+        "(lapse at the period's end)",
+        key=key,
+        actor=actor,
+        source=CreditGrant.Source.DIRECT,
+    )
 
 
 def included_credits_issue_due(*, now: datetime | None = None) -> int:
@@ -249,33 +335,62 @@ def included_credits_issue_due(*, now: datetime | None = None) -> int:
     count = 0
     for terms in contracts_including_credits(at=now):
         start, end = terms.billing_period(now)
-        if included_credits_issue(customer_id=terms.customer_id, contract_id=terms.id, amount=terms.included_credits,
-                                  period_start=start, period_end=end, actor=SYSTEM) is not None:
+        if (
+            included_credits_issue(
+                customer_id=terms.customer_id,
+                contract_id=terms.id,
+                amount=terms.included_credits,
+                period_start=start,
+                period_end=end,
+                actor=SYSTEM,
+            )
+            is not None
+        ):
             count += 1
     return count
 
 
 def _debit_result(entry: LedgerEntry, *, replayed: bool) -> DebitResult:
     allocations = tuple(
-        Allocation(grant_id=a.grant_id, amount=-a.amount, revenue=a.revenue, kind=a.grant.kind,
-                   price_per_credit=a.grant.price_per_credit)
-        for a in entry.allocations.select_related("grant").order_by("id"))
+        Allocation(
+            grant_id=a.grant_id,
+            amount=-a.amount,
+            revenue=a.revenue,
+            kind=a.grant.kind,
+            price_per_credit=a.grant.price_per_credit,
+        )
+        for a in entry.allocations.select_related("grant").order_by("id")
+    )
     drawn = -entry.amount
     requested = entry.requested if entry.requested is not None else drawn
-    return DebitResult(entry_id=entry.pk, requested=requested, drawn=drawn, shortfall=requested - drawn,
-                       revenue=entry.revenue, balance_after=entry.balance_after, allocations=allocations,
-                       replayed=replayed)
+    return DebitResult(
+        entry_id=entry.pk,
+        requested=requested,
+        drawn=drawn,
+        shortfall=requested - drawn,
+        revenue=entry.revenue,
+        balance_after=entry.balance_after,
+        allocations=allocations,
+        replayed=replayed,
+    )
 
 
 def _drawable(wallet: Wallet, at: datetime):
-    return (CreditGrant.objects.filter(wallet=wallet, remaining__gt=0, effective_at__lte=at, expired_at__isnull=True,
-                                       voided_at__isnull=True)
-            .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at)))
+    return CreditGrant.objects.filter(
+        wallet=wallet, remaining__gt=0, effective_at__lte=at, expired_at__isnull=True, voided_at__isnull=True
+    ).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at))
 
 
 @transaction.atomic
-def wallet_debit(*, customer_id: int, amount: Decimal, idempotency_key: str, reference: str = "", actor: Actor,
-                 at: datetime | None = None) -> DebitResult:
+def wallet_debit(
+    *,
+    customer_id: int,
+    amount: Decimal,
+    idempotency_key: str,
+    reference: str = "",
+    actor: Actor,
+    at: datetime | None = None,
+) -> DebitResult:
     """Draw min(amount, available) from the grants usable at `at`, in burn-down order. Never goes below zero:
     the shortfall is returned for the caller to handle. One ledger entry; one allocation per grant drawn."""
     key = _key(idempotency_key)
@@ -286,8 +401,15 @@ def wallet_debit(*, customer_id: int, amount: Decimal, idempotency_key: str, ref
     if existing is not None:
         return _debit_result(existing, replayed=True)
     if amount == 0:
-        return DebitResult(entry_id=None, requested=ZERO, drawn=ZERO, shortfall=ZERO, revenue=ZERO,
-                           balance_after=wallet.balance, allocations=())
+        return DebitResult(
+            entry_id=None,
+            requested=ZERO,
+            drawn=ZERO,
+            shortfall=ZERO,
+            revenue=ZERO,
+            balance_after=wallet.balance,
+            allocations=(),
+        )
 
     grants = list(_drawable(wallet, at).select_for_update().order_by(*BURN_ORDER))
     left = amount
@@ -302,19 +424,35 @@ def wallet_debit(*, customer_id: int, amount: Decimal, idempotency_key: str, ref
     revenue = sum((r for _, _, r in draws), ZERO)
     balance = wallet.balance - drawn
     entry = LedgerEntry.objects.create(
-        wallet=wallet, entry_type=LedgerEntry.EntryType.DEBIT, amount=-drawn, requested=amount, balance_after=balance,
-        revenue=revenue, idempotency_key=key, reference=(reference or "")[:200], effective_at=at,
-        **_actor_fields(actor))
+        wallet=wallet,
+        entry_type=LedgerEntry.EntryType.DEBIT,
+        amount=-drawn,
+        requested=amount,
+        balance_after=balance,
+        revenue=revenue,
+        idempotency_key=key,
+        reference=(reference or "")[:200],
+        effective_at=at,
+        **_actor_fields(actor),
+    )
     for grant, take, _ in draws:
         CreditGrant.objects.filter(pk=grant.pk).update(remaining=grant.remaining - take)
     LedgerAllocation.objects.bulk_create(
-        [LedgerAllocation(entry=entry, grant=grant, amount=-take, revenue=rev) for grant, take, rev in draws])
+        [LedgerAllocation(entry=entry, grant=grant, amount=-take, revenue=rev) for grant, take, rev in draws]
+    )
     _set_balance(wallet, balance)
     return DebitResult(
-        entry_id=entry.pk, requested=amount, drawn=drawn, shortfall=amount - drawn, revenue=revenue,
+        entry_id=entry.pk,
+        requested=amount,
+        drawn=drawn,
+        shortfall=amount - drawn,
+        revenue=revenue,
         balance_after=balance,
-        allocations=tuple(Allocation(grant_id=g.pk, amount=take, revenue=rev, kind=g.kind,
-                                     price_per_credit=g.price_per_credit) for g, take, rev in draws))
+        allocations=tuple(
+            Allocation(grant_id=g.pk, amount=take, revenue=rev, kind=g.kind, price_per_credit=g.price_per_credit)
+            for g, take, rev in draws
+        ),
+    )
 
 
 def debit_outstanding(entry: LedgerEntry) -> dict[int, Decimal]:
@@ -329,9 +467,16 @@ def debit_outstanding(entry: LedgerEntry) -> dict[int, Decimal]:
 
 
 @transaction.atomic
-def wallet_reverse(*, entry_id: int, idempotency_key: str, actor: Actor, amount: Decimal | None = None,
-                   parts: dict[int, tuple[Decimal, Decimal]] | None = None, reference: str = "",
-                   note: str = "") -> LedgerEntry | None:
+def wallet_reverse(
+    *,
+    entry_id: int,
+    idempotency_key: str,
+    actor: Actor,
+    amount: Decimal | None = None,
+    parts: dict[int, tuple[Decimal, Decimal]] | None = None,
+    reference: str = "",
+    note: str = "",
+) -> LedgerEntry | None:
     """Give a debit's credits back to the grants it drew from.
 
     With `parts` ({grant id: (credits, revenue)}), exactly those credits go back to exactly those grants with
@@ -352,21 +497,27 @@ def wallet_reverse(*, entry_id: int, idempotency_key: str, actor: Actor, amount:
     existing = _existing_entry(key, wallet=wallet, entry_type=LedgerEntry.EntryType.REVERSAL)
     if existing is not None:
         if existing.reverses_id != debit.pk:
-            raise Conflict(f"The idempotency key {key!r} was already used to reverse another debit.",
-                           code="idempotency_conflict", field="idempotency_key")
+            raise Conflict(
+                f"The idempotency key {key!r} was already used to reverse another debit.",
+                code="idempotency_conflict",
+                field="idempotency_key",
+            )
         return existing
     outstanding = debit_outstanding(debit)
     total = sum(outstanding.values(), ZERO)
-    grants = {g.pk: g for g in CreditGrant.objects.select_for_update().filter(pk__in=list(outstanding))
-              .order_by(*BURN_ORDER)}
+    grants = {
+        g.pk: g for g in CreditGrant.objects.select_for_update().filter(pk__in=list(outstanding)).order_by(*BURN_ORDER)
+    }
     gives: list[tuple[CreditGrant, Decimal, Decimal]] = []  # (grant, credits back (+) or taken (-), revenue)
     if parts is not None:
         for grant_id, (credits, revenue) in parts.items():
             if grant_id not in grants:
                 raise ValidationFailed(f"This debit never drew from grant #{grant_id}.", field="parts")
             if credits > outstanding[grant_id]:
-                raise ValidationFailed(f"Only {outstanding[grant_id].normalize():f} drawn from grant #{grant_id} "
-                                       "is left to give back.", field="parts")
+                raise ValidationFailed(
+                    f"Only {outstanding[grant_id].normalize():f} drawn from grant #{grant_id} is left to give back.",
+                    field="parts",
+                )
             grant = grants[grant_id]
             if credits < 0 and -credits > grant.remaining:  # take back only what the grant still holds
                 taken = grant.remaining
@@ -396,21 +547,38 @@ def wallet_reverse(*, entry_id: int, idempotency_key: str, actor: Actor, amount:
     balance = wallet.balance + wanted
     now = timezone.now()
     entry = LedgerEntry.objects.create(
-        wallet=wallet, entry_type=LedgerEntry.EntryType.REVERSAL, amount=wanted, balance_after=balance,
-        revenue=sum((r for _, _, r in gives), ZERO), idempotency_key=key, reverses=debit,
-        reference=(reference or debit.reference)[:200], note=note, effective_at=now, **_actor_fields(actor))
+        wallet=wallet,
+        entry_type=LedgerEntry.EntryType.REVERSAL,
+        amount=wanted,
+        balance_after=balance,
+        revenue=sum((r for _, _, r in gives), ZERO),
+        idempotency_key=key,
+        reverses=debit,
+        reference=(reference or debit.reference)[:200],
+        note=note,
+        effective_at=now,
+        **_actor_fields(actor),
+    )
     LedgerAllocation.objects.bulk_create(
-        [LedgerAllocation(entry=entry, grant=g, amount=take, revenue=rev) for g, take, rev in gives])
+        [LedgerAllocation(entry=entry, grant=g, amount=take, revenue=rev) for g, take, rev in gives]
+    )
     for grant, take, _ in gives:
         if take > 0 and (grant.expired_at is not None or grant.voided_at is not None):
             entry_type = LedgerEntry.EntryType.EXPIRY if grant.expired_at else LedgerEntry.EntryType.VOID
             balance -= take
             LedgerEntry.objects.create(
-                wallet=wallet, entry_type=entry_type, grant=grant, amount=-take, balance_after=balance,
-                idempotency_key=f"{key}:{entry_type}:{grant.pk}"[:200], reference=entry.reference,
+                wallet=wallet,
+                entry_type=entry_type,
+                grant=grant,
+                amount=-take,
+                balance_after=balance,
+                idempotency_key=f"{key}:{entry_type}:{grant.pk}"[:200],
+                reference=entry.reference,
                 note=f"given back by reversal #{entry.pk} to a grant that had "
-                     f"{'expired' if grant.expired_at else 'been voided'}: lapses with it",
-                effective_at=now, **_actor_fields(actor))
+                f"{'expired' if grant.expired_at else 'been voided'}: lapses with it",
+                effective_at=now,
+                **_actor_fields(actor),
+            )
         else:
             # computed here, under the lock (no SQL arithmetic: SQLite would do it in floating point)
             CreditGrant.objects.filter(pk=grant.pk).update(remaining=grant.remaining + take)
@@ -428,18 +596,27 @@ def wallet_expire_due(*, now: datetime | None = None) -> int:
     count = 0
     for wallet_id in wallet_ids:
         wallet = Wallet.objects.select_for_update().get(pk=wallet_id)
-        grants = list(CreditGrant.objects.select_for_update()
-                      .filter(wallet_id=wallet_id, expires_at__lte=now, expired_at__isnull=True, voided_at__isnull=True)
-                      .order_by(*BURN_ORDER))
+        grants = list(
+            CreditGrant.objects.select_for_update()
+            .filter(wallet_id=wallet_id, expires_at__lte=now, expired_at__isnull=True, voided_at__isnull=True)
+            .order_by(*BURN_ORDER)
+        )
         balance = wallet.balance
         for grant in grants:
             if grant.remaining > 0:
                 balance -= grant.remaining
                 LedgerEntry.objects.create(
-                    wallet=wallet, entry_type=LedgerEntry.EntryType.EXPIRY, grant=grant, amount=-grant.remaining,
-                    balance_after=balance, idempotency_key=f"expiry:grant:{grant.pk}", reference=grant.reference,
-                    note=f"{grant.get_kind_display()} credits expired", effective_at=grant.expires_at,
-                    **_actor_fields(SYSTEM))
+                    wallet=wallet,
+                    entry_type=LedgerEntry.EntryType.EXPIRY,
+                    grant=grant,
+                    amount=-grant.remaining,
+                    balance_after=balance,
+                    idempotency_key=f"expiry:grant:{grant.pk}",
+                    reference=grant.reference,
+                    note=f"{grant.get_kind_display()} credits expired",
+                    effective_at=grant.expires_at,
+                    **_actor_fields(SYSTEM),
+                )
             CreditGrant.objects.filter(pk=grant.pk).update(remaining=ZERO, expired_at=grant.expires_at)
             count += 1
         _set_balance(wallet, balance)
@@ -460,8 +637,11 @@ def grant_void(*, grant_id: int, idempotency_key: str, actor: Actor, reason: str
     existing = _existing_entry(key, wallet=wallet, entry_type=LedgerEntry.EntryType.VOID)
     if existing is not None:
         if existing.grant_id != grant_id:
-            raise Conflict(f"The idempotency key {key!r} was already used to void another grant.",
-                           code="idempotency_conflict", field="idempotency_key")
+            raise Conflict(
+                f"The idempotency key {key!r} was already used to void another grant.",
+                code="idempotency_conflict",
+                field="idempotency_key",
+            )
         return existing
     grant = CreditGrant.objects.select_for_update().get(pk=grant_id)
     if grant.voided_at is not None:
@@ -470,9 +650,16 @@ def grant_void(*, grant_id: int, idempotency_key: str, actor: Actor, reason: str
         raise Conflict("This grant has expired; there is nothing left to void.", code="already_expired")
     balance = wallet.balance - grant.remaining
     entry = LedgerEntry.objects.create(
-        wallet=wallet, entry_type=LedgerEntry.EntryType.VOID, grant=grant, amount=-grant.remaining,
-        balance_after=balance, idempotency_key=key, reference=grant.reference, note=reason,
-        **_actor_fields(actor))
+        wallet=wallet,
+        entry_type=LedgerEntry.EntryType.VOID,
+        grant=grant,
+        amount=-grant.remaining,
+        balance_after=balance,
+        idempotency_key=key,
+        reference=grant.reference,
+        note=reason,
+        **_actor_fields(actor),
+    )
     CreditGrant.objects.filter(pk=grant.pk).update(remaining=ZERO, voided_at=timezone.now())
     _set_balance(wallet, balance)
     return entry

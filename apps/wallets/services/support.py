@@ -1,5 +1,6 @@
 """Support credits: granted at once within the caps, otherwise a CreditRequest that a finance approver decides
 (four-eyes). The same rules as .ledger (keyword-only, atomic, idempotent by key, wallet locked first)."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -20,16 +21,24 @@ from .ledger import SUPPORT_KINDS, CreditIssueResult, _aware, _credits, _grant, 
 
 def support_caps() -> tuple[Decimal, Decimal]:
     conf = settings.RATEDESK
-    return (to_decimal(conf["SUPPORT_CREDIT_CAP_PER_GRANT"], field="SUPPORT_CREDIT_CAP_PER_GRANT"),
-            to_decimal(conf["SUPPORT_CREDIT_CAP_PER_CUSTOMER_MONTH"], field="SUPPORT_CREDIT_CAP_PER_CUSTOMER_MONTH"))
+    return (
+        to_decimal(conf["SUPPORT_CREDIT_CAP_PER_GRANT"], field="SUPPORT_CREDIT_CAP_PER_GRANT"),
+        to_decimal(conf["SUPPORT_CREDIT_CAP_PER_CUSTOMER_MONTH"], field="SUPPORT_CREDIT_CAP_PER_CUSTOMER_MONTH"),
+    )
 
 
 def support_credited_this_month(*, wallet_id: int, now: datetime) -> Decimal:
     """Support and approved-request credits granted to the wallet since the start of the (UTC) month, not voided."""
     start = now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    return decimal_sum(CreditGrant.objects.filter(wallet_id=wallet_id, created_at__gte=start, voided_at__isnull=True,
-                                                  source__in=[CreditGrant.Source.SUPPORT, CreditGrant.Source.REQUEST]),
-                       "amount")
+    return decimal_sum(
+        CreditGrant.objects.filter(
+            wallet_id=wallet_id,
+            created_at__gte=start,
+            voided_at__isnull=True,
+            source__in=[CreditGrant.Source.SUPPORT, CreditGrant.Source.REQUEST],
+        ),
+        "amount",
+    )
 
 
 def _issue_key(idempotency_key: str) -> str:
@@ -44,17 +53,30 @@ def _replay_issue(key: str, *, wallet: Wallet, amount: Decimal) -> CreditIssueRe
     wallet_id = entry.wallet_id if entry else request.wallet_id
     first_amount = entry.grant.amount if entry and entry.grant_id else (request.amount if request else None)
     if wallet_id != wallet.pk or first_amount != amount:
-        raise Conflict("This idempotency key was already used for a different credit.", code="idempotency_conflict",
-                       field="idempotency_key")
+        raise Conflict(
+            "This idempotency key was already used for a different credit.",
+            code="idempotency_conflict",
+            field="idempotency_key",
+        )
     if entry is not None:
         return CreditIssueResult(grant=entry.grant, request=None, status="issued", replayed=True)
     return CreditIssueResult(grant=request.grant, request=request, status="pending", replayed=True)
 
 
 @transaction.atomic
-def credit_issue(*, customer_id: int, amount: Decimal, kind: str = CreditGrant.Kind.SUPPORT, reason_code: str,
-                 reference: str = "", expires_at: datetime | None = None, note: str = "", idempotency_key: str,
-                 actor: Actor, now: datetime | None = None) -> CreditIssueResult:
+def credit_issue(
+    *,
+    customer_id: int,
+    amount: Decimal,
+    kind: str = CreditGrant.Kind.SUPPORT,
+    reason_code: str,
+    reference: str = "",
+    expires_at: datetime | None = None,
+    note: str = "",
+    idempotency_key: str,
+    actor: Actor,
+    now: datetime | None = None,
+) -> CreditIssueResult:
     """A support credit. Within the caps (per grant, and per customer per calendar month, UTC) it is granted at
     once; above either cap it becomes a pending CreditRequest for a finance approver."""
     key = _issue_key(idempotency_key)
@@ -84,16 +106,40 @@ def credit_issue(*, customer_id: int, amount: Decimal, kind: str = CreditGrant.K
     per_grant, per_month = support_caps()
     month_total = support_credited_this_month(wallet_id=wallet.pk, now=now)
     if amount > per_grant or month_total + amount > per_month:
-        request = CreditRequest(wallet=wallet, amount=amount, kind=kind, reason_code=reason_code, reference=reference,
-                                expires_at=expires_at, note=note, idempotency_key=key, requested_by=actor.user,
-                                requested_by_api_key=actor.api_key)
-        stamp_history(request, actor=actor, reason=("above the per-grant cap" if amount > per_grant
-                                                     else "above the monthly cap for this customer"))
+        request = CreditRequest(
+            wallet=wallet,
+            amount=amount,
+            kind=kind,
+            reason_code=reason_code,
+            reference=reference,
+            expires_at=expires_at,
+            note=note,
+            idempotency_key=key,
+            requested_by=actor.user,
+            requested_by_api_key=actor.api_key,
+        )
+        stamp_history(
+            request,
+            actor=actor,
+            reason=("above the per-grant cap" if amount > per_grant else "above the monthly cap for this customer"),
+        )
         request.save()
         return CreditIssueResult(grant=None, request=request, status="pending")
-    grant = _grant(wallet=wallet, kind=kind, amount=amount, priority=100, effective_at=now, expires_at=expires_at,
-                   price_per_credit=ZERO, reason_code=reason_code, reference=reference, note=note, key=key,
-                   actor=actor, source=CreditGrant.Source.SUPPORT)
+    grant = _grant(
+        wallet=wallet,
+        kind=kind,
+        amount=amount,
+        priority=100,
+        effective_at=now,
+        expires_at=expires_at,
+        price_per_credit=ZERO,
+        reason_code=reason_code,
+        reference=reference,
+        note=note,
+        key=key,
+        actor=actor,
+        source=CreditGrant.Source.SUPPORT,
+    )
     return CreditIssueResult(grant=grant, request=None, status="issued")
 
 
@@ -117,13 +163,25 @@ def credit_request_approve(*, request_id: int, actor: Actor, comment: str = "") 
     wallet, request = _decide_guard(request_id=request_id, actor=actor)
     now = timezone.now()
     if request.expires_at is not None and request.expires_at <= now:
-        raise Conflict("The requested expiry has passed; reject this request and ask for a new one.",
-                       code="expiry_passed")
+        raise Conflict(
+            "The requested expiry has passed; reject this request and ask for a new one.", code="expiry_passed"
+        )
     request.grant = _grant(
-        wallet=wallet, kind=request.kind, amount=request.amount, priority=100, effective_at=now,
-        expires_at=request.expires_at, price_per_credit=ZERO, reason_code=request.reason_code,
-        reference=request.reference, note=request.note, key=f"credit-request:{request.pk}:grant", actor=actor,
-        source=CreditGrant.Source.REQUEST, created_by=request.requested_by)
+        wallet=wallet,
+        kind=request.kind,
+        amount=request.amount,
+        priority=100,
+        effective_at=now,
+        expires_at=request.expires_at,
+        price_per_credit=ZERO,
+        reason_code=request.reason_code,
+        reference=request.reference,
+        note=request.note,
+        key=f"credit-request:{request.pk}:grant",
+        actor=actor,
+        source=CreditGrant.Source.REQUEST,
+        created_by=request.requested_by,
+    )
     request.status = CreditRequest.Status.APPROVED
     request.decided_by, request.decided_at = actor.user, now
     request.decision_comment = (comment or "").strip()

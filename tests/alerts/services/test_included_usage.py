@@ -1,4 +1,5 @@
 """Included usage crossing the contract's thresholds: fires at each threshold once, also under replay."""
+
 from decimal import Decimal
 
 import pytest
@@ -29,7 +30,10 @@ def test_fires_at_each_threshold_once_after_rating(shop, users, django_capture_o
     batch = [shop.event(acme, shop.tokens, 250, ago(hours=2))]  # 95 %
     ingest_and_rate(batch, django_capture_on_commit_callbacks)
     alerts = _included(acme)
-    assert [(a.threshold, a.value) for a in alerts] == [(Decimal(70), Decimal("70.00")), (Decimal(90), Decimal("95.00"))]
+    assert [(a.threshold, a.value) for a in alerts] == [
+        (Decimal(70), Decimal("70.00")),
+        (Decimal(90), Decimal("95.00")),
+    ]
     assert all(a.state == Alert.State.OPEN for a in alerts)
     assert alerts[1].occurred_on == ago(hours=2).date()
 

@@ -1,5 +1,6 @@
 """Notifications: email to the account manager, webhooks signed with HMAC-SHA256 over the body (verified by a
 tiny HTTP server on 127.0.0.1), retried with backoff on transient errors, every attempt logged."""
+
 import hashlib
 import hmac
 import json
@@ -63,11 +64,13 @@ class Receiver:
 @pytest.fixture
 def fire(shop, users, django_capture_on_commit_callbacks):
     """Make one balance alert fire for a customer managed by `am`, through rating."""
+
     def run():
         customer = shop.customer("hooked", credits="1000", manager=users["am"])
         alert_rule_create(kind=Kind.BALANCE_BELOW, threshold="500", customer_id=customer.pk, actor=SYSTEM)
         ingest_and_rate([shop.event(customer, shop.tokens, 300_000, ago(hours=1))], django_capture_on_commit_callbacks)
         return Alert.objects.get(customer=customer, kind=Kind.BALANCE_BELOW)
+
     return run
 
 
@@ -114,13 +117,15 @@ def test_transient_failures_are_retried_with_backoff_and_logged(fire):
     delivery = NotificationDelivery.objects.get(channel="webhook")
     assert (delivery.status, delivery.attempts) == ("sent", 3)
     assert [(e["status"], e["response_status"]) for e in delivery.log] == [
-        ("retrying", 500), ("retrying", 503), ("sent", 200)]
+        ("retrying", 500),
+        ("retrying", 503),
+        ("sent", 200),
+    ]
     assert [services.retry_delay(n) for n in (1, 2, 3, 4, 5, 6)] == [30, 120, 480, 1920, 3600, 3600]
 
 
 def test_a_client_error_fails_at_once_and_an_unreachable_endpoint_gives_up(fire, settings):
-    settings.RATEDESK = {**settings.RATEDESK, "ALERTS_DELIVERY_MAX_ATTEMPTS": 3,
-                         "ALERTS_WEBHOOK_TIMEOUT_SECONDS": 2}
+    settings.RATEDESK = {**settings.RATEDESK, "ALERTS_DELIVERY_MAX_ATTEMPTS": 3, "ALERTS_WEBHOOK_TIMEOUT_SECONDS": 2}
     with Receiver(statuses=[410]) as receiver:
         webhook_endpoint_create(name="gone", url=receiver.url, actor=SYSTEM)
         closed = Receiver()  # bound, never serving: connections are refused once it is closed
@@ -189,8 +194,9 @@ def test_with_a_worker_a_transient_error_schedules_a_celery_retry_with_backoff(f
     assert delivery.next_attempt_at is not None
 
 
-def test_bulk_loads_can_turn_evaluation_after_rating_and_notifications_off(shop, users, settings, evaluate,
-                                                                           django_capture_on_commit_callbacks):
+def test_bulk_loads_can_turn_evaluation_after_rating_and_notifications_off(
+    shop, users, settings, evaluate, django_capture_on_commit_callbacks
+):
     """What demo seeding does: rate 90 days without evaluating after each batch, then evaluate once, silently."""
     settings.RATEDESK = {**settings.RATEDESK, "ALERTS_EVALUATE_AFTER_RATING": False, "ALERTS_NOTIFY": False}
     customer = shop.customer("bulk", credits="1000", manager=users["am"])

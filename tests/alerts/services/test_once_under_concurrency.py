@@ -1,5 +1,6 @@
 """Firing once is a database guarantee, not a hope: two evaluations racing (real PostgreSQL connections) and
 direct inserts of a second live alert or a second alert for the same crossing are refused."""
+
 import threading
 from decimal import Decimal
 
@@ -14,9 +15,19 @@ from tests.alerts.builders import Shop, ago, ingest, rate
 
 
 def _alert(rule, customer, **kwargs):
-    values = {"rule": rule, "customer": customer, "kind": rule.kind, "subject": "", "window": "2026-11-01",
-              "seq": 1, "value": Decimal(1), "threshold": Decimal(2), "message": "x",
-              "occurred_on": timezone.now().date(), "fired_at": timezone.now()}
+    values = {
+        "rule": rule,
+        "customer": customer,
+        "kind": rule.kind,
+        "subject": "",
+        "window": "2026-11-01",
+        "seq": 1,
+        "value": Decimal(1),
+        "threshold": Decimal(2),
+        "message": "x",
+        "occurred_on": timezone.now().date(),
+        "fired_at": timezone.now(),
+    }
     values.update(kwargs)
     return Alert.objects.create(**values)
 
@@ -67,6 +78,10 @@ def test_racing_evaluations_fire_each_crossing_once(actors):
     assert errors == []
     for c in customers:
         kinds = sorted((a.kind, a.threshold) for a in Alert.objects.filter(customer=c))
-        assert kinds == [(Kind.BALANCE_BELOW, Decimal(1000000)), (Kind.INCLUDED_USAGE, Decimal(70)),
-                         (Kind.INCLUDED_USAGE, Decimal(90)), (Kind.INCLUDED_USAGE, Decimal(100))]
+        assert kinds == [
+            (Kind.BALANCE_BELOW, Decimal(1000000)),
+            (Kind.INCLUDED_USAGE, Decimal(70)),
+            (Kind.INCLUDED_USAGE, Decimal(90)),
+            (Kind.INCLUDED_USAGE, Decimal(100)),
+        ]
     assert AlertRule.objects.filter(contract__isnull=False, default_key="included_usage:70").count() == 3

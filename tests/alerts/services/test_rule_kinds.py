@@ -1,5 +1,6 @@
 """Each rule type fires at its threshold, only once (also under replay and repeated rating), records the value and
 threshold it fired on, and resolves when its condition clears."""
+
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -19,7 +20,8 @@ def alerts(customer, kind):
 
 
 def test_balance_below_fires_once_resolves_on_top_up_and_fires_again_on_a_new_crossing(
-        shop, evaluate, django_capture_on_commit_callbacks):
+    shop, evaluate, django_capture_on_commit_callbacks
+):
     c = shop.customer("bal", credits="1000")
     alert_rule_create(kind=Kind.BALANCE_BELOW, threshold="500", customer_id=c.pk, actor=SYSTEM)
     # 300k tokens at 0.002 credits = 600 credits: balance 400
@@ -94,25 +96,32 @@ def test_daily_spike_against_the_trailing_seven_day_average(shop, evaluate, djan
     assert alerts(c, Kind.DAILY_SPIKE) == []
     ingest_and_rate([shop.event(c, shop.images, 15, at)], django_capture_on_commit_callbacks)  # 40 = 4x
     [alert] = alerts(c, Kind.DAILY_SPIKE)
-    assert (alert.value, alert.threshold, alert.subject, alert.unit) == (Decimal("4.00"), Decimal(3), shop.images.code,
-                                                                        "×")
+    assert (alert.value, alert.threshold, alert.subject, alert.unit) == (
+        Decimal("4.00"),
+        Decimal(3),
+        shop.images.code,
+        "×",
+    )
     assert alert.window == today.date().isoformat() and alert.occurred_on == today.date()
     evaluate(c)
     ingest_and_rate([shop.event(c, shop.images, 10, at)], django_capture_on_commit_callbacks)  # 5x: same crossing
     assert len(alerts(c, Kind.DAILY_SPIKE)) == 1
 
 
-def test_negative_margin_fires_for_a_meter_priced_below_cost_only(actors, evaluate,
-                                                                  django_capture_on_commit_callbacks):
+def test_negative_margin_fires_for_a_meter_priced_below_cost_only(actors, evaluate, django_capture_on_commit_callbacks):
     # tokens cost $0.00001; this shop's USD table sells them at $0.000005 and its credits table at cost x2
     shop = Shop(actors, usd_token_price="0.000005")
     cheap = shop.customer("cheap", billing_model="postpaid", enforcement="unlimited")
     fair = shop.customer("fair", credits="100000", price_per_credit="0")  # free credits at a fair price
-    included = shop.customer("included", billing_model="prepaid", credits="1000",
-                             allowances={shop.tokens: 1_000_000})
-    ingest_and_rate([shop.event(cheap, shop.tokens, 100_000, ago(hours=2)),
-                     shop.event(fair, shop.tokens, 100_000, ago(hours=2)),
-                     shop.event(included, shop.tokens, 100_000, ago(hours=2))], django_capture_on_commit_callbacks)
+    included = shop.customer("included", billing_model="prepaid", credits="1000", allowances={shop.tokens: 1_000_000})
+    ingest_and_rate(
+        [
+            shop.event(cheap, shop.tokens, 100_000, ago(hours=2)),
+            shop.event(fair, shop.tokens, 100_000, ago(hours=2)),
+            shop.event(included, shop.tokens, 100_000, ago(hours=2)),
+        ],
+        django_capture_on_commit_callbacks,
+    )
     [alert] = alerts(cheap, Kind.NEGATIVE_MARGIN)
     assert (alert.value, alert.threshold, alert.subject) == (Decimal("-100.00"), Decimal(0), shop.tokens.code)
     assert alert.rule.customer_id is None  # the default rule for every customer
@@ -129,14 +138,16 @@ def test_included_usage_resolves_when_the_allowance_is_raised(shop, evaluate, dj
     ingest_and_rate([shop.event(c, shop.tokens, 950, ago(hours=2))], django_capture_on_commit_callbacks)
     assert sorted(a.threshold for a in alerts(c, Kind.INCLUDED_USAGE)) == [70, 90]
     contract = c.contracts.get()
-    contract_update(contract_id=contract.pk, allowances={shop.tokens.pk: Decimal(10_000)}, actor=SYSTEM,
-                    change_reason="upsell")
+    contract_update(
+        contract_id=contract.pk, allowances={shop.tokens.pk: Decimal(10_000)}, actor=SYSTEM, change_reason="upsell"
+    )
     evaluate(c)
     assert {a.state for a in alerts(c, Kind.INCLUDED_USAGE)} == {Alert.State.RESOLVED}
 
 
-def test_acknowledged_alert_stays_acknowledged_while_the_condition_holds(shop, evaluate, actors,
-                                                                       django_capture_on_commit_callbacks):
+def test_acknowledged_alert_stays_acknowledged_while_the_condition_holds(
+    shop, evaluate, actors, django_capture_on_commit_callbacks
+):
     from apps.alerts.services import alert_acknowledge
 
     c = shop.customer("ack", credits="1000")

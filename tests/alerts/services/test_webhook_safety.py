@@ -1,6 +1,7 @@
 """Webhooks cannot reach inside: private/loopback/link-local/multicast/unspecified destinations are refused at save
 time and again after DNS at send time, redirects are not followed, failures are recorded without the remote's own
 error text, and signatures carry a timestamp so a captured delivery cannot be replayed."""
+
 import time
 
 import pytest
@@ -16,12 +17,24 @@ from tests.alerts.services.test_notifications import Receiver, fire  # noqa: F40
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize("url", [
-    "http://127.0.0.1:6379/", "http://localhost:8000/hook", "http://10.0.0.1/", "http://192.168.1.20/",
-    "http://172.16.0.5/", "http://169.254.169.254/latest/meta-data/", "http://224.0.0.1/", "http://0.0.0.0:80/",
-    "http://[::1]/", "http://[::ffff:127.0.0.1]/", "http://[fe80::1]/", "http://100.64.0.1/",
-    "http://2130706433/",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:6379/",
+        "http://localhost:8000/hook",
+        "http://10.0.0.1/",
+        "http://192.168.1.20/",
+        "http://172.16.0.5/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://224.0.0.1/",
+        "http://0.0.0.0:80/",
+        "http://[::1]/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://[fe80::1]/",
+        "http://100.64.0.1/",
+        "http://2130706433/",
+    ],
+)
 def test_internal_destinations_are_refused_at_save_time(url, clients):
     with pytest.raises(ValidationFailed) as refused:
         webhook_endpoint_create(name="scan", url=url, actor=SYSTEM)
@@ -33,8 +46,9 @@ def test_internal_destinations_are_refused_at_save_time(url, clients):
 def test_an_edit_cannot_point_an_endpoint_inside():
     endpoint = webhook_endpoint_create(name="ops", url="https://93.184.215.14/hook", actor=SYSTEM)
     with pytest.raises(ValidationFailed):
-        webhook_endpoint_update(endpoint_id=endpoint.pk, name="ops", url="http://127.0.0.1:6379/", is_active=True,
-                                actor=SYSTEM)
+        webhook_endpoint_update(
+            endpoint_id=endpoint.pk, name="ops", url="http://127.0.0.1:6379/", is_active=True, actor=SYSTEM
+        )
 
 
 def test_public_addresses_and_allowed_private_hosts_are_accepted(settings):
@@ -50,6 +64,7 @@ def deliver(fire):  # noqa: F811 - the imported fixture
     def run():
         fire()
         return NotificationDelivery.objects.get(channel="webhook")
+
     return run
 
 
@@ -85,8 +100,11 @@ def test_redirects_are_not_followed(deliver, settings):
 
 
 def test_failures_do_not_show_the_remote_error_text(deliver, settings, clients):
-    settings.RATEDESK = {**settings.RATEDESK, "WEBHOOK_ALLOWED_PRIVATE_HOSTS": ["127.0.0.1"],
-                         "ALERTS_DELIVERY_MAX_ATTEMPTS": 1}
+    settings.RATEDESK = {
+        **settings.RATEDESK,
+        "WEBHOOK_ALLOWED_PRIVATE_HOSTS": ["127.0.0.1"],
+        "ALERTS_DELIVERY_MAX_ATTEMPTS": 1,
+    }
     closed = Receiver()
     url = closed.url
     closed.server.server_close()

@@ -1,5 +1,6 @@
 """Alert pages: allowed or refused per role, filters, acknowledgement with a note (htmx in place), rules and
 webhooks forms, bounded query counts."""
+
 from decimal import Decimal
 
 import pytest
@@ -72,10 +73,9 @@ def test_acknowledge_in_place_with_a_note(clients, fired, users):
     assert response.status_code == 200 and b"required" in response.content
     fired["alert"].refresh_from_db()
     assert fired["alert"].state == "open"
-    response = clients["support"].post(url, {"note": "Customer called, buying credits"},
-                                       headers={"HX-Request": "true"})
+    response = clients["support"].post(url, {"note": "Customer called, buying credits"}, headers={"HX-Request": "true"})
     assert response.status_code == 200
-    assert b"Customer called, buying credits" in response.content and b"<tr id=\"alert-" in response.content
+    assert b"Customer called, buying credits" in response.content and b'<tr id="alert-' in response.content
     fired["alert"].refresh_from_db()
     assert fired["alert"].state == "acknowledged" and fired["alert"].acknowledged_by == users["support"]
     response = clients["am"].post(url, {"note": "again"})  # plain post: redirect with a message
@@ -152,27 +152,40 @@ def test_rule_list_and_health_panel_query_counts(clients, shop, users, django_as
 
 def test_rule_create_and_edit_through_the_pages(clients, shop):
     c = shop.customer("ruled", credits="10")
-    response = clients["am"].post(reverse("alerts:rule-create"), {
-        "kind": Kind.BALANCE_BELOW, "customer": str(c.pk), "meter": "", "threshold": "2500", "enabled": "on",
-        "note": "call before it runs dry"})
+    response = clients["am"].post(
+        reverse("alerts:rule-create"),
+        {
+            "kind": Kind.BALANCE_BELOW,
+            "customer": str(c.pk),
+            "meter": "",
+            "threshold": "2500",
+            "enabled": "on",
+            "note": "call before it runs dry",
+        },
+    )
     assert response.status_code == 302
     rule = AlertRule.objects.get(customer=c, kind=Kind.BALANCE_BELOW)
     assert rule.threshold == Decimal(2500) and rule.created_by.username == "am"
-    response = clients["am"].post(reverse("alerts:rule-edit", args=[rule.pk]), {
-        "kind": Kind.BALANCE_BELOW, "customer": str(c.pk), "threshold": "-3", "enabled": "on"})
+    response = clients["am"].post(
+        reverse("alerts:rule-edit", args=[rule.pk]),
+        {"kind": Kind.BALANCE_BELOW, "customer": str(c.pk), "threshold": "-3", "enabled": "on"},
+    )
     assert response.status_code == 400 and b"above zero" in response.content
     response = clients["owner"].post(reverse("alerts:rule-edit", args=[rule.pk]), {"threshold": "1000"})
     assert response.status_code == 302
     rule.refresh_from_db()
     assert rule.threshold == Decimal(1000) and not rule.enabled
-    bad = clients["am"].post(reverse("alerts:rule-create"), {"kind": Kind.BALANCE_BELOW, "threshold": "5",
-                                                             "meter": str(shop.tokens.pk)})
+    bad = clients["am"].post(
+        reverse("alerts:rule-create"), {"kind": Kind.BALANCE_BELOW, "threshold": "5", "meter": str(shop.tokens.pk)}
+    )
     assert bad.status_code == 400 and b"whole account" in bad.content
 
 
 def test_webhook_secret_is_shown_once(clients):
-    response = clients["owner"].post(reverse("alerts:webhook-create"), {"name": "pager", "url": "https://ops.example/x",
-                                                                        "kinds": [Kind.RUNWAY_BELOW]})
+    response = clients["owner"].post(
+        reverse("alerts:webhook-create"),
+        {"name": "pager", "url": "https://ops.example/x", "kinds": [Kind.RUNWAY_BELOW]},
+    )
     assert response.status_code == 302
     endpoint = WebhookEndpoint.objects.get(name="pager")
     assert endpoint.kinds == [Kind.RUNWAY_BELOW] and endpoint.secret.startswith("whsec_")
@@ -184,8 +197,9 @@ def test_webhook_secret_is_shown_once(clients):
     assert bad.status_code == 400
 
 
-def test_alerts_sit_on_the_customer_page_time_axis_on_the_day_the_data_crossed(clients, shop, settings,
-                                                                           django_capture_on_commit_callbacks):
+def test_alerts_sit_on_the_customer_page_time_axis_on_the_day_the_data_crossed(
+    clients, shop, settings, django_capture_on_commit_callbacks
+):
     import json
     import re
 
@@ -205,7 +219,8 @@ def test_alerts_sit_on_the_customer_page_time_axis_on_the_day_the_data_crossed(c
 
 
 def test_customer_panel_groups_the_thresholds_of_one_meter_and_acknowledges_them_together(
-        clients, shop, django_capture_on_commit_callbacks):
+    clients, shop, django_capture_on_commit_callbacks
+):
     from tests.alerts.builders import ago, ingest_and_rate
 
     c = shop.customer("grouped", credits="100000", allowances={shop.tokens: 1000})
@@ -215,9 +230,12 @@ def test_customer_panel_groups_the_thresholds_of_one_meter_and_acknowledges_them
     assert "Also open for this meter and period: 90 %, 70 %" in html
     top = Alert.objects.get(customer=c, threshold=100)
     others = list(Alert.objects.filter(customer=c, threshold__in=[70, 90]).values_list("pk", flat=True))
-    response = clients["am"].post(reverse("alerts:alert-acknowledge", args=[top.pk]),
-                                  {"note": "Upsell agreed", "compact": "1", "also": others},
-                                  headers={"HX-Request": "true"})
+    response = clients["am"].post(
+        reverse("alerts:alert-acknowledge", args=[top.pk]),
+        {"note": "Upsell agreed", "compact": "1", "also": others},
+        headers={"HX-Request": "true"},
+    )
     assert response.status_code == 200 and b"Upsell agreed" in response.content
     assert set(Alert.objects.filter(customer=c, kind=Kind.INCLUDED_USAGE).values_list("state", flat=True)) == {
-        "acknowledged"}
+        "acknowledged"
+    }

@@ -1,4 +1,5 @@
 """Issue 9 item 4 for alerts: a margin alert's value is a margin, so only roles that may see margin see it."""
+
 import pytest
 
 from apps.alerts.models import Alert, Kind

@@ -24,8 +24,13 @@ def table(actors):
     table = RateTableFactory(code="list-usd")
     t1 = timezone.now() - timedelta(days=10)
     v1 = approved_version(table, {meter: "0.0011"}, maker=actors["owner"], checker=actors["finance"], effective_from=t1)
-    v2 = approved_version(table, {meter: "0.0010"}, maker=actors["owner"], checker=actors["finance"],
-                          effective_from=timezone.now() + timedelta(days=3))
+    v2 = approved_version(
+        table,
+        {meter: "0.0010"},
+        maker=actors["owner"],
+        checker=actors["finance"],
+        effective_from=timezone.now() + timedelta(days=3),
+    )
     return {"table": table, "v1": v1, "v2": v2, "t1": t1}
 
 

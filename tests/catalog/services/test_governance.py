@@ -1,5 +1,6 @@
 """Issue 9 items 1 and 2: a new draft starts from the newest approved version (scheduled ones included), and
 whoever changed a version's content may not decide on it."""
+
 from datetime import timedelta
 from decimal import Decimal
 
@@ -23,10 +24,16 @@ def scheduled_table(actors):
     """v1 in force since yesterday, v2 approved and scheduled ten days ahead with other prices."""
     table, meter = RateTableFactory(), MeterFactory()
     now = timezone.now()
-    v1 = approved_version(table, {meter: "1.00"}, maker=actors["owner"], checker=actors["finance"],
-                          effective_from=now - timedelta(days=1))
-    v2 = approved_version(table, {meter: "2.00"}, maker=actors["owner"], checker=actors["finance"],
-                          effective_from=now + timedelta(days=10))
+    v1 = approved_version(
+        table, {meter: "1.00"}, maker=actors["owner"], checker=actors["finance"], effective_from=now - timedelta(days=1)
+    )
+    v2 = approved_version(
+        table,
+        {meter: "2.00"},
+        maker=actors["owner"],
+        checker=actors["finance"],
+        effective_from=now + timedelta(days=10),
+    )
     return table, meter, v1, v2
 
 
@@ -46,12 +53,16 @@ def test_timeline_warns_when_a_scheduled_version_will_replace_the_new_one(schedu
     table, meter, v1, v2 = scheduled_table
     draft = services.rate_table_version_create_draft(rate_table_id=table.id, actor=actors["owner2"])
     services.rate_update_field(rate_id=draft.rates.get().id, field="unit_price", value="3", actor=actors["owner2"])
-    pending = services.rate_table_version_submit(version_id=draft.id, effective_from=timezone.now() + timedelta(days=3),
-                                                 reason="promo", actor=actors["owner2"])
+    pending = services.rate_table_version_submit(
+        version_id=draft.id, effective_from=timezone.now() + timedelta(days=3), reason="promo", actor=actors["owner2"]
+    )
     timeline = review.version_timeline(version_id=pending.id)
     assert timeline["in_force"].id == v1.id and timeline["replaced_by"].id == v2.id
     assert [(e.version.id, e.role) for e in timeline["entries"]] == [
-        (v1.id, "in_force"), (pending.id, "this"), (v2.id, "replaces_this")]
+        (v1.id, "in_force"),
+        (pending.id, "this"),
+        (v2.id, "replaces_this"),
+    ]
     assert review.version_diff(version_id=pending.id)["base"].id == v1.id
 
     page = _finance_client(actors).get(f"/catalog/reviews/{pending.id}/")
@@ -64,8 +75,9 @@ def test_timeline_warns_when_a_scheduled_version_will_replace_the_new_one(schedu
 def test_timeline_without_a_later_version_has_no_warning(scheduled_table, actors):
     table, meter, v1, v2 = scheduled_table
     draft = services.rate_table_version_create_draft(rate_table_id=table.id, actor=actors["owner2"])
-    pending = services.rate_table_version_submit(version_id=draft.id, effective_from=timezone.now() + timedelta(days=20),
-                                                 reason="later", actor=actors["owner2"])
+    pending = services.rate_table_version_submit(
+        version_id=draft.id, effective_from=timezone.now() + timedelta(days=20), reason="later", actor=actors["owner2"]
+    )
     timeline = review.version_timeline(version_id=pending.id)
     assert timeline["in_force"].id == v2.id and timeline["replaced_by"] is None
     html = _finance_client(actors).get(f"/catalog/reviews/{pending.id}/").content.decode()
@@ -116,14 +128,18 @@ def test_every_kind_of_content_edit_excludes_the_editor(actors, edit):
     services.rate_add(version_id=draft.id, meter_id=other.id, unit_price="1", actor=maker)
     if edit == "tiers":
         services.rate_update_field(rate_id=rate.id, field="pricing_model", value="graduated", actor=maker)
-        services.rate_tiers_set(rate_id=rate.id, tiers=services.parse_tiers(
-            [{"up_to": "10", "unit_price": "2"}, {"up_to": "", "unit_price": "1"}]), actor=both)
+        services.rate_tiers_set(
+            rate_id=rate.id,
+            tiers=services.parse_tiers([{"up_to": "10", "unit_price": "2"}, {"up_to": "", "unit_price": "1"}]),
+            actor=both,
+        )
     elif edit == "add":
         services.rate_add(version_id=draft.id, meter_id=MeterFactory().id, unit_price="1", actor=both)
     else:
         services.rate_remove(rate_id=rate.id, actor=both)
-    pending = services.rate_table_version_submit(version_id=draft.id, effective_from=timezone.now() + timedelta(days=1),
-                                                 reason="r", actor=maker)
+    pending = services.rate_table_version_submit(
+        version_id=draft.id, effective_from=timezone.now() + timedelta(days=1), reason="r", actor=maker
+    )
     with pytest.raises(FourEyesViolation):
         services.rate_table_version_approve(version_id=pending.id, content_hash=pending.content_hash, actor=both)
     html = _client_for(both.user).get(f"/catalog/reviews/{pending.id}/").content.decode()
@@ -152,8 +168,9 @@ def test_property_no_contributor_ever_decides(actors, steps):
     """Rounds of: someone holding both roles withdraws the pending version and maybe edits it, then the maker
     resubmits. Afterwards exactly the people who edited (and the maker) are refused; anyone else may decide."""
     table, meter = RateTableFactory(), MeterFactory()
-    people = [Actor(user=make_user(f"both-{table.pk}-{i}", Role.MONETIZATION_OWNER, Role.FINANCE_APPROVER))
-              for i in range(3)]
+    people = [
+        Actor(user=make_user(f"both-{table.pk}-{i}", Role.MONETIZATION_OWNER, Role.FINANCE_APPROVER)) for i in range(3)
+    ]
     maker = Actor(user=make_user(f"maker-{table.pk}", Role.MONETIZATION_OWNER, Role.FINANCE_APPROVER))
     draft = services.rate_table_version_create_draft(rate_table_id=table.id, actor=maker)
     services.rate_add(version_id=draft.id, meter_id=meter.id, unit_price="1", actor=maker)
@@ -176,17 +193,20 @@ def test_property_no_contributor_ever_decides(actors, steps):
             edit = "none"
         if edit != "none":
             edited.add(who)
-        version = services.rate_table_version_submit(version_id=version.id, effective_from=when, reason="r",
-                                                     actor=maker)
+        version = services.rate_table_version_submit(
+            version_id=version.id, effective_from=when, reason="r", actor=maker
+        )
     for who, person in enumerate(people):
         if who in edited:
             with pytest.raises(FourEyesViolation):
-                services.rate_table_version_approve(version_id=version.id, content_hash=version.content_hash,
-                                                    actor=person)
+                services.rate_table_version_approve(
+                    version_id=version.id, content_hash=version.content_hash, actor=person
+                )
     with pytest.raises(FourEyesViolation):
         services.rate_table_version_request_changes(version_id=version.id, comment="c", actor=maker)
     free = [p for who, p in enumerate(people) if who not in edited]
     decider = free[0] if free else actors["finance"]
-    approved = services.rate_table_version_approve(version_id=version.id, content_hash=version.content_hash,
-                                                   actor=decider)
+    approved = services.rate_table_version_approve(
+        version_id=version.id, content_hash=version.content_hash, actor=decider
+    )
     assert approved.status == S.APPROVED

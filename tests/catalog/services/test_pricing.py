@@ -64,13 +64,16 @@ def test_package_charges_started_packages():
     assert price_quantity(rate, D("1"), prior_quantity=D("1000")).amount == D("10")
 
 
-@pytest.mark.parametrize("tiers,message", [
-    ((), "at least one tier"),
-    ((TierSpec(None, D("1")), TierSpec(None, D("2"))), "only the last"),
-    ((TierSpec(D("100"), D("1")), TierSpec(D("50"), D("2")), TierSpec(None, D("1"))), "must be above"),
-    ((TierSpec(D("100"), D("1")),), "open-ended"),
-    ((TierSpec(None, D("-1")),), "negative"),
-])
+@pytest.mark.parametrize(
+    "tiers,message",
+    [
+        ((), "at least one tier"),
+        ((TierSpec(None, D("1")), TierSpec(None, D("2"))), "only the last"),
+        ((TierSpec(D("100"), D("1")), TierSpec(D("50"), D("2")), TierSpec(None, D("1"))), "must be above"),
+        ((TierSpec(D("100"), D("1")),), "open-ended"),
+        ((TierSpec(None, D("-1")),), "negative"),
+    ],
+)
 def test_tier_validation(tiers, message):
     with pytest.raises(PricingError, match=message):
         validate_tiers(tiers)

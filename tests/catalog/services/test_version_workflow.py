@@ -34,16 +34,22 @@ def draft_with_rate(table, meter, actor, price="1.5"):
 
 
 def submit(draft, actor, days=1, **kw):
-    return services.rate_table_version_submit(version_id=draft.id, effective_from=timezone.now() + timedelta(days=days),
-                                              reason="Q1 price change", actor=actor, **kw)
+    return services.rate_table_version_submit(
+        version_id=draft.id,
+        effective_from=timezone.now() + timedelta(days=days),
+        reason="Q1 price change",
+        actor=actor,
+        **kw,
+    )
 
 
 def test_full_happy_path_records_every_transition(table, meter, actors):
     draft = draft_with_rate(table, meter, actors["owner"])
     pending = submit(draft, actors["owner"])
     assert pending.status == S.PENDING_APPROVAL and len(pending.content_hash) == 64
-    approved = services.rate_table_version_approve(version_id=pending.id, content_hash=pending.content_hash,
-                                                   actor=actors["finance"], comment="ok")
+    approved = services.rate_table_version_approve(
+        version_id=pending.id, content_hash=pending.content_hash, actor=actors["finance"], comment="ok"
+    )
     assert approved.status == S.APPROVED and approved.decided_by == actors["finance"].user
     actions = list(ApprovalDecision.objects.filter(version=approved).values_list("action", "actor__username"))
     assert actions == [("create", "owner"), ("submit", "owner"), ("approve", "finance")]
@@ -54,7 +60,9 @@ def test_maker_can_never_approve_even_holding_finance_role(table, meter):
     actor = Actor(user=both)
     pending = submit(draft_with_rate(table, meter, actor), actor)
     for call in (
-        lambda: services.rate_table_version_approve(version_id=pending.id, content_hash=pending.content_hash, actor=actor),
+        lambda: services.rate_table_version_approve(
+            version_id=pending.id, content_hash=pending.content_hash, actor=actor
+        ),
         lambda: services.rate_table_version_reject(version_id=pending.id, comment="no", actor=actor),
         lambda: services.rate_table_version_request_changes(version_id=pending.id, comment="no", actor=actor),
     ):
@@ -68,16 +76,18 @@ def test_draft_creator_cannot_approve_what_a_colleague_submitted(table, meter, a
     draft = draft_with_rate(table, meter, Actor(user=both))
     pending = submit(draft, actors["owner"])
     with pytest.raises(FourEyesViolation):
-        services.rate_table_version_approve(version_id=pending.id, content_hash=pending.content_hash,
-                                            actor=Actor(user=both))
+        services.rate_table_version_approve(
+            version_id=pending.id, content_hash=pending.content_hash, actor=Actor(user=both)
+        )
 
 
 def test_only_finance_reviews(table, meter, actors):
     pending = submit(draft_with_rate(table, meter, actors["owner"]), actors["owner"])
     for name in ("owner2", "am", "support", "admin"):
         with pytest.raises(Forbidden):
-            services.rate_table_version_approve(version_id=pending.id, content_hash=pending.content_hash,
-                                                actor=actors[name])
+            services.rate_table_version_approve(
+                version_id=pending.id, content_hash=pending.content_hash, actor=actors[name]
+            )
 
 
 def test_only_catalog_editors_make_drafts(table, actors):
@@ -98,8 +108,9 @@ def test_submitted_content_is_frozen(table, meter, actors):
         services.rate_remove(rate_id=rate.id, actor=actors["owner"])
     with pytest.raises(InvalidTransition):
         services.rate_tiers_set(rate_id=rate.id, tiers=[], actor=actors["owner"])
-    approved = services.rate_table_version_approve(version_id=pending.id, content_hash=pending.content_hash,
-                                                   actor=actors["finance"])
+    approved = services.rate_table_version_approve(
+        version_id=pending.id, content_hash=pending.content_hash, actor=actors["finance"]
+    )
     with pytest.raises(InvalidTransition):
         services.rate_update_field(rate_id=rate.id, field="unit_price", value="9", actor=actors["owner"])
     assert approved.rates.get().unit_price == Decimal("1.5")
@@ -112,8 +123,9 @@ def test_approval_binds_to_content_hash(table, meter, actors):
     # Content altered behind the workflow's back (e.g. a direct DB write) is caught too.
     pending.rates.update(unit_price=Decimal("0.01"))
     with pytest.raises(Conflict):
-        services.rate_table_version_approve(version_id=pending.id, content_hash=pending.content_hash,
-                                            actor=actors["finance"])
+        services.rate_table_version_approve(
+            version_id=pending.id, content_hash=pending.content_hash, actor=actors["finance"]
+        )
 
 
 def test_withdraw_then_edit_then_resubmit(table, meter, actors):
@@ -130,8 +142,9 @@ def test_request_changes_needs_comment_then_maker_edits_and_resubmits(table, met
     pending = submit(draft_with_rate(table, meter, actors["owner"]), actors["owner"])
     with pytest.raises(ValidationFailed):
         services.rate_table_version_request_changes(version_id=pending.id, comment="  ", actor=actors["finance"])
-    changes = services.rate_table_version_request_changes(version_id=pending.id, comment="Too cheap",
-                                                          actor=actors["finance"])
+    changes = services.rate_table_version_request_changes(
+        version_id=pending.id, comment="Too cheap", actor=actors["finance"]
+    )
     assert changes.status == S.CHANGES_REQUESTED
     services.rate_update_field(rate_id=changes.rates.get().id, field="unit_price", value="3", actor=actors["owner"])
     assert submit(changes, actors["owner"]).status == S.PENDING_APPROVAL
@@ -154,7 +167,9 @@ def test_forbidden_transitions(table, meter, actors, status):
     draft = draft_with_rate(table, meter, actors["owner"])
     pending = submit(draft, actors["owner"])
     if status == S.APPROVED:
-        services.rate_table_version_approve(version_id=pending.id, content_hash=pending.content_hash, actor=actors["finance"])
+        services.rate_table_version_approve(
+            version_id=pending.id, content_hash=pending.content_hash, actor=actors["finance"]
+        )
     elif status == S.REJECTED:
         services.rate_table_version_reject(version_id=pending.id, comment="x", actor=actors["finance"])
     elif status == S.DISCARDED:
@@ -168,8 +183,9 @@ def test_forbidden_transitions(table, meter, actors, status):
         submit(version, actors["owner"])
     if status != S.PENDING_APPROVAL:
         with pytest.raises(InvalidTransition):
-            services.rate_table_version_approve(version_id=version.id, content_hash=version.content_hash,
-                                                actor=actors["finance"])
+            services.rate_table_version_approve(
+                version_id=version.id, content_hash=version.content_hash, actor=actors["finance"]
+            )
         with pytest.raises(InvalidTransition):
             services.rate_table_version_withdraw(version_id=version.id, actor=actors["owner"])
 
@@ -181,8 +197,13 @@ def test_only_one_open_version_per_table(table, meter, actors):
 
 
 def test_new_draft_copies_active_version_with_tiers(table, meter, actors):
-    approved_version(table, {meter: "2"}, maker=actors["owner"], checker=actors["finance"],
-                     effective_from=timezone.now() - timedelta(days=3))
+    approved_version(
+        table,
+        {meter: "2"},
+        maker=actors["owner"],
+        checker=actors["finance"],
+        effective_from=timezone.now() - timedelta(days=3),
+    )
     rate = RateTableVersion.objects.get(rate_table=table, status=S.APPROVED).rates.get()
     tiers = services.parse_tiers([{"up_to": "100", "unit_price": "2"}, {"up_to": "", "unit_price": "1"}])
     # Tiers on the approved version can only be set through a draft: create one, tier it, approve it.
@@ -200,8 +221,9 @@ def test_submit_validation(table, meter, actors):
         submit(empty, actors["owner"])
     services.rate_add(version_id=empty.id, meter_id=meter.id, unit_price="1", actor=actors["owner"])
     with pytest.raises(ValidationFailed, match="reason"):
-        services.rate_table_version_submit(version_id=empty.id, effective_from=timezone.now() + timedelta(days=1),
-                                           reason="", actor=actors["owner"])
+        services.rate_table_version_submit(
+            version_id=empty.id, effective_from=timezone.now() + timedelta(days=1), reason="", actor=actors["owner"]
+        )
     with pytest.raises(ValidationFailed, match="backdating reason") as exc:
         submit(empty, actors["owner"], days=-2)
     assert exc.value.field == "backdate_reason"
@@ -209,9 +231,17 @@ def test_submit_validation(table, meter, actors):
     assert backdated.backdate_reason == "Provider cut prices on the 1st"
 
 
-@pytest.mark.parametrize("field,value", [("unit_price", "-1"), ("unit_price", "abc"), ("unit_price", "nan"),
-                                         ("price_per_units", "0"), ("pricing_model", "magic"),
-                                         ("unit_price", "0.0000000000001")])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("unit_price", "-1"),
+        ("unit_price", "abc"),
+        ("unit_price", "nan"),
+        ("price_per_units", "0"),
+        ("pricing_model", "magic"),
+        ("unit_price", "0.0000000000001"),
+    ],
+)
 def test_cell_validation(table, meter, actors, field, value):
     draft = draft_with_rate(table, meter, actors["owner"])
     with pytest.raises(ValidationFailed):
@@ -223,8 +253,9 @@ def test_two_approved_versions_cannot_share_effective_from(table, meter, actors)
     approved_version(table, {meter: "1"}, maker=actors["owner"], checker=actors["finance"], effective_from=instant)
     draft = services.rate_table_version_create_draft(rate_table_id=table.id, actor=actors["owner"])
     with pytest.raises(ValidationFailed, match="already approved"):
-        services.rate_table_version_submit(version_id=draft.id, effective_from=instant, reason="x",
-                                           actor=actors["owner"])
+        services.rate_table_version_submit(
+            version_id=draft.id, effective_from=instant, reason="x", actor=actors["owner"]
+        )
 
 
 def test_version_in_force_is_exact_at_the_boundary(table, meter, actors):
@@ -259,8 +290,9 @@ def test_approval_signal_says_whether_backdated(table, meter, actors, django_cap
         draft = draft_with_rate(table, meter, actors["owner"])
         pending = submit(draft, actors["owner"], days=-1, backdate_reason="Contract signed last week")
         with django_capture_on_commit_callbacks(execute=True):
-            services.rate_table_version_approve(version_id=pending.id, content_hash=pending.content_hash,
-                                                actor=actors["finance"])
+            services.rate_table_version_approve(
+                version_id=pending.id, content_hash=pending.content_hash, actor=actors["finance"]
+            )
     finally:
         rate_table_version_approved.disconnect(receiver)
     assert received and received[0]["backdated"] is True and received[0]["version_id"] == pending.id

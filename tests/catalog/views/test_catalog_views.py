@@ -16,8 +16,14 @@ def world(actors):
     meter = MeterFactory(code="llm.input_tokens.fast", unit="token")
     add_cost(meter, "0.05", "1000000")
     table = RateTableFactory(code="list-usd")
-    active = approved_version(table, {meter: "0.15"}, maker=actors["owner"], checker=actors["finance"],
-                              effective_from=timezone.now() - timedelta(days=5), per_units="1000000")
+    active = approved_version(
+        table,
+        {meter: "0.15"},
+        maker=actors["owner"],
+        checker=actors["finance"],
+        effective_from=timezone.now() - timedelta(days=5),
+        per_units="1000000",
+    )
     draft = services.rate_table_version_create_draft(rate_table_id=table.id, actor=actors["owner"])
     return {"meter": meter, "table": table, "active": active, "draft": draft, "rate": draft.rates.get()}
 
@@ -92,10 +98,16 @@ def test_inline_cell_error_shows_in_place_and_keeps_value(world, clients):
 
 def test_tiers_expander_validates_and_saves(world, clients):
     draft, rate = world["draft"], world["rate"]
-    services.rate_update_field(rate_id=rate.id, field="pricing_model", value="graduated",
-                               actor=__import__("apps.core.actors", fromlist=["Actor"]).Actor(user=world["draft"].created_by))
+    services.rate_update_field(
+        rate_id=rate.id,
+        field="pricing_model",
+        value="graduated",
+        actor=__import__("apps.core.actors", fromlist=["Actor"]).Actor(user=world["draft"].created_by),
+    )
     url = f"/catalog/versions/{draft.pk}/rates/{rate.pk}/tiers/"
-    bad = clients["owner"].post(url, {"up_to": ["100", "100", ""], "tier_price": ["1", "2", "3"], "flat_fee": ["", "", ""]})
+    bad = clients["owner"].post(
+        url, {"up_to": ["100", "100", ""], "tier_price": ["1", "2", "3"], "flat_fee": ["", "", ""]}
+    )
     assert "must be above" in bad.content.decode() and 'value="100"' in bad.content.decode()
     no_open = clients["owner"].post(url, {"up_to": ["100", "200"], "tier_price": ["1", "2"], "flat_fee": ["", ""]})
     assert "open-ended" in no_open.content.decode()
@@ -107,8 +119,11 @@ def test_tiers_expander_validates_and_saves(world, clients):
 
 def test_submit_errors_come_back_on_the_form_with_values_kept(world, clients):
     draft = world["draft"]
-    response = clients["owner"].post(f"/catalog/versions/{draft.pk}/submit/",
-                                     {"effective_from": "2020-01-01T00:00", "reason": "cut"}, HTTP_HX_REQUEST="true")
+    response = clients["owner"].post(
+        f"/catalog/versions/{draft.pk}/submit/",
+        {"effective_from": "2020-01-01T00:00", "reason": "cut"},
+        HTTP_HX_REQUEST="true",
+    )
     html = response.content.decode()
     assert "backdating reason" in html and "cut" in html
     assert RateTableVersion.objects.get(pk=draft.pk).status == VersionStatus.DRAFT
@@ -116,10 +131,13 @@ def test_submit_errors_come_back_on_the_form_with_values_kept(world, clients):
 
 def test_submit_then_finance_reviews_diff_and_approves(world, clients, users):
     draft, rate = world["draft"], world["rate"]
-    clients["owner"].post(f"/catalog/versions/{draft.pk}/rates/{rate.pk}/cell/", {"field": "unit_price", "unit_price": "0.12"})
+    clients["owner"].post(
+        f"/catalog/versions/{draft.pk}/rates/{rate.pk}/cell/", {"field": "unit_price", "unit_price": "0.12"}
+    )
     effective = (timezone.now() + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
-    response = clients["owner"].post(f"/catalog/versions/{draft.pk}/submit/", {"effective_from": effective, "reason": "Cut"},
-                                     HTTP_HX_REQUEST="true")
+    response = clients["owner"].post(
+        f"/catalog/versions/{draft.pk}/submit/", {"effective_from": effective, "reason": "Cut"}, HTTP_HX_REQUEST="true"
+    )
     assert response.status_code == 204 and response["HX-Redirect"] == f"/catalog/versions/{draft.pk}/"
     queue = clients["finance"].get("/catalog/reviews/").content.decode()
     assert "List" not in queue or "Review" in queue
@@ -128,11 +146,14 @@ def test_submit_then_finance_reviews_diff_and_approves(world, clients, users):
     assert "0.15" in html and "0.12" in html and "-20.0 %" in html
     version = RateTableVersion.objects.get(pk=draft.pk)
     # Reject without comment: form error, nothing changes.
-    bad = clients["finance"].post(f"/catalog/reviews/{draft.pk}/", {"decision": "reject", "comment": "",
-                                                                    "content_hash": version.content_hash})
+    bad = clients["finance"].post(
+        f"/catalog/reviews/{draft.pk}/", {"decision": "reject", "comment": "", "content_hash": version.content_hash}
+    )
     assert bad.status_code == 400 and "comment is required" in bad.content.decode()
-    ok = clients["finance"].post(f"/catalog/reviews/{draft.pk}/", {"decision": "approve", "comment": "fine",
-                                                                   "content_hash": version.content_hash})
+    ok = clients["finance"].post(
+        f"/catalog/reviews/{draft.pk}/",
+        {"decision": "approve", "comment": "fine", "content_hash": version.content_hash},
+    )
     assert ok.status_code == 302
     assert RateTableVersion.objects.get(pk=draft.pk).status == VersionStatus.APPROVED
 
@@ -148,12 +169,16 @@ def test_review_page_refuses_own_change(world):
     client = Client()
     client.force_login(both)
     draft = services.rate_table_version_submit(
-        version_id=world["draft"].pk, effective_from=timezone.now() + timedelta(days=1), reason="x",
-        actor=Actor(user=both))
+        version_id=world["draft"].pk,
+        effective_from=timezone.now() + timedelta(days=1),
+        reason="x",
+        actor=Actor(user=both),
+    )
     page = client.get(f"/catalog/reviews/{draft.pk}/").content.decode()
     assert "four-eyes" in page
-    response = client.post(f"/catalog/reviews/{draft.pk}/", {"decision": "approve", "comment": "",
-                                                            "content_hash": draft.content_hash})
+    response = client.post(
+        f"/catalog/reviews/{draft.pk}/", {"decision": "approve", "comment": "", "content_hash": draft.content_hash}
+    )
     assert response.status_code == 400 and "four-eyes" in response.content.decode()
 
 
@@ -167,7 +192,9 @@ def test_as_of_view_shows_version_in_force(world, clients):
 
 def test_meter_cost_form_rejects_bad_input(world, clients):
     url = f"/catalog/meters/{world['meter'].pk}/"
-    response = clients["owner"].post(url, {"effective_from": "", "unit_cost": "-1", "per_units": "1", "currency": "USD"})
+    response = clients["owner"].post(
+        url, {"effective_from": "", "unit_cost": "-1", "per_units": "1", "currency": "USD"}
+    )
     assert response.status_code == 400
     assert clients["am"].post(url, {}).status_code == 403
 
@@ -176,8 +203,10 @@ def test_product_create_with_reason_records_history(clients):
     ProductFactory(code="taken")
     dup = clients["owner"].post("/catalog/products/new/", {"code": "taken", "name": "X", "change_reason": "r"})
     assert dup.status_code == 400
-    ok = clients["owner"].post("/catalog/products/new/", {"code": "voice", "name": "Voice", "is_active": "on",
-                                                         "change_reason": "New product line"})
+    ok = clients["owner"].post(
+        "/catalog/products/new/",
+        {"code": "voice", "name": "Voice", "is_active": "on", "change_reason": "New product line"},
+    )
     assert ok.status_code == 302
     from apps.catalog.models import Product
 

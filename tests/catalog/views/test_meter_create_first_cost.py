@@ -1,4 +1,5 @@
 """Issue 13 item 6: the new-meter form takes the first cost, so one page creates a meter with its margin."""
+
 from decimal import Decimal
 
 import pytest
@@ -10,8 +11,16 @@ pytestmark = pytest.mark.django_db
 
 
 def _post(client, product, **cost):
-    data = {"product": product.pk, "code": "gpu.seconds", "name": "GPU seconds", "unit": "second",
-            "aggregation": "sum", "description": "", "is_active": "on", "change_reason": "new meter"}
+    data = {
+        "product": product.pk,
+        "code": "gpu.seconds",
+        "name": "GPU seconds",
+        "unit": "second",
+        "aggregation": "sum",
+        "description": "",
+        "is_active": "on",
+        "change_reason": "new meter",
+    }
     data.update({f"cost-{k}": v for k, v in cost.items()})
     return client.post("/catalog/meters/new/", data)
 

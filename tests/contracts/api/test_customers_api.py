@@ -21,14 +21,23 @@ def api():
 
 def test_list_is_a_standard_page_with_external_ids(api, users):
     for i in range(3):
-        f.customer(f"c-{i}", f"Customer {i}", segment="smb" if i else "enterprise",
-                   account_manager_id=users["am"].pk if i == 0 else None)
+        f.customer(
+            f"c-{i}",
+            f"Customer {i}",
+            segment="smb" if i else "enterprise",
+            account_manager_id=users["am"].pk if i == 0 else None,
+        )
     response = api.get("/api/v1/customers")
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {"count", "next", "previous", "results"} and body["count"] == 3
-    assert body["results"][0] == {"id": "c-0", "name": "Customer 0", "segment": "enterprise", "status": "active",
-                                  "account_manager": "am"}
+    assert body["results"][0] == {
+        "id": "c-0",
+        "name": "Customer 0",
+        "segment": "enterprise",
+        "status": "active",
+        "account_manager": "am",
+    }
     assert [c["id"] for c in api.get("/api/v1/customers?segment=smb").json()["results"]] == ["c-1", "c-2"]
     assert [c["id"] for c in api.get("/api/v1/customers?search=mer 2").json()["results"]] == ["c-2"]
 
@@ -38,9 +47,16 @@ def test_detail_has_the_contract_in_force_with_decimal_strings(api):
     m = f.meter("gpu.seconds")
     from apps.contracts.selectors import OverrideTerms
 
-    f.contract(cust, starts_at=utc(2026, 1, 1), billing_model="hybrid", enforcement="soft",
-               overdraft_limit=D("250.5"), credit_price=D("0.01"), allowances={m.pk: D(3600)},
-               overrides={m.pk: OverrideTerms("fixed", None, D("0.0009"), D(1))})
+    f.contract(
+        cust,
+        starts_at=utc(2026, 1, 1),
+        billing_model="hybrid",
+        enforcement="soft",
+        overdraft_limit=D("250.5"),
+        credit_price=D("0.01"),
+        allowances={m.pk: D(3600)},
+        overrides={m.pk: OverrideTerms("fixed", None, D("0.0009"), D(1))},
+    )
     body = api.get("/api/v1/customers/acme").json()
     assert body["id"] == "acme" and body["name"] == "Acme"
     contract = body["contract"]
@@ -73,6 +89,10 @@ def test_schema_describes_the_endpoints(clients):
     response = clients["admin"].get("/api/schema/", HTTP_ACCEPT="application/json")
     assert response.status_code == 200
     text = response.content.decode()
-    for path in ("/api/v1/customers", "/api/v1/customers/{external_id}", "/api/v1/customers/{external_id}/balance",
-                 "/api/v1/customers/{external_id}/credits"):
+    for path in (
+        "/api/v1/customers",
+        "/api/v1/customers/{external_id}",
+        "/api/v1/customers/{external_id}/balance",
+        "/api/v1/customers/{external_id}/credits",
+    ):
         assert path in text

@@ -31,11 +31,21 @@ def test_customer_ids_by_external_id_in_one_query():
 def test_contract_terms_shape():
     cust = f.customer()
     m1, m2 = f.meter("llm.input_tokens.fast"), f.meter("image.generations")
-    contract = f.contract(cust, starts_at=utc(2026, 1, 1), ends_at=utc(2027, 1, 1), billing_model="hybrid",
-                          enforcement="soft", overdraft_limit=D(500), included_credits=D(1000),
-                          credit_price=D("0.01"), base_fee=D(99), billing_anchor_day=31,
-                          alert_thresholds=[100, 70, 90], allowances={m1.pk: D(5)},
-                          overrides={m2.pk: OverrideTerms("multiplier", D("0.9"), None, D(1))})
+    contract = f.contract(
+        cust,
+        starts_at=utc(2026, 1, 1),
+        ends_at=utc(2027, 1, 1),
+        billing_model="hybrid",
+        enforcement="soft",
+        overdraft_limit=D(500),
+        included_credits=D(1000),
+        credit_price=D("0.01"),
+        base_fee=D(99),
+        billing_anchor_day=31,
+        alert_thresholds=[100, 70, 90],
+        allowances={m1.pk: D(5)},
+        overrides={m2.pk: OverrideTerms("multiplier", D("0.9"), None, D(1))},
+    )
     terms = selectors.contract_in_force(customer_id=cust.pk, at=utc(2026, 3, 1))
     assert terms.id == contract.pk and terms.customer_id == cust.pk
     assert (terms.billing_model, terms.enforcement, terms.overdraft_limit) == ("hybrid", "soft", D(500))

@@ -76,14 +76,20 @@ def test_at_most_one_contract_in_force():
 def test_update_requires_reason_and_records_history(users):
     cust = f.customer()
     meter, meter2 = f.meter("llm.input_tokens.fast"), f.meter("gpu.seconds")
-    contract = f.contract(cust, allowances={meter.pk: D(1000)},
-                          overrides={meter2.pk: OverrideTerms("fixed", None, D("0.5"), D(1))})
+    contract = f.contract(
+        cust, allowances={meter.pk: D(1000)}, overrides={meter2.pk: OverrideTerms("fixed", None, D("0.5"), D(1))}
+    )
     actor = Actor(user=users["am"])
     with pytest.raises(ValidationFailed):
         services.contract_update(contract_id=contract.pk, actor=actor, change_reason="  ", base_fee=D(10))
-    services.contract_update(contract_id=contract.pk, actor=actor, change_reason="renewal discount",
-                             base_fee=D(10), allowances={meter.pk: D(2000)},
-                             overrides={meter2.pk: OverrideTerms("multiplier", D("0.8"), None, D(1))})
+    services.contract_update(
+        contract_id=contract.pk,
+        actor=actor,
+        change_reason="renewal discount",
+        base_fee=D(10),
+        allowances={meter.pk: D(2000)},
+        overrides={meter2.pk: OverrideTerms("multiplier", D("0.8"), None, D(1))},
+    )
     contract.refresh_from_db()
     assert contract.base_fee == D(10)
     record = contract.history.first()
@@ -98,11 +104,14 @@ def test_update_requires_reason_and_records_history(users):
     assert terms.allowances == {meter.pk: D(2000)}
     assert terms.overrides[meter2.pk] == OverrideTerms("multiplier", D("0.8"), None, D(1))
     # dropping an allowance (quantity 0 or left out) deletes it, with the reason in its history
-    services.contract_update(contract_id=contract.pk, actor=actor, change_reason="no more included tokens",
-                             allowances={})
+    services.contract_update(
+        contract_id=contract.pk, actor=actor, change_reason="no more included tokens", allowances={}
+    )
     assert selectors.contract_in_force(customer_id=cust.pk, at=utc(2026, 2, 1)).allowances == {}
-    assert any(r.kind == "deleted" and r.reason == "no more included tokens"
-               for r in selectors.contract_history(contract_id=contract.pk))
+    assert any(
+        r.kind == "deleted" and r.reason == "no more included tokens"
+        for r in selectors.contract_history(contract_id=contract.pk)
+    )
 
 
 @pytest.mark.django_db
@@ -139,8 +148,9 @@ def test_concurrent_overlapping_contracts_only_one_wins():
     def worker(i):
         try:
             barrier.wait()
-            services.contract_create(customer_id=cust.pk, rate_table_id=table.pk,
-                                     starts_at=utc(2026, 1, 1) + timedelta(days=i), actor=SYSTEM)
+            services.contract_create(
+                customer_id=cust.pk, rate_table_id=table.pk, starts_at=utc(2026, 1, 1) + timedelta(days=i), actor=SYSTEM
+            )
             outcomes.append("created")
         except Conflict:
             outcomes.append("conflict")

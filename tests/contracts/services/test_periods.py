@@ -10,31 +10,34 @@ def utc(*args):
     return datetime(*args, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("anchor,at,start,end", [
-    (1, utc(2026, 3, 15, 10), utc(2026, 3, 1), utc(2026, 4, 1)),
-    (1, utc(2026, 3, 1), utc(2026, 3, 1), utc(2026, 4, 1)),  # start is inclusive
-    (1, utc(2026, 3, 31, 23, 59, 59, 999999), utc(2026, 3, 1), utc(2026, 4, 1)),  # end is exclusive
-    (1, utc(2026, 12, 31, 23), utc(2026, 12, 1), utc(2027, 1, 1)),  # year end
-    (15, utc(2026, 1, 14, 23, 59), utc(2025, 12, 15), utc(2026, 1, 15)),  # before the anchor: previous month
-    (15, utc(2026, 1, 15), utc(2026, 1, 15), utc(2026, 2, 15)),
-    # anchor 31: shorter months start on their last day
-    (31, utc(2026, 2, 10), utc(2026, 1, 31), utc(2026, 2, 28)),
-    (31, utc(2026, 2, 28), utc(2026, 2, 28), utc(2026, 3, 31)),
-    (31, utc(2026, 4, 30, 12), utc(2026, 4, 30), utc(2026, 5, 31)),
-    (31, utc(2026, 4, 29, 12), utc(2026, 3, 31), utc(2026, 4, 30)),
-    (31, utc(2026, 5, 31), utc(2026, 5, 31), utc(2026, 6, 30)),
-    # leap years
-    (31, utc(2028, 2, 29, 5), utc(2028, 2, 29), utc(2028, 3, 31)),
-    (31, utc(2028, 2, 28, 5), utc(2028, 1, 31), utc(2028, 2, 29)),
-    (29, utc(2028, 2, 29), utc(2028, 2, 29), utc(2028, 3, 29)),
-    (29, utc(2027, 2, 28), utc(2027, 2, 28), utc(2027, 3, 29)),
-    (29, utc(2027, 2, 27), utc(2027, 1, 29), utc(2027, 2, 28)),
-    (30, utc(2027, 2, 28, 1), utc(2027, 2, 28), utc(2027, 3, 30)),
-    (30, utc(2028, 3, 1), utc(2028, 2, 29), utc(2028, 3, 30)),
-    (30, utc(2100, 2, 28), utc(2100, 2, 28), utc(2100, 3, 30)),  # 2100 is not a leap year
-    (29, utc(2000, 2, 29), utc(2000, 2, 29), utc(2000, 3, 29)),  # 2000 is
-    (30, utc(2026, 1, 30), utc(2026, 1, 30), utc(2026, 2, 28)),
-])
+@pytest.mark.parametrize(
+    "anchor,at,start,end",
+    [
+        (1, utc(2026, 3, 15, 10), utc(2026, 3, 1), utc(2026, 4, 1)),
+        (1, utc(2026, 3, 1), utc(2026, 3, 1), utc(2026, 4, 1)),  # start is inclusive
+        (1, utc(2026, 3, 31, 23, 59, 59, 999999), utc(2026, 3, 1), utc(2026, 4, 1)),  # end is exclusive
+        (1, utc(2026, 12, 31, 23), utc(2026, 12, 1), utc(2027, 1, 1)),  # year end
+        (15, utc(2026, 1, 14, 23, 59), utc(2025, 12, 15), utc(2026, 1, 15)),  # before the anchor: previous month
+        (15, utc(2026, 1, 15), utc(2026, 1, 15), utc(2026, 2, 15)),
+        # anchor 31: shorter months start on their last day
+        (31, utc(2026, 2, 10), utc(2026, 1, 31), utc(2026, 2, 28)),
+        (31, utc(2026, 2, 28), utc(2026, 2, 28), utc(2026, 3, 31)),
+        (31, utc(2026, 4, 30, 12), utc(2026, 4, 30), utc(2026, 5, 31)),
+        (31, utc(2026, 4, 29, 12), utc(2026, 3, 31), utc(2026, 4, 30)),
+        (31, utc(2026, 5, 31), utc(2026, 5, 31), utc(2026, 6, 30)),
+        # leap years
+        (31, utc(2028, 2, 29, 5), utc(2028, 2, 29), utc(2028, 3, 31)),
+        (31, utc(2028, 2, 28, 5), utc(2028, 1, 31), utc(2028, 2, 29)),
+        (29, utc(2028, 2, 29), utc(2028, 2, 29), utc(2028, 3, 29)),
+        (29, utc(2027, 2, 28), utc(2027, 2, 28), utc(2027, 3, 29)),
+        (29, utc(2027, 2, 27), utc(2027, 1, 29), utc(2027, 2, 28)),
+        (30, utc(2027, 2, 28, 1), utc(2027, 2, 28), utc(2027, 3, 30)),
+        (30, utc(2028, 3, 1), utc(2028, 2, 29), utc(2028, 3, 30)),
+        (30, utc(2100, 2, 28), utc(2100, 2, 28), utc(2100, 3, 30)),  # 2100 is not a leap year
+        (29, utc(2000, 2, 29), utc(2000, 2, 29), utc(2000, 3, 29)),  # 2000 is
+        (30, utc(2026, 1, 30), utc(2026, 1, 30), utc(2026, 2, 28)),
+    ],
+)
 def test_billing_period_edges(anchor, at, start, end):
     assert billing_period(anchor, at) == (start, end)
 
@@ -75,6 +78,10 @@ def test_periods_tile_time_without_gaps_or_overlaps(anchor):
 
 def test_periods_between():
     periods = billing_periods_between(31, utc(2026, 1, 15), utc(2026, 4, 1))
-    assert periods == [(utc(2025, 12, 31), utc(2026, 1, 31)), (utc(2026, 1, 31), utc(2026, 2, 28)),
-                       (utc(2026, 2, 28), utc(2026, 3, 31)), (utc(2026, 3, 31), utc(2026, 4, 30))]
+    assert periods == [
+        (utc(2025, 12, 31), utc(2026, 1, 31)),
+        (utc(2026, 1, 31), utc(2026, 2, 28)),
+        (utc(2026, 2, 28), utc(2026, 3, 31)),
+        (utc(2026, 3, 31), utc(2026, 4, 30)),
+    ]
     assert billing_periods_between(1, utc(2026, 1, 1), utc(2026, 1, 1)) == []

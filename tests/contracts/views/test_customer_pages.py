@@ -12,16 +12,33 @@ D = Decimal
 
 def contract_post(table, meter, **overrides):
     data = {
-        "rate_table": str(table.pk), "starts_on": "2026-01-01", "ends_on": "", "billing_model": "hybrid",
-        "enforcement": "soft", "overdraft_limit": "500", "currency": "usd", "base_fee": "99",
-        "included_credits": "1000", "credit_price": "0.01", "billing_anchor_day": "31",
-        "alert_thresholds": "70, 90, 100", "notes": "", "change_reason": "signed",
-        "allowance-TOTAL_FORMS": "2", "allowance-INITIAL_FORMS": "0",
-        "allowance-0-meter": str(meter.pk), "allowance-0-quantity": "5000000",
-        "allowance-1-meter": "", "allowance-1-quantity": "",
-        "override-TOTAL_FORMS": "1", "override-INITIAL_FORMS": "0",
-        "override-0-meter": str(meter.pk), "override-0-kind": "multiplier", "override-0-multiplier": "0.8",
-        "override-0-unit_price": "", "override-0-price_per_units": "",
+        "rate_table": str(table.pk),
+        "starts_on": "2026-01-01",
+        "ends_on": "",
+        "billing_model": "hybrid",
+        "enforcement": "soft",
+        "overdraft_limit": "500",
+        "currency": "usd",
+        "base_fee": "99",
+        "included_credits": "1000",
+        "credit_price": "0.01",
+        "billing_anchor_day": "31",
+        "alert_thresholds": "70, 90, 100",
+        "notes": "",
+        "change_reason": "signed",
+        "allowance-TOTAL_FORMS": "2",
+        "allowance-INITIAL_FORMS": "0",
+        "allowance-0-meter": str(meter.pk),
+        "allowance-0-quantity": "5000000",
+        "allowance-1-meter": "",
+        "allowance-1-quantity": "",
+        "override-TOTAL_FORMS": "1",
+        "override-INITIAL_FORMS": "0",
+        "override-0-meter": str(meter.pk),
+        "override-0-kind": "multiplier",
+        "override-0-multiplier": "0.8",
+        "override-0-unit_price": "",
+        "override-0-price_per_units": "",
     }
     data.update(overrides)
     return data
@@ -42,7 +59,9 @@ def test_list_search_filters_and_my_accounts(clients, users):
     assert [r["customer"] for r in support.get("/customers/?q=zeph").context["rows"]] == [mine]
     assert [r["customer"] for r in support.get("/customers/?segment=smb").context["rows"]] == [other]
     assert [r["customer"] for r in support.get("/customers/?account_manager=none").context["rows"]] == [other]
-    assert [r["customer"] for r in support.get(f"/customers/?account_manager={users['am'].pk}").context["rows"]] == [mine]
+    assert [r["customer"] for r in support.get(f"/customers/?account_manager={users['am'].pk}").context["rows"]] == [
+        mine
+    ]
     assert [r["customer"] for r in support.get("/customers/?billing_model=postpaid").context["rows"]] == [mine]
     # htmx asks for the table only
     partial = support.get("/customers/?q=other", HTTP_HX_REQUEST="true")
@@ -67,13 +86,25 @@ def test_customer_page_lazy_loads_panels(clients):
 
 def test_create_customer_and_contract_through_forms(clients, users):
     am = clients["am"]
-    response = am.post("/customers/new/", {"external_id": "newco", "name": "NewCo", "segment": "startup",
-                                           "status": "trial", "account_manager": str(users["am"].pk)})
+    response = am.post(
+        "/customers/new/",
+        {
+            "external_id": "newco",
+            "name": "NewCo",
+            "segment": "startup",
+            "status": "trial",
+            "account_manager": str(users["am"].pk),
+        },
+    )
     assert response.status_code == 302
     customer = Customer.objects.get(external_id="newco")
     assert customer.account_manager == users["am"] and customer.history.first().history_user == users["am"]
-    assert am.post("/customers/new/", {"external_id": "newco", "name": "Dup", "segment": "startup",
-                                       "status": "trial"}).status_code == 400
+    assert (
+        am.post(
+            "/customers/new/", {"external_id": "newco", "name": "Dup", "segment": "startup", "status": "trial"}
+        ).status_code
+        == 400
+    )
     table, meter = f.rate_table(), f.meter()
     response = am.post("/customers/newco/contracts/new/", contract_post(table, meter))
     assert response.status_code == 302, response.content.decode()[:2000]
@@ -87,9 +118,10 @@ def test_create_customer_and_contract_through_forms(clients, users):
     assert response.status_code == 400
     assert "at most one contract" in " ".join(response.context["form"].errors["starts_on"])
     # row validation: a multiplier override without a multiplier
-    response = am.post("/customers/newco/contracts/new/",
-                       contract_post(table, meter, starts_on="2020-01-01", ends_on="2021-01-01",
-                                     **{"override-0-multiplier": ""}))
+    response = am.post(
+        "/customers/newco/contracts/new/",
+        contract_post(table, meter, starts_on="2020-01-01", ends_on="2021-01-01", **{"override-0-multiplier": ""}),
+    )
     assert response.status_code == 400
 
 

@@ -1,5 +1,6 @@
 """Permission matrix for every customer/contract and wallet page and action: allowed roles get in, the others
 get 403, anonymous users are sent to the login page."""
+
 from datetime import timedelta
 from decimal import Decimal
 
@@ -52,8 +53,14 @@ def world(users):
     cust = f.customer("acme", "Acme", account_manager_id=users["am"].pk)
     contract = f.contract(cust)
     grant = f.grant(cust, 100, expires_at=timezone.now() + timedelta(days=30))
-    request = credit_issue(customer_id=cust.pk, amount=Decimal(5000), kind="support", reason_code="outage",
-                           idempotency_key="perm", actor=Actor(user=users["support"])).request
+    request = credit_issue(
+        customer_id=cust.pk,
+        amount=Decimal(5000),
+        kind="support",
+        reason_code="outage",
+        idempotency_key="perm",
+        actor=Actor(user=users["support"]),
+    ).request
     return {"ext": cust.external_id, "contract": contract.pk, "grant": grant.pk, "request": request.pk}
 
 

@@ -1,4 +1,5 @@
 """POST /api/v1/events: the binding ingestion contract (DESIGN.md)."""
+
 from __future__ import annotations
 
 import json
@@ -45,8 +46,18 @@ def post(raw_key, body, client=None):
 def test_design_example_lands_and_records_the_key(setup, key):
     world, tokens, acme = setup
     ts = (timezone.now() - timedelta(minutes=1)).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    body = {"events": [{"id": "evt-1", "customer": "acme", "meter": "llm.input_tokens", "quantity": "1500",
-                        "timestamp": ts, "attributes": {"user": "u-7", "agent": "summarizer", "team": "legal"}}]}
+    body = {
+        "events": [
+            {
+                "id": "evt-1",
+                "customer": "acme",
+                "meter": "llm.input_tokens",
+                "quantity": "1500",
+                "timestamp": ts,
+                "attributes": {"user": "u-7", "agent": "summarizer", "team": "legal"},
+            }
+        ]
+    }
     response = post(key.raw_key, body)
     assert response.status_code == 200
     assert response.json() == {"ingested": 1, "duplicates": 0, "rejected": []}
@@ -77,14 +88,17 @@ def test_key_without_ingest_scope_and_people_are_refused(setup, clients):
     assert UsageEvent.objects.count() == 0
 
 
-@pytest.mark.parametrize("body,code", [
-    (b"not json", "invalid_json"),
-    (b"{\"events\": [", "invalid_json"),
-    ({"event": []}, "invalid_body"),
-    ({"events": {"id": 1}}, "invalid_body"),
-    ({"events": []}, "invalid_body"),
-    ([{"id": "x"}], "invalid_body"),
-])
+@pytest.mark.parametrize(
+    "body,code",
+    [
+        (b"not json", "invalid_json"),
+        (b'{"events": [', "invalid_json"),
+        ({"event": []}, "invalid_body"),
+        ({"events": {"id": 1}}, "invalid_body"),
+        ({"events": []}, "invalid_body"),
+        ([{"id": "x"}], "invalid_body"),
+    ],
+)
 def test_malformed_body_is_400_with_message_and_code(setup, key, body, code):
     response = post(key.raw_key, body)
     assert response.status_code == 400
@@ -131,17 +145,26 @@ def test_each_rejection_code_and_the_rest_lands(setup, key):
     payload = response.json()
     assert payload["ingested"] == 1 and payload["duplicates"] == 0
     codes = {r["index"]: r["code"] for r in payload["rejected"]}
-    assert codes == {1: "invalid", 2: "unknown_customer", 3: "unknown_meter", 4: "invalid_quantity",
-                     5: "timestamp_in_future", 6: "timestamp_too_old", 7: "idempotency_conflict", 8: "invalid",
-                     9: "invalid"}
+    assert codes == {
+        1: "invalid",
+        2: "unknown_customer",
+        3: "unknown_meter",
+        4: "invalid_quantity",
+        5: "timestamp_in_future",
+        6: "timestamp_too_old",
+        7: "idempotency_conflict",
+        8: "invalid",
+        9: "invalid",
+    }
     for rejection in payload["rejected"]:
         assert set(rejection) == {"index", "id", "code", "message"} and rejection["message"]
     assert payload["rejected"][0]["id"] == ""
     assert list(UsageEvent.objects.values_list("event_id", flat=True)) == ["good"]
 
 
-@pytest.mark.parametrize("quantity", ["NaN", "abc", "1e400", "-0.5", "1.0000000000001", True, None, [], "Infinity",
-                                      "1000000000000000000"])
+@pytest.mark.parametrize(
+    "quantity", ["NaN", "abc", "1e400", "-0.5", "1.0000000000001", True, None, [], "Infinity", "1000000000000000000"]
+)
 def test_invalid_quantities(setup, key, quantity):
     world, tokens, acme = setup
     event = {**world.event(acme, tokens, 1, ago(minutes=1)), "quantity": quantity}
@@ -151,8 +174,14 @@ def test_invalid_quantities(setup, key, quantity):
 
 def test_json_number_quantities_are_exact_decimals(setup, key):
     world, tokens, acme = setup
-    body = json.dumps({"events": [{**world.event(acme, tokens, 0, ago(minutes=1), id="a"), "quantity": 0.1},
-                                  {**world.event(acme, tokens, 0, ago(minutes=1), id="b"), "quantity": 7}]})
+    body = json.dumps(
+        {
+            "events": [
+                {**world.event(acme, tokens, 0, ago(minutes=1), id="a"), "quantity": 0.1},
+                {**world.event(acme, tokens, 0, ago(minutes=1), id="b"), "quantity": 7},
+            ]
+        }
+    )
     assert post(key.raw_key, body.encode()).json()["ingested"] == 2
     assert UsageEvent.objects.get(event_id="a").quantity == Decimal("0.1")
     assert UsageEvent.objects.get(event_id="b").quantity == 7
@@ -185,8 +214,11 @@ def test_same_id_different_payload_is_a_conflict_and_keeps_the_first(setup, key)
     world, tokens, acme = setup
     event = world.event(acme, tokens, 100, ago(minutes=3), id="evt-9", user="u1")
     post(key.raw_key, {"events": [event]})
-    for changed in ({**event, "quantity": "101"}, {**event, "attributes": {"user": "u2"}},
-                    {**event, "timestamp": ago(minutes=2).isoformat()}):
+    for changed in (
+        {**event, "quantity": "101"},
+        {**event, "attributes": {"user": "u2"}},
+        {**event, "timestamp": ago(minutes=2).isoformat()},
+    ):
         payload = post(key.raw_key, {"events": [changed]}).json()
         assert payload["ingested"] == 0 and payload["rejected"][0]["code"] == "idempotency_conflict"
     # Equivalent spellings of the same payload are duplicates, not conflicts.

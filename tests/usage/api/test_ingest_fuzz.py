@@ -1,6 +1,7 @@
 """Property tests for POST /api/v1/events: whatever JSON arrives (any structure, any unicode, lone surrogates and
 NUL included), the answer is never a 5xx; and in a batch mixing valid events with junk, every valid event is stored
 (with its quantity) while the junk is rejected one by one."""
+
 from __future__ import annotations
 
 import itertools
@@ -23,16 +24,36 @@ FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=list(Healt
 
 # Every code point, surrogates (Cs) and NUL included; json.dumps escapes what UTF-8 cannot carry.
 any_text = st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=12)
-storable_text = st.text(alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="\x00"),
-                        min_size=1, max_size=12)
-scalars = (st.none() | st.booleans() | st.integers(min_value=-10**30, max_value=10**30)
-           | st.floats(allow_nan=False, allow_infinity=False) | any_text)
+storable_text = st.text(
+    alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), min_size=1, max_size=12
+)
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | any_text
+)
 # Values known to have broken ingestion, mixed into the generated ones so every run meets them.
-hostile = st.sampled_from(["a\x00b", "\x00", "\ud800", "x\udfff", "١٢", "１２", "1_000", " 12",
-                           "0001-01-01T00:00:00+00:01", "9999-12-31T23:59:59-23:59", "9999-12-31T23:59:59Z"])
+hostile = st.sampled_from(
+    [
+        "a\x00b",
+        "\x00",
+        "\ud800",
+        "x\udfff",
+        "١٢",
+        "１２",
+        "1_000",
+        " 12",
+        "0001-01-01T00:00:00+00:01",
+        "9999-12-31T23:59:59-23:59",
+        "9999-12-31T23:59:59Z",
+    ]
+)
 hostile_text = hostile | any_text
-json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(any_text, inner, max_size=4), max_leaves=16)
+json_values = st.recursive(
+    scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(any_text, inner, max_size=4), max_leaves=16
+)
 
 
 @pytest.fixture
@@ -77,11 +98,13 @@ _ids = itertools.count()
 
 @st.composite
 def valid_event(draw, meter_code: str):
-    quantity = draw(st.decimals(min_value=0, max_value=10**9, places=draw(st.integers(0, 6)),
-                                allow_nan=False, allow_infinity=False))
+    quantity = draw(
+        st.decimals(min_value=0, max_value=10**9, places=draw(st.integers(0, 6)), allow_nan=False, allow_infinity=False)
+    )
     return {
         "id": f"v-{next(_ids)}-{draw(storable_text)}",
-        "customer": "acme", "meter": meter_code,
+        "customer": "acme",
+        "meter": meter_code,
         "quantity": draw(st.sampled_from([str(quantity), format(quantity, "f")])) if quantity % 1 else int(quantity),
         "timestamp": ago(minutes=draw(st.integers(1, 60 * 24))).isoformat(),
         "attributes": draw(st.dictionaries(storable_text, storable_text, max_size=3)),
@@ -96,8 +119,9 @@ def junk_event(draw, meter_code: str):
     if field is None:
         return draw(json_values)  # not even an object, or an arbitrary one
     if field == "attributes":
-        base[field] = draw(st.dictionaries(hostile_text, hostile_text | json_values, min_size=1, max_size=3)
-                           | json_values)
+        base[field] = draw(
+            st.dictionaries(hostile_text, hostile_text | json_values, min_size=1, max_size=3) | json_values
+        )
     else:
         base[field] = draw(hostile | json_values)
     return base
@@ -112,8 +136,7 @@ def test_every_valid_event_in_a_mixed_batch_is_stored(api, data):
     batch = data.draw(st.permutations(valid + junk))
     payload = assert_answer(post(client, {"events": batch}))
     assert "ingested" in payload, payload
-    stored = dict(UsageEvent.objects.filter(event_id__in=[e["id"] for e in valid])
-                  .values_list("event_id", "quantity"))
+    stored = dict(UsageEvent.objects.filter(event_id__in=[e["id"] for e in valid]).values_list("event_id", "quantity"))
     for event in valid:
         assert stored.get(event["id"]) == Decimal(str(event["quantity"])), (event, payload["rejected"])
     rejected_ids = {r["id"] for r in payload["rejected"]}

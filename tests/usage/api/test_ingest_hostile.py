@@ -1,5 +1,6 @@
 """Hostile input to POST /api/v1/events: a bad event is rejected on its own, the rest of the batch lands;
 a body that is unacceptable as a whole is a 400 (or 413), never a 500."""
+
 from __future__ import annotations
 
 import io
@@ -30,8 +31,9 @@ def setup(world):
 
 
 def post_raw(key, data: bytes, **extra):
-    return Client().post(URL, data=data, content_type="application/json",
-                         HTTP_AUTHORIZATION=f"Bearer {key.raw_key}", **extra)
+    return Client().post(
+        URL, data=data, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {key.raw_key}", **extra
+    )
 
 
 def good_event(world, tokens, acme, event_id="good"):
@@ -53,10 +55,17 @@ def assert_one_rejected(response, code="invalid"):
     return payload["rejected"][0]
 
 
-@pytest.mark.parametrize("field,value", [
-    ("id", "evt\u0000x"), ("customer", "ac\u0000me"), ("meter", "llm\u0000"),
-    ("id", "evt\ud800"), ("customer", "\udfffacme"), ("meter", "llm.input_tokens\ud800"),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("id", "evt\u0000x"),
+        ("customer", "ac\u0000me"),
+        ("meter", "llm\u0000"),
+        ("id", "evt\ud800"),
+        ("customer", "\udfffacme"),
+        ("meter", "llm.input_tokens\ud800"),
+    ],
+)
 def test_nul_and_lone_surrogates_in_fields_reject_only_that_event(setup, field, value):
     world, tokens, acme, key = setup
     bad = {**good_event(world, tokens, acme, "bad"), field: value}
@@ -64,10 +73,16 @@ def test_nul_and_lone_surrogates_in_fields_reject_only_that_event(setup, field, 
     assert "character" in rejection["message"]
 
 
-@pytest.mark.parametrize("attributes", [
-    {"user": "u\u0000"}, {"u\u0000ser": "x"}, {"user": {"deep": ["\u0000"]}},
-    {"user": "\ud800"}, {"\udbff": "x"},
-])
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        {"user": "u\u0000"},
+        {"u\u0000ser": "x"},
+        {"user": {"deep": ["\u0000"]}},
+        {"user": "\ud800"},
+        {"\udbff": "x"},
+    ],
+)
 def test_nul_and_lone_surrogates_in_attributes_reject_only_that_event(setup, attributes):
     world, tokens, acme, key = setup
     bad = {**good_event(world, tokens, acme, "bad"), "attributes": attributes}
@@ -81,8 +96,10 @@ def test_a_backslash_u0000_text_is_not_a_nul(setup):
     assert UsageEvent.objects.get().attributes == {"user": "\\u0000"}
 
 
-@pytest.mark.parametrize("timestamp", ["0001-01-01T00:00:00+00:01", "9999-12-31T23:59:59-23:59",
-                                       "0001-01-01T00:00:00+23:59", "9999-12-31T23:59:59Z"])
+@pytest.mark.parametrize(
+    "timestamp",
+    ["0001-01-01T00:00:00+00:01", "9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59", "9999-12-31T23:59:59Z"],
+)
 def test_extreme_timestamps_reject_only_that_event(setup, timestamp):
     world, tokens, acme, key = setup
     bad = {**good_event(world, tokens, acme, "bad"), "timestamp": timestamp}
@@ -114,11 +131,15 @@ def test_attributes_nested_tens_of_thousands_deep_is_a_400(setup):
     body = f'{{"events": [{json.dumps(good_event(world, tokens, acme))}, {event}]}}'.encode()
     response = post_raw(key, body)
     assert response.status_code == 400
-    assert response.json()["code"] == "too_deep" and str(getattr(ingestion, "MAX_BODY_DEPTH", 32)) in response.json()["message"]
+    assert (
+        response.json()["code"] == "too_deep"
+        and str(getattr(ingestion, "MAX_BODY_DEPTH", 32)) in response.json()["message"]
+    )
 
 
 def test_nesting_just_past_the_limit_is_a_400_and_within_it_lands(setup):
     world, tokens, acme, key = setup
+
     # root object > events list > event > attributes object: depth 4 before the attribute's own value.
     def body(levels):
         value = "1"
@@ -126,6 +147,7 @@ def test_nesting_just_past_the_limit_is_a_400_and_within_it_lands(setup):
             value = f"[{value}]"
         event = json.dumps(good_event(world, tokens, acme))[:-1] + f', "attributes": {{"x": {value}}}}}'
         return f'{{"events": [{event}]}}'.encode()
+
     assert post_raw(key, body(getattr(ingestion, "MAX_BODY_DEPTH", 32) - 4 + 1)).json()["code"] == "too_deep"
     response = post_raw(key, body(getattr(ingestion, "MAX_BODY_DEPTH", 32) - 4))
     assert response.status_code == 200 and response.json()["ingested"] == 1
@@ -137,8 +159,9 @@ def test_a_chunked_body_over_the_cap_is_413(setup):
     data = json.dumps({"events": events}).encode()
     with override_settings(RATEDESK={**settings.RATEDESK, "USAGE_MAX_BODY_BYTES": 1000}):
         # Transfer-Encoding: chunked has no Content-Length; the server hands the decoded stream to the app.
-        response = post_raw(key, data, CONTENT_LENGTH="", HTTP_TRANSFER_ENCODING="chunked",
-                            **{"wsgi.input": io.BytesIO(data)})
+        response = post_raw(
+            key, data, CONTENT_LENGTH="", HTTP_TRANSFER_ENCODING="chunked", **{"wsgi.input": io.BytesIO(data)}
+        )
     assert response.status_code == 413 and response.json()["code"] == "payload_too_large"
     assert UsageEvent.objects.count() == 0
 
@@ -146,6 +169,7 @@ def test_a_chunked_body_over_the_cap_is_413(setup):
 def test_a_chunked_body_within_the_cap_lands(setup):
     world, tokens, acme, key = setup
     data = json.dumps({"events": [good_event(world, tokens, acme)]}).encode()
-    response = post_raw(key, data, CONTENT_LENGTH="", HTTP_TRANSFER_ENCODING="chunked",
-                        **{"wsgi.input": io.BytesIO(data)})
+    response = post_raw(
+        key, data, CONTENT_LENGTH="", HTTP_TRANSFER_ENCODING="chunked", **{"wsgi.input": io.BytesIO(data)}
+    )
     assert response.status_code == 200 and response.json()["ingested"] == 1

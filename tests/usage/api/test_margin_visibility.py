@@ -1,4 +1,5 @@
 """Issue 9 item 4: cost and margin follow the capability everywhere: API (session or key), CSVs and pages."""
+
 import csv
 import io
 
@@ -87,8 +88,13 @@ def test_catalog_pages_show_cost_only_with_margin(clients, charged):
 def test_one_helper_decides_for_users_and_keys(users):
     from apps.core.actors import ApiKeyPrincipal
 
-    assert [may_see_margin(users[n]) for n in ("owner", "finance", "am", "support", "admin")] == \
-        [True, True, False, False, False]
+    assert [may_see_margin(users[n]) for n in ("owner", "finance", "am", "support", "admin")] == [
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
     for scopes, expected in (({"read"}, False), ({"read", "margin"}, True)):
         key = api_key_create(name="k", actor=SYSTEM, scopes=frozenset(scopes)).api_key
         assert may_see_margin(ApiKeyPrincipal(api_key=key)) is expected

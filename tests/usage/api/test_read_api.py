@@ -1,4 +1,5 @@
 """Read APIs: usage per meter (end inclusive), entitlements (no event scan), statement CSV, meters, schema/docs."""
+
 from __future__ import annotations
 
 import csv
@@ -28,9 +29,11 @@ def api(world):
     world.version(table, {tokens: {"price": "0.5", "per": "1000"}, images: "2"}, effective_from=ago(days=60))
     acme = world.customer("acme", table, credits="100", allowances={tokens: "1000"}, enforcement="hard")
     today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-    events = [world.event(acme, tokens, 3000, today - timedelta(days=2) + timedelta(hours=1), user="u1"),
-              world.event(acme, tokens, 2000, today - timedelta(days=1) + timedelta(hours=1), agent="bot"),
-              world.event(acme, images, 4, today - timedelta(days=1) + timedelta(hours=2))]
+    events = [
+        world.event(acme, tokens, 3000, today - timedelta(days=2) + timedelta(hours=1), user="u1"),
+        world.event(acme, tokens, 2000, today - timedelta(days=1) + timedelta(hours=1), agent="bot"),
+        world.event(acme, images, 4, today - timedelta(days=1) + timedelta(hours=2)),
+    ]
     ingest(events)
     rate()
     return {"client": client, "acme": acme, "tokens": tokens, "images": images, "today": today, "world": world}
@@ -42,27 +45,41 @@ def test_usage_per_meter_with_end_inclusive(api):
     end = (today - timedelta(days=1)).date().isoformat()
     response = client.get(f"/api/v1/customers/acme/usage?start={start}&end={end}")
     assert response.status_code == 200
-    assert response.json() == {"customer": "acme", "start": start, "end": end, "meters": [
-        {"meter": "image.generations", "quantity": "4", "credits": "8", "amount": "8", "cost": "0.08"},
-        {"meter": "llm.input_tokens", "quantity": "5000", "credits": "2", "amount": "2", "cost": "5"},
-    ]}
+    assert response.json() == {
+        "customer": "acme",
+        "start": start,
+        "end": end,
+        "meters": [
+            {"meter": "image.generations", "quantity": "4", "credits": "8", "amount": "8", "cost": "0.08"},
+            {"meter": "llm.input_tokens", "quantity": "5000", "credits": "2", "amount": "2", "cost": "5"},
+        ],
+    }
     only_first_day = client.get(f"/api/v1/customers/acme/usage?start={start}&end={start}&meter=llm.input_tokens")
     assert only_first_day.json()["meters"] == [
-        {"meter": "llm.input_tokens", "quantity": "3000", "credits": "1", "amount": "1", "cost": "3"}]
+        {"meter": "llm.input_tokens", "quantity": "3000", "credits": "1", "amount": "1", "cost": "3"}
+    ]
 
 
-@pytest.mark.parametrize("query,code", [("start=2026-13-01&end=2026-01-01", "invalid"),
-                                        ("start=2026-02-01&end=2026-01-01", "invalid"),
-                                        ("start=2025-01-01&end=2026-12-31", "invalid"),
-                                        ("meter=nope", "unknown_meter")])
+@pytest.mark.parametrize(
+    "query,code",
+    [
+        ("start=2026-13-01&end=2026-01-01", "invalid"),
+        ("start=2026-02-01&end=2026-01-01", "invalid"),
+        ("start=2025-01-01&end=2026-12-31", "invalid"),
+        ("meter=nope", "unknown_meter"),
+    ],
+)
 def test_usage_bad_queries_are_400(api, query, code):
     response = api["client"].get(f"/api/v1/customers/acme/usage?{query}")
     assert response.status_code == 400 and response.json()["code"] == code
 
 
 def test_unknown_customer_is_404(api):
-    for url in ("/api/v1/customers/nobody/usage", "/api/v1/customers/nobody/entitlements/llm.input_tokens",
-                "/api/v1/customers/nobody/statement"):
+    for url in (
+        "/api/v1/customers/nobody/usage",
+        "/api/v1/customers/nobody/entitlements/llm.input_tokens",
+        "/api/v1/customers/nobody/statement",
+    ):
         response = api["client"].get(url)
         assert response.status_code == 404 and response.json()["code"] == "unknown_customer"
 
@@ -72,15 +89,25 @@ def test_entitlements_follow_allowance_balance_and_policy_without_scanning_event
     with CaptureQueriesContext(connection) as queries:
         response = client.get("/api/v1/customers/acme/entitlements/llm.input_tokens")
     assert response.status_code == 200
-    assert response.json() == {"allowed": True, "reason": "balance_available", "policy": "hard", "balance": "90",
-                               "included_remaining": "0"}
+    assert response.json() == {
+        "allowed": True,
+        "reason": "balance_available",
+        "policy": "hard",
+        "balance": "90",
+        "included_remaining": "0",
+    }
     assert not any("usage_event" in q["sql"] or "usage_rated" in q["sql"] for q in queries.captured_queries)
     # Spend the rest: hard policy refuses at zero.
     ingest([world.event(acme, tokens, 500_000, ago(minutes=1))])
     rate()
     body = client.get("/api/v1/customers/acme/entitlements/llm.input_tokens").json()
-    assert body == {"allowed": False, "reason": "balance_exhausted", "policy": "hard", "balance": "0",
-                    "included_remaining": "0"}
+    assert body == {
+        "allowed": False,
+        "reason": "balance_exhausted",
+        "policy": "hard",
+        "balance": "0",
+        "included_remaining": "0",
+    }
     assert client.get("/api/v1/customers/acme/entitlements/no.such").status_code == 404
 
 
@@ -115,12 +142,25 @@ def test_statement_csv_one_line_per_meter(api):
     end = today.date().isoformat()
     response = client.get(f"/api/v1/customers/acme/statement?start={start}&end={end}")
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
-    assert f'filename="statement-acme-{start.replace("-", "")}-{end.replace("-", "")}.csv"' in response["Content-Disposition"]
+    assert (
+        f'filename="statement-acme-{start.replace("-", "")}-{end.replace("-", "")}.csv"'
+        in response["Content-Disposition"]
+    )
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert [r["meter"] for r in rows] == ["image.generations", "llm.input_tokens"]
     tokens = rows[1]
-    assert (tokens["quantity"], tokens["included"], tokens["from_credits"], tokens["overage"]) == ("5000", "1000", "4000", "0")
-    assert (tokens["unit_price"], tokens["amount"], tokens["credits"], tokens["cost"]) == ("0.0005", "2.00", "2.00", "5.00")
+    assert (tokens["quantity"], tokens["included"], tokens["from_credits"], tokens["overage"]) == (
+        "5000",
+        "1000",
+        "4000",
+        "0",
+    )
+    assert (tokens["unit_price"], tokens["amount"], tokens["credits"], tokens["cost"]) == (
+        "0.0005",
+        "2.00",
+        "2.00",
+        "5.00",
+    )
     assert rows[0]["amount"] == "8.00" and rows[0]["pricing_unit"] == "credits" and rows[0]["events"] == "1"
 
 
@@ -129,8 +169,12 @@ def test_meters_list_is_a_drf_page(api):
     assert response.status_code == 200
     body = response.json()
     assert body["count"] == 2 and {"next", "previous", "results"} <= set(body)
-    assert body["results"][0] == {"code": "image.generations", "name": "Image Generations", "unit": "image",
-                                  "aggregation": "sum"}
+    assert body["results"][0] == {
+        "code": "image.generations",
+        "name": "Image Generations",
+        "unit": "image",
+        "aggregation": "sum",
+    }
 
 
 def test_read_apis_need_a_key_with_usage_view(api):
@@ -147,8 +191,13 @@ def test_schema_and_docs_work_offline(clients):
     schema = clients["owner"].get("/api/schema/")
     assert schema.status_code == 200
     text = schema.content.decode()
-    for path in ("/api/v1/events", "/api/v1/meters", "/api/v1/customers/{external_id}/usage",
-                 "/api/v1/customers/{external_id}/entitlements/{meter}", "/api/v1/customers/{external_id}/statement"):
+    for path in (
+        "/api/v1/events",
+        "/api/v1/meters",
+        "/api/v1/customers/{external_id}/usage",
+        "/api/v1/customers/{external_id}/entitlements/{meter}",
+        "/api/v1/customers/{external_id}/statement",
+    ):
         assert path in text
     docs = clients["owner"].get("/api/docs/")
     assert docs.status_code == 200

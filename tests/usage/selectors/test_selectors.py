@@ -1,5 +1,6 @@
 """Usage reads: statements round once (half up, to cents) from unrounded rollups, ranges are inclusive, the
 attribution rollups answer "who drove it", and an explanation keeps its re-rating history."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -23,9 +24,21 @@ def usage(world):
     world.version(table, {tokens: {"price": "0.15", "per": "1000000"}}, effective_from=ago(days=60))
     acme = world.customer("acme", table, billing_model="postpaid")
     today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-    ingest([world.event(acme, tokens, 33_333, today - timedelta(days=1) + timedelta(hours=h), id=f"y{h}",
-                        user=f"u{h % 2}", agent="bot" if h % 3 == 0 else None) for h in range(3)]
-           + [world.event(acme, tokens, 100, today + timedelta(minutes=1), id="t0", user="u0")])
+    ingest(
+        [
+            world.event(
+                acme,
+                tokens,
+                33_333,
+                today - timedelta(days=1) + timedelta(hours=h),
+                id=f"y{h}",
+                user=f"u{h % 2}",
+                agent="bot" if h % 3 == 0 else None,
+            )
+            for h in range(3)
+        ]
+        + [world.event(acme, tokens, 100, today + timedelta(minutes=1), id="t0", user="u0")]
+    )
     rate()
     return world, tokens, table, acme, today
 
@@ -51,11 +64,13 @@ def test_ranges_are_inclusive_and_series_are_daily(usage):
 
 def test_attribution_answers_who_drove_the_usage(usage):
     world, tokens, table, acme, today = usage
-    users = selectors.top_attribution(customer_id=acme.pk, start=(today - timedelta(days=1)).date(),
-                                      end=today.date(), kind="user")
+    users = selectors.top_attribution(
+        customer_id=acme.pk, start=(today - timedelta(days=1)).date(), end=today.date(), kind="user"
+    )
     assert [(r.value, r.events) for r in users] == [("u0", 3), ("u1", 1)]
-    agents = selectors.top_attribution(customer_id=acme.pk, start=(today - timedelta(days=1)).date(),
-                                       end=today.date(), kind="agent")
+    agents = selectors.top_attribution(
+        customer_id=acme.pk, start=(today - timedelta(days=1)).date(), end=today.date(), kind="agent"
+    )
     assert [(r.value, r.events) for r in agents] == [("bot", 1)]
 
 

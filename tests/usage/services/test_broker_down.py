@@ -1,6 +1,7 @@
 """The broker being unreachable never fails a request whose write committed: the queueing error is logged, the
 caller gets its answer, and the periodic sweep does the work. Real commits (transaction=True) so on_commit runs
 inside the request, as in production; Celery publishes for real (eager off) to a closed port."""
+
 from __future__ import annotations
 
 import json
@@ -71,8 +72,12 @@ def test_ingestion_answers_200_and_the_sweep_rates_later(world, broker_down, cap
     acme = world.customer("acme", table, credits="1000")
     key = api_key_create(name="ingest", actor=SYSTEM)
     body = {"events": [world.event(acme, tokens, 5, ago(minutes=2), id=f"e{i}") for i in range(3)]}
-    response = Client().post("/api/v1/events", data=json.dumps(body), content_type="application/json",
-                             HTTP_AUTHORIZATION=f"Bearer {key.raw_key}")
+    response = Client().post(
+        "/api/v1/events",
+        data=json.dumps(body),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {key.raw_key}",
+    )
     assert response.status_code == 200 and response.json()["ingested"] == 3
     assert "could not queue usage.rate_pending" in caplog.text
     assert UsageEvent.objects.filter(state=UsageEvent.State.PENDING).count() == 3

@@ -1,5 +1,6 @@
 """Real concurrency on PostgreSQL: 16 requests with the same batch land once; two rating workers at once price
 positions correctly and never rate an event twice."""
+
 from __future__ import annotations
 
 import json
@@ -58,8 +59,9 @@ def test_sixteen_concurrent_requests_with_the_same_batch_land_once(world):
     body = json.dumps({"events": events})
 
     def post(_):
-        response = Client().post("/api/v1/events", data=body, content_type="application/json",
-                                 HTTP_AUTHORIZATION=f"Bearer {key.raw_key}")
+        response = Client().post(
+            "/api/v1/events", data=body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {key.raw_key}"
+        )
         assert response.status_code == 200, response.content
         return response.json()
 
@@ -73,8 +75,11 @@ def test_sixteen_concurrent_requests_with_the_same_batch_land_once(world):
 def test_two_rating_workers_at_once_rate_each_event_once_in_position(world):
     tokens = world.meter("tok")
     table = world.table(unit="credits")
-    world.version(table, {tokens: {"model": "graduated", "tiers": [(500, "2", "0"), (None, "1", "0")]}},
-                  effective_from=ago(days=30))
+    world.version(
+        table,
+        {tokens: {"model": "graduated", "tiers": [(500, "2", "0"), (None, "1", "0")]}},
+        effective_from=ago(days=30),
+    )
     acme = world.customer("acme", table, credits="100000")
     ingest([world.event(acme, tokens, 10, ago(minutes=300 - i), id=f"e{i:03d}") for i in range(200)])
 

@@ -1,6 +1,7 @@
 """Issue 8.1: a contract's included credits per period are a grant of kind `included`, issued once per contract
 period (beat task, or on demand when rating meets a period without one), free, drawn before every other grant,
 expiring at the period's end; issue and expiry are ledger entries."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -25,9 +26,15 @@ def _with_included(world, contract_kwargs, included):
     table = world.table(unit="credits")
     world.version(table, {meter: "1"}, effective_from=ago(days=90))
     customer = contracts.customer_create(external_id="acme", name="Acme", actor=world.owner)
-    contracts.contract_create(customer_id=customer.pk, rate_table_id=table.id,
-                              starts_at=datetime(2020, 1, 1, tzinfo=UTC), billing_anchor_day=1,
-                              included_credits=D(included), actor=world.finance, **contract_kwargs)
+    contracts.contract_create(
+        customer_id=customer.pk,
+        rate_table_id=table.id,
+        starts_at=datetime(2020, 1, 1, tzinfo=UTC),
+        billing_anchor_day=1,
+        included_credits=D(included),
+        actor=world.finance,
+        **contract_kwargs,
+    )
     return meter, customer
 
 

@@ -1,5 +1,6 @@
 """Ingestion service: the write is one transaction, so a failed request followed by a retry never loses or
 doubles an event; window edges; within-request repeats."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -51,10 +52,12 @@ def test_window_edges(setup):
     now = timezone.now()
     tolerance = timedelta(seconds=settings.RATEDESK["USAGE_FUTURE_TOLERANCE_SECONDS"])
     late = timedelta(days=settings.RATEDESK["USAGE_LATE_WINDOW_DAYS"])
-    events = [world.event(acme, tokens, 1, now + tolerance, id="future-edge"),
-              world.event(acme, tokens, 1, now + tolerance + timedelta(seconds=1), id="too-far"),
-              world.event(acme, tokens, 1, now - late, id="late-edge"),
-              world.event(acme, tokens, 1, now - late - timedelta(seconds=1), id="too-old")]
+    events = [
+        world.event(acme, tokens, 1, now + tolerance, id="future-edge"),
+        world.event(acme, tokens, 1, now + tolerance + timedelta(seconds=1), id="too-far"),
+        world.event(acme, tokens, 1, now - late, id="late-edge"),
+        world.event(acme, tokens, 1, now - late - timedelta(seconds=1), id="too-old"),
+    ]
     result = usage_events_ingest(events=events, now=now)
     assert result.ingested == 2
     assert {r.id: r.code for r in result.rejected} == {"too-far": "timestamp_in_future", "too-old": "timestamp_too_old"}
@@ -71,8 +74,12 @@ def test_repeats_inside_one_request(setup):
 def test_ids_are_per_customer(setup, world):
     _, tokens, acme = setup
     other = world.customer("other", RateTable.objects.first())
-    result = usage_events_ingest(events=[world.event(acme, tokens, 1, ago(minutes=1), id="same"),
-                                         world.event(other, tokens, 1, ago(minutes=1), id="same")])
+    result = usage_events_ingest(
+        events=[
+            world.event(acme, tokens, 1, ago(minutes=1), id="same"),
+            world.event(other, tokens, 1, ago(minutes=1), id="same"),
+        ]
+    )
     assert result.ingested == 2
 
 

@@ -1,5 +1,6 @@
 """Rating is batch-split invariant: one batch, k batches or a shuffled arrival order give identical Decimal totals
 (and identical per-event prices), including late events, a version change and a period boundary in the middle."""
+
 from __future__ import annotations
 
 import itertools
@@ -39,16 +40,24 @@ def catalog(world):
     images = world.meter("img", unit="image", cost="0.3")
     volume = world.meter("vol", cost="0.01")
     table = world.table(unit="credits")
-    world.version(table, {tokens: {"model": "graduated", "tiers": [(500, "0.02", "0"), (2000, "0.01", "1"),
-                                                                   (None, "0.005", "0")]},
-                          images: {"model": "package", "price": "3", "per": "4"},
-                          volume: {"model": "volume", "tiers": [(300, "0.05", "0"), (None, "0.02", "2")]}},
-                  effective_from=now - timedelta(days=60))
-    world.version(table, {tokens: {"model": "graduated", "tiers": [(800, "0.03", "0"), (None, "0.004", "0")],
-                                   "free": "50"},
-                          images: "0.7", volume: {"model": "volume", "tiers": [(200, "0.04", "0"),
-                                                                               (None, "0.01", "0")]}},
-                  effective_from=now - timedelta(days=3, hours=7))
+    world.version(
+        table,
+        {
+            tokens: {"model": "graduated", "tiers": [(500, "0.02", "0"), (2000, "0.01", "1"), (None, "0.005", "0")]},
+            images: {"model": "package", "price": "3", "per": "4"},
+            volume: {"model": "volume", "tiers": [(300, "0.05", "0"), (None, "0.02", "2")]},
+        },
+        effective_from=now - timedelta(days=60),
+    )
+    world.version(
+        table,
+        {
+            tokens: {"model": "graduated", "tiers": [(800, "0.03", "0"), (None, "0.004", "0")], "free": "50"},
+            images: "0.7",
+            volume: {"model": "volume", "tiers": [(200, "0.04", "0"), (None, "0.01", "0")]},
+        },
+        effective_from=now - timedelta(days=3, hours=7),
+    )
     anchor = (now - timedelta(days=5)).day
     return {"world": world, "table": table, "meters": [tokens, images, volume], "now": now, "anchor": anchor}
 
@@ -63,8 +72,10 @@ def totals(customer, *, wallet: bool = True, split: bool = True) -> dict:
 
 
 def per_event(customer) -> dict:
-    return {r.event_ref: (r.amount, r.included_quantity, r.prior_quantity, r.tier, r.rate_version_id)
-            for r in RatedUsage.objects.filter(customer=customer, superseded_at__isnull=True)}
+    return {
+        r.event_ref: (r.amount, r.included_quantity, r.prior_quantity, r.tier, r.rate_version_id)
+        for r in RatedUsage.objects.filter(customer=customer, superseded_at__isnull=True)
+    }
 
 
 def assert_rollups_match_records(customer) -> None:
@@ -77,44 +88,69 @@ def assert_rollups_match_records(customer) -> None:
         row[2] += r.amount
         row[3] += r.credits_drawn
         row[4] += r.cost
-    actual = {(d.meter_id, d.day): [d.events, d.quantity, d.amount, d.credits, d.cost]
-              for d in DailyUsage.objects.filter(customer=customer)}
+    actual = {
+        (d.meter_id, d.day): [d.events, d.quantity, d.amount, d.credits, d.cost]
+        for d in DailyUsage.objects.filter(customer=customer)
+    }
     assert actual == expected
     cursors: dict = {}
     for r in rs:
         cursors[(r.meter_id, r.period_start)] = cursors.get((r.meter_id, r.period_start), Decimal(0)) + r.quantity
-    assert {(c.meter_id, c.period_start): c.quantity for c in RatingCursor.objects.filter(customer=customer)
-            if c.quantity or (c.meter_id, c.period_start) in cursors} == cursors
+    assert {
+        (c.meter_id, c.period_start): c.quantity
+        for c in RatingCursor.objects.filter(customer=customer)
+        if c.quantity or (c.meter_id, c.period_start) in cursors
+    } == cursors
 
 
 event_strategy = st.tuples(
     st.integers(min_value=0, max_value=2),  # meter
-    st.one_of(st.integers(min_value=0, max_value=900).map(Decimal),
-              st.decimals(min_value=0, max_value=50, places=3, allow_nan=False, allow_infinity=False)),
+    st.one_of(
+        st.integers(min_value=0, max_value=900).map(Decimal),
+        st.decimals(min_value=0, max_value=50, places=3, allow_nan=False, allow_infinity=False),
+    ),
     st.integers(min_value=0, max_value=9 * 24 * 60 - 2),  # minutes before now - 1 min
     st.sampled_from(["u1", "u2", "bot"]),
 )
 
 
-@settings(max_examples=25, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(events=st.lists(event_strategy, min_size=1, max_size=30), k=st.integers(min_value=1, max_value=6),
-       seed=st.integers(min_value=0, max_value=10 ** 6),
-       wallet=st.sampled_from([("unlimited", "0", "100000"), ("hard", "0", "12"), ("soft", "9", "7")]))
+@settings(
+    max_examples=25,
+    deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    events=st.lists(event_strategy, min_size=1, max_size=30),
+    k=st.integers(min_value=1, max_value=6),
+    seed=st.integers(min_value=0, max_value=10**6),
+    wallet=st.sampled_from([("unlimited", "0", "100000"), ("hard", "0", "12"), ("soft", "9", "7")]),
+)
 def test_one_batch_k_batches_and_shuffled_give_identical_totals(catalog, events, k, seed, wallet):
     world, now = catalog["world"], catalog["now"]
     meters = catalog["meters"]
     enforcement, overdraft, credits = wallet
     customers = []
     for _ in range(3):
-        customers.append(world.customer(f"inv-{next(_customers)}", catalog["table"], enforcement=enforcement,
-                                        overdraft_limit=overdraft, anchor_day=catalog["anchor"], credits=credits,
-                                        price_per_credit="0.5", allowances={meters[0]: "300"},
-                                        overrides={meters[1]: ("multiplier", "0.9")}))
+        customers.append(
+            world.customer(
+                f"inv-{next(_customers)}",
+                catalog["table"],
+                enforcement=enforcement,
+                overdraft_limit=overdraft,
+                anchor_day=catalog["anchor"],
+                credits=credits,
+                price_per_credit="0.5",
+                allowances={meters[0]: "300"},
+                overrides={meters[1]: ("multiplier", "0.9")},
+            )
+        )
 
     def raw(customer):
-        return [world.event(customer, meters[m], q, now - timedelta(minutes=1 + minutes), id=f"ev-{i:03d}", user=u)
-                for i, (m, q, minutes, u) in enumerate(events)]
+        return [
+            world.event(customer, meters[m], q, now - timedelta(minutes=1 + minutes), id=f"ev-{i:03d}", user=u)
+            for i, (m, q, minutes, u) in enumerate(events)
+        ]
 
     one, split, shuffled = customers
     # 1. one batch
@@ -127,7 +163,7 @@ def test_one_batch_k_batches_and_shuffled_give_identical_totals(catalog, events,
     rows = raw(shuffled)
     random.Random(seed).shuffle(rows)
     for start in range(0, len(rows), k + 1):
-        ingest(rows[start:start + k + 1])
+        ingest(rows[start : start + k + 1])
         usage_rate_pending(batch_size=max(1, k - 1))
 
     covered = enforcement == "unlimited"
@@ -145,8 +181,9 @@ def test_one_batch_k_batches_and_shuffled_give_identical_totals(catalog, events,
 def test_rollups_equal_records_after_late_duplicate_and_retried_work(catalog):
     world, now = catalog["world"], catalog["now"]
     tokens, images, _ = catalog["meters"]
-    acme = world.customer("late-dupes", catalog["table"], credits="100000", anchor_day=catalog["anchor"],
-                          allowances={tokens: "300"})
+    acme = world.customer(
+        "late-dupes", catalog["table"], credits="100000", anchor_day=catalog["anchor"], allowances={tokens: "300"}
+    )
     batch1 = [world.event(acme, tokens, 400, now - timedelta(hours=h), id=f"a{h}", agent="bot") for h in range(1, 6)]
     ingest(batch1)
     usage_rate_pending()
@@ -158,11 +195,15 @@ def test_rollups_equal_records_after_late_duplicate_and_retried_work(catalog):
     usage_rate_pending(batch_size=2)
     usage_rate_pending()  # a retried task: nothing to do
     assert_rollups_match_records(acme)
-    before = {(d.meter_id, d.day): (d.events, d.quantity, d.amount, d.credits, d.revenue, d.cost)
-              for d in DailyUsage.objects.filter(customer=acme)}
+    before = {
+        (d.meter_id, d.day): (d.events, d.quantity, d.amount, d.credits, d.revenue, d.cost)
+        for d in DailyUsage.objects.filter(customer=acme)
+    }
     rebuild_rollups_between(start=(now - timedelta(days=10)).date(), end=now.date(), customer_id=acme.pk)
-    after = {(d.meter_id, d.day): (d.events, d.quantity, d.amount, d.credits, d.revenue, d.cost)
-             for d in DailyUsage.objects.filter(customer=acme)}
+    after = {
+        (d.meter_id, d.day): (d.events, d.quantity, d.amount, d.credits, d.revenue, d.cost)
+        for d in DailyUsage.objects.filter(customer=acme)
+    }
     assert after == before
     from apps.usage.models import DailyAttribution
 

@@ -1,5 +1,6 @@
 """Issue 8: money exact at the edges (give-backs to the right grants, volume true-ups, rounding once, failure
 isolation, included credits). Each test failed on the code before the fix."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -20,8 +21,11 @@ def test_a_give_back_returns_credits_to_the_grants_the_superseded_records_drew(w
     grad = world.meter("grad")
     flat = world.meter("flat")
     table = world.table()
-    world.version(table, {grad: {"model": "graduated", "tiers": [(100, "1", "0"), (None, "0.5", "0")]},
-                          flat: "1"}, effective_from=ago(days=60))
+    world.version(
+        table,
+        {grad: {"model": "graduated", "tiers": [(100, "1", "0"), (None, "0.5", "0")]}, flat: "1"},
+        effective_from=ago(days=60),
+    )
     acme = world.customer("acme", table, billing_model="prepaid", enforcement="hard")
     free = world.grant(acme, "100", price_per_credit="0", kind="promotional")
     paid = world.grant(acme, "1000", price_per_credit="0.01")
@@ -42,8 +46,9 @@ def test_volume_true_up_on_prepaid_gives_the_difference_back_to_the_grants(world
     is 101 x 0.80 = 80.80 USD = 8,080 credits; balance 11,920; nothing in overage on a hard contract."""
     vol = world.meter("vol")
     table = world.table()
-    world.version(table, {vol: {"model": "volume", "tiers": [(100, "1", "0"), (None, "0.8", "0")]}},
-                  effective_from=ago(days=60))
+    world.version(
+        table, {vol: {"model": "volume", "tiers": [(100, "1", "0"), (None, "0.8", "0")]}}, effective_from=ago(days=60)
+    )
     acme = world.customer("acme", table, billing_model="prepaid", enforcement="hard", credit_price="0.01")
     grant = world.grant(acme, "20000", price_per_credit="0.01")
     t = ago(hours=3)
@@ -106,10 +111,19 @@ def test_an_event_that_cannot_be_stored_is_an_error_and_never_blocks_others(worl
     small = world.customer("small", table, billing_model="postpaid")
     key = api_key_create(name="ingest", actor=SYSTEM)
     t = ago(hours=2)
-    body = {"events": [world.event(big, gpu, 10 ** 14, t, id="huge"), world.event(big, gpu, 1, t, id="fine"),
-                       world.event(small, gpu, 2, t, id="other")]}
-    response = clients["anonymous"].post("/api/v1/events", data=json.dumps(body), content_type="application/json",
-                                         HTTP_AUTHORIZATION=f"Bearer {key.raw_key}")
+    body = {
+        "events": [
+            world.event(big, gpu, 10**14, t, id="huge"),
+            world.event(big, gpu, 1, t, id="fine"),
+            world.event(small, gpu, 2, t, id="other"),
+        ]
+    }
+    response = clients["anonymous"].post(
+        "/api/v1/events",
+        data=json.dumps(body),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {key.raw_key}",
+    )
     assert response.status_code == 200 and response.json()["ingested"] == 3
     call_command("rate_pending")  # does not exit 1
     states = dict(UsageEvent.objects.values_list("event_id", "state"))
@@ -125,7 +139,7 @@ def test_an_event_that_cannot_be_stored_is_an_error_and_never_blocks_others(worl
     usage_rerate(start=t - timedelta(hours=1), end=timezone.now(), customer_id=big.pk, actor=SYSTEM)
     huge.refresh_from_db()
     assert huge.state == "rated"
-    assert RatedUsage.objects.get(event=huge, superseded_at=None).amount == D(10 ** 14)
+    assert RatedUsage.objects.get(event=huge, superseded_at=None).amount == D(10**14)
 
 
 def test_ingestion_refuses_a_quantity_at_the_limit_with_a_message_that_states_it(world):
@@ -135,8 +149,12 @@ def test_ingestion_refuses_a_quantity_at_the_limit_with_a_message_that_states_it
     table = world.table()
     world.version(table, {meter: "1"}, effective_from=ago(days=60))
     acme = world.customer("acme", table, billing_model="postpaid")
-    result = usage_events_ingest(events=[world.event(acme, meter, 10 ** 15, ago(hours=1), id="at-limit"),
-                                         world.event(acme, meter, 10 ** 15 - 1, ago(hours=1), id="below")])
+    result = usage_events_ingest(
+        events=[
+            world.event(acme, meter, 10**15, ago(hours=1), id="at-limit"),
+            world.event(acme, meter, 10**15 - 1, ago(hours=1), id="below"),
+        ]
+    )
     assert [(r.id, r.code) for r in result.rejected] == [("at-limit", "invalid_quantity")]
     assert "10^15" in result.rejected[0].message
 
@@ -152,9 +170,11 @@ def test_a_period_whose_cumulative_quantity_would_overflow_errors_only_the_event
     acme = world.customer("acme", table, billing_model="postpaid")
     other = world.customer("other", table, billing_model="postpaid")
     t = ago(hours=3)
-    near = 10 ** 15 - 1
-    ingest([world.event(acme, meter, near, t + timedelta(milliseconds=i), id=f"b{i:04d}") for i in range(1001)]
-           + [world.event(other, meter, 5, t, id="o1")])
+    near = 10**15 - 1
+    ingest(
+        [world.event(acme, meter, near, t + timedelta(milliseconds=i), id=f"b{i:04d}") for i in range(1001)]
+        + [world.event(other, meter, 5, t, id="o1")]
+    )
     rate()
     errors = list(UsageEvent.objects.filter(state="error").values_list("event_id", "rating_error"))
     assert [e for e, _ in errors] == ["b1000"]
@@ -176,9 +196,18 @@ def test_statement_shows_base_fee_included_credits_and_not_charged_usage_and_the
     world.version(table, {meter: {"price": "2", "free": "10"}}, effective_from=ago(days=90))
     acme = contracts.customer_create(external_id="acme", name="Acme", actor=world.owner)
     from datetime import UTC, datetime
-    contracts.contract_create(customer_id=acme.pk, rate_table_id=table.id, starts_at=datetime(2020, 1, 1, tzinfo=UTC),
-                              billing_model="prepaid", enforcement="hard", base_fee=D("99.5"),
-                              included_credits=D(100), billing_anchor_day=1, actor=world.finance)
+
+    contracts.contract_create(
+        customer_id=acme.pk,
+        rate_table_id=table.id,
+        starts_at=datetime(2020, 1, 1, tzinfo=UTC),
+        billing_model="prepaid",
+        enforcement="hard",
+        base_fee=D("99.5"),
+        included_credits=D(100),
+        billing_anchor_day=1,
+        actor=world.finance,
+    )
     world.grant(acme, "20", price_per_credit="0.5")
     start, end = contract_in_force(customer_id=acme.pk, at=timezone.now()).period(timezone.now())
     t = max(start + timedelta(minutes=1), ago(minutes=40))
@@ -191,7 +220,11 @@ def test_statement_shows_base_fee_included_credits_and_not_charged_usage_and_the
     assert [(f.base_fee, f.period_start) for f in st.fees] == [(D("99.50"), start.date())]
     (included,) = st.included
     assert (included.granted, included.used, included.lapsed) == (D(100), D(100), D(0))
-    html = clients["am"].get(f"/usage/customers/acme/statement/?start={start.date()}&end={(end - timedelta(days=1)).date()}").content.decode()
+    html = (
+        clients["am"]
+        .get(f"/usage/customers/acme/statement/?start={start.date()}&end={(end - timedelta(days=1)).date()}")
+        .content.decode()
+    )
     assert "Base fee" in html and "99.50" in html and "not charged" in html
     assert "Included credits: 100.00 granted, 100.00 used, 0.00 lapsed" in html
 
@@ -238,11 +271,14 @@ def test_statement_has_one_base_fee_line_per_billing_period_in_the_range(world):
     from apps.contracts.models import Contract
     from apps.contracts.services import contract_update
     from apps.core.actors import SYSTEM
+
     contract = Contract.objects.get(customer=acme)
     contract_update(contract_id=contract.id, actor=SYSTEM, base_fee=D(250), change_reason="fee")
     today = timezone.now().date()
     first_of_previous = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
     st = statement(customer=acme, start=first_of_previous, end=today)
-    assert [(f.period_start, f.base_fee) for f in st.fees] == [(first_of_previous, D(250)),
-                                                                (today.replace(day=1), D(250))]
+    assert [(f.period_start, f.base_fee) for f in st.fees] == [
+        (first_of_previous, D(250)),
+        (today.replace(day=1), D(250)),
+    ]
     assert st.totals["base_fees"] == D(500)

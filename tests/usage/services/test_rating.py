@@ -1,5 +1,6 @@
 """Rating: versions and periods by timestamp, tiers over the period's cumulative quantity, allowance first,
 overrides, meter costs, count meters, enforcement policies, one debit per customer per batch."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -32,9 +33,13 @@ def test_version_in_force_at_the_timestamp_exactly_at_the_boundary(world, tokens
     world.version(table, {tokens: "1"}, effective_from=ago(days=30))
     v2 = world.version(table, {tokens: "2"}, effective_from=boundary)
     acme = world.customer("acme", table, billing_model="postpaid")
-    ingest([world.event(acme, tokens, 1, boundary - timedelta(microseconds=1), id="before"),
+    ingest(
+        [
+            world.event(acme, tokens, 1, boundary - timedelta(microseconds=1), id="before"),
             world.event(acme, tokens, 1, boundary, id="at"),
-            world.event(acme, tokens, 1, boundary + timedelta(microseconds=1), id="after")])
+            world.event(acme, tokens, 1, boundary + timedelta(microseconds=1), id="after"),
+        ]
+    )
     rate()
     amounts = {r.event_ref: (r.amount, r.rate_version_id) for r in records()}
     assert amounts["before"][0] == 1 and amounts["before"][1] != v2.id
@@ -43,20 +48,30 @@ def test_version_in_force_at_the_timestamp_exactly_at_the_boundary(world, tokens
 
 def test_period_boundaries_reset_cumulative_tiers_and_allowance(world, tokens):
     table = world.table()
-    world.version(table, {tokens: {"model": "graduated", "tiers": [(100, "1", "0"), (None, "0.5", "0")]}},
-                  effective_from=ago(days=60))
+    world.version(
+        table,
+        {tokens: {"model": "graduated", "tiers": [(100, "1", "0"), (None, "0.5", "0")]}},
+        effective_from=ago(days=60),
+    )
     now = timezone.now()
     anchor = now.day if now.day <= 28 else 1
     acme = world.customer("acme", table, billing_model="postpaid", anchor_day=anchor, allowances={tokens: "10"})
     period_start = datetime(now.year, now.month, anchor, tzinfo=UTC)
     if period_start > now:
-        period_start = period_start.replace(month=period_start.month - 1) if period_start.month > 1 else \
-            period_start.replace(year=period_start.year - 1, month=12)
+        period_start = (
+            period_start.replace(month=period_start.month - 1)
+            if period_start.month > 1
+            else period_start.replace(year=period_start.year - 1, month=12)
+        )
     if period_start > now - timedelta(minutes=5):  # keep the test away from the clock edge
         pytest.skip("period starts right now")
-    ingest([world.event(acme, tokens, 100, period_start - timedelta(microseconds=1), id="last-of-previous"),
+    ingest(
+        [
+            world.event(acme, tokens, 100, period_start - timedelta(microseconds=1), id="last-of-previous"),
             world.event(acme, tokens, 100, period_start, id="first-of-period"),
-            world.event(acme, tokens, 20, period_start + timedelta(seconds=1), id="second-of-period")])
+            world.event(acme, tokens, 20, period_start + timedelta(seconds=1), id="second-of-period"),
+        ]
+    )
     rate()
     by_ref = {r.event_ref: r for r in records()}
     previous, first, second = by_ref["last-of-previous"], by_ref["first-of-period"], by_ref["second-of-period"]
@@ -72,15 +87,24 @@ def test_graduated_tiers_across_batches_and_package_and_volume(world):
     grad = world.meter("grad")
     vol = world.meter("vol")
     pack = world.meter("pack", unit="image")
-    world.version(table, {
-        grad: {"model": "graduated", "tiers": [(1000, "10", "0"), (None, "5", "0")], "per": "1000"},
-        vol: {"model": "volume", "tiers": [(100, "2", "0"), (None, "1", "0")]},
-        pack: {"model": "package", "price": "3", "per": "10"},
-    }, effective_from=ago(days=60))
+    world.version(
+        table,
+        {
+            grad: {"model": "graduated", "tiers": [(1000, "10", "0"), (None, "5", "0")], "per": "1000"},
+            vol: {"model": "volume", "tiers": [(100, "2", "0"), (None, "1", "0")]},
+            pack: {"model": "package", "price": "3", "per": "10"},
+        },
+        effective_from=ago(days=60),
+    )
     acme = world.customer("acme", table, billing_model="postpaid")
     for q, minutes in ((600, 30), (600, 20)):
-        ingest([world.event(acme, grad, q, ago(minutes=minutes)), world.event(acme, vol, q // 10, ago(minutes=minutes)),
-                world.event(acme, pack, q // 100, ago(minutes=minutes))])
+        ingest(
+            [
+                world.event(acme, grad, q, ago(minutes=minutes)),
+                world.event(acme, vol, q // 10, ago(minutes=minutes)),
+                world.event(acme, pack, q // 100, ago(minutes=minutes)),
+            ]
+        )
         rate()
     by_meter = {}
     for r in records():
@@ -103,10 +127,17 @@ def test_count_meter_bills_events_not_quantity(world):
 def test_overrides_multiplier_and_fixed(world, tokens):
     images = world.meter("images", unit="image")
     table = world.table()
-    world.version(table, {tokens: {"model": "graduated", "tiers": [(100, "1", "0"), (None, "0.5", "0")]},
-                          images: "4"}, effective_from=ago(days=60))
-    acme = world.customer("acme", table, billing_model="postpaid",
-                          overrides={tokens: ("multiplier", "0.8"), images: ("fixed", "30", "10")})
+    world.version(
+        table,
+        {tokens: {"model": "graduated", "tiers": [(100, "1", "0"), (None, "0.5", "0")]}, images: "4"},
+        effective_from=ago(days=60),
+    )
+    acme = world.customer(
+        "acme",
+        table,
+        billing_model="postpaid",
+        overrides={tokens: ("multiplier", "0.8"), images: ("fixed", "30", "10")},
+    )
     ingest([world.event(acme, tokens, 150, ago(minutes=3)), world.event(acme, images, 5, ago(minutes=3))])
     rate()
     t, i = sorted(records(), key=lambda r: r.meter_id)
@@ -123,8 +154,12 @@ def test_cost_from_the_meter_cost_in_force(world):
     world.cost(gpu, "2", per="2", effective_from=change)  # 1 per second
     world.version(table, {gpu: "3"}, effective_from=ago(days=60))
     acme = world.customer("acme", table, billing_model="postpaid")
-    ingest([world.event(acme, gpu, 10, change - timedelta(seconds=1), id="old"),
-            world.event(acme, gpu, 10, change, id="new")])
+    ingest(
+        [
+            world.event(acme, gpu, 10, change - timedelta(seconds=1), id="old"),
+            world.event(acme, gpu, 10, change, id="new"),
+        ]
+    )
     rate()
     assert {r.event_ref: r.cost for r in records()} == {"old": D(5), "new": D(10)}
 
@@ -148,8 +183,15 @@ def test_allowance_first_then_credits_one_debit_per_customer_per_batch(world, to
 def test_hybrid_credits_converted_with_the_credit_price_then_overage(world, tokens):
     table = world.table()  # USD
     world.version(table, {tokens: "2"}, effective_from=ago(days=60))
-    acme = world.customer("acme", table, billing_model="hybrid", enforcement="unlimited", credit_price="0.5",
-                          credits="10", price_per_credit="0.5")
+    acme = world.customer(
+        "acme",
+        table,
+        billing_model="hybrid",
+        enforcement="unlimited",
+        credit_price="0.5",
+        credits="10",
+        price_per_credit="0.5",
+    )
     ingest([world.event(acme, tokens, 2, ago(minutes=2), id="a"), world.event(acme, tokens, 2, ago(minutes=1), id="b")])
     rate()
     a, b = records()
@@ -160,11 +202,14 @@ def test_hybrid_credits_converted_with_the_credit_price_then_overage(world, toke
     assert a.revenue + b.revenue == D(8)  # 10 credits x 0.5 + $3 overage
 
 
-@pytest.mark.parametrize("policy,limit,drawn,overage,over_limit", [
-    ("hard", "0", 30, 0, 20),
-    ("soft", "15", 30, 15, 5),
-    ("unlimited", "0", 30, 20, 0),
-])
+@pytest.mark.parametrize(
+    "policy,limit,drawn,overage,over_limit",
+    [
+        ("hard", "0", 30, 0, 20),
+        ("soft", "15", 30, 15, 5),
+        ("unlimited", "0", 30, 20, 0),
+    ],
+)
 def test_prepaid_enforcement_policies(world, tokens, policy, limit, drawn, overage, over_limit):
     table = world.table(unit="credits")
     world.version(table, {tokens: "1"}, effective_from=ago(days=60))
@@ -202,8 +247,9 @@ def test_events_without_contract_or_version_are_errors_not_charges(world, tokens
     table = world.table()
     world.version(table, {tokens: "1"}, effective_from=ago(days=3))
     acme = world.customer("acme", table, starts_at=ago(days=10))
-    ingest([world.event(acme, tokens, 1, ago(days=5), id="no-version"),
-            world.event(acme, tokens, 1, ago(days=1), id="ok")])
+    ingest(
+        [world.event(acme, tokens, 1, ago(days=5), id="no-version"), world.event(acme, tokens, 1, ago(days=1), id="ok")]
+    )
     other = world.meter("unpriced")
     ingest([world.event(acme, other, 1, ago(days=1), id="no-rate")])
     summary = rate()

@@ -1,5 +1,6 @@
 """Re-rating: a backdated version re-prices the usage it affects (reversals and new charges in the ledger, rollups
 rebuilt, a summary of the difference); re-running changes nothing."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -66,15 +67,23 @@ def test_backdated_approval_rerates_through_the_signal(rated, django_capture_on_
 def test_rerate_again_changes_nothing_and_the_command_prints_the_difference(rated, capsys):
     world, tokens, table, acme, other = rated
     world.version(table, {tokens: "2"}, effective_from=ago(days=1, hours=12), backdated=True)
-    call_command("rerate", "--start", ago(days=2).date().isoformat(), "--end", (timezone.now() + timedelta(days=1)).date().isoformat(),
-                 "--customer", "acme")
+    call_command(
+        "rerate",
+        "--start",
+        ago(days=2).date().isoformat(),
+        "--end",
+        (timezone.now() + timedelta(days=1)).date().isoformat(),
+        "--customer",
+        "acme",
+    )
     out = capsys.readouterr().out
     assert "2 re-rated" in out and "difference 20" in out
     assert wallet_balance(customer_id=acme.pk).balance == 920
     assert wallet_balance(customer_id=other.pk).balance == 940  # not asked for
     entries = LedgerEntry.objects.count()
-    summary = usage_rerate(start=ago(days=10), end=timezone.now() + timedelta(hours=1), customer_id=acme.pk,
-                           actor=SYSTEM)
+    summary = usage_rerate(
+        start=ago(days=10), end=timezone.now() + timedelta(hours=1), customer_id=acme.pk, actor=SYSTEM
+    )
     assert not summary.changed and all(v == 0 for v in summary.difference.values())
     assert LedgerEntry.objects.count() == entries
 
@@ -90,8 +99,14 @@ def test_rerate_rates_events_that_could_not_be_rated(world):
     assert UsageEvent.objects.get().state == "error"
     from apps.contracts import services as contracts
 
-    contracts.contract_create(customer_id=acme.pk, rate_table_id=table.id, starts_at=ago(days=10), ends_at=cut,
-                              billing_model="postpaid", actor=world.finance)
+    contracts.contract_create(
+        customer_id=acme.pk,
+        rate_table_id=table.id,
+        starts_at=ago(days=10),
+        ends_at=cut,
+        billing_model="postpaid",
+        actor=world.finance,
+    )
     summary = usage_rerate(start=ago(days=5), end=ago(days=3), actor=SYSTEM)
     assert summary.rerated == 1 and summary.errors == 0
     assert UsageEvent.objects.get().state == "rated"

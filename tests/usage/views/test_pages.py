@@ -1,4 +1,5 @@
 """Usage pages: the permission matrix, and what each role sees (costs only with margin rights)."""
+
 from __future__ import annotations
 
 import csv
@@ -21,12 +22,25 @@ REFUSED = ["admin"]
 def charged(world):
     tokens = world.meter("llm.input_tokens", cost="0.0001")
     table = world.table(unit="credits")
-    world.version(table, {tokens: {"model": "graduated", "tiers": [(1000, "0.01", "0"), (None, "0.005", "0")]}},
-                  effective_from=ago(days=60))
-    acme = world.customer("acme", table, credits="500", price_per_credit="0.2", allowances={tokens: "100"},
-                          overrides={tokens: ("multiplier", "0.9")})
-    ingest([world.event(acme, tokens, 800, ago(hours=2), id="evt-1", user="u-7", agent="summarizer"),
-            world.event(acme, tokens, 800, ago(hours=1), id="evt-2", user="u-8")])
+    world.version(
+        table,
+        {tokens: {"model": "graduated", "tiers": [(1000, "0.01", "0"), (None, "0.005", "0")]}},
+        effective_from=ago(days=60),
+    )
+    acme = world.customer(
+        "acme",
+        table,
+        credits="500",
+        price_per_credit="0.2",
+        allowances={tokens: "100"},
+        overrides={tokens: ("multiplier", "0.9")},
+    )
+    ingest(
+        [
+            world.event(acme, tokens, 800, ago(hours=2), id="evt-1", user="u-7", agent="summarizer"),
+            world.event(acme, tokens, 800, ago(hours=1), id="evt-2", user="u-8"),
+        ]
+    )
     rate()
     record = RatedUsage.objects.get(event_ref="evt-2")
     return {"record": record, "acme": acme, "tokens": tokens}
@@ -102,9 +116,12 @@ def test_customer_panel_is_an_htmx_fragment_and_registered_on_the_customer_page(
 
 
 def test_statement_csv_hides_cost_without_margin_rights(clients, charged):
-    am_rows = list(csv.DictReader(io.StringIO(clients["am"].get("/usage/customers/acme/statement.csv").content.decode())))
-    owner_rows = list(csv.DictReader(io.StringIO(
-        clients["owner"].get("/usage/customers/acme/statement.csv").content.decode())))
+    am_rows = list(
+        csv.DictReader(io.StringIO(clients["am"].get("/usage/customers/acme/statement.csv").content.decode()))
+    )
+    owner_rows = list(
+        csv.DictReader(io.StringIO(clients["owner"].get("/usage/customers/acme/statement.csv").content.decode()))
+    )
     assert "cost" not in am_rows[0] and owner_rows[0]["cost"] == "0.16"
     assert am_rows[0]["amount"] == owner_rows[0]["amount"]
 

@@ -17,8 +17,11 @@ D = Decimal
 
 @pytest.fixture(autouse=True)
 def caps(settings):
-    settings.RATEDESK = {**settings.RATEDESK, "SUPPORT_CREDIT_CAP_PER_GRANT": "500",
-                         "SUPPORT_CREDIT_CAP_PER_CUSTOMER_MONTH": "2000"}
+    settings.RATEDESK = {
+        **settings.RATEDESK,
+        "SUPPORT_CREDIT_CAP_PER_GRANT": "500",
+        "SUPPORT_CREDIT_CAP_PER_CUSTOMER_MONTH": "2000",
+    }
 
 
 @pytest.fixture
@@ -39,7 +42,9 @@ def test_balance(api):
     body = api.get("/api/v1/customers/acme/balance").json()
     assert body["customer"] == "acme" and body["balance"] == "1020.5" and body["unit"] == "credits"
     assert [(g["id"], g["kind"], g["remaining"], g["priority"]) for g in body["grants"]] == [
-        (g2.pk, "promotional", "20", 100), (g1.pk, "purchased", "1000.5", 100)]
+        (g2.pk, "promotional", "20", 100),
+        (g1.pk, "purchased", "1000.5", 100),
+    ]
     assert body["grants"][0]["expires_at"] is not None and body["grants"][1]["expires_at"] is None
     assert api.get("/api/v1/customers/none/balance").status_code == 404
 
@@ -47,8 +52,14 @@ def test_balance(api):
 def test_credit_issue_201_then_202_and_idempotent(api):
     cust = f.customer("acme", "Acme")
     url = "/api/v1/customers/acme/credits"
-    body = {"amount": "250", "kind": "support", "reason": "outage", "idempotency_key": "tk-1",
-            "expires_at": (timezone.now() + timedelta(days=30)).isoformat(), "reference": "SUP-1"}
+    body = {
+        "amount": "250",
+        "kind": "support",
+        "reason": "outage",
+        "idempotency_key": "tk-1",
+        "expires_at": (timezone.now() + timedelta(days=30)).isoformat(),
+        "reference": "SUP-1",
+    }
     first = post(api, url, body)
     assert first.status_code == 201, first.content
     data = first.json()

@@ -14,9 +14,15 @@ NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def g(remaining, *, expires_days=None, effective_days=-1, priority=100, price=None, id=0):
-    return RunwayGrant(remaining=D(remaining), priority=priority, effective_at=NOW + timedelta(days=effective_days),
-                       expires_at=None if expires_days is None else NOW + timedelta(days=expires_days),
-                       price_per_credit=D(0) if price is None else price, created_at=NOW - timedelta(days=10), id=id)
+    return RunwayGrant(
+        remaining=D(remaining),
+        priority=priority,
+        effective_at=NOW + timedelta(days=effective_days),
+        expires_at=None if expires_days is None else NOW + timedelta(days=expires_days),
+        price_per_credit=D(0) if price is None else price,
+        created_at=NOW - timedelta(days=10),
+        id=id,
+    )
 
 
 def test_runway_plain_burn():
@@ -61,13 +67,20 @@ def test_wallet_runway_from_trailing_14_days_net_of_reversals():
     now = timezone.now()
     f.grant(cust, 10_000, effective_at=now - timedelta(days=40))
     for day in range(1, 15):
-        wallet_debit(customer_id=cust.pk, amount=D(100), idempotency_key=f"d{day}", actor=SYSTEM,
-                     at=now - timedelta(days=day, hours=-1))
-    old = wallet_debit(customer_id=cust.pk, amount=D(5000), idempotency_key="old", actor=SYSTEM,
-                       at=now - timedelta(days=20))  # outside the window
+        wallet_debit(
+            customer_id=cust.pk,
+            amount=D(100),
+            idempotency_key=f"d{day}",
+            actor=SYSTEM,
+            at=now - timedelta(days=day, hours=-1),
+        )
+    old = wallet_debit(
+        customer_id=cust.pk, amount=D(5000), idempotency_key="old", actor=SYSTEM, at=now - timedelta(days=20)
+    )  # outside the window
     assert old.drawn == D(5000)
-    last = wallet_debit(customer_id=cust.pk, amount=D(140), idempotency_key="last", actor=SYSTEM,
-                        at=now - timedelta(hours=2))
+    last = wallet_debit(
+        customer_id=cust.pk, amount=D(140), idempotency_key="last", actor=SYSTEM, at=now - timedelta(hours=2)
+    )
     wallet_reverse(entry_id=last.entry_id, idempotency_key="r", actor=SYSTEM)  # reversal "now"
     runway = wallet_runway(customer_id=cust.pk)
     assert runway.burn_per_day == D(100)
@@ -81,7 +94,9 @@ def test_wallet_balance_lists_open_grants_in_burn_order():
     cust = f.customer()
     now = datetime(2026, 11, 20, tzinfo=UTC)
     late = f.grant(cust, 10, effective_at=now - timedelta(days=1))
-    soon = f.grant(cust, 20, kind="promotional", effective_at=now - timedelta(days=1), expires_at=now + timedelta(days=3))
+    soon = f.grant(
+        cust, 20, kind="promotional", effective_at=now - timedelta(days=1), expires_at=now + timedelta(days=3)
+    )
     future = f.grant(cust, 30, effective_at=now + timedelta(days=2))
     used = f.grant(cust, 5, priority=1, effective_at=now - timedelta(days=1))
     wallet_debit(customer_id=cust.pk, amount=D(5), idempotency_key="x", actor=SYSTEM, at=now)

@@ -1,5 +1,6 @@
 """Burn-down order (DESIGN, issue 8.2): priority, earliest expiry, free before paid (never a price ranking),
 oldest first. Ties are decided by the next key only."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -17,9 +18,17 @@ D = Decimal
 
 
 def _grant(customer, key, *, price="0", priority=100, expires=None, kind=None):
-    return wallet_grant(customer_id=customer.pk, kind=kind or ("purchased" if D(price) else "promotional"),
-                        amount=D(10), priority=priority, price_per_credit=D(price), expires_at=expires,
-                        effective_at=timezone.now() - timedelta(days=1), idempotency_key=key, actor=SYSTEM)
+    return wallet_grant(
+        customer_id=customer.pk,
+        kind=kind or ("purchased" if D(price) else "promotional"),
+        amount=D(10),
+        priority=priority,
+        price_per_credit=D(price),
+        expires_at=expires,
+        effective_at=timezone.now() - timedelta(days=1),
+        idempotency_key=key,
+        actor=SYSTEM,
+    )
 
 
 def _drawn(customer, amount, key):

@@ -6,6 +6,7 @@ some idempotency keys repeated across threads) while one thread grants credits a
 Afterwards the wallet must reconcile exactly. The same scenario against a naive read-then-write debit, kept here,
 must break it: that is what the locking in wallet_debit is for.
 """
+
 from __future__ import annotations
 
 import threading
@@ -27,25 +28,29 @@ from tests.contracts import factories as f
 
 pytestmark = [
     pytest.mark.concurrency,
-    pytest.mark.skipif(connection.vendor != "postgresql",
-                       reason="needs real concurrent connections and row locks: run with DATABASE_URL=postgres://..."),
+    pytest.mark.skipif(
+        connection.vendor != "postgresql",
+        reason="needs real concurrent connections and row locks: run with DATABASE_URL=postgres://...",
+    ),
 ]
 D = Decimal
 DEBIT_THREADS = 8
 
 
-def naive_debit(*, customer_id: int, amount: Decimal, idempotency_key: str, reference: str = "", actor=SYSTEM,
-                at=None):
+def naive_debit(*, customer_id: int, amount: Decimal, idempotency_key: str, reference: str = "", actor=SYSTEM, at=None):
     """The bug the real service avoids: read balances without locks, think, then write absolute values."""
     at = at or timezone.now()
     with transaction.atomic():
         wallet = Wallet.objects.get(customer_id=customer_id)
         if LedgerEntry.objects.filter(idempotency_key=idempotency_key).exists():
             return None
-        grants = list(CreditGrant.objects.filter(wallet=wallet, remaining__gt=0, effective_at__lte=at,
-                                                 expired_at__isnull=True, voided_at__isnull=True)
-                      .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at))
-                      .order_by("priority", F("expires_at").asc(nulls_last=True), "price_per_credit", "id"))
+        grants = list(
+            CreditGrant.objects.filter(
+                wallet=wallet, remaining__gt=0, effective_at__lte=at, expired_at__isnull=True, voided_at__isnull=True
+            )
+            .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at))
+            .order_by("priority", F("expires_at").asc(nulls_last=True), "price_per_credit", "id")
+        )
         time.sleep(0.05)  # the window in which other requests read the same numbers
         left, draws = amount, []
         for grant in grants:
@@ -57,9 +62,15 @@ def naive_debit(*, customer_id: int, amount: Decimal, idempotency_key: str, refe
         for grant, take in draws:
             CreditGrant.objects.filter(pk=grant.pk).update(remaining=grant.remaining - take)
         Wallet.objects.filter(pk=wallet.pk).update(balance=wallet.balance - drawn)
-        entry = LedgerEntry.objects.create(wallet=wallet, entry_type="debit", amount=-drawn, requested=amount,
-                                           balance_after=wallet.balance - drawn, idempotency_key=idempotency_key,
-                                           effective_at=at)
+        entry = LedgerEntry.objects.create(
+            wallet=wallet,
+            entry_type="debit",
+            amount=-drawn,
+            requested=amount,
+            balance_after=wallet.balance - drawn,
+            idempotency_key=idempotency_key,
+            effective_at=at,
+        )
         LedgerAllocation.objects.bulk_create([LedgerAllocation(entry=entry, grant=g, amount=-t) for g, t in draws])
         return entry
 
@@ -68,14 +79,21 @@ def run_scenario(debit) -> tuple[list[str], dict]:
     now = timezone.now()
     yesterday = now - timedelta(days=1)
     cust = f.customer()
-    f.grant(cust, 300, priority=10, effective_at=yesterday, expires_at=now + timedelta(days=2),
-            price_per_credit=D("0.01"))
+    f.grant(
+        cust, 300, priority=10, effective_at=yesterday, expires_at=now + timedelta(days=2), price_per_credit=D("0.01")
+    )
     f.grant(cust, 500, kind="promotional", effective_at=yesterday, expires_at=now + timedelta(days=10))
     f.grant(cust, 200, effective_at=yesterday, expires_at=now + timedelta(days=10), price_per_credit=D("0.01"))
     f.grant(cust, 400, effective_at=yesterday, price_per_credit=D("0.02"))
     # due for expiry: not drawable at `now`, expired by a concurrent thread
-    f.grant(cust, 250, kind="promotional", priority=5, effective_at=now - timedelta(days=3),
-            expires_at=now - timedelta(seconds=1))
+    f.grant(
+        cust,
+        250,
+        kind="promotional",
+        priority=5,
+        effective_at=now - timedelta(days=3),
+        expires_at=now - timedelta(seconds=1),
+    )
     drawable = D(1400)
     initial_balance = Wallet.objects.get(customer=cust).balance  # 1650
 
@@ -111,9 +129,16 @@ def run_scenario(debit) -> tuple[list[str], dict]:
         try:
             barrier.wait()
             for _ in range(2):  # the same key twice: one grant
-                wallet_grant(customer_id=cust.pk, kind="purchased", amount=D(600), priority=100,
-                             effective_at=now + timedelta(hours=1), price_per_credit=D("0.01"),
-                             idempotency_key=f"top-up-{cust.pk}", actor=SYSTEM)
+                wallet_grant(
+                    customer_id=cust.pk,
+                    kind="purchased",
+                    amount=D(600),
+                    priority=100,
+                    effective_at=now + timedelta(hours=1),
+                    price_per_credit=D("0.01"),
+                    idempotency_key=f"top-up-{cust.pk}",
+                    actor=SYSTEM,
+                )
         finally:
             connection.close()
 
@@ -138,8 +163,10 @@ def run_scenario(debit) -> tuple[list[str], dict]:
         violations.append("negative remaining")
     c = wallet_conservation(customer_id=cust.pk)
     if not (c.granted - c.debited - c.expired - c.voided == c.balance == c.sum_remaining):
-        violations.append(f"conservation broken: granted {c.granted} - debited {c.debited} - expired {c.expired} "
-                          f"- voided {c.voided} != balance {c.balance} / sum(remaining) {c.sum_remaining}")
+        violations.append(
+            f"conservation broken: granted {c.granted} - debited {c.debited} - expired {c.expired} "
+            f"- voided {c.voided} != balance {c.balance} / sum(remaining) {c.sum_remaining}"
+        )
     if c.debited != min(demand, drawable):
         violations.append(f"debited {c.debited} != min(demand {demand}, supply {drawable})")
     keys = Counter(LedgerEntry.objects.values_list("idempotency_key", flat=True))
@@ -147,8 +174,9 @@ def run_scenario(debit) -> tuple[list[str], dict]:
         violations.append("more than one entry for a key")
     for grant in grants:  # per grant: amount - drawn + given back - expired - voided == remaining
         allocated = LedgerAllocation.objects.filter(grant=grant).aggregate(s=Sum("amount"))["s"] or D(0)
-        closed = (LedgerEntry.objects.filter(grant=grant, entry_type__in=["expiry", "void"])
-                  .aggregate(s=Sum("amount"))["s"] or D(0))
+        closed = LedgerEntry.objects.filter(grant=grant, entry_type__in=["expiry", "void"]).aggregate(s=Sum("amount"))[
+            "s"
+        ] or D(0)
         if grant.amount + allocated + closed != grant.remaining:
             violations.append(f"grant {grant.pk} does not reconcile with its allocations")
     for entry in LedgerEntry.objects.filter(wallet__customer=cust, entry_type="debit"):

@@ -15,8 +15,11 @@ from tests.contracts import factories as f
 
 pytestmark = pytest.mark.django_db
 D = Decimal
-CAPS = {"SUPPORT_CREDIT_CAP_PER_GRANT": "500", "SUPPORT_CREDIT_CAP_PER_CUSTOMER_MONTH": "1000",
-        "SUPPORT_CREDIT_DEFAULT_EXPIRY_DAYS": 90}
+CAPS = {
+    "SUPPORT_CREDIT_CAP_PER_GRANT": "500",
+    "SUPPORT_CREDIT_CAP_PER_CUSTOMER_MONTH": "1000",
+    "SUPPORT_CREDIT_DEFAULT_EXPIRY_DAYS": 90,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -90,8 +93,13 @@ def test_same_key_returns_the_first_result(actors):
 
 def test_validation(actors):
     cust = f.customer()
-    for kwargs in (dict(kind="purchased"), dict(reason_code="because"), dict(reason_code="other"),
-                   dict(expires_at=timezone.now() - timedelta(days=1)), dict(reference="x" * 121)):
+    for kwargs in (
+        dict(kind="purchased"),
+        dict(reason_code="because"),
+        dict(reason_code="other"),
+        dict(expires_at=timezone.now() - timedelta(days=1)),
+        dict(reference="x" * 121),
+    ):
         with pytest.raises(ValidationFailed):
             issue(cust, 10, "k", actors["support"], **kwargs)
     with pytest.raises(ValidationFailed):
@@ -144,8 +152,9 @@ def test_requester_can_never_decide_whatever_groups(actors, db):
 def test_approval_after_the_requested_expiry_is_refused(actors):
     cust = f.customer()
     now = timezone.now()
-    request = issue(cust, 900, "k", actors["support"], expires_at=now + timedelta(seconds=1),
-                    now=now - timedelta(seconds=5)).request
+    request = issue(
+        cust, 900, "k", actors["support"], expires_at=now + timedelta(seconds=1), now=now - timedelta(seconds=5)
+    ).request
     CreditRequest.objects.filter(pk=request.pk).update(expires_at=now - timedelta(seconds=1))
     with pytest.raises(Conflict):
         credit_request_approve(request_id=request.pk, actor=actors["finance"], comment="late")

@@ -31,8 +31,14 @@ def test_burn_down_order_priority_expiry_free_before_paid_oldest():
     older_same = f.grant(cust, 10, kind="promotional", expires_at=now + timedelta(days=30))
     result = debit(cust, 55, "d1")
     drawn = [(a.grant_id, a.amount) for a in result.allocations]
-    assert drawn == [(urgent.pk, D(10)), (soon.pk, D(10)), (free_late.pk, D(10)), (older_same.pk, D(10)),
-                     (paid_late.pk, D(10)), (no_expiry.pk, D(5))]
+    assert drawn == [
+        (urgent.pk, D(10)),
+        (soon.pk, D(10)),
+        (free_late.pk, D(10)),
+        (older_same.pk, D(10)),
+        (paid_late.pk, D(10)),
+        (no_expiry.pk, D(5)),
+    ]
     assert result.drawn == D(55) and result.shortfall == 0
     assert result.revenue == D("10")  # 20 paid credits at 0.5
     assert result.balance_after == D(5)
@@ -54,8 +60,13 @@ def test_debit_is_idempotent_by_key():
     first = debit(cust, 40, "same")
     second = debit(cust, 40, "same")
     assert second.replayed and not first.replayed
-    assert (second.entry_id, second.drawn, second.revenue, second.balance_after, second.allocations) == \
-           (first.entry_id, first.drawn, first.revenue, first.balance_after, first.allocations)
+    assert (second.entry_id, second.drawn, second.revenue, second.balance_after, second.allocations) == (
+        first.entry_id,
+        first.drawn,
+        first.revenue,
+        first.balance_after,
+        first.allocations,
+    )
     assert LedgerEntry.objects.filter(entry_type="debit").count() == 1
     assert wallet_balance(customer_id=cust.pk).balance == D(60)
 

@@ -23,8 +23,13 @@ def _seed():
 
 
 def counts():
-    return (Customer.objects.count(), Contract.objects.count(), CreditGrant.objects.count(),
-            LedgerEntry.objects.count(), CreditRequest.objects.count())
+    return (
+        Customer.objects.count(),
+        Contract.objects.count(),
+        CreditGrant.objects.count(),
+        LedgerEntry.objects.count(),
+        CreditRequest.objects.count(),
+    )
 
 
 def test_demo_is_realistic_and_idempotent():

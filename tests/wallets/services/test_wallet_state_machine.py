@@ -1,4 +1,5 @@
 """Hypothesis stateful test: grant, debit, expire, void and reverse against a small pure-Python wallet model."""
+
 from __future__ import annotations
 
 import itertools
@@ -80,24 +81,47 @@ class WalletMachine(RuleBasedStateMachine):
 
     # --- rules ------------------------------------------------------------------------------------------------
 
-    @rule(amount=amounts, priority=st.sampled_from([1, 10, 100]), expires_in=st.one_of(st.none(), st.integers(1, 72)),
-          starts_in=st.sampled_from([0, 0, 0, 5]), price=st.sampled_from([D(0), D("0.01"), D("0.02")]))
+    @rule(
+        amount=amounts,
+        priority=st.sampled_from([1, 10, 100]),
+        expires_in=st.one_of(st.none(), st.integers(1, 72)),
+        starts_in=st.sampled_from([0, 0, 0, 5]),
+        price=st.sampled_from([D(0), D("0.01"), D("0.02")]),
+    )
     def grant(self, amount, priority, expires_in, starts_in, price):
         effective = self.clock + timedelta(hours=starts_in)
         expires = None if expires_in is None else effective + timedelta(hours=expires_in)
-        g = wallet_grant(customer_id=self.customer.pk, kind="purchased" if price else "promotional", amount=amount,
-                         priority=priority, effective_at=effective, expires_at=expires, price_per_credit=price,
-                         idempotency_key=self.key("grant"), actor=SYSTEM)
+        g = wallet_grant(
+            customer_id=self.customer.pk,
+            kind="purchased" if price else "promotional",
+            amount=amount,
+            priority=priority,
+            effective_at=effective,
+            expires_at=expires,
+            price_per_credit=price,
+            idempotency_key=self.key("grant"),
+            actor=SYSTEM,
+        )
         self.grants.append(ModelGrant(g.pk, amount, amount, priority, effective, expires, price))
         self.granted += amount
 
     @rule(amount=amounts)
     def debit(self, amount):
         key = self.key("debit")
-        result = wallet_debit(customer_id=self.customer.pk, amount=amount, idempotency_key=key, actor=SYSTEM,
-                              at=self.clock)
-        usable = sorted((g for g in self.grants if not g.closed and g.remaining > 0 and g.effective_at <= self.clock
-                         and (g.expires_at is None or g.expires_at > self.clock)), key=ModelGrant.burn_key)
+        result = wallet_debit(
+            customer_id=self.customer.pk, amount=amount, idempotency_key=key, actor=SYSTEM, at=self.clock
+        )
+        usable = sorted(
+            (
+                g
+                for g in self.grants
+                if not g.closed
+                and g.remaining > 0
+                and g.effective_at <= self.clock
+                and (g.expires_at is None or g.expires_at > self.clock)
+            ),
+            key=ModelGrant.burn_key,
+        )
         left, allocations, revenue = amount, [], D(0)
         for g in usable:
             if left == 0:
@@ -110,15 +134,18 @@ class WalletMachine(RuleBasedStateMachine):
         drawn = amount - left
         self.debited += drawn
         assert result.drawn == drawn and result.shortfall == left and result.revenue == revenue
-        assert [(a.grant_id, a.amount) for a in result.allocations] == [(self.grants[i].db_id, t) for i, t in allocations]
+        assert [(a.grant_id, a.amount) for a in result.allocations] == [
+            (self.grants[i].db_id, t) for i, t in allocations
+        ]
         self.debits.append(ModelDebit(result.entry_id, key, amount, allocations))
 
     @precondition(lambda self: self.debits)
     @rule(data=st.data())
     def replay_debit(self, data):
         d = data.draw(st.sampled_from(self.debits))
-        result = wallet_debit(customer_id=self.customer.pk, amount=d.requested, idempotency_key=d.key, actor=SYSTEM,
-                              at=self.clock)
+        result = wallet_debit(
+            customer_id=self.customer.pk, amount=d.requested, idempotency_key=d.key, actor=SYSTEM, at=self.clock
+        )
         assert result.replayed and result.entry_id == d.entry_id
 
     @rule(hours=st.integers(1, 30))
@@ -188,6 +215,12 @@ class WalletMachine(RuleBasedStateMachine):
 
 @pytest.mark.django_db
 def test_wallet_state_machine():
-    run_state_machine_as_test(WalletMachine, settings=settings(
-        max_examples=40, stateful_step_count=25, deadline=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]))
+    run_state_machine_as_test(
+        WalletMachine,
+        settings=settings(
+            max_examples=40,
+            stateful_step_count=25,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+        ),
+    )

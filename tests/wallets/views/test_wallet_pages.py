@@ -18,8 +18,11 @@ D = Decimal
 
 @pytest.fixture(autouse=True)
 def caps(settings):
-    settings.RATEDESK = {**settings.RATEDESK, "SUPPORT_CREDIT_CAP_PER_GRANT": "500",
-                         "SUPPORT_CREDIT_CAP_PER_CUSTOMER_MONTH": "2000"}
+    settings.RATEDESK = {
+        **settings.RATEDESK,
+        "SUPPORT_CREDIT_CAP_PER_GRANT": "500",
+        "SUPPORT_CREDIT_CAP_PER_CUSTOMER_MONTH": "2000",
+    }
 
 
 @pytest.fixture
@@ -30,9 +33,15 @@ def acme(users):
 
 
 def credit_form(amount, key="ui-1", **extra):
-    data = {"amount": str(amount), "kind": "support", "reason_code": "outage", "reference": "SUP-1",
-            "expires_on": (timezone.now() + timedelta(days=90)).date().isoformat(), "note": "",
-            "idempotency_key": key}
+    data = {
+        "amount": str(amount),
+        "kind": "support",
+        "reason_code": "outage",
+        "reference": "SUP-1",
+        "expires_on": (timezone.now() + timedelta(days=90)).date().isoformat(),
+        "note": "",
+        "idempotency_key": key,
+    }
     data.update(extra)
     return data
 
@@ -52,8 +61,9 @@ def test_issue_credit_via_htmx_rerenders_the_balance_panel(clients, acme):
 
 
 def test_issue_above_cap_goes_pending_and_is_shown(clients, acme):
-    response = clients["support"].post("/wallets/customers/acme/credits/new/", credit_form(900, key="big"),
-                                       HTTP_HX_REQUEST="true")
+    response = clients["support"].post(
+        "/wallets/customers/acme/credits/new/", credit_form(900, key="big"), HTTP_HX_REQUEST="true"
+    )
     assert "waiting for a finance approver" in response.content.decode()
     assert CreditRequest.objects.get().status == "pending"
     assert wallet_balance(customer_id=acme.pk).balance == 0
@@ -73,35 +83,45 @@ def test_issue_credit_form_errors(clients, acme):
     assert response.status_code == 400 and "reason_code" in response.context["form"].errors
     response = support.post("/wallets/customers/acme/credits/new/", credit_form(50, reason_code="other"))
     assert response.status_code == 400 and "note" in response.context["form"].errors  # service rule, on the field
-    response = support.post("/wallets/customers/acme/credits/new/",
-                            credit_form(50, expires_on=(timezone.now() - timedelta(days=1)).date().isoformat()),
-                            HTTP_HX_REQUEST="true")
+    response = support.post(
+        "/wallets/customers/acme/credits/new/",
+        credit_form(50, expires_on=(timezone.now() - timedelta(days=1)).date().isoformat()),
+        HTTP_HX_REQUEST="true",
+    )
     assert response.status_code == 200 and "expires_on" in response.context["form"].errors
 
 
 def test_finance_approves_and_rejects_from_the_review_list(clients, users, acme):
     support = Actor(user=users["support"])
-    r1 = credit_issue(customer_id=acme.pk, amount=D(900), reason_code="outage", idempotency_key="a",
-                      actor=support).request
-    r2 = credit_issue(customer_id=acme.pk, amount=D(950), reason_code="goodwill", idempotency_key="b",
-                      actor=support).request
+    r1 = credit_issue(
+        customer_id=acme.pk, amount=D(900), reason_code="outage", idempotency_key="a", actor=support
+    ).request
+    r2 = credit_issue(
+        customer_id=acme.pk, amount=D(950), reason_code="goodwill", idempotency_key="b", actor=support
+    ).request
     page = clients["finance"].get("/wallets/credit-requests/")
     assert [r.pk for r in page.context["pending"]] == [r1.pk, r2.pk]
-    response = clients["finance"].post(f"/wallets/credit-requests/{r1.pk}/approve/", {"comment": "ok"},
-                                       HTTP_HX_REQUEST="true")
+    response = clients["finance"].post(
+        f"/wallets/credit-requests/{r1.pk}/approve/", {"comment": "ok"}, HTTP_HX_REQUEST="true"
+    )
     assert response.status_code == 200 and "Approved" in response.content.decode()
     assert wallet_balance(customer_id=acme.pk).balance == D(900)
     # reject needs a comment: the row comes back with the error
-    response = clients["finance"].post(f"/wallets/credit-requests/{r2.pk}/reject/", {"comment": ""},
-                                       HTTP_HX_REQUEST="true")
+    response = clients["finance"].post(
+        f"/wallets/credit-requests/{r2.pk}/reject/", {"comment": ""}, HTTP_HX_REQUEST="true"
+    )
     assert "Say why" in response.content.decode()
     response = clients["finance"].post(f"/wallets/credit-requests/{r2.pk}/reject/", {"comment": "no"})
     assert response.status_code == 302
     assert CreditRequest.objects.get(pk=r2.pk).status == "rejected"
     activity = clients["support"].get("/wallets/support-activity/")
-    assert {(row.status, row.amount) for row in activity.context["page"].object_list} == {("approved", D(900)),
-                                                                                          ("rejected", D(950))}
-    assert clients["support"].get("/wallets/support-activity/?status=rejected&mine=1").context["page"].paginator.count == 1
+    assert {(row.status, row.amount) for row in activity.context["page"].object_list} == {
+        ("approved", D(900)),
+        ("rejected", D(950)),
+    }
+    assert (
+        clients["support"].get("/wallets/support-activity/?status=rejected&mine=1").context["page"].paginator.count == 1
+    )
 
 
 def test_requester_with_finance_role_gets_403_on_own_request(acme):
@@ -113,8 +133,7 @@ def test_requester_with_finance_role_gets_403_on_own_request(acme):
     client.post("/wallets/customers/acme/credits/new/", credit_form(900, key="self"))
     request = CreditRequest.objects.get()
     assert client.post(f"/wallets/credit-requests/{request.pk}/approve/", {"comment": "me"}).status_code == 403
-    response = client.post(f"/wallets/credit-requests/{request.pk}/approve/", {"comment": "me"},
-                           HTTP_HX_REQUEST="true")
+    response = client.post(f"/wallets/credit-requests/{request.pk}/approve/", {"comment": "me"}, HTTP_HX_REQUEST="true")
     assert "four-eyes" in response.content.decode()
     assert CreditRequest.objects.get().status == "pending"
 
@@ -129,15 +148,22 @@ def test_void_grant_and_ledger_page(clients, acme):
     assert ledger.context["conservation"].holds
     types = [e.entry_type for e in ledger.context["page"].object_list]
     assert types == ["void", "debit", "grant"]
-    assert [e.entry_type for e in clients["support"].get("/wallets/customers/acme/ledger/?type=debit")
-            .context["page"].object_list] == ["debit"]
+    assert [
+        e.entry_type
+        for e in clients["support"].get("/wallets/customers/acme/ledger/?type=debit").context["page"].object_list
+    ] == ["debit"]
     grants_page = clients["support"].get("/wallets/customers/acme/grants/").content.decode()
     assert "voided" in grants_page and "Void</button>" not in grants_page
 
 
 def test_home_panels(clients, users, acme):
-    credit_issue(customer_id=acme.pk, amount=D(900), reason_code="outage", idempotency_key="a",
-                 actor=Actor(user=users["support"]))
+    credit_issue(
+        customer_id=acme.pk,
+        amount=D(900),
+        reason_code="outage",
+        idempotency_key="a",
+        actor=Actor(user=users["support"]),
+    )
     assert "1 waiting" in clients["finance"].get("/wallets/panels/credit-requests/").content.decode()
     assert "Acme" in clients["support"].get("/wallets/panels/support-activity/").content.decode()
     home = clients["finance"].get("/").content.decode()

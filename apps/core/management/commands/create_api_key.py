@@ -12,9 +12,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("name", help="What the key is for, e.g. 'production ingest'.")
         parser.add_argument(
-            "--scopes", default=",".join(sorted(API_KEY_DEFAULT_SCOPES)),
+            "--scopes",
+            default=",".join(sorted(API_KEY_DEFAULT_SCOPES)),
             help=f"Comma-separated scopes from {', '.join(s.value for s in Scope)} "
-                 f"(default: {','.join(sorted(API_KEY_DEFAULT_SCOPES))}).")
+            f"(default: {','.join(sorted(API_KEY_DEFAULT_SCOPES))}).",
+        )
 
     def handle(self, *args, name, scopes, **options):
         try:
@@ -27,6 +29,8 @@ class Command(BaseCommand):
             created = api_key_create(name=name, actor=SYSTEM, scopes=chosen)
         except DomainError as exc:
             raise CommandError(exc.message) from exc
-        self.stderr.write(f"Created API key '{created.api_key.name}' ({created.api_key.prefix}) with scopes "
-                          f"{', '.join(created.api_key.scopes)}. Store it now: it is not shown again.")
+        self.stderr.write(
+            f"Created API key '{created.api_key.name}' ({created.api_key.prefix}) with scopes "
+            f"{', '.join(created.api_key.scopes)}. Store it now: it is not shown again."
+        )
         self.stdout.write(created.raw_key)

@@ -1,4 +1,5 @@
 """Seed believable demo data. Idempotent: running it again adds nothing already there."""
+
 from __future__ import annotations
 
 import importlib
@@ -8,16 +9,26 @@ from django.core.management.base import BaseCommand
 from django.test.utils import override_settings
 
 # Order follows the one-way data flow: catalog <- contracts <- wallets <- usage <- alerts.
-DEMO_MODULES = ["apps.core.demo", "apps.catalog.demo", "apps.contracts.demo", "apps.wallets.demo",
-                "apps.usage.demo", "apps.alerts.demo"]
+DEMO_MODULES = [
+    "apps.core.demo",
+    "apps.catalog.demo",
+    "apps.contracts.demo",
+    "apps.wallets.demo",
+    "apps.usage.demo",
+    "apps.alerts.demo",
+]
 
 
 class Command(BaseCommand):
     help = "Create demo users, catalog, rate tables, customers, wallets and usage (idempotent)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--size", choices=["small", "medium", "large"], default="small",
-                            help="small: a quick demo; medium/large: more customers and events for benchmarks.")
+        parser.add_argument(
+            "--size",
+            choices=["small", "medium", "large"],
+            default="small",
+            help="small: a quick demo; medium/large: more customers and events for benchmarks.",
+        )
 
     def handle(self, *args, size, **options):
         self.stdout.write(self.style.MIGRATE_HEADING(f"Seeding demo data ({size})"))

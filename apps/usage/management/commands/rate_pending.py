@@ -12,6 +12,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, batch_size, max_batches, **options):
         summary = usage_rate_pending(batch_size=batch_size, max_batches=max_batches)
-        self.stdout.write(f"Rated {summary.events} events in {summary.batches} batches "
-                          f"({summary.written} records, {summary.superseded} superseded, "
-                          f"{summary.errors} could not be rated) in {summary.seconds}s.")
+        self.stdout.write(
+            f"Rated {summary.events} events in {summary.batches} batches "
+            f"({summary.written} records, {summary.superseded} superseded, "
+            f"{summary.errors} could not be rated) in {summary.seconds}s."
+        )

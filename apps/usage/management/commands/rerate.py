@@ -20,8 +20,10 @@ def _instant(value: str) -> datetime:
 
 
 class Command(BaseCommand):
-    help = ("Re-rate usage with timestamps in [start, end) under the current versions, contracts and costs: "
-            "reversals and new charges in the ledger, rollups rebuilt, the difference printed.")
+    help = (
+        "Re-rate usage with timestamps in [start, end) under the current versions, contracts and costs: "
+        "reversals and new charges in the ledger, rollups rebuilt, the difference printed."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--start", required=True, help="Date or ISO instant (inclusive).")
@@ -37,15 +39,19 @@ class Command(BaseCommand):
                 raise CommandError(f"No customer {customer!r}.")
             customer_id = found.pk
         try:
-            summary = usage_rerate(start=_instant(start), end=_instant(end), customer_id=customer_id, actor=SYSTEM,
-                                   reason=reason)
+            summary = usage_rerate(
+                start=_instant(start), end=_instant(end), customer_id=customer_id, actor=SYSTEM, reason=reason
+            )
         except DomainError as exc:
             raise CommandError(exc.message) from None
-        self.stdout.write(f"Re-rated {summary.start:%Y-%m-%d %H:%M} -> {summary.end:%Y-%m-%d %H:%M}: "
-                          f"{summary.events} events looked at, {summary.rerated} re-rated, "
-                          f"{summary.superseded} superseded, {summary.errors} could not be rated (batch {summary.key}).")
+        self.stdout.write(
+            f"Re-rated {summary.start:%Y-%m-%d %H:%M} -> {summary.end:%Y-%m-%d %H:%M}: "
+            f"{summary.events} events looked at, {summary.rerated} re-rated, "
+            f"{summary.superseded} superseded, {summary.errors} could not be rated (batch {summary.key})."
+        )
         for name, diff in summary.difference.items():
-            self.stdout.write(f"  {name:<15} {summary.before[name]:>24f} -> {summary.after[name]:>24f}  "
-                              f"difference {diff:f}")
+            self.stdout.write(
+                f"  {name:<15} {summary.before[name]:>24f} -> {summary.after[name]:>24f}  difference {diff:f}"
+            )
         for kind, entry, amount in summary.ledger:
             self.stdout.write(f"  ledger {kind} #{entry}: {amount:f}")
