@@ -9,6 +9,8 @@ from django.test import Client
 from apps.core.actors import Actor
 from apps.core.models import User
 from apps.core.roles import Role
+from apps.usage import lookups
+from tests.usage.builders import World
 
 ROLE_USERS = {
     "owner": Role.MONETIZATION_OWNER,
@@ -48,3 +50,17 @@ def clients(users) -> dict[str, Client]:
         c.force_login(user)
         result[name] = c
     return result
+
+
+@pytest.fixture(autouse=True)
+def fresh_lookups():
+    """Ingestion memoizes customer and meter lookups per process; every test starts from the database."""
+    lookups.clear()
+    yield
+    lookups.clear()
+
+
+@pytest.fixture
+def world(actors):
+    """A small usage world (customers, meters, rate tables, contracts) built through the services."""
+    return World(actors)
