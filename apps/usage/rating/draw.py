@@ -199,7 +199,7 @@ class DrawStep(RunState):
             )
             == ZERO
         }
-        unpaid: dict[datetime, Decimal] = {period_start: ZERO for period_start in periods}
+        unpaid: dict[datetime, Decimal] = dict.fromkeys(periods, ZERO)
         if not periods:
             return unpaid
         for r in RatedUsage.objects.filter(
