@@ -33,6 +33,8 @@ class DrawStep(RunState):
         - a negative charge (a volume-tier true-up: a later event lowers the price of earlier ones) gives the
           difference back to the grants the period's earlier records drew from, last drawn first; what they had
           not drawn from the wallet reduces overage (never below what was accrued on a hard contract: nothing).
+          On a hard contract it first cancels what the period left over the limit, and gives back only the rest:
+          credits given back while usage is unpaid would stay undrawn, and totals would follow the batching.
         """
         from apps.wallets.services import wallet_debit
 
@@ -176,6 +178,40 @@ class DrawStep(RunState):
                     short[(entry_id, grant_id)] = (credits - got, revenue + got_revenue)
         return short
 
+    def _unpaid(
+        self,
+        customer_id: int,
+        new_items: Sequence[Charge],
+        needs: list[Decimal],
+        share_of: dict,
+        gone: set[int],
+    ) -> dict[datetime, Decimal]:
+        """Credits over the limit (needed, neither drawn nor overage) per billing period of this run's true-ups
+        on contracts that allow no overage (hard): the period's current records plus this run's new items."""
+        periods = {
+            item.period[0]
+            for i, item in enumerate(new_items)
+            if needs[i] < 0
+            and pricing.overage_cap(
+                wallet_backed=item.contract.wallet_backed,
+                enforcement=item.contract.enforcement,
+                overdraft_limit=item.contract.overdraft_limit,
+            )
+            == ZERO
+        }
+        unpaid: dict[datetime, Decimal] = dict.fromkeys(periods, ZERO)
+        if not periods:
+            return unpaid
+        for r in RatedUsage.objects.filter(
+            customer_id=customer_id, period_start__in=periods, superseded_at__isnull=True
+        ).only("id", "period_start", "credits", "credits_drawn", "overage_units"):
+            if r.pk not in gone:
+                unpaid[r.period_start] += r.credits - r.credits_drawn - r.overage_units
+        for i, item in enumerate(new_items):
+            if item.period[0] in unpaid and item.contract.wallet_backed and needs[i] > 0:
+                unpaid[item.period[0]] += needs[i] - sum((p.credits for p in share_of.get(i, ())), ZERO)
+        return unpaid
+
     def _true_ups(
         self,
         customer_id: int,
@@ -218,6 +254,7 @@ class DrawStep(RunState):
                         slot[2] -= used
                         left -= used
 
+        unpaid = self._unpaid(customer_id, new_items, needs, share_of, gone)
         back: dict[int, dict[int, list[Decimal]]] = defaultdict(lambda: defaultdict(lambda: [ZERO, ZERO]))
         trueup_set = set(trueups)
         for index, item in enumerate(new_items):
@@ -235,6 +272,14 @@ class DrawStep(RunState):
             if index not in trueup_set:
                 continue
             left = -needs[index]
+            period_start = item.period[0]
+            if period_start in unpaid:
+                # On a contract with no overage, a true-up first cancels what the period left unpaid (over the
+                # limit): the wallet had nothing left for it, so giving credits back while usage is over the
+                # limit would leave them undrawn, and totals would depend on how events were batched.
+                cancel = min(left, max(unpaid[period_start], ZERO))
+                unpaid[period_start] -= cancel
+                left -= cancel
             mine: list[_Part] = []
             for slot in reversed(pool):
                 if left == 0:

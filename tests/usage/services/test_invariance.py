@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from apps.usage.models import DailyUsage, RatedUsage, RatingCursor
 from apps.usage.rating import rebuild_rollups_between
 from apps.usage.services import usage_rate_pending
-from apps.wallets.selectors import wallet_conservation
-from tests.usage.builders import ingest
+from apps.wallets.selectors import wallet_balance, wallet_conservation
+from tests.usage.builders import D, ingest
 
 pytestmark = pytest.mark.django_db
 
@@ -211,3 +211,48 @@ def test_rollups_equal_records_after_late_duplicate_and_retried_work(catalog):
     for row in DailyAttribution.objects.filter(customer=acme):
         by_kind[(row.kind, row.value)] = by_kind.get((row.kind, row.value), 0) + row.events
     assert by_kind == {("agent", "bot"): 5, ("team", "legal"): 3}
+
+
+def test_volume_true_up_on_a_hard_contract_cancels_usage_over_the_limit_before_giving_credits_back(catalog):
+    """12 credits, hard: 150 volume units (6 credits) and 100 images (63 credits) draw all 12 and leave 57 over
+    the limit; 60 more volume units lower the volume price (-3.9 credits). The true-up cancels 3.9 of what was
+    over the limit: all 12 credits stay drawn, whether the true-up is rated with the rest or in a later batch
+    (it used to give 3.9 back to the grant, where they stayed undrawn while usage was over the limit)."""
+    world, now = catalog["world"], catalog["now"]
+    _, images, volume = catalog["meters"]
+    one, split = (
+        world.customer(
+            f"hard-trueup-{i}",
+            catalog["table"],
+            enforcement="hard",
+            credits="12",
+            price_per_credit="0.5",
+            anchor_day=catalog["anchor"],
+            overrides={images: ("multiplier", "0.9")},
+        )
+        for i in range(2)
+    )
+
+    def raw(customer):
+        return [
+            world.event(customer, volume, 150, now - timedelta(hours=3), id="vol-150"),
+            world.event(customer, images, 100, now - timedelta(hours=2), id="img-100"),
+            world.event(customer, volume, 60, now - timedelta(hours=1), id="vol-60"),
+        ]
+
+    ingest(raw(one))
+    usage_rate_pending()
+    first, second = raw(split)[:2], raw(split)[2:]
+    ingest(first)
+    usage_rate_pending()
+    ingest(second)
+    usage_rate_pending()
+    for customer in (one, split):
+        result = totals(customer, split=False)
+        assert result["credits"] == D("65.1")  # 6 + 63 - 3.9
+        assert result["credits_drawn"] == D("12")
+        assert result["revenue"] == D("6")
+        assert result["overage_units"] == 0
+        assert result["over_limit_credits"] == D("53.1")
+        assert wallet_balance(customer_id=customer.pk).balance == 0
+        assert wallet_conservation(customer_id=customer.pk).holds
