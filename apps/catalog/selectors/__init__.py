@@ -24,7 +24,6 @@ from .meters import (
 from .rates import (
     PricePoint,
     RateRow,
-    _rate_row,
     meters_not_in_version,
     rate_row,
     version_rate_rows,
@@ -70,7 +69,6 @@ __all__ = [
     "RateRow",
     "RateTableSummary",
     "VersionSpec",
-    "_rate_row",
     "approved_versions",
     "changes_requested_list",
     "meter_catalog",
