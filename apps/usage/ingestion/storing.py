@@ -176,7 +176,7 @@ def usage_events_ingest(*, events: list, api_key_id: int | None = None, now: dat
             else:
                 rejected.append(_conflict(row))
     if ingested:
-        from .tasks import queue_rating  # cycle: services -> ingestion -> tasks -> services
+        from ..tasks import queue_rating  # cycle: services -> ingestion -> tasks -> services
 
         transaction.on_commit(queue_rating)
     rejected.sort(key=lambda r: r.index)
