@@ -23,9 +23,6 @@ def customer_balances(*, customer_ids) -> dict[int, Decimal]:
     return dict(Wallet.objects.filter(customer_id__in=list(customer_ids)).values_list("customer_id", "balance"))
 
 
-# --- batch reads for insights and alerts
-
-
 def wallet_runways(*, customer_ids, now: datetime | None = None) -> dict[int, RunwayView]:
     """`wallet_runway` for many customers in three queries (same burn and projection); no wallet: left out."""
     now = now or timezone.now()
