@@ -1,29 +1,25 @@
-"""Wallet writes. `ledger`: grants, burn-down debits, reversals, expiry, voids and included credits;
+"""Wallet writes. `ledger`: shared helpers, grants, expiry and voids; `debits`: burn-down debits and reversals;
+`included`: included credits;
 `support`: support credits within caps and the credit requests above them. Every public name is importable from
 here (`from apps.wallets.services import wallet_debit`)."""
 
 from __future__ import annotations
 
 from ..models import BURN_ORDER
+from .debits import debit_outstanding, wallet_debit, wallet_reverse
+from .included import INCLUDED_PRIORITY, included_credits_issue, included_credits_issue_due, included_key
 from .ledger import (
-    INCLUDED_PRIORITY,
     MAX_AMOUNT,
     SUPPORT_KINDS,
     Allocation,
     CreditIssueResult,
     DebitResult,
-    debit_outstanding,
     decimal_sum,
     decimal_sums_by,
     grant_void,
-    included_credits_issue,
-    included_credits_issue_due,
-    included_key,
-    wallet_debit,
     wallet_expire_due,
     wallet_get_or_create,
     wallet_grant,
-    wallet_reverse,
 )
 from .support import (
     credit_issue,

@@ -1,195 +1,33 @@
-"""Catalog writes: products, meters, costs, rate tables and the maker-checker version workflow.
-
-Lifecycle: draft -> pending_approval -> approved (scheduled -> active -> superseded, by instant);
-pending_approval -> changes_requested -> (edit) -> pending_approval; draft -> discarded;
-pending_approval -> (withdraw) -> draft; pending_approval -> rejected.
-Only drafts (and versions with changes requested) change. Submitting freezes the content in a
-hash; approval binds to that hash. Whoever created, edited or submitted a version (a VersionContributor)
-can never approve, reject or request changes on it, whatever groups they hold.
-"""
+"""Catalog writes: rate-table versions and the maker-checker workflow (see the package docstring)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from datetime import datetime
-from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from apps.core.actors import Actor
 from apps.core.errors import Conflict, Forbidden, FourEyesViolation, InvalidTransition, NotFound, ValidationFailed
-from apps.core.money import decimal_str, to_decimal
+from apps.core.money import decimal_str
 from apps.core.permissions import user_can
 from apps.core.roles import Cap
 
-from .models import (
+from ..models import (
     ApprovalDecision,
-    Meter,
-    MeterCost,
-    Product,
     Rate,
     RateTable,
     RateTableVersion,
     RateTier,
     VersionContributor,
-    VersionStatus,
 )
-from .pricing import PRICING_MODELS, TIERED_MODELS, PricingError, TierSpec, validate_tiers
-from .selectors import version_contributor_ids
-from .signals import rate_table_version_approved
-
-S = VersionStatus
-EDITABLE = (S.DRAFT, S.CHANGES_REQUESTED)
-OPEN = (S.DRAFT, S.PENDING_APPROVAL, S.CHANGES_REQUESTED)
-
-
-def _require(actor: Actor, cap: Cap) -> None:
-    if actor.user is not None and not user_can(actor.user, cap):
-        raise Forbidden("Your role does not allow this action.")
-
-
-def _save_with_reason(instance, reason: str) -> None:
-    instance._change_reason = (reason or "").strip()[:100] or None
-    instance.save()
-
-
-# ---- products, meters, costs --------------------------------------------------------------------
-
-
-@transaction.atomic
-def product_save(
-    *,
-    actor: Actor,
-    code: str,
-    name: str,
-    description: str = "",
-    is_active: bool = True,
-    product: Product | None = None,
-    reason: str = "",
-) -> Product:
-    _require(actor, Cap.CATALOG_EDIT)
-    product = product or Product()
-    product.code, product.name, product.description, product.is_active = code, name, description, is_active
-    try:
-        with transaction.atomic():
-            _save_with_reason(product, reason)
-    except IntegrityError:
-        raise ValidationFailed(f"A product with code {code} already exists.", field="code") from None
-    return product
-
-
-@transaction.atomic
-def meter_save(
-    *,
-    actor: Actor,
-    product: Product,
-    code: str,
-    name: str,
-    unit: str,
-    aggregation: str,
-    description: str = "",
-    is_active: bool = True,
-    meter: Meter | None = None,
-    reason: str = "",
-) -> Meter:
-    _require(actor, Cap.CATALOG_EDIT)
-    if meter is not None and meter.code != code and meter.rates.exists():
-        raise ValidationFailed(
-            "The code of a meter used by rate tables cannot change (usage events refer to it).", field="code"
-        )
-    meter = meter or Meter()
-    meter.product, meter.code, meter.name, meter.unit = product, code, name, unit
-    meter.aggregation, meter.description, meter.is_active = aggregation, description, is_active
-    try:
-        with transaction.atomic():
-            _save_with_reason(meter, reason)
-    except IntegrityError:
-        raise ValidationFailed(f"A meter with code {code} already exists.", field="code") from None
-    return meter
-
-
-@transaction.atomic
-def meter_cost_create(
-    *,
-    actor: Actor,
-    meter: Meter,
-    effective_from: datetime,
-    unit_cost,
-    per_units=1,
-    currency: str = "USD",
-    note: str = "",
-) -> MeterCost:
-    _require(actor, Cap.CATALOG_EDIT)
-    unit_cost = to_decimal(unit_cost, field="unit_cost")
-    per_units = to_decimal(per_units, field="per_units")
-    if unit_cost < 0:
-        raise ValidationFailed("A cost cannot be negative.", field="unit_cost")
-    if per_units <= 0:
-        raise ValidationFailed("Per units must be above zero.", field="per_units")
-    if MeterCost.objects.filter(meter=meter, effective_from=effective_from).exists():
-        raise ValidationFailed("This meter already has a cost from that instant.", field="effective_from")
-    cost = MeterCost(
-        meter=meter,
-        effective_from=effective_from,
-        unit_cost=unit_cost,
-        per_units=per_units,
-        currency=currency,
-        note=note,
-    )
-    _save_with_reason(cost, note)
-    return cost
-
-
-@transaction.atomic
-def meter_create(
-    *,
-    actor: Actor,
-    product: Product,
-    code: str,
-    name: str,
-    unit: str,
-    aggregation: str,
-    description: str = "",
-    is_active: bool = True,
-    reason: str = "",
-    first_cost: dict | None = None,
-) -> Meter:
-    """A new meter and, when given, its first cost (effective_from, unit_cost, per_units, currency, note), at once."""
-    meter = meter_save(
-        actor=actor,
-        product=product,
-        code=code,
-        name=name,
-        unit=unit,
-        aggregation=aggregation,
-        description=description,
-        is_active=is_active,
-        reason=reason,
-    )
-    if first_cost:
-        meter_cost_create(actor=actor, meter=meter, **first_cost)
-    return meter
-
-
-@transaction.atomic
-def rate_table_create(
-    *, actor: Actor, code: str, name: str, pricing_unit: str, description: str = "", currency_per_unit=Decimal(1)
-) -> RateTable:
-    _require(actor, Cap.CATALOG_EDIT)
-    currency_per_unit = to_decimal(currency_per_unit, field="currency_per_unit")
-    if currency_per_unit <= 0:
-        raise ValidationFailed("A pricing unit must be worth more than zero.", field="currency_per_unit")
-    if RateTable.objects.filter(code=code).exists():
-        raise ValidationFailed(f"A rate table with code {code} already exists.", field="code")
-    table = RateTable(
-        code=code, name=name, pricing_unit=pricing_unit, description=description, currency_per_unit=currency_per_unit
-    )
-    _save_with_reason(table, "created")
-    return table
-
+from ..pricing import TIERED_MODELS, PricingError, TierSpec, validate_tiers
+from ..selectors import version_contributor_ids
+from ..signals import rate_table_version_approved
+from .common import EDITABLE, OPEN, S, _require, _save_with_reason
 
 # ---- versions -----------------------------------------------------------------------------------
 
@@ -287,133 +125,6 @@ def rate_table_version_create_draft(
         at=now,
     )
     return draft
-
-
-RATE_FIELDS = {"pricing_model", "unit_price", "price_per_units", "free_units"}
-
-
-def _clean_rate_value(field: str, raw) -> object:
-    if field not in RATE_FIELDS:
-        raise ValidationFailed(f"Unknown field {field}.", field=field)
-    if field == "pricing_model":
-        if raw not in PRICING_MODELS:
-            raise ValidationFailed("Choose a pricing model: per unit, graduated, volume or package.", field=field)
-        return raw
-    value = to_decimal(raw, field=field.replace("_", " "))
-    if value < 0:
-        raise ValidationFailed("Cannot be negative.", field=field)
-    if field == "price_per_units" and value <= 0:
-        raise ValidationFailed("Must be above zero (e.g. 1, 1000 or 1000000).", field=field)
-    if value.as_tuple().exponent < -12:
-        raise ValidationFailed("At most 12 decimal places.", field=field)
-    if value >= Decimal(10) ** 18:
-        raise ValidationFailed("Too large.", field=field)
-    return value
-
-
-@transaction.atomic
-def rate_update_field(*, rate_id: int, field: str, value, actor: Actor) -> Rate:
-    """Save one edited cell of a draft's rate (validated on its own)."""
-    _require(actor, Cap.CATALOG_EDIT)
-    rate = Rate.objects.select_related("version").filter(pk=rate_id).first()
-    if rate is None:
-        raise NotFound("No such rate.")
-    _require_editable(_lock_version(rate.version_id))
-    setattr(rate, field, _clean_rate_value(field, value))
-    _record_contributor(rate.version_id, actor)
-    if field == "pricing_model" and rate.pricing_model in TIERED_MODELS and not rate.tiers.exists():
-        RateTier.objects.create(rate=rate, up_to=None, unit_price=rate.unit_price)
-    _save_with_reason(rate, f"{field} set to {value}")
-    return rate
-
-
-@transaction.atomic
-def rate_add(
-    *,
-    version_id: int,
-    meter_id: int,
-    actor: Actor,
-    unit_price="0",
-    price_per_units="1",
-    pricing_model: str = "per_unit",
-) -> Rate:
-    _require(actor, Cap.CATALOG_EDIT)
-    version = _lock_version(version_id)
-    _require_editable(version)
-    meter = Meter.objects.filter(pk=meter_id, is_active=True).first()
-    if meter is None:
-        raise ValidationFailed("Choose an active meter.", field="meter")
-    if version.rates.filter(meter=meter).exists():
-        raise ValidationFailed(f"{meter.code} already has a rate in this version.", field="meter")
-    rate = Rate(
-        version=version,
-        meter=meter,
-        pricing_model=_clean_rate_value("pricing_model", pricing_model),
-        unit_price=_clean_rate_value("unit_price", unit_price),
-        price_per_units=_clean_rate_value("price_per_units", price_per_units),
-    )
-    _save_with_reason(rate, "added")
-    _record_contributor(version.id, actor)
-    if rate.pricing_model in TIERED_MODELS:
-        RateTier.objects.create(rate=rate, up_to=None, unit_price=rate.unit_price)
-    return rate
-
-
-@transaction.atomic
-def rate_remove(*, rate_id: int, actor: Actor) -> None:
-    _require(actor, Cap.CATALOG_EDIT)
-    rate = Rate.objects.filter(pk=rate_id).first()
-    if rate is None:
-        raise NotFound("No such rate.")
-    _require_editable(_lock_version(rate.version_id))
-    _record_contributor(rate.version_id, actor)
-    rate.tiers.all().delete()
-    rate._change_reason = "removed"
-    rate.delete()
-
-
-def parse_tiers(rows: list[dict]) -> list[TierSpec]:
-    """Tiers from form rows [{"up_to", "unit_price", "flat_fee"}]; blank rows skipped; blank up_to = open."""
-    tiers = []
-    for index, row in enumerate(rows, start=1):
-        up_to, price, fee = (str(row.get(k) or "").strip() for k in ("up_to", "unit_price", "flat_fee"))
-        if not (up_to or price or fee):
-            continue
-        if not price:
-            raise ValidationFailed(f"Tier {index}: enter a unit price.", field="tiers")
-        tiers.append(
-            TierSpec(
-                to_decimal(up_to, field=f"tier {index} bound") if up_to else None,
-                to_decimal(price, field=f"tier {index} price"),
-                to_decimal(fee or "0", field=f"tier {index} flat fee"),
-            )
-        )
-    tiers.sort(key=lambda t: (t.up_to is None, t.up_to or 0))
-    try:
-        validate_tiers(tiers)
-    except PricingError as exc:
-        raise ValidationFailed(str(exc), field="tiers") from None
-    return tiers
-
-
-@transaction.atomic
-def rate_tiers_set(*, rate_id: int, tiers: list[TierSpec], actor: Actor) -> Rate:
-    _require(actor, Cap.CATALOG_EDIT)
-    rate = Rate.objects.filter(pk=rate_id).first()
-    if rate is None:
-        raise NotFound("No such rate.")
-    _require_editable(_lock_version(rate.version_id))
-    try:
-        validate_tiers(tuple(tiers))
-    except PricingError as exc:
-        raise ValidationFailed(str(exc), field="tiers") from None
-    rate.tiers.all().delete()
-    RateTier.objects.bulk_create(
-        [RateTier(rate=rate, up_to=t.up_to, unit_price=t.unit_price, flat_fee=t.flat_fee) for t in tiers]
-    )
-    _save_with_reason(rate, "tiers edited")
-    _record_contributor(rate.version_id, actor)
-    return rate
 
 
 def version_content_hash(version: RateTableVersion) -> str:

@@ -1,0 +1,108 @@
+"""Catalog reads. Plain data out (frozen dataclasses / dicts); no template-side queries.
+
+`versions`: version specs, the version in force and rate-table lists; `meters`: products, meters and meter costs;
+`rates`: a version's rate rows and price points; `review`: the review queue, decisions and contributors. Every
+public name is importable from here.
+"""
+
+from __future__ import annotations
+
+from .meters import (
+    CatalogMeter,
+    MeterSpec,
+    meter_catalog,
+    meter_cost_history,
+    meter_cost_in_force,
+    meter_costs_in_force,
+    meter_list,
+    meters_active,
+    meters_by_code,
+    meters_by_ids,
+    product_list,
+    unit_plural,
+)
+from .rates import (
+    PricePoint,
+    RateRow,
+    meters_not_in_version,
+    rate_row,
+    version_rate_rows,
+    version_rate_specs,
+)
+from .review import (
+    ChangesRequested,
+    changes_requested_list,
+    rate_table_timeline,
+    review_queue,
+    review_queue_count,
+    version_contributor_ids,
+    version_decisions,
+    version_replaced,
+)
+from .versions import (
+    DISPLAY_LABELS,
+    RateTableSummary,
+    VersionSpec,
+    approved_versions,
+    rate_spec_from,
+    rate_table_choices,
+    rate_table_codes_by_ids,
+    rate_table_exists,
+    rate_table_get,
+    rate_table_ids_by_code,
+    rate_table_list,
+    rate_table_version_in_force,
+    rate_table_version_in_force_id,
+    rate_table_versions,
+    rate_table_versions_approved,
+    version_display_status,
+    version_for_instant,
+    version_get,
+)
+
+__all__ = [
+    "CatalogMeter",
+    "ChangesRequested",
+    "DISPLAY_LABELS",
+    "MeterSpec",
+    "PricePoint",
+    "RateRow",
+    "RateTableSummary",
+    "VersionSpec",
+    "approved_versions",
+    "changes_requested_list",
+    "meter_catalog",
+    "meter_cost_history",
+    "meter_cost_in_force",
+    "meter_costs_in_force",
+    "meter_list",
+    "meters_active",
+    "meters_by_code",
+    "meters_by_ids",
+    "meters_not_in_version",
+    "product_list",
+    "rate_row",
+    "rate_spec_from",
+    "rate_table_choices",
+    "rate_table_codes_by_ids",
+    "rate_table_exists",
+    "rate_table_get",
+    "rate_table_ids_by_code",
+    "rate_table_list",
+    "rate_table_timeline",
+    "rate_table_version_in_force",
+    "rate_table_version_in_force_id",
+    "rate_table_versions",
+    "rate_table_versions_approved",
+    "review_queue",
+    "review_queue_count",
+    "unit_plural",
+    "version_contributor_ids",
+    "version_decisions",
+    "version_display_status",
+    "version_for_instant",
+    "version_get",
+    "version_rate_rows",
+    "version_rate_specs",
+    "version_replaced",
+]

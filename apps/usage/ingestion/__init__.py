@@ -1,0 +1,71 @@
+"""Ingestion: store usage events fast and idempotently. Rating happens later (see rating.py, services.py).
+
+The hot path validates in plain Python and writes a whole request with ONE statement:
+- PostgreSQL: `INSERT ... SELECT FROM json_to_recordset(rows) ON CONFLICT (customer_id, event_id) DO NOTHING` in a CTE
+  whose outer SELECT returns the rows that were not inserted with the stored payload hash, so duplicates
+  (same payload) and idempotency conflicts (different payload) are decided in the same transaction as the write;
+- SQLite: a multi-row `INSERT ... ON CONFLICT DO NOTHING RETURNING`, then one SELECT for the rest.
+
+A failed request rolls back as a whole; its retry inserts what the failed one did not, and nothing twice.
+
+`parsing`: the limits, reason codes and the validation of one event (and of the request body); `storing`: the
+one-statement insert and the ingest service. Every public name is importable from here.
+"""
+
+from __future__ import annotations
+
+from .parsing import (
+    IDEMPOTENCY_CONFLICT,
+    INVALID,
+    INVALID_QUANTITY,
+    MAX_ATTRIBUTES_BYTES,
+    MAX_BODY_DEPTH,
+    MAX_EVENTS,
+    MAX_ID_LENGTH,
+    MAX_QUANTITY,
+    MAX_QUANTITY_EXPONENT,
+    TIMESTAMP_IN_FUTURE,
+    TIMESTAMP_TOO_OLD,
+    UNKNOWN_CUSTOMER,
+    UNKNOWN_METER,
+    IngestResult,
+    PayloadTooLarge,
+    Rejection,
+    canonical_quantity,
+    events_from_body,
+    parse_quantity,
+    parse_timestamp,
+    payload_hash,
+    payload_too_large,
+    storable_text,
+)
+from .storing import (
+    usage_events_ingest,
+)
+
+__all__ = [
+    "IDEMPOTENCY_CONFLICT",
+    "INVALID",
+    "INVALID_QUANTITY",
+    "IngestResult",
+    "MAX_ATTRIBUTES_BYTES",
+    "MAX_BODY_DEPTH",
+    "MAX_EVENTS",
+    "MAX_ID_LENGTH",
+    "MAX_QUANTITY",
+    "MAX_QUANTITY_EXPONENT",
+    "PayloadTooLarge",
+    "Rejection",
+    "TIMESTAMP_IN_FUTURE",
+    "TIMESTAMP_TOO_OLD",
+    "UNKNOWN_CUSTOMER",
+    "UNKNOWN_METER",
+    "canonical_quantity",
+    "events_from_body",
+    "parse_quantity",
+    "parse_timestamp",
+    "payload_hash",
+    "payload_too_large",
+    "storable_text",
+    "usage_events_ingest",
+]

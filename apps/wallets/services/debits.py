@@ -1,0 +1,264 @@
+"""Wallet writes: burn-down debits and their reversals (the rules in .ledger's docstring apply)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.core.actors import Actor
+from apps.core.errors import Conflict, NotFound, ValidationFailed
+from apps.core.money import ZERO, quantize_rated
+
+from ..models import BURN_ORDER, CreditGrant, LedgerAllocation, LedgerEntry, Wallet
+from .ledger import (
+    Allocation,
+    DebitResult,
+    _actor_fields,
+    _aware,
+    _credits,
+    _existing_entry,
+    _key,
+    _lock_wallet,
+    _set_balance,
+    decimal_sums_by,
+)
+
+
+def _debit_result(entry: LedgerEntry, *, replayed: bool) -> DebitResult:
+    allocations = tuple(
+        Allocation(
+            grant_id=a.grant_id,
+            amount=-a.amount,
+            revenue=a.revenue,
+            kind=a.grant.kind,
+            price_per_credit=a.grant.price_per_credit,
+        )
+        for a in entry.allocations.select_related("grant").order_by("id")
+    )
+    drawn = -entry.amount
+    requested = entry.requested if entry.requested is not None else drawn
+    return DebitResult(
+        entry_id=entry.pk,
+        requested=requested,
+        drawn=drawn,
+        shortfall=requested - drawn,
+        revenue=entry.revenue,
+        balance_after=entry.balance_after,
+        allocations=allocations,
+        replayed=replayed,
+    )
+
+
+def _drawable(wallet: Wallet, at: datetime):
+    return CreditGrant.objects.filter(
+        wallet=wallet, remaining__gt=0, effective_at__lte=at, expired_at__isnull=True, voided_at__isnull=True
+    ).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at))
+
+
+@transaction.atomic
+def wallet_debit(
+    *,
+    customer_id: int,
+    amount: Decimal,
+    idempotency_key: str,
+    reference: str = "",
+    actor: Actor,
+    at: datetime | None = None,
+) -> DebitResult:
+    """Draw min(amount, available) from the grants usable at `at`, in burn-down order. Never goes below zero:
+    the shortfall is returned for the caller to handle. One ledger entry; one allocation per grant drawn."""
+    key = _key(idempotency_key)
+    amount = _credits(amount, allow_zero=True)
+    at = _aware(at, field="at") or timezone.now()
+    wallet = _lock_wallet(customer_id=customer_id)
+    existing = _existing_entry(key, wallet=wallet, entry_type=LedgerEntry.EntryType.DEBIT)
+    if existing is not None:
+        return _debit_result(existing, replayed=True)
+    if amount == 0:
+        return DebitResult(
+            entry_id=None,
+            requested=ZERO,
+            drawn=ZERO,
+            shortfall=ZERO,
+            revenue=ZERO,
+            balance_after=wallet.balance,
+            allocations=(),
+        )
+
+    grants = list(_drawable(wallet, at).select_for_update().order_by(*BURN_ORDER))
+    left = amount
+    draws: list[tuple[CreditGrant, Decimal, Decimal]] = []
+    for grant in grants:
+        if left == 0:
+            break
+        take = min(grant.remaining, left)
+        draws.append((grant, take, quantize_rated(take * grant.price_per_credit)))
+        left -= take
+    drawn = amount - left
+    revenue = sum((r for _, _, r in draws), ZERO)
+    balance = wallet.balance - drawn
+    entry = LedgerEntry.objects.create(
+        wallet=wallet,
+        entry_type=LedgerEntry.EntryType.DEBIT,
+        amount=-drawn,
+        requested=amount,
+        balance_after=balance,
+        revenue=revenue,
+        idempotency_key=key,
+        reference=(reference or "")[:200],
+        effective_at=at,
+        **_actor_fields(actor),
+    )
+    for grant, take, _ in draws:
+        CreditGrant.objects.filter(pk=grant.pk).update(remaining=grant.remaining - take)
+    LedgerAllocation.objects.bulk_create(
+        [LedgerAllocation(entry=entry, grant=grant, amount=-take, revenue=rev) for grant, take, rev in draws]
+    )
+    _set_balance(wallet, balance)
+    return DebitResult(
+        entry_id=entry.pk,
+        requested=amount,
+        drawn=drawn,
+        shortfall=amount - drawn,
+        revenue=revenue,
+        balance_after=balance,
+        allocations=tuple(
+            Allocation(grant_id=g.pk, amount=take, revenue=rev, kind=g.kind, price_per_credit=g.price_per_credit)
+            for g, take, rev in draws
+        ),
+    )
+
+
+def debit_outstanding(entry: LedgerEntry) -> dict[int, Decimal]:
+    """Per grant, what a debit drew and has not been reversed yet (allocation order)."""
+    outstanding: dict[int, Decimal] = {}
+    for alloc in entry.allocations.order_by("id"):
+        outstanding[alloc.grant_id] = outstanding.get(alloc.grant_id, ZERO) - alloc.amount
+    given_back = decimal_sums_by(LedgerAllocation.objects.filter(entry__reverses=entry), "grant_id", "amount")
+    for grant_id, total in given_back.items():
+        outstanding[grant_id] = outstanding.get(grant_id, ZERO) - total
+    return outstanding
+
+
+@transaction.atomic
+def wallet_reverse(
+    *,
+    entry_id: int,
+    idempotency_key: str,
+    actor: Actor,
+    amount: Decimal | None = None,
+    parts: dict[int, tuple[Decimal, Decimal]] | None = None,
+    reference: str = "",
+    note: str = "",
+) -> LedgerEntry | None:
+    """Give a debit's credits back to the grants it drew from.
+
+    With `parts` ({grant id: (credits, revenue)}), exactly those credits go back to exactly those grants with
+    exactly that revenue: what superseded rated records drew (a give-back). A negative part takes back credits an
+    earlier give-back had returned to that grant (a superseded true-up), at most what the grant still holds (the
+    entry's allocations say what was taken; None when there was nothing to do).
+    Without parts, all that is not reversed yet (or `amount`) goes back last-drawn first.
+
+    Credits given back to a grant that has since expired or been voided lapse again at once (the ledger shows the
+    give-back and an expiry/void of the same amount on that grant): they could not have been used."""
+    key = _key(idempotency_key)
+    debit = LedgerEntry.objects.filter(pk=entry_id).first()
+    if debit is None:
+        raise NotFound("No such ledger entry.")
+    if debit.entry_type != LedgerEntry.EntryType.DEBIT:
+        raise ValidationFailed("Only debits can be reversed.", field="entry_id")
+    wallet = Wallet.objects.select_for_update().get(pk=debit.wallet_id)
+    existing = _existing_entry(key, wallet=wallet, entry_type=LedgerEntry.EntryType.REVERSAL)
+    if existing is not None:
+        if existing.reverses_id != debit.pk:
+            raise Conflict(
+                f"The idempotency key {key!r} was already used to reverse another debit.",
+                code="idempotency_conflict",
+                field="idempotency_key",
+            )
+        return existing
+    outstanding = debit_outstanding(debit)
+    total = sum(outstanding.values(), ZERO)
+    grants = {
+        g.pk: g for g in CreditGrant.objects.select_for_update().filter(pk__in=list(outstanding)).order_by(*BURN_ORDER)
+    }
+    gives: list[tuple[CreditGrant, Decimal, Decimal]] = []  # (grant, credits back (+) or taken (-), revenue)
+    if parts is not None:
+        for grant_id, (credits, revenue) in parts.items():
+            if grant_id not in grants:
+                raise ValidationFailed(f"This debit never drew from grant #{grant_id}.", field="parts")
+            if credits > outstanding[grant_id]:
+                raise ValidationFailed(
+                    f"Only {outstanding[grant_id].normalize():f} drawn from grant #{grant_id} is left to give back.",
+                    field="parts",
+                )
+            grant = grants[grant_id]
+            if credits < 0 and -credits > grant.remaining:  # take back only what the grant still holds
+                taken = grant.remaining
+                revenue = quantize_rated(-taken * grant.price_per_credit)
+                credits = -taken
+            if credits != 0:
+                gives.append((grant, credits, -revenue))
+        wanted = sum((c for _, c, _ in gives), ZERO)
+        if not gives:
+            return None
+    else:
+        wanted = total if amount is None else _credits(amount)
+        if total == 0:
+            raise Conflict("This debit has nothing left to reverse.", code="already_reversed")
+        if wanted > total:
+            raise ValidationFailed(f"Only {total.normalize():f} of this debit is left to reverse.", field="amount")
+        left = wanted
+        for grant_id in reversed(list(outstanding)):
+            if left == 0:
+                break
+            take = min(outstanding[grant_id], left)
+            if take <= 0:
+                continue
+            grant = grants[grant_id]
+            gives.append((grant, take, -quantize_rated(take * grant.price_per_credit)))
+            left -= take
+    balance = wallet.balance + wanted
+    now = timezone.now()
+    entry = LedgerEntry.objects.create(
+        wallet=wallet,
+        entry_type=LedgerEntry.EntryType.REVERSAL,
+        amount=wanted,
+        balance_after=balance,
+        revenue=sum((r for _, _, r in gives), ZERO),
+        idempotency_key=key,
+        reverses=debit,
+        reference=(reference or debit.reference)[:200],
+        note=note,
+        effective_at=now,
+        **_actor_fields(actor),
+    )
+    LedgerAllocation.objects.bulk_create(
+        [LedgerAllocation(entry=entry, grant=g, amount=take, revenue=rev) for g, take, rev in gives]
+    )
+    for grant, take, _ in gives:
+        if take > 0 and (grant.expired_at is not None or grant.voided_at is not None):
+            entry_type = LedgerEntry.EntryType.EXPIRY if grant.expired_at else LedgerEntry.EntryType.VOID
+            balance -= take
+            LedgerEntry.objects.create(
+                wallet=wallet,
+                entry_type=entry_type,
+                grant=grant,
+                amount=-take,
+                balance_after=balance,
+                idempotency_key=f"{key}:{entry_type}:{grant.pk}"[:200],
+                reference=entry.reference,
+                note=f"given back by reversal #{entry.pk} to a grant that had "
+                f"{'expired' if grant.expired_at else 'been voided'}: lapses with it",
+                effective_at=now,
+                **_actor_fields(actor),
+            )
+        else:
+            # computed here, under the lock (no SQL arithmetic: SQLite would do it in floating point)
+            CreditGrant.objects.filter(pk=grant.pk).update(remaining=grant.remaining + take)
+    _set_balance(wallet, balance)
+    return entry
