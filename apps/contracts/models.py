@@ -46,6 +46,24 @@ class Customer(models.Model):
         return self.name
 
 
+# A contract's terms as its services set them (and history compares them): the one list of them.
+CONTRACT_TERM_FIELDS = (
+    "rate_table_id",
+    "starts_at",
+    "ends_at",
+    "billing_model",
+    "currency",
+    "base_fee",
+    "included_credits",
+    "credit_price",
+    "enforcement",
+    "overdraft_limit",
+    "alert_thresholds",
+    "billing_anchor_day",
+    "notes",
+)
+
+
 class Contract(models.Model):
     class BillingModel(models.TextChoices):
         PREPAID = "prepaid", "Prepaid (credits)"

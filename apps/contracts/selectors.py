@@ -17,7 +17,7 @@ from apps.core.money import decimal_str
 from apps.core.roles import Role
 from apps.core.selectors import usernames_by_ids
 
-from .models import Contract, Customer, IncludedAllowance, PriceOverride
+from .models import CONTRACT_TERM_FIELDS, Contract, Customer, IncludedAllowance, PriceOverride
 from .periods import billing_period
 
 WALLET_BACKED_MODELS = ("prepaid", "hybrid")  # billing models whose usage draws the credit wallet
@@ -294,21 +294,8 @@ class HistoryRow:
     changes: list[tuple[str, str, str]]  # (field, old, new)
 
 
-_CONTRACT_HISTORY_FIELDS = [
-    "rate_table",
-    "starts_at",
-    "ends_at",
-    "billing_model",
-    "currency",
-    "base_fee",
-    "included_credits",
-    "credit_price",
-    "enforcement",
-    "overdraft_limit",
-    "alert_thresholds",
-    "billing_anchor_day",
-    "notes",
-]
+# The contract fields a history row compares: its terms, the rate table by name.
+_CONTRACT_HISTORY_FIELDS = [f.removesuffix("_id") for f in CONTRACT_TERM_FIELDS]
 
 
 def _fmt(value) -> str:

@@ -20,7 +20,7 @@ from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.history import stamp_history
 from apps.core.money import to_decimal
 
-from .models import Contract, Customer, IncludedAllowance, PriceOverride
+from .models import CONTRACT_TERM_FIELDS, Contract, Customer, IncludedAllowance, PriceOverride
 from .selectors import OverrideTerms
 
 RESERVED_EXTERNAL_IDS = {"new", "panels", "-"}
@@ -208,23 +208,6 @@ def _clean_terms(terms: dict) -> dict:
     return clean
 
 
-_TERM_FIELDS = (
-    "rate_table_id",
-    "starts_at",
-    "ends_at",
-    "billing_model",
-    "currency",
-    "base_fee",
-    "included_credits",
-    "credit_price",
-    "enforcement",
-    "overdraft_limit",
-    "alert_thresholds",
-    "billing_anchor_day",
-    "notes",
-)
-
-
 def _sync_children(
     *,
     contract: Contract,
@@ -332,7 +315,7 @@ def contract_create(
     )
     _check_no_overlap(customer_id=customer.pk, starts_at=terms["starts_at"], ends_at=terms["ends_at"], exclude_id=None)
     reason = change_reason or "contract created"
-    contract = Contract(customer=customer, **{k: terms[k] for k in _TERM_FIELDS})
+    contract = Contract(customer=customer, **{k: terms[k] for k in CONTRACT_TERM_FIELDS})
     stamp_history(contract, actor=actor, reason=reason)
     contract.save()
     _sync_children(
@@ -352,7 +335,7 @@ def contract_update(
     **changes,
 ) -> Contract:
     """Change a contract's terms (any of the contract_create keywords); allowances/overrides replace the sets."""
-    unknown = set(changes) - set(_TERM_FIELDS)
+    unknown = set(changes) - set(CONTRACT_TERM_FIELDS)
     if unknown:
         raise ValidationFailed(f"Unknown contract terms: {', '.join(sorted(unknown))}.")
     customer_id = Contract.objects.filter(pk=contract_id).values_list("customer_id", flat=True).first()
@@ -365,11 +348,11 @@ def contract_update(
         raise ValidationFailed(
             "Say why you are changing the contract; the reason is kept in its history.", field="change_reason"
         )
-    terms = _clean_terms({**{k: getattr(contract, k) for k in _TERM_FIELDS}, **changes})
+    terms = _clean_terms({**{k: getattr(contract, k) for k in CONTRACT_TERM_FIELDS}, **changes})
     _check_no_overlap(
         customer_id=customer_id, starts_at=terms["starts_at"], ends_at=terms["ends_at"], exclude_id=contract.pk
     )
-    for key in _TERM_FIELDS:
+    for key in CONTRACT_TERM_FIELDS:
         setattr(contract, key, terms[key])
     stamp_history(contract, actor=actor, reason=reason)
     contract.save()

@@ -22,7 +22,6 @@ from .balances import (
     wallet_balance,
     wallet_grants,
     wallet_of,
-    wallet_runway,
 )
 from .batch import (
     DailyBalances,
@@ -30,6 +29,7 @@ from .batch import (
     customer_balances,
     wallet_balances_by_day,
     wallet_draws_by_day,
+    wallet_runway,
     wallet_runways,
 )
 from .ledger import (

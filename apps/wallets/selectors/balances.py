@@ -235,40 +235,6 @@ def burn_per_day(*, wallet_id: int, now: datetime, days: int = RUNWAY_BASIS_DAYS
     return quantize_rated(max(-total, ZERO) / Decimal(days))
 
 
-def wallet_runway(*, customer_id: int, now: datetime | None = None) -> RunwayView:
-    now = now or timezone.now()
-    wallet = wallet_of(customer_id=customer_id)
-    if wallet is None:
-        return RunwayView(burn_per_day=ZERO, runs_out_on=None, days_left=None, balance=ZERO)
-    burn = burn_per_day(wallet_id=wallet.pk, now=now)
-    grants = [
-        RunwayGrant(
-            remaining=g.remaining,
-            priority=g.priority,
-            effective_at=g.effective_at,
-            expires_at=g.expires_at,
-            price_per_credit=g.price_per_credit,
-            created_at=g.created_at,
-            id=g.pk,
-        )
-        for g in CreditGrant.objects.filter(
-            wallet=wallet, remaining__gt=0, expired_at__isnull=True, voided_at__isnull=True
-        )
-    ]
-    at, lost = project_runway(grants=grants, burn_per_day=burn, now=now)
-    days_left = None
-    if at is not None:
-        days_left = (Decimal((at - now).total_seconds()) / Decimal(86400)).quantize(Decimal("0.1"))
-    return RunwayView(
-        burn_per_day=burn,
-        runs_out_on=at.date() if at else None,
-        days_left=days_left,
-        balance=wallet.balance,
-        runs_out_at=at,
-        expiring_before_run_out=lost,
-    )
-
-
 def available_at(*, customer_id: int, at: datetime) -> Decimal:
     """Credits a debit at `at` could draw (effective, not expired, not voided)."""
     return decimal_sum(

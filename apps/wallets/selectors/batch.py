@@ -76,6 +76,12 @@ def wallet_runways(*, customer_ids, now: datetime | None = None) -> dict[int, Ru
     return result
 
 
+def wallet_runway(*, customer_id: int, now: datetime | None = None) -> RunwayView:
+    """One customer's runway: `wallet_runways` for one (no wallet: nothing to burn, no run-out)."""
+    runway = wallet_runways(customer_ids=[customer_id], now=now).get(customer_id)
+    return runway or RunwayView(burn_per_day=ZERO, runs_out_on=None, days_left=None, balance=ZERO)
+
+
 @dataclass(frozen=True)
 class DailyBalances:
     balance: Decimal  # now
