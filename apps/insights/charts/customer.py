@@ -239,6 +239,38 @@ def _short(value: Decimal) -> str:
     return f"{value:,.2f}".rstrip("0").rstrip(".")
 
 
+def _mark_run_out(xaxis: dict, annotations: list, shapes: list, out, *, y, text: str, ax: int, ay: int) -> None:
+    """Mark the instant the credits run out (or expire): the axis reaches past it, a labelled arrow, a dotted line."""
+    xaxis["range"] = [xaxis["range"][0], max(xaxis["range"][1], _ts(out + timedelta(days=2)))]
+    annotations.append(
+        {
+            "x": _ts(out),
+            "y": y,
+            "xref": "x",
+            "yref": "y",
+            "text": f"{text} {out:%b %-d, %Y}",
+            "showarrow": True,
+            "arrowhead": 2,
+            "ax": ax,
+            "ay": ay,
+            "font": {"color": NEGATIVE, "size": 12},
+            "bgcolor": "#ffffff",
+        }
+    )
+    shapes.append(
+        {
+            "type": "line",
+            "xref": "x",
+            "yref": "paper",
+            "x0": _ts(out),
+            "x1": _ts(out),
+            "y0": 0,
+            "y1": 1,
+            "line": {"color": NEGATIVE, "width": 1, "dash": "dot"},
+        }
+    )
+
+
 def burndown_chart(burn: BurnDown, period: DateRange, markers: list[TimelineMarker] = ()) -> Chart:
     title = "Balance and forecast to run-out"
     chart = Chart("balance", title, height=340)
@@ -281,64 +313,10 @@ def burndown_chart(burn: BurnDown, period: DateRange, markers: list[TimelineMark
                 "hovertemplate": "%{x|%b %-d, %Y}: %{y:,.0f} credits<extra>Forecast</extra>",
             }
         )
-        out = burn.runs_out_at
-        xaxis["range"] = [xaxis["range"][0], max(xaxis["range"][1], _ts(out + timedelta(days=2)))]
-        annotations.append(
-            {
-                "x": _ts(out),
-                "y": 0,
-                "xref": "x",
-                "yref": "y",
-                "text": f"Runs out {out:%b %-d, %Y}",
-                "showarrow": True,
-                "arrowhead": 2,
-                "ax": -60,
-                "ay": -40,
-                "font": {"color": NEGATIVE, "size": 12},
-                "bgcolor": "#ffffff",
-            }
-        )
-        shapes.append(
-            {
-                "type": "line",
-                "xref": "x",
-                "yref": "paper",
-                "x0": _ts(out),
-                "x1": _ts(out),
-                "y0": 0,
-                "y1": 1,
-                "line": {"color": NEGATIVE, "width": 1, "dash": "dot"},
-            }
-        )
+        _mark_run_out(xaxis, annotations, shapes, burn.runs_out_at, y=0, text="Runs out", ax=-60, ay=-40)
     elif burn.runs_out_at is not None:  # no burn: what is left goes when the last grant expires
-        out = burn.runs_out_at
-        xaxis["range"] = [xaxis["range"][0], max(xaxis["range"][1], _ts(out + timedelta(days=2)))]
-        annotations.append(
-            {
-                "x": _ts(out),
-                "y": f(burn.balance),
-                "xref": "x",
-                "yref": "y",
-                "text": f"Credits expire {out:%b %-d, %Y}",
-                "showarrow": True,
-                "arrowhead": 2,
-                "ax": -70,
-                "ay": 30,
-                "font": {"color": NEGATIVE, "size": 12},
-                "bgcolor": "#ffffff",
-            }
-        )
-        shapes.append(
-            {
-                "type": "line",
-                "xref": "x",
-                "yref": "paper",
-                "x0": _ts(out),
-                "x1": _ts(out),
-                "y0": 0,
-                "y1": 1,
-                "line": {"color": NEGATIVE, "width": 1, "dash": "dot"},
-            }
+        _mark_run_out(
+            xaxis, annotations, shapes, burn.runs_out_at, y=f(burn.balance), text="Credits expire", ax=-70, ay=30
         )
     chart.figure = {
         "data": data,
