@@ -222,6 +222,9 @@ RATEDESK = {
     "USAGE_LATE_WINDOW_DAYS": env.int("USAGE_LATE_WINDOW_DAYS", default=35),
     "USAGE_FUTURE_TOLERANCE_SECONDS": env.int("USAGE_FUTURE_TOLERANCE_SECONDS", default=300),
     "USAGE_MAX_BODY_BYTES": env.int("USAGE_MAX_BODY_BYTES", default=2_000_000),
+    # API keys: an accepted key is remembered per process this long, so a revocation takes effect everywhere within
+    # it (at once in the process that revokes); 0 reads the key from the database on every request.
+    "API_KEY_CACHE_SECONDS": env.float("API_KEY_CACHE_SECONDS", default=5.0),
     "DEMO_PASSWORD": env("DEMO_PASSWORD", default="ratedesk-demo"),
     # Alerts: evaluate after each rating batch, and send email/webhooks when one fires.
     "ALERTS_EVALUATE_AFTER_RATING": env.bool("ALERTS_EVALUATE_AFTER_RATING", default=True),

@@ -1,10 +1,13 @@
 """Ingestion: store usage events fast and idempotently. Rating happens later (see rating.py, services.py).
 
-The hot path validates in plain Python and writes a whole request with ONE statement:
+The hot path validates in plain Python (a short path for well-formed events, the full checks for the rest and for
+every rejection) and writes a whole request with ONE statement, with no explicit transaction around it:
 - PostgreSQL: `INSERT ... SELECT FROM json_to_recordset(rows) ON CONFLICT (customer_id, event_id) DO NOTHING` in a CTE
   whose outer SELECT returns the rows that were not inserted with the stored payload hash, so duplicates
-  (same payload) and idempotency conflicts (different payload) are decided in the same transaction as the write;
-- SQLite: a multi-row `INSERT ... ON CONFLICT DO NOTHING RETURNING`, then one SELECT for the rest.
+  (same payload) and idempotency conflicts (different payload) are decided by the same statement as the write;
+- SQLite: a multi-row `INSERT ... ON CONFLICT DO NOTHING RETURNING`, then one SELECT for the rest, in a transaction.
+After a batch that was mostly duplicates (a client replaying), the stored hashes are read first and only what is
+not stored is inserted: a replayed batch costs one indexed read.
 
 A failed request rolls back as a whole; its retry inserts what the failed one did not, and nothing twice.
 
