@@ -14,7 +14,17 @@ class UsageConfig(AppConfig):
         from apps.core import nav
         from apps.core.roles import Cap
 
+        from apps.catalog import approval_checks
+
         from . import lookups, receivers
+        from .simulation.selectors import version_has_fresh_simulation
+
+        def no_fresh_simulation(version_id: int) -> str | None:
+            if version_has_fresh_simulation(version_id=version_id):
+                return None
+            return "No simulation of these prices has been run (or the prices changed since the last one)."
+
+        approval_checks.register("usage.simulation", no_fresh_simulation)
 
         rate_table_version_approved.connect(
             receivers.on_rate_table_version_approved, dispatch_uid="usage.rerate_on_backdated_approval"
