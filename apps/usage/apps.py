@@ -9,12 +9,11 @@ class UsageConfig(AppConfig):
         # Imported here, not at module level: they reach models, which load only once the app registry is ready.
         from django.db.models.signals import post_delete, post_save
 
+        from apps.catalog import approval_checks
         from apps.catalog.signals import rate_table_version_approved
         from apps.contracts.panels import CustomerPanel, register_customer_panel
         from apps.core import nav
         from apps.core.roles import Cap
-
-        from apps.catalog import approval_checks
 
         from . import lookups, receivers
         from .simulation.selectors import version_has_fresh_simulation

@@ -58,7 +58,7 @@ def range_sums(*, customer_id: int, start: datetime, end: datetime) -> dict[int,
 
 
 def _zero() -> dict[str, Decimal]:
-    return {name: ZERO for name in FIGURES}
+    return dict.fromkeys(FIGURES, ZERO)
 
 
 @dataclass
