@@ -127,6 +127,8 @@ def version_detail(request, pk: int):
         "submit_form": submit_form_for(version),
         "diff": review.version_diff(version_id=version.id),
         "can_review": version.status == "pending_approval" and user_can(request.user, Cap.RATES_APPROVE),
+        "can_simulate": user_can(request.user, EDIT) or user_can(request.user, Cap.RATES_APPROVE),
+        "simulatable": ("draft", "pending_approval", "changes_requested"),
     }
     return render(request, "catalog/version_detail.html", context)
 
