@@ -378,5 +378,13 @@ def rate_table_version_shadow_approve(*, version_id: int, effective_from: dateti
             f"{version.get_status_display().lower()}."
         )
     version.effective_from = effective_from
-    _check_effective_from_free(version)
+    try:
+        _check_effective_from_free(version)
+    except ValidationFailed as exc:
+        raise ValidationFailed(
+            f"{exc.message.split(';')[0]} ({effective_from:%Y-%m-%d %H:%M} UTC), where the simulated range starts: "
+            "choose another first day.",
+            field="start",
+            code="effective_from_taken",
+        ) from None
     RateTableVersion.objects.filter(pk=version.pk).update(status=S.APPROVED, effective_from=effective_from)

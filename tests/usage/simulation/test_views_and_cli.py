@@ -190,3 +190,24 @@ def test_an_empty_draft_is_refused_before_running(setup, actors):
     catalog.rate_remove(rate_id=version.rates.get().id, actor=actors["owner"])
     with pytest.raises(ValidationFailed, match="no rates yet"):
         simulation_create(version_id=version.id, actor=Actor(user=actors["owner"].user))
+
+
+def test_a_range_starting_where_another_version_starts_is_refused_clearly(setup, actors):
+    world, table, tokens, version = setup
+    approved = table.versions.get(status="approved")
+    day = approved.effective_from.date()
+    catalog.rate_table_version_discard(version_id=version.id, actor=actors["owner"])
+    world.version(
+        table,
+        {tokens: "0.03"},
+        effective_from=approved.effective_from.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1),
+    )
+    again = draft(world, table, {tokens: "0.04"})
+    later = day + timedelta(days=1)
+    simulation = simulation_run(
+        simulation_id=simulation_create(version_id=again.id, actor=actors["owner"], start=later, end=later).pk
+    )
+    assert simulation.state == Simulation.State.FAILED
+    assert "where the simulated range starts: choose another first day" in simulation.error
+    again.refresh_from_db()
+    assert again.status == "draft"
