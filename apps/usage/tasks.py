@@ -74,3 +74,6 @@ def queue_rating() -> None:
         enqueue(rate_pending_task)
     except Exception:  # noqa: BLE001 - the events are stored: a rating failure is never the ingestion's failure
         logging.getLogger(__name__).exception("rating after ingestion failed; the beat sweep retries it")
+
+
+from .simulation.tasks import simulate_task  # noqa: E402,F401 - registered with the worker through this module
