@@ -180,16 +180,16 @@ def margin_summary(*, period: DateRange, meters: dict[int, MeterInfo]) -> Margin
     for r in rows:
         if r.meter_id not in meters:
             continue
-        _add_meter(
-            by_meter,
-            r.meter_id,
-            r.events,
-            r.quantity,
-            r.amount * values.get(r.customer_id, ONE),
-            r.revenue,
-            r.cost,
-            _included_cost(r),
-        )
+        t = by_meter.get(r.meter_id)
+        if t is None:
+            by_meter[r.meter_id] = t = [0, ZERO, ZERO, ZERO, ZERO, ZERO]
+        t[0] += r.events
+        t[1] += r.quantity
+        t[2] += r.amount * values.get(r.customer_id, ONE)  # billed: MarginCell.billed
+        t[3] += r.revenue
+        t[4] += r.cost
+        if r.included_quantity:
+            t[5] += _included_cost(r)
         t = by_customer.get(r.customer_id)
         if t is None:
             by_customer[r.customer_id] = t = [*names.get(r.customer_id, ("", "")), 0, ZERO, ZERO]
