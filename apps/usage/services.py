@@ -10,7 +10,7 @@ Concurrent workers rate disjoint customers (PostgreSQL): a claim looks at the ol
 customers without waiting (the engine's per-customer advisory lock, taken early; the engine's own blocking lock
 on them then returns at once) and claims only those customers' events. A customer another worker is rating is
 skipped, never waited for, so two workers never queue behind one another's batch; and a claim stops locking
-customers once it holds about half of the events it looked at, leaving the rest for a second worker.
+customers once they have half a batch of the events it looked at, leaving the rest for a second worker.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from .rating.engine import LOCK_NAMESPACE
 from .signals import usage_rated
 
 DEFAULT_BATCH_SIZE = 10_000
-CLAIM_SHARE = 2  # a claim locks customers until it holds 1/CLAIM_SHARE of the events it looked at
+CLAIM_SHARE = 2  # a claim stops locking customers once they have batch_size/CLAIM_SHARE of the events looked at
 CLAIM_LOOKS = 4  # windows of batch_size pending events a claim looks through when others hold every customer
 DEFAULT_PATIENCE = 10.0  # seconds usage_rate_pending waits while other workers hold every pending customer
 WAIT_FIRST, WAIT_MAX = 0.02, 0.25  # its pauses between looks meanwhile (doubling)
@@ -142,7 +142,8 @@ def _customers_to_claim(batch_size: int) -> tuple[list[int], int, int]:
 
     It looks at the oldest `batch_size` pending events and tries their customers in the order of their oldest
     event (the oldest pending event is rated first by whichever worker can lock its customer), until the locked
-    customers have half of the events looked at. When other workers hold every customer there, it looks at the
+    customers have half a batch of the events looked at (a backlog of less than half a batch is one worker's
+    work: splitting it would only add batches). When other workers hold every customer there, it looks at the
     next window (at most CLAIM_LOOKS windows), so a customer whose events all come after another's backlog still
     gets a worker. The window is read without locking rows: the claim that follows re-reads under the locks."""
     table = UsageEvent._meta.db_table
@@ -162,7 +163,7 @@ def _customers_to_claim(batch_size: int) -> tuple[list[int], int, int]:
                 break
             after = max(last for _, _, last in window)
             seen = sum(n for _, n, _ in window)
-            target, share = -(-seen // CLAIM_SHARE), 0
+            target, share = -(-batch_size // CLAIM_SHARE), 0
             for position, (customer_id, n, _) in enumerate(window):
                 if customer_id in tried:
                     continue

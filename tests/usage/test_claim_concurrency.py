@@ -107,12 +107,12 @@ def test_two_workers_on_different_customers_both_make_progress_at_once(world, ho
     inside, release = hold_worker_a
     acme, bolt = two_customers(world)
 
-    a = Worker("A", usage_rating_batch_run)
+    a = Worker("A", lambda: usage_rating_batch_run(batch_size=60))
     a.start()
     assert inside.wait(TIMEOUT), "worker A never reached its batch"
     # A holds its batch open. B rates the other customer to the end meanwhile, then finds only A's customer left
     # and stops after its patience instead of waiting for A's batch.
-    b = Worker("B", lambda: usage_rate_pending(patience=0.3))
+    b = Worker("B", lambda: usage_rate_pending(batch_size=60, patience=0.3))
     b.start()
     summary = b.finish()
     assert a.is_alive() and not release.is_set()  # A's batch is still open
