@@ -16,7 +16,8 @@ loopback only, with bounded loops:
 - rating: the ingested events rated by RATING_PROCESSES (as many as the gunicorn workers: 2) processes, each
   running `usage_rate_pending` at once (claiming disjoint customers); rating_events_per_s = events over the wall
   clock from their first claim to nothing pending; rating_vs_ingest = rating_events_per_s / ingest_events_per_s of
-  the same run and rows. Every event must be rated exactly once (BENCH_RATING_PROCESSES=1 for an A/B run).
+  the same run and rows; rating_events_per_process and rating_process_cpu_s show the split. Every event must be
+  rated exactly once (BENCH_RATING_PROCESSES=1 for an A/B run with one process).
 """
 
 from __future__ import annotations
@@ -514,13 +515,20 @@ def _rating_process(database_name: str, ready, go, results) -> None:
         connection.ensure_connection()
         ready.put(os.getpid())
         go.wait()
-        started = time.monotonic()
+        started, cpu = time.monotonic(), time.process_time()
         with _muted(usage_rated):
             summary = usage_rate_pending()
-        ended = time.monotonic()
+        ended, cpu = time.monotonic(), time.process_time() - cpu
         connection.close()
         results.put(
-            {"events": summary.events, "batches": summary.batches, "started": started, "ended": ended, "error": None}
+            {
+                "events": summary.events,
+                "batches": summary.batches,
+                "started": started,
+                "ended": ended,
+                "cpu": cpu,
+                "error": None,
+            }
         )
     except BaseException:  # noqa: BLE001 - reported by the parent
         results.put({"error": traceback.format_exc()})
@@ -580,6 +588,9 @@ def rating_section(ctx: BenchContext, *, ingest_rate: float | None = None) -> di
         "rating_events": events,
         "rating_batches": sum(o["batches"] for o in outcomes),
         "rating_events_per_process": "/".join(str(o["events"]) for o in outcomes),
+        # Python CPU seconds of each process (its database backend's work not included): on a busy machine the
+        # wall clock says little, this says whether both processes worked and how much work an event costs.
+        "rating_process_cpu_s": "/".join(f"{o['cpu']:.1f}" for o in outcomes),
         "rating_seconds": round(seconds, 2),
         "rating_events_per_s": round(rate),
     }
