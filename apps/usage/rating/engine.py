@@ -79,6 +79,7 @@ class Engine(SequenceStep, DrawStep, WriteStep):
         self._cumulative = {}
         self._included = set()
         self._failed_customers = set()
+        self._pricers: dict[tuple, pricing.RunPricer] = {}  # (contract, rate, meter) -> its run's pricer
 
     # --- the run ----------------------------------------------------------------------------------------
     def run(self, events: list[EventInput]) -> RunResult:
@@ -221,6 +222,7 @@ class Engine(SequenceStep, DrawStep, WriteStep):
         """Price a customer's groups at their positions (no queries): the new items in rating order, the records
         they supersede, the records kept with a new position."""
         new_items: list[Charge] = []
+        pricers = self._pricers
         superseded: list[RatedUsage] = list(errored_current)
         kept_priors: list[RatedUsage] = []
         for (meter_id, period_start), items in groups.items():
@@ -228,16 +230,16 @@ class Engine(SequenceStep, DrawStep, WriteStep):
             sequence, prior = self._sequence(customer_id, meter_id, items, cursor)
             for resolved in sequence:
                 contract = resolved.contract
-                item = resolved.priced_as(
-                    pricing.price_position(
+                terms = (id(contract), id(resolved.rate), meter_id)
+                pricer = pricers.get(terms)
+                if pricer is None:  # one per run of events under the same terms
+                    pricer = pricers[terms] = pricing.RunPricer(
                         rate=resolved.rate,
                         override=contract.overrides.get(meter_id),
-                        quantity=resolved.quantity,
-                        prior=prior,
                         allowance=contract.allowances.get(meter_id, ZERO),
                         memo=self._cumulative,
                     )
-                )
+                item = resolved.priced_as(pricer.price(resolved.quantity, prior))
                 problem = _too_large(
                     item,
                     pricing.to_credits(
