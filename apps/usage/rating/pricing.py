@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, localcontext
 from typing import TYPE_CHECKING, NamedTuple
 
 from apps.catalog.pricing import PER_UNIT, PricingError, RateSpec, price_quantity, price_validated, validate_rate
@@ -217,9 +217,21 @@ def overage_cap(*, wallet_backed: bool, enforcement: str, overdraft_limit: Decim
     return overdraft_limit
 
 
+_RATED_ZERO = quantize_rated(ZERO)
+_PRECISE = Context(prec=60)  # what localcontext() with prec = 60 gives, for one quantize
+
+
 def proportion(part: Decimal, whole: Decimal, quantity: Decimal) -> Decimal:
+    """quantity x part / whole, to 12 places. The two usual cases (all of it, none of it) skip the division: with
+    figures below 10^18 at 12 places the product is exact at 60 digits, so the quotient is the quantity itself
+    (or zero) and quantizing gives the same Decimal."""
     if whole == 0:
         return ZERO
+    if quantity >= 0:
+        if part == whole:
+            return quantity.quantize(RATED_PLACES, rounding=ROUND_HALF_EVEN, context=_PRECISE)
+        if part == 0 and whole > 0:
+            return _RATED_ZERO
     with localcontext() as ctx:
         ctx.prec = 60
         return quantize_rated(quantity * part / whole)

@@ -167,6 +167,8 @@ SUFFIX_FIELDS = (
 
 def _attr(attributes: dict, name: str) -> str:
     value = attributes.get(name) if isinstance(attributes, dict) else None
+    if type(value) is str:
+        return value[:120]
     if value is None or isinstance(value, (dict, list)):
         return ""
     return str(value)[:120]
