@@ -64,7 +64,10 @@ def settle(
         if wallet is None:
             wallet = wallet_backed[c.id] = c.wallet_backed
         grant_shares = share_of.get(index, ())
-        take = sum((s.credits for s in grant_shares), ZERO) if index in share_of else ZERO
+        take = revenue = ZERO  # summed share by share, in order (as sum() would)
+        for share in grant_shares:
+            take += share.credits
+            revenue += share.revenue
         shortfall = need - take
         cap_left = caps[period_start]
         if shortfall > 0 and cap_left is not None:
@@ -121,7 +124,7 @@ def settle(
                 credits_drawn=take,
                 overage_units=overage,
                 overage_amount=overage_amount,
-                revenue=sum((s.revenue for s in grant_shares), ZERO) + overage_amount,
+                revenue=revenue + overage_amount,
                 cost=quantize_rated(item.quantity * item.cost_per_unit),
                 over_limit=over_limit > 0,
                 ledger_entry_id=debit_of.get(index) if grant_shares and need > 0 else None,
