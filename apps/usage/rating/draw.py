@@ -1,6 +1,7 @@
 """Step 3a, settle against the wallet: give-backs of superseded records' draws, the period's included credits,
 one debit per billing period split over the new items in rating order, true-ups and shortfalls. The only part of
-settlement that writes (through apps.wallets.services); its result, a WalletDraw, feeds the pure settle()."""
+settlement that writes (through apps.wallets.services); its result, a WalletDraw, feeds the pure settle().
+Customers that need at most one debit each are drawn together (`_draw_together`: one `wallet_debits` call)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from apps.core.money import ZERO, quantize_rated
 
@@ -16,6 +18,9 @@ from ..models import RatedUsage
 from . import pricing
 from .settle import charges
 from .types import Charge, RunState, WalletDraw, _Part, _parts, _Priced
+
+if TYPE_CHECKING:
+    from apps.wallets.services import DebitResult
 
 log = logging.getLogger("apps.usage.engine")
 
@@ -96,7 +101,9 @@ class DrawStep(RunState):
         at = min(self.now, max(new_items[i].event.timestamp for i in indexes))
         return demand, at, f"usage:{self.batch.key}:c{customer_id}"
 
-    def _apply_debit(self, debit, indexes: list[int], needs: list[Decimal], share_of: dict, debit_of: dict) -> None:
+    def _apply_debit(
+        self, debit: DebitResult, indexes: list[int], needs: list[Decimal], share_of: dict, debit_of: dict
+    ) -> None:
         """Split what a debit drew over its items in rating order (each takes what it needs while it lasts)."""
         if debit.entry_id:
             self.result.ledger_entries.append(("debit", debit.entry_id, -debit.drawn))

@@ -15,7 +15,9 @@ lock, so two workers never price the same customer's period at once. Steps for o
    (usually one) for the credits the new records need, split over them in rating order; a negative charge (a
    volume true-up) gives back to the grants the period's earlier records drew; then (settle.py, pure) what the
    wallet cannot cover becomes overage up to the policy's cap, the rest is rated, flagged over limit and not
-   charged: one frozen RatedRow per new record;
+   charged: one frozen RatedRow per new record. Pricing (steps 1-2) runs first for every customer and makes no
+   query; customers whose wallet side is at most one debit (the usual case) are then settled together, with one
+   wallet call for all of them (the same ledger entries), the others one by one in their own savepoint;
 4. write (write.py) records, mark events, update cursors; rollups (rollups.py) (customer x meter x day and customer x day x
    attribution) for every touched bucket from the current records.
 """
@@ -45,7 +47,7 @@ from .draw import DrawStep
 from .rollups import rebuild_rollups
 from .sequence import SequenceStep, _too_large
 from .settle import overage_used, settle
-from .types import Charge, EventInput, Resolved, RunResult, Unrated, _Priced, _Work
+from .types import Charge, EventInput, Resolved, RunResult, Unrated, WalletDraw, _Priced, _Work
 from .write import WriteStep
 
 log = logging.getLogger("apps.usage.engine")
@@ -78,7 +80,7 @@ class Engine(SequenceStep, DrawStep, WriteStep):
         self._periods = {}
         self._cumulative = {}
         self._included = set()
-        self._failed_customers = set()
+        self._failed_customers: set[int] = set()
         self._pricers: dict[tuple, pricing.RunPricer] = {}  # (contract, rate, meter) -> its run's pricer
 
     # --- the run ----------------------------------------------------------------------------------------
@@ -269,7 +271,7 @@ class Engine(SequenceStep, DrawStep, WriteStep):
         new_items.sort(key=lambda i: (i.event.key, i.event.meter_id))  # rating order, across meters
         return _Priced(customer_id, new_items, superseded, kept_priors)
 
-    def _settled(self, priced: _Priced, draw, cursors: dict) -> _Work:
+    def _settled(self, priced: _Priced, draw: WalletDraw, cursors: dict) -> _Work:
         """Settle (pure) a priced customer against its wallet draw: the rows and cursor changes to write."""
         customer_id, new_items, superseded = priced.customer_id, priced.new_items, priced.superseded
         rows = settle(
