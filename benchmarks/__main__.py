@@ -8,7 +8,7 @@ import os
 import sys
 import time
 
-PRIMARY = ("ingest_vs_copy", "replay_vs_copy", "rating_events_per_s")
+PRIMARY = ("ingest_vs_copy", "replay_vs_copy", "rating_events_per_s", "rating_vs_ingest")
 
 
 def main(argv: list[str] | None = None) -> int:

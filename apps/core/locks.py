@@ -19,9 +19,13 @@ def advisory_xact_lock(namespace: int, keys: Iterable[int]) -> None:
     already serialized, so this does nothing."""
     if connection.vendor != "postgresql":
         return
+    ordered = [namespace + key for key in sorted({int(k) for k in keys})]
+    if not ordered:
+        return
     with connection.cursor() as cursor:
-        for key in sorted({int(k) for k in keys}):
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [namespace + key])
+        # One round trip: unnest yields the sorted array's elements in order, and each row takes its lock in turn.
+        cursor.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k", [ordered])
+        cursor.fetchall()
 
 
 def try_advisory_xact_lock(namespace: int, key: int) -> bool:
