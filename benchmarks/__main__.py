@@ -8,7 +8,7 @@ import os
 import sys
 import time
 
-PRIMARY = ("ingest_vs_copy", "replay_vs_copy", "rating_events_per_s")
+PRIMARY = ("ingest_vs_copy", "replay_vs_copy", "rating_events_per_s", "rating_vs_ingest")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     django.setup()
     from django.conf import settings
 
+    from benchmarks import simulation as _simulation  # noqa: F401 - registers the `simulation` section
     from benchmarks import usage as bench
 
     if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":

@@ -13,7 +13,11 @@ loopback only, with bounded loops:
   into usage_event (the baseline), through the HTTP API (two gunicorn workers on a local port, committed before
   the 2xx), and the same requests again (replay: all duplicates, 0 rows added).
   ingest_vs_copy = API events/s over COPY rows/s; replay_vs_copy = replayed attempts/s over COPY rows/s.
-- rating: `usage_rate_pending` over the ingested events; rating_events_per_s.
+- rating: the ingested events rated by RATING_PROCESSES (as many as the gunicorn workers: 2) processes, each
+  running `usage_rate_pending` at once (claiming disjoint customers); rating_events_per_s = events over the wall
+  clock from their first claim to nothing pending; rating_vs_ingest = rating_events_per_s / ingest_events_per_s of
+  the same run and rows; rating_events_per_process and rating_process_cpu_s show the split. Every event must be
+  rated exactly once (BENCH_RATING_PROCESSES=1 for an A/B run with one process).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", 50))
 CLIENT_THREADS = int(os.environ.get("BENCH_CLIENT_THREADS", 6))
 WORKERS = 2
 WORKER_THREADS = int(os.environ.get("BENCH_WORKER_THREADS", 2))
+RATING_PROCESSES = int(os.environ.get("BENCH_RATING_PROCESSES", WORKERS))
 
 
 @dataclass
@@ -491,28 +496,107 @@ def _muted(signal_):
         signal_.sender_receivers_cache.clear()
 
 
-def rating_section(ctx: BenchContext) -> dict:
+def _rating_process(database_name: str, ready, go, results) -> None:
+    """One rating worker (a spawned process): set up Django on the bench database, say ready, wait for the go,
+    then rate until nothing is pending. Alert evaluation follows each batch through a signal; in production it
+    runs on its own Celery workers (here it would run inline), so it is left out of the figure."""
+    import traceback
+
+    try:
+        import django
+
+        django.setup()
+        from django.db import connection
+
+        from apps.usage.services import usage_rate_pending
+        from apps.usage.signals import usage_rated
+
+        connection.settings_dict["NAME"] = database_name
+        connection.ensure_connection()
+        ready.put(os.getpid())
+        go.wait()
+        started, cpu = time.monotonic(), time.process_time()
+        with _muted(usage_rated):
+            summary = usage_rate_pending()
+        ended, cpu = time.monotonic(), time.process_time() - cpu
+        connection.close()
+        results.put(
+            {
+                "events": summary.events,
+                "batches": summary.batches,
+                "started": started,
+                "ended": ended,
+                "cpu": cpu,
+                "error": None,
+            }
+        )
+    except BaseException:  # noqa: BLE001 - reported by the parent
+        results.put({"error": traceback.format_exc()})
+
+
+def rating_section(ctx: BenchContext, *, ingest_rate: float | None = None) -> dict:
+    import multiprocessing
+
+    from django.db import connection
+
     from apps.usage.models import RatedUsage, UsageEvent
-    from apps.usage.services import usage_rate_pending
-    from apps.usage.signals import usage_rated
 
     if not ctx.state.get("ingested"):
         return {}
-    # Alert evaluation follows each batch through a signal; in production it runs on its own Celery workers
-    # (here it would run eagerly, inline), so it is left out of the rating figure.
-    with _muted(usage_rated):
-        summary = usage_rate_pending()
+    spawn = multiprocessing.get_context("spawn")
+    ready, go, results = spawn.Queue(), spawn.Event(), spawn.Queue()
+    processes = [
+        spawn.Process(target=_rating_process, args=(ctx.bench_db, ready, go, results), daemon=True)
+        for _ in range(RATING_PROCESSES)
+    ]
+    connection.close()
+    for process in processes:
+        process.start()
+    outcomes = []
+    try:
+        waiting = len(processes)
+        while waiting:
+            try:
+                ready.get(timeout=1)
+                waiting -= 1
+            except queue.Empty:
+                if any(not p.is_alive() for p in processes):
+                    break  # it failed setting up: its error is in `results`
+        go.set()
+        outcomes = [results.get(timeout=3600) for _ in processes]
+    finally:
+        for process in processes:
+            process.join(30)
+            if process.is_alive():
+                process.kill()
+    failed = [o["error"] for o in outcomes if o["error"]]
+    if failed or len(outcomes) != len(processes):
+        raise RuntimeError("a rating process failed:\n" + "\n".join(failed))
+    seconds = max(o["ended"] for o in outcomes) - min(o["started"] for o in outcomes)
+    events = sum(o["events"] for o in outcomes)
     pending = UsageEvent.objects.filter(state="pending").count()
-    rated = RatedUsage.objects.filter(superseded_at__isnull=True).count()
-    if pending or rated != ctx.state["ingested"]:
-        raise RuntimeError(f"rating left {pending} pending, {rated} rated of {ctx.state['ingested']}")
-    rate = Decimal(summary.events) / summary.seconds if summary.seconds else Decimal(0)
-    return {
-        "rating_events": summary.events,
-        "rating_batches": summary.batches,
-        "rating_seconds": summary.seconds,
-        "rating_events_per_s": rate.quantize(Decimal(1)),
+    current = RatedUsage.objects.filter(superseded_at__isnull=True)
+    rated, distinct = current.count(), current.values("event_id").distinct().count()
+    if pending or rated != ctx.state["ingested"] or distinct != rated or events != rated:
+        raise RuntimeError(
+            f"rating left {pending} pending, {rated} rated ({distinct} distinct events, {events} claimed) "
+            f"of {ctx.state['ingested']}"
+        )
+    rate = events / seconds
+    figures = {
+        "rating_processes": len(processes),
+        "rating_events": events,
+        "rating_batches": sum(o["batches"] for o in outcomes),
+        "rating_events_per_process": "/".join(str(o["events"]) for o in outcomes),
+        # Python CPU seconds of each process (its database backend's work not included): on a busy machine the
+        # wall clock says little, this says whether both processes worked and how much work an event costs.
+        "rating_process_cpu_s": "/".join(f"{o['cpu']:.1f}" for o in outcomes),
+        "rating_seconds": round(seconds, 2),
+        "rating_events_per_s": round(rate),
     }
+    if ingest_rate:
+        figures["rating_vs_ingest"] = rate / ingest_rate
+    return figures
 
 
 def usage_sections(ctx: BenchContext) -> dict:
@@ -524,7 +608,7 @@ def usage_sections(ctx: BenchContext) -> dict:
     with scratch_database(ctx):
         _fixtures(ctx)
         figures.update(ingestion_section(ctx))
-        figures.update(rating_section(ctx))
+        figures.update(rating_section(ctx, ingest_rate=figures.get("ingest_events_per_s")))
     return figures
 
 

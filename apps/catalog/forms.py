@@ -112,11 +112,23 @@ class ReviewForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Required to reject or request changes."}),
     )
     content_hash = forms.CharField(widget=forms.HiddenInput)
+    confirm_warnings = forms.BooleanField(
+        required=False, label="I have read the warnings above and approve anyway (e.g. without a fresh simulation)."
+    )
+
+    def __init__(self, *args, warnings: list[str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.warnings = warnings or []
 
     def clean(self):
         data = super().clean()
         if data.get("decision") in ("reject", "request_changes") and not (data.get("comment") or "").strip():
             self.add_error("comment", "A comment is required to reject or request changes.")
+        if data.get("decision") == "approve" and self.warnings and not data.get("confirm_warnings"):
+            self.add_error(
+                "confirm_warnings",
+                "Confirm that you approve despite: " + " ".join(self.warnings),
+            )
         return data
 
 

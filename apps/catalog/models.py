@@ -119,6 +119,14 @@ class RateTableVersion(models.Model):
     number = models.PositiveIntegerField()
     status = models.CharField(max_length=20, choices=VersionStatus.choices, default=VersionStatus.DRAFT)
     based_on = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reverts_to = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="A rollback: the earlier approved version this draft copies (set by 'Revert to vN').",
+    )
     effective_from = models.DateTimeField(null=True, blank=True)
     reason = models.TextField(blank=True, help_text="Why this price change (given at submit).")
     backdate_reason = models.TextField(blank=True)

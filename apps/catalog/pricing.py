@@ -143,43 +143,50 @@ def price_quantity(rate: RateSpec, quantity: Decimal, prior_quantity: Decimal = 
     validate_rate(rate)
     with localcontext() as ctx:
         ctx.prec = PRECISION
-        end = prior_quantity + quantity
-        free_before = min(prior_quantity, rate.free_units)
-        free_after = min(end, rate.free_units)
-        free_quantity = free_after - free_before
-        billable_prior = prior_quantity - free_before
-        billable_end = end - free_after
-        billable = billable_end - billable_prior
-        lines: list[PriceLine] = []
+        return price_validated(rate, quantity, prior_quantity)
 
-        if rate.pricing_model == PER_UNIT:
-            amount = billable * rate.unit_price / rate.price_per_units
-            if billable:
-                lines.append(PriceLine(None, billable, rate.unit_price, amount))
-        elif rate.pricing_model == GRADUATED:
-            amount = ZERO
-            for index, tier, lower, upper in _tier_bounds(rate.tiers):
-                top = billable_end if upper is None else min(billable_end, upper)
-                bottom = max(billable_prior, lower)
-                if top <= bottom:
-                    continue
-                in_tier = top - bottom
-                tier_amount = in_tier * tier.unit_price / rate.price_per_units
-                if billable_prior <= lower:  # this call enters the tier
-                    tier_amount += tier.flat_fee
-                amount += tier_amount
-                lines.append(PriceLine(index, in_tier, tier.unit_price, tier_amount))
-        elif rate.pricing_model == VOLUME:
-            before, _, _ = _volume_total(rate, billable_prior)
-            after, volume_index, volume_tier = _volume_total(rate, billable_end)
-            amount = after - before
-            if billable and volume_tier is not None:
-                lines.append(PriceLine(volume_index, billable, volume_tier.unit_price, amount))
-        else:  # PACKAGE
-            amount = _package_total(rate, billable_end) - _package_total(rate, billable_prior)
-            if billable:
-                lines.append(PriceLine(None, billable, rate.unit_price, amount))
-        return PriceResult(amount=amount, free_quantity=free_quantity, billable_quantity=billable, lines=tuple(lines))
+
+def price_validated(rate: RateSpec, quantity: Decimal, prior_quantity: Decimal) -> PriceResult:
+    """`price_quantity`'s arithmetic, for callers that price many quantities under one rate: the rate is already
+    validated, the quantities are not negative, and the caller's decimal context has precision PRECISION."""
+    end = prior_quantity + quantity
+    free_units = rate.free_units
+    free_before = min(prior_quantity, free_units)
+    free_after = min(end, free_units)
+    free_quantity = free_after - free_before
+    billable_prior = prior_quantity - free_before
+    billable_end = end - free_after
+    billable = billable_end - billable_prior
+    lines: list[PriceLine] = []
+    model = rate.pricing_model
+    if model == PER_UNIT:
+        amount = billable * rate.unit_price / rate.price_per_units
+        if billable:
+            lines.append(PriceLine(None, billable, rate.unit_price, amount))
+    elif model == GRADUATED:
+        amount = ZERO
+        for index, tier, lower, upper in _tier_bounds(rate.tiers):
+            top = billable_end if upper is None else min(billable_end, upper)
+            bottom = max(billable_prior, lower)
+            if top <= bottom:
+                continue
+            in_tier = top - bottom
+            tier_amount = in_tier * tier.unit_price / rate.price_per_units
+            if billable_prior <= lower:  # this call enters the tier
+                tier_amount += tier.flat_fee
+            amount += tier_amount
+            lines.append(PriceLine(index, in_tier, tier.unit_price, tier_amount))
+    elif model == VOLUME:
+        before, _, _ = _volume_total(rate, billable_prior)
+        after, volume_index, volume_tier = _volume_total(rate, billable_end)
+        amount = after - before
+        if billable and volume_tier is not None:
+            lines.append(PriceLine(volume_index, billable, volume_tier.unit_price, amount))
+    else:  # PACKAGE
+        amount = _package_total(rate, billable_end) - _package_total(rate, billable_prior)
+        if billable:
+            lines.append(PriceLine(None, billable, rate.unit_price, amount))
+    return PriceResult(amount=amount, free_quantity=free_quantity, billable_quantity=billable, lines=tuple(lines))
 
 
 def list_unit_price(rate: RateSpec) -> Decimal:

@@ -25,6 +25,7 @@ urlpatterns = [
     path("versions/<int:pk>/submit/", views.version_submit, name="version-submit"),
     path("versions/<int:pk>/withdraw/", views.version_withdraw, name="version-withdraw"),
     path("versions/<int:pk>/discard/", views.version_discard, name="version-discard"),
+    path("versions/<int:pk>/revert/", views.version_revert, name="version-revert"),
     path("reviews/", views.review_queue, name="review-queue"),
     path("reviews/<int:pk>/", views.review_detail, name="review-detail"),
     path("panels/price-changes/", views.panel_price_changes, name="panel-price-changes"),

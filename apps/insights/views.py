@@ -76,9 +76,9 @@ def _with_share(items: list[ds.CustomerTotal], totals: list[ds.CustomerTotal]) -
 def _overview_charts(period: ds.DateRange, *, by: str, measure: str) -> dict:
     meters = ds.meter_infos()
     rows = ds.org_daily_by_meter(period=period, fields=OVERVIEW_SUMS)
-    cells = ds.margin_cells(period=period, meters=meters, with_days=False)
-    totals = ds.customer_totals(period=period, measure=measure, cells=cells)
-    margins = ds.margin_by_meter(cells, meters)
+    summary = ds.margin_summary(period=period, meters=meters)
+    totals = ds.customer_totals(period=period, measure=measure, sums=summary.customers)
+    margins = summary.meters
     money = ds.money_by_day(rows, period)
     return {
         "consumption": charts.consumption_chart(rows, meters, period, by=by, measure=measure),
@@ -210,7 +210,7 @@ def panel_money(request):
 def panel_margin(request):
     period = _panel_period()
     meters = ds.meter_infos()
-    margins = ds.margin_by_meter(ds.margin_cells(period=period, meters=meters, with_days=False), meters)
+    margins = ds.margin_summary(period=period, meters=meters).meters
     chart = charts.margin_by_meter_chart(margins, period)
     chart.csv_url = f"{reverse('dashboards:overview-csv', args=['margin'])}?{period.as_query()}"
     return render(
@@ -252,7 +252,7 @@ def _customer_charts(customer, period: ds.DateRange, *, show_cost: bool) -> dict
     markers = [
         m for m in ds.timeline_markers(customer_id=customer.pk, period=period) if show_cost or not m.carries_margin
     ]
-    included = ds.included_usage(customer_id=customer.pk, now=now, meters=meters, terms=terms)
+    included = ds.included_usage(customer_id=customer.pk, now=now, meters=meters, terms=terms, known=(period, rows))
     period_label = ""
     if included.period_start:
         last = (included.period_end - timedelta(days=1)) if included.period_end else None

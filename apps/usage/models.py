@@ -254,3 +254,6 @@ class DailyAttribution(_Totals):
         constraints = [
             models.UniqueConstraint(fields=["customer", "day", "kind", "value"], name="usage_attr_unique_bucket"),
         ]
+
+
+from .simulation.models import Simulation, SimulationLine  # noqa: E402,F401 - registered with the usage app

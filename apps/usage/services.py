@@ -5,6 +5,12 @@ and rates, debits the wallet, writes records and marks the events rated in one t
 rolls back entirely (its wallet debit included) and the events stay pending for the retry; a committed batch
 leaves nothing pending, so a retried or duplicated task finds nothing to do. Wallet idempotency keys derive
 from the batch key (`usage:<batch key>:c<customer>`) as a second guard.
+
+Concurrent workers rate disjoint customers (PostgreSQL): a claim looks at the oldest pending events, locks their
+customers without waiting (the engine's per-customer advisory lock, taken early; the engine's own blocking lock
+on them then returns at once) and claims only those customers' events. A customer another worker is rating is
+skipped, never waited for, so two workers never queue behind one another's batch; and a claim stops locking
+customers once they have half a batch of the events it looked at, leaving the rest for a second worker.
 """
 
 from __future__ import annotations
@@ -13,25 +19,32 @@ import hashlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db import DataError, IntegrityError, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from apps.catalog.selectors import rate_table_versions_approved
 from apps.core.actors import SYSTEM, Actor
 from apps.core.errors import DomainError, ValidationFailed
+from apps.core.locks import try_advisory_xact_lock
 from apps.core.money import ZERO
 
 from .ingestion import IngestResult, Rejection, usage_events_ingest  # noqa: F401 - the ingestion service
 from .models import DailyUsage, RatedUsage, RatingBatch, UsageEvent
 from .rating import TOTAL_FIELDS, Engine, EventInput, RunResult, failure_reason
+from .rating.engine import LOCK_NAMESPACE
 from .signals import usage_rated
 
 DEFAULT_BATCH_SIZE = 10_000
+CLAIM_SHARE = 2  # a claim stops locking customers once they have batch_size/CLAIM_SHARE of the events looked at
+CLAIM_LOOKS = 4  # windows of batch_size pending events a claim looks through when others hold every customer
+DEFAULT_PATIENCE = 10.0  # seconds usage_rate_pending waits while other workers hold every pending customer
+WAIT_FIRST, WAIT_MAX = 0.02, 0.25  # its pauses between looks meanwhile (doubling)
 DATA_ERRORS = (DataError, IntegrityError, DomainError, ValueError, ArithmeticError)
 log = logging.getLogger(__name__)
 
@@ -43,6 +56,8 @@ class BatchOutcome:
     written: int
     superseded: int
     errors: int
+    held: int = 0  # customers with pending events that other workers were rating (skipped, not waited for)
+    left: int = 0  # customers with pending events this claim looked at and left for another worker
 
 
 @dataclass(frozen=True)
@@ -53,6 +68,7 @@ class RatingSummary:
     superseded: int
     errors: int
     seconds: Decimal
+    stopped: str = "done"  # done: nothing pending | max_batches | held: others rate what is left
 
 
 @dataclass(frozen=True)
@@ -120,17 +136,71 @@ def _run_isolated(*, batch: RatingBatch, actor: Actor, events: list[EventInput])
     return result
 
 
+def _customers_to_claim(batch_size: int) -> tuple[list[int], int, int]:
+    """Lock, without waiting, the customers of the next batch (PostgreSQL, inside the batch's transaction):
+    (customers locked, customers skipped because another worker holds them, customers left for another worker).
+
+    It looks at the oldest `batch_size` pending events and tries their customers in the order of their oldest
+    event (the oldest pending event is rated first by whichever worker can lock its customer), until the locked
+    customers have half a batch of the events looked at (a backlog of less than half a batch is one worker's
+    work: splitting it would only add batches). When other workers hold every customer there, it looks at the
+    next window (at most CLAIM_LOOKS windows), so a customer whose events all come after another's backlog still
+    gets a worker. The window is read without locking rows: the claim that follows re-reads under the locks."""
+    table = UsageEvent._meta.db_table
+    locked: list[int] = []
+    tried: set[int] = set()
+    held = left = 0
+    after = 0
+    with connection.cursor() as cursor:
+        for _ in range(CLAIM_LOOKS):
+            cursor.execute(
+                f"SELECT customer_id, count(*), max(id) FROM (SELECT id, customer_id FROM {table} "  # noqa: S608
+                "WHERE state = %s AND id > %s ORDER BY id LIMIT %s) w GROUP BY customer_id ORDER BY min(id)",
+                [UsageEvent.State.PENDING, after, batch_size],
+            )
+            window = cursor.fetchall()
+            if not window:
+                break
+            after = max(last for _, _, last in window)
+            seen = sum(n for _, n, _ in window)
+            target, share = -(-batch_size // CLAIM_SHARE), 0
+            for position, (customer_id, n, _) in enumerate(window):
+                if customer_id in tried:
+                    continue
+                tried.add(customer_id)
+                if not try_advisory_xact_lock(LOCK_NAMESPACE, customer_id):
+                    held += 1
+                    continue
+                locked.append(customer_id)
+                share += n
+                if share >= target:
+                    left = sum(1 for c, _, _ in window[position + 1 :] if c not in tried)
+                    break
+            if locked or seen < batch_size:
+                break
+    return locked, held, left
+
+
 @transaction.atomic
 def usage_rating_batch_run(*, batch_size: int = DEFAULT_BATCH_SIZE, actor: Actor = SYSTEM) -> BatchOutcome:
-    """Claim up to `batch_size` pending events and rate them, all in one transaction."""
+    """Claim up to `batch_size` pending events and rate them, all in one transaction. On PostgreSQL only events
+    of customers no other worker is rating (see _customers_to_claim); nothing claimed and `held` > 0 means
+    pending events exist but other workers are rating their customers."""
+    pending = UsageEvent.objects.filter(state=UsageEvent.State.PENDING)
+    held = left = 0
+    if connection.vendor == "postgresql":
+        customers, held, left = _customers_to_claim(batch_size)
+        if not customers:
+            return BatchOutcome(None, 0, 0, 0, 0, held=held)
+        pending = pending.filter(customer_id__in=customers)
     rows = list(
-        UsageEvent.objects.filter(state=UsageEvent.State.PENDING)
-        .order_by("id")
+        pending.order_by("id")
         .select_for_update(skip_locked=True)
         .values_list("id", "customer_id", "meter_id", "quantity", "timestamp", "event_id", "attributes")[:batch_size]
     )
     if not rows:
-        return BatchOutcome(None, 0, 0, 0, 0)
+        # PostgreSQL: their previous holder rated them between the look and the lock (counted as held: look again)
+        return BatchOutcome(None, 0, 0, 0, 0, held=max(held, 1) if connection.vendor == "postgresql" else 0)
     ids = sorted(r[0] for r in rows)
     digest = hashlib.blake2b(",".join(map(str, ids)).encode(), digest_size=8).hexdigest()
     batch = RatingBatch.objects.create(
@@ -149,26 +219,56 @@ def usage_rating_batch_run(*, batch_size: int = DEFAULT_BATCH_SIZE, actor: Actor
     }
     batch.save(update_fields=["events", "superseded", "errors", "summary"])
     _on_rated(batch, {e.customer_id for e in events})
-    return BatchOutcome(batch.pk, len(rows), result.written, result.superseded, result.errors)
+    return BatchOutcome(batch.pk, len(rows), result.written, result.superseded, result.errors, held=held, left=left)
 
 
 def usage_rate_pending(
-    *, batch_size: int = DEFAULT_BATCH_SIZE, max_batches: int | None = None, actor: Actor = SYSTEM
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    max_batches: int | None = None,
+    actor: Actor = SYSTEM,
+    patience: float = DEFAULT_PATIENCE,
+    on_batch: Callable[[BatchOutcome], None] | None = None,
 ) -> RatingSummary:
-    """Rate everything pending, batch after batch (each batch is its own transaction)."""
+    """Rate everything pending, batch after batch (each batch is its own transaction). When other workers hold
+    every customer with pending events, wait for them (short pauses, then look again: their batches commit and
+    free their customers, or leave new events of theirs to share) for at most `patience` seconds in a row, then
+    stop (`stopped="held"`: they are rating what is left). `on_batch` sees each claimed batch's outcome."""
     started = time.monotonic()
     batches = events = written = superseded = errors = 0
+    stopped = "max_batches"
+    idle_since: float | None = None
+    pause = WAIT_FIRST
     while max_batches is None or batches < max_batches:
         outcome = usage_rating_batch_run(batch_size=batch_size, actor=actor)
         if not outcome.claimed:
-            break
+            if not outcome.held:
+                stopped = "done"
+                break
+            now = time.monotonic()
+            idle_since = now if idle_since is None else idle_since
+            if now - idle_since >= patience:
+                stopped = "held"
+                break
+            time.sleep(pause)
+            pause = min(pause * 2, WAIT_MAX)
+            continue
+        idle_since, pause = None, WAIT_FIRST
         batches += 1
         events += outcome.claimed
         written += outcome.written
         superseded += outcome.superseded
         errors += outcome.errors
+        if on_batch is not None:
+            on_batch(outcome)
     seconds = Decimal(str(round(time.monotonic() - started, 3)))
-    return RatingSummary(batches, events, written, superseded, errors, seconds)
+    return RatingSummary(batches, events, written, superseded, errors, seconds, stopped)
+
+
+def usage_pending_exists() -> bool:
+    """Whether any event waits to be rated (a task that stops checks it once more after giving up its slot, so
+    events stored meanwhile are never left waiting for the sweep)."""
+    return UsageEvent.objects.filter(state=UsageEvent.State.PENDING).exists()
 
 
 @transaction.atomic

@@ -1,12 +1,15 @@
 from django.urls import path
 
 from . import views
+from .simulation import views as simulation_views
 
 app_name = "usage"
 
 urlpatterns = [
     path("", views.overview, name="overview"),
     path("events/<int:pk>/", views.event_why, name="event-why"),
+    path("simulations/versions/<int:pk>/", simulation_views.simulation_panel, name="simulation-panel"),
+    path("simulations/<int:pk>.csv", simulation_views.simulation_csv, name="simulation-csv"),
     path("batches/<int:pk>/", views.batch_detail, name="batch-detail"),
     path("customers/<slug:external_id>/panel/", views.customer_panel, name="customer-panel"),
     path("customers/<slug:external_id>/statement/", views.statement, name="statement"),

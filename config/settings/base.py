@@ -232,6 +232,9 @@ RATEDESK = {
     # Webhooks never go to loopback/private/link-local/multicast/unspecified addresses, except to these host names or
     # addresses (on-premises receivers), e.g. WEBHOOK_ALLOWED_PRIVATE_HOSTS=hooks.internal,10.0.0.7. Empty by default.
     "WEBHOOK_ALLOWED_PRIVATE_HOSTS": env.list("WEBHOOK_ALLOWED_PRIVATE_HOSTS", default=[]),
+    # Simulations of price changes: a customer whose bill (amount over the range) moves by more than this % either
+    # way is listed first as a bill shock.
+    "SIMULATION_BILL_SHOCK_PERCENT": env("SIMULATION_BILL_SHOCK_PERCENT", default="20"),
     # Absolute links in alert emails and webhooks.
     "SITE_URL": env("SITE_URL", default="http://127.0.0.1:8000"),
 }

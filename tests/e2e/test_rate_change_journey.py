@@ -61,6 +61,7 @@ def test_owner_drafts_edits_submits_and_finance_approves(new_page, users, actors
     assert "0.15" in diff and "0.12" in diff and "-20.0 %" in diff
     finance.check("input[value=approve]")
     finance.fill("#id_comment", "Margin still above 50 %")
+    finance.check("#id_confirm_warnings")  # no simulation was run: approving says so explicitly
     finance.click("button:has-text('Record decision')")
     finance.wait_for_selector("text=Approved")
     draft.refresh_from_db()

@@ -9,6 +9,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from apps.contracts.selectors import contract_in_force
 from apps.insights import selectors as ds
 from apps.usage.models import RatedUsage
 from apps.wallets.models import LedgerAllocation
@@ -109,6 +110,26 @@ def test_customer_totals_and_margin_cells_equal_rated_records(usage, shop):
     assert gamma.unit_value == Decimal("0.01") and gamma.margin_pct == Decimal(50) and not gamma.below_cost
 
 
+@pytest.mark.parametrize("days", ["7", "30"])
+def test_margin_summary_equals_the_cells_it_sums(usage, days):
+    """The overview's one pass (margin per meter, per-customer sums) gives exactly what building every cell and
+    summing them gives, and so do the customer totals built on either."""
+    period, _ = ds.parse_range({"range": days})
+    meters = ds.meter_infos()
+    cells = ds.margin_cells(period=period, meters=meters, with_days=False)
+    summary = ds.margin_summary(period=period, meters=meters)
+    assert summary.meters == ds.margin_by_meter(cells, meters) and summary.meters
+    assert [m.billed for m in summary.meters] == [m.billed for m in ds.margin_by_meter(cells, meters)]
+    for measure in ds.MEASURES:
+        assert ds.customer_totals(period=period, measure=measure, sums=summary.customers) == ds.customer_totals(
+            period=period, measure=measure, cells=cells
+        )
+        assert ds.customer_totals(period=period, measure=measure) == ds.customer_totals(
+            period=period, measure=measure, cells=cells
+        )
+    assert set(summary.customers) == {c.customer_id for c in cells} == {u.pk for u in usage.values()}
+
+
 def test_attribution_and_credits_equal_rated_records_and_ledger(usage):
     period, _ = ds.parse_range({"range": "30"})
     a = usage["a"]
@@ -161,6 +182,29 @@ def test_included_usage_and_health(usage, shop):
     assert health["alpha"].top_allowance.used == used
     assert health["beta"].balance is None and health["beta"].top_allowance is None
     assert health["gamma"].balance is not None
+
+
+@pytest.mark.parametrize("back", [0, 3, 9, 40])
+def test_included_usage_from_the_page_rows_equals_its_own_read(usage, back, django_assert_num_queries):
+    """The customer page hands included_usage the day x meter rows it read for its range: the same figures (and
+    thresholds' days) as reading the billing period, without reading them again when the period so far lies
+    inside the range (else it reads them as before)."""
+    a = usage["a"]
+    now = timezone.now()
+    own = ds.included_usage(customer_id=a.pk, now=now)
+    today = ds.utc_today(now)
+    start = own.period_start.date() - timedelta(days=back)
+    for period in (
+        ds.DateRange(start, today),
+        ds.DateRange(start + timedelta(days=1), today),
+        ds.DateRange(start, today - timedelta(days=1)),
+    ):
+        rows = ds.customer_daily_by_meter(customer_id=a.pk, period=period)
+        terms, meters = contract_in_force(customer_id=a.pk, at=now), ds.meter_infos()
+        inside = period.start <= own.period_start.date() and period.end == today
+        with django_assert_num_queries(0 if inside else 1):
+            reused = ds.included_usage(customer_id=a.pk, now=now, meters=meters, terms=terms, known=(period, rows))
+        assert reused == own and own.rows and own.rows[0].used > 0 and own.rows[0].crossed_on
 
 
 def test_parse_range():

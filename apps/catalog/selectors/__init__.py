@@ -26,8 +26,10 @@ from .rates import (
     RateRow,
     meters_not_in_version,
     rate_row,
+    version_pricing_hash,
     version_rate_rows,
     version_rate_specs,
+    version_rates_canonical,
 )
 from .review import (
     ChangesRequested,
@@ -102,7 +104,9 @@ __all__ = [
     "version_display_status",
     "version_for_instant",
     "version_get",
+    "version_pricing_hash",
     "version_rate_rows",
     "version_rate_specs",
+    "version_rates_canonical",
     "version_replaced",
 ]

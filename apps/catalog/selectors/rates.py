@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -9,7 +11,7 @@ from decimal import Decimal
 from django.db.models import Prefetch
 from django.utils import timezone
 
-from apps.core.money import margin_percent
+from apps.core.money import decimal_str, margin_percent
 
 from ..models import (
     Meter,
@@ -155,3 +157,36 @@ def version_rate_specs(*, version_id: int) -> dict[int, RateSpec]:
     """meter_id -> RateSpec for any version (drafts and pending ones included)."""
     version = RateTableVersion.objects.filter(pk=version_id).prefetch_related(_rates_prefetch()).first()
     return _version_spec(version).rates if version else {}
+
+
+def version_rates_canonical(*, version_id: int) -> list[dict]:
+    """A version's rates in a canonical form (by meter code; decimals normalised): what its content hash covers."""
+    rates = []
+    for rate in (
+        Rate.objects.filter(version_id=version_id)
+        .select_related("meter")
+        .prefetch_related("tiers")
+        .order_by("meter__code")
+    ):
+        rates.append(
+            {
+                "meter": rate.meter.code,
+                "model": rate.pricing_model,
+                "unit_price": decimal_str(rate.unit_price),
+                "per": decimal_str(rate.price_per_units),
+                "free": decimal_str(rate.free_units),
+                "tiers": [
+                    [decimal_str(t.up_to), decimal_str(t.unit_price), decimal_str(t.flat_fee)]
+                    for t in sorted(rate.tiers.all(), key=lambda t: (t.up_to is None, t.up_to or 0))
+                ],
+            }
+        )
+    return rates
+
+
+def version_pricing_hash(*, version_id: int) -> str:
+    """SHA-256 over what prices usage in a version, without its effective instant: its rates (and, once versions
+    carry one, the cohort they apply to). A simulation is fresh while this is unchanged: it chooses its own range,
+    so moving the effective date does not make it stale, while editing any price does."""
+    payload = {"rates": version_rates_canonical(version_id=version_id)}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

@@ -206,7 +206,7 @@ def rate_table_versions(*, rate_table_id: int, now: datetime | None = None) -> l
     in_force = rate_table_version_in_force_id(rate_table_id=rate_table_id, at=now)
     versions = (
         RateTableVersion.objects.filter(rate_table_id=rate_table_id)
-        .select_related("created_by", "submitted_by", "decided_by")
+        .select_related("created_by", "submitted_by", "decided_by", "reverts_to")
         .annotate(rate_count=Count("rates"))
         .order_by("-number")
     )
@@ -219,7 +219,9 @@ def rate_table_versions(*, rate_table_id: int, now: datetime | None = None) -> l
 
 def version_get(*, version_id: int) -> RateTableVersion | None:
     return (
-        RateTableVersion.objects.select_related("rate_table", "created_by", "submitted_by", "decided_by", "based_on")
+        RateTableVersion.objects.select_related(
+            "rate_table", "created_by", "submitted_by", "decided_by", "based_on", "reverts_to"
+        )
         .filter(pk=version_id)
         .first()
     )

@@ -12,7 +12,6 @@ from django.utils import timezone
 
 from apps.core.actors import Actor
 from apps.core.errors import Conflict, Forbidden, FourEyesViolation, InvalidTransition, NotFound, ValidationFailed
-from apps.core.money import decimal_str
 from apps.core.permissions import user_can
 from apps.core.roles import Cap
 
@@ -25,7 +24,7 @@ from ..models import (
     VersionContributor,
 )
 from ..pricing import TIERED_MODELS, PricingError, TierSpec, validate_tiers
-from ..selectors import version_contributor_ids
+from ..selectors import version_contributor_ids, version_rates_canonical
 from ..signals import rate_table_version_approved
 from .common import EDITABLE, OPEN, S, _require, _save_with_reason
 
@@ -75,15 +74,22 @@ def _record_contributor(version_id: int, actor: Actor) -> None:
         VersionContributor.objects.get_or_create(version_id=version_id, user=actor.user)
 
 
-@transaction.atomic
-def rate_table_version_create_draft(
-    *, rate_table_id: int, actor: Actor, now: datetime | None = None
-) -> RateTableVersion:
-    """A new draft copying the newest approved version, scheduled ones included (or empty).
+def _copy_rates(source: RateTableVersion, draft: RateTableVersion) -> None:
+    for rate in source.rates.prefetch_related("tiers"):
+        copy = Rate.objects.create(
+            version=draft,
+            meter_id=rate.meter_id,
+            pricing_model=rate.pricing_model,
+            unit_price=rate.unit_price,
+            price_per_units=rate.price_per_units,
+            free_units=rate.free_units,
+        )
+        RateTier.objects.bulk_create(
+            [RateTier(rate=copy, up_to=t.up_to, unit_price=t.unit_price, flat_fee=t.flat_fee) for t in rate.tiers.all()]
+        )
 
-    Copying the version in force now instead would silently undo a scheduled version's prices when the new
-    draft is approved after it."""
-    _require(actor, Cap.CATALOG_EDIT)
+
+def _lock_table_without_open_version(rate_table_id: int) -> RateTable:
     table = RateTable.objects.select_for_update().filter(pk=rate_table_id).first()
     if table is None:
         raise NotFound("No such rate table.")
@@ -95,26 +101,25 @@ def rate_table_version_create_draft(
             code="open_version_exists",
             extra={"version_id": open_version.id},
         )
+    return table
+
+
+@transaction.atomic
+def rate_table_version_create_draft(
+    *, rate_table_id: int, actor: Actor, now: datetime | None = None
+) -> RateTableVersion:
+    """A new draft copying the newest approved version, scheduled ones included (or empty).
+
+    Copying the version in force now instead would silently undo a scheduled version's prices when the new
+    draft is approved after it."""
+    _require(actor, Cap.CATALOG_EDIT)
+    table = _lock_table_without_open_version(rate_table_id)
     source = table.versions.filter(status=S.APPROVED).order_by("-effective_from", "-number").first()
     number = (table.versions.aggregate(n=Max("number"))["n"] or 0) + 1
     draft = RateTableVersion(rate_table=table, number=number, status=S.DRAFT, based_on=source, created_by=actor.user)
     _save_with_reason(draft, f"new draft from v{source.number}" if source else "new draft")
     if source is not None:
-        for rate in source.rates.prefetch_related("tiers"):
-            copy = Rate.objects.create(
-                version=draft,
-                meter_id=rate.meter_id,
-                pricing_model=rate.pricing_model,
-                unit_price=rate.unit_price,
-                price_per_units=rate.price_per_units,
-                free_units=rate.free_units,
-            )
-            RateTier.objects.bulk_create(
-                [
-                    RateTier(rate=copy, up_to=t.up_to, unit_price=t.unit_price, flat_fee=t.flat_fee)
-                    for t in rate.tiers.all()
-                ]
-            )
+        _copy_rates(source, draft)
     _record_contributor(draft.id, actor)
     _decide(
         draft,
@@ -129,22 +134,10 @@ def rate_table_version_create_draft(
 
 def version_content_hash(version: RateTableVersion) -> str:
     """SHA-256 over the version's rates (canonical) and effective instant."""
-    rates = []
-    for rate in version.rates.select_related("meter").prefetch_related("tiers").order_by("meter__code"):
-        rates.append(
-            {
-                "meter": rate.meter.code,
-                "model": rate.pricing_model,
-                "unit_price": decimal_str(rate.unit_price),
-                "per": decimal_str(rate.price_per_units),
-                "free": decimal_str(rate.free_units),
-                "tiers": [
-                    [decimal_str(t.up_to), decimal_str(t.unit_price), decimal_str(t.flat_fee)]
-                    for t in sorted(rate.tiers.all(), key=lambda t: (t.up_to is None, t.up_to or 0))
-                ],
-            }
-        )
-    payload = {"rates": rates, "effective_from": version.effective_from.isoformat() if version.effective_from else None}
+    payload = {
+        "rates": version_rates_canonical(version_id=version.pk),
+        "effective_from": version.effective_from.isoformat() if version.effective_from else None,
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -335,3 +328,63 @@ def rate_table_version_request_changes(*, version_id: int, comment: str, actor: 
 @transaction.atomic
 def rate_table_version_reject(*, version_id: int, comment: str, actor: Actor) -> RateTableVersion:
     return _review_with_comment(version_id, actor, comment, S.REJECTED, ApprovalDecision.Action.REJECT)
+
+
+# ---- rollback and simulation ----------------------------------------------------------------------
+
+
+@transaction.atomic
+def rate_table_version_revert(*, version_id: int, actor: Actor, now: datetime | None = None) -> RateTableVersion:
+    """Rollback: a new draft copying an earlier approved version, its reason prefilled ("Revert to vN"). It goes
+    through the same review as any draft; nothing approved is ever edited in place."""
+    _require(actor, Cap.CATALOG_EDIT)
+    source = RateTableVersion.objects.filter(pk=version_id).first()
+    if source is None:
+        raise NotFound("No such rate table version.")
+    if source.status != S.APPROVED:
+        raise InvalidTransition(
+            f"Only an approved version can be reverted to; v{source.number} is {source.get_status_display().lower()}."
+        )
+    table = _lock_table_without_open_version(source.rate_table_id)
+    number = (table.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+    reason = f"Revert to v{source.number}"
+    draft = RateTableVersion(
+        rate_table=table,
+        number=number,
+        status=S.DRAFT,
+        based_on=source,
+        reverts_to=source,
+        reason=reason,
+        created_by=actor.user,
+    )
+    _save_with_reason(draft, reason.lower())
+    _copy_rates(source, draft)
+    _record_contributor(draft.id, actor)
+    _decide(draft, action=ApprovalDecision.Action.CREATE, actor=actor, from_status="", comment=reason, at=now)
+    return draft
+
+
+def rate_table_version_shadow_approve(*, version_id: int, effective_from: datetime) -> None:
+    """FOR SIMULATION ONLY: mark a draft or pending version approved from `effective_from`, bypassing the review,
+    so the real rating engine prices with it. Refused outside a transaction: the caller (usage's shadow rating)
+    always rolls that transaction back, so no other connection ever sees it (READ COMMITTED) and nothing of it
+    stays. No decision, no history, no signal is written (a queryset update)."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("a shadow approval must run inside a transaction that is rolled back")
+    version = _lock_version(version_id)
+    if version.status not in OPEN:
+        raise InvalidTransition(
+            f"Only drafts and versions pending approval can be simulated; v{version.number} is "
+            f"{version.get_status_display().lower()}."
+        )
+    version.effective_from = effective_from
+    try:
+        _check_effective_from_free(version)
+    except ValidationFailed as exc:
+        raise ValidationFailed(
+            f"{exc.message.split(';')[0]} ({effective_from:%Y-%m-%d %H:%M} UTC), where the simulated range starts: "
+            "choose another first day.",
+            field="start",
+            code="effective_from_taken",
+        ) from None
+    RateTableVersion.objects.filter(pk=version.pk).update(status=S.APPROVED, effective_from=effective_from)

@@ -34,6 +34,7 @@ from .versions import (
     rate_tiers,
     version_detail,
     version_discard,
+    version_revert,
     version_submit,
     version_withdraw,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "review_queue",
     "version_detail",
     "version_discard",
+    "version_revert",
     "version_submit",
     "version_withdraw",
 ]

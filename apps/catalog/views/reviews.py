@@ -12,6 +12,7 @@ from apps.core.permissions import capability_required, user_can
 from apps.core.roles import Cap
 
 from .. import review, selectors, services
+from ..approval_checks import approval_warnings
 from ..forms import (
     ReviewForm,
 )
@@ -29,7 +30,8 @@ def review_queue(request):
 @capability_required(Cap.RATES_APPROVE)
 def review_detail(request, pk: int):
     version = _version_or_404(pk)
-    form = ReviewForm(request.POST or None, initial={"content_hash": version.content_hash})
+    warnings = approval_warnings(version_id=version.id) if version.status == "pending_approval" else []
+    form = ReviewForm(request.POST or None, initial={"content_hash": version.content_hash}, warnings=warnings)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         actor = Actor.from_request(request)
@@ -57,6 +59,7 @@ def review_detail(request, pk: int):
         "decisions": selectors.version_decisions(version_id=version.id),
         "timeline": review.version_timeline(version_id=version.id),
         "is_own": request.user.pk in selectors.version_contributor_ids(version),
+        "warnings": warnings,
     }
     return render_form(request, "catalog/review_detail.html", context, forms=[form])
 

@@ -127,6 +127,8 @@ def version_detail(request, pk: int):
         "submit_form": submit_form_for(version),
         "diff": review.version_diff(version_id=version.id),
         "can_review": version.status == "pending_approval" and user_can(request.user, Cap.RATES_APPROVE),
+        "can_simulate": user_can(request.user, EDIT) or user_can(request.user, Cap.RATES_APPROVE),
+        "simulatable": ("draft", "pending_approval", "changes_requested"),
     }
     return render(request, "catalog/version_detail.html", context)
 
@@ -308,3 +310,23 @@ def version_withdraw(request, pk: int):
 @capability_required(EDIT)
 def version_discard(request, pk: int):
     return _simple_transition(request, pk, services.rate_table_version_discard, "v{n} discarded.")
+
+
+@require_POST
+@capability_required(EDIT)
+def version_revert(request, pk: int):
+    """Rollback: a new draft copying an earlier approved version, reviewed like any other."""
+    source = _version_or_404(pk)
+    try:
+        draft = services.rate_table_version_revert(version_id=source.id, actor=Actor.from_request(request))
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        if exc.extra.get("version_id"):
+            return redirect("catalog:version-detail", pk=exc.extra["version_id"])
+        return redirect("catalog:rate-table-detail", code=source.rate_table.code)
+    messages.success(
+        request,
+        f"Draft v{draft.number} copies v{source.number}. Run a simulation, then submit it: finance reviews a revert "
+        "like any price change.",
+    )
+    return redirect("catalog:version-detail", pk=draft.pk)

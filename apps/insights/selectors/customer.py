@@ -71,10 +71,17 @@ def period_meter_days(*, customer_id: int, period_start: date, until: date) -> l
 
 
 def included_usage(
-    *, customer_id: int, now: datetime | None = None, meters: dict[int, MeterInfo] | None = None, terms=...
+    *,
+    customer_id: int,
+    now: datetime | None = None,
+    meters: dict[int, MeterInfo] | None = None,
+    terms=...,
+    known: tuple[DateRange, list[MeterDay]] | None = None,
 ) -> IncludedUsage:
     """Per meter with an included allowance: use in the current billing period against it (with the days each
-    of the contract's alert thresholds was reached)."""
+    of the contract's alert thresholds was reached). `known`: a range and the customer's day x meter rows over
+    it (`customer_daily_by_meter`), which the caller already has; when the billing period so far lies inside
+    that range its rows are taken from there instead of read again."""
     now = now or timezone.now()
     if terms is ...:  # the caller may pass the contract in force it already has
         terms = contract_in_force(customer_id=customer_id, at=now)
@@ -84,7 +91,11 @@ def included_usage(
     if not terms.allowances:
         return IncludedUsage(start, end, terms.billing_model, [], has_contract=True)
     meters = meters or meter_infos()
-    days = period_meter_days(customer_id=customer_id, period_start=start.astimezone(UTC).date(), until=utc_today(now))
+    first, until = start.astimezone(UTC).date(), utc_today(now)
+    if known is not None and known[0].start <= first and until <= known[0].end:
+        days = [d for d in known[1] if first <= d.day <= until]
+    else:
+        days = period_meter_days(customer_id=customer_id, period_start=first, until=until)
     return IncludedUsage(
         start,
         end,

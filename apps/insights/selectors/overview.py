@@ -13,7 +13,7 @@ from apps.core.money import ZERO
 from apps.usage.selectors import MeterDay, rollup_customer_measure, rollup_days_by_meter
 
 from .common import HUNDRED, DateRange, margin_pct, meter_infos
-from .margin import MarginCell, margin_cells
+from .margin import CustomerSums, MarginCell, margin_summary
 
 
 def org_daily_by_meter(*, period: DateRange, fields: tuple[str, ...] = ()) -> list[MeterDay]:
@@ -78,20 +78,28 @@ class CustomerTotal:
 
 
 def customer_totals(
-    *, period: DateRange, measure: str = DEFAULT_MEASURE, cells: list[MarginCell] | None = None
+    *,
+    period: DateRange,
+    measure: str = DEFAULT_MEASURE,
+    cells: list[MarginCell] | None = None,
+    sums: dict[int, CustomerSums] | None = None,
 ) -> list[CustomerTotal]:
-    """Per customer: totals over the range (from the customer x meter cells, which the overview has anyway) and
-    the measure over the previous range of the same length (one query with one sum)."""
-    if cells is None:
-        cells = margin_cells(period=period, meters=meter_infos(), with_days=False)
+    """Per customer: totals over the range (from the customer x meter cells or their per-customer `sums`
+    (`margin_summary`), which the overview has anyway) and the measure over the previous range of the same length
+    (one query with one sum)."""
+    totals: dict[int, list] = {}
+    if cells is not None:
+        for c in cells:
+            t = totals.setdefault(c.customer_id, [c.external_id, c.customer_name, 0, ZERO, ZERO])
+            t[2] += c.events
+            t[3] += c.revenue
+            t[4] += c.cost
+    else:
+        if sums is None:
+            sums = margin_summary(period=period, meters=meter_infos()).customers
+        totals = {cid: [s.external_id, s.name, s.events, s.revenue, s.cost] for cid, s in sums.items()}
     prev = period.previous()
     previous = rollup_customer_measure(start=prev.start, end=prev.end, measure=measure)
-    totals: dict[int, list] = {}
-    for c in cells:
-        t = totals.setdefault(c.customer_id, [c.external_id, c.customer_name, 0, ZERO, ZERO])
-        t[2] += c.events
-        t[3] += c.revenue
-        t[4] += c.cost
     missing = set(previous) - set(totals)
     names = customer_names(customer_ids=missing)
     for customer_id in missing:

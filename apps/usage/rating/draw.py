@@ -1,6 +1,7 @@
 """Step 3a, settle against the wallet: give-backs of superseded records' draws, the period's included credits,
 one debit per billing period split over the new items in rating order, true-ups and shortfalls. The only part of
-settlement that writes (through apps.wallets.services); its result, a WalletDraw, feeds the pure settle()."""
+settlement that writes (through apps.wallets.services); its result, a WalletDraw, feeds the pure settle().
+Customers that need at most one debit each are drawn together (`_draw_together`: one `wallet_debits` call)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,17 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from apps.core.money import ZERO, quantize_rated
 
 from ..models import RatedUsage
 from . import pricing
 from .settle import charges
-from .types import Charge, RunState, WalletDraw, _Part, _parts
+from .types import Charge, RunState, WalletDraw, _Part, _parts, _Priced
+
+if TYPE_CHECKING:
+    from apps.wallets.services import DebitResult
 
 log = logging.getLogger("apps.usage.engine")
 
@@ -38,38 +43,14 @@ class DrawStep(RunState):
         """
         from apps.wallets.services import wallet_debit
 
-        # 1. Credits the superseded records drew go back to the grants they came from.
-        back: dict[int, dict[int, list[Decimal]]] = defaultdict(lambda: defaultdict(lambda: [ZERO, ZERO]))
-        for record in superseded:
-            for part in _parts(record):
-                acc = back[part.entry_id][part.grant_id]
-                acc[0] += part.credits
-                acc[1] += part.revenue
-        short = self._give_back(
-            back,
-            key=f"usage-rev:{self.batch.key}",
-            reference=f"re-rating {self.batch.key}",
-            note="credits of superseded charges given back to the grants they were drawn from",
-        )
-
+        short = self._give_backs(superseded)
         # 2. Debits for the credits the new items (in rating order) need, split over them in that order.
-        needs = charges(new_items)
-        drawing = [i for i, item in enumerate(new_items) if item.contract.wallet_backed and needs[i] > 0]
-        # One debit per billing period met (usually one): each draws the grants as they stood in its period, so
-        # a period's included credits pay for that period's usage only.
-        by_period: dict[datetime, list[int]] = defaultdict(list)
-        for i in drawing:
-            by_period[new_items[i].period[0]].append(i)
-        takes: dict[int, Decimal] = {}
+        needs, by_period = self._demand(new_items)
         share_of: dict[int, list[_Part]] = {}
         debit_of: dict[int, int | None] = {}
         for period_start, indexes in sorted(by_period.items()):
             self._ensure_included(customer_id, [new_items[i] for i in indexes])
-            demand = sum((needs[i] for i in indexes), ZERO)
-            # The debit happens at the usage's instant (the latest event it pays for; at most now): balances,
-            # burn rates and runways follow usage, and grants are drawn as they stood then.
-            at = min(self.now, max(new_items[i].event.timestamp for i in indexes))
-            key = f"usage:{self.batch.key}:c{customer_id}"
+            demand, at, key = self._debit_terms(customer_id, new_items, needs, indexes)
             if len(by_period) > 1:
                 key += f":p{period_start:%Y%m%d%H%M}"
             debit = wallet_debit(
@@ -80,20 +61,74 @@ class DrawStep(RunState):
                 idempotency_key=key,
                 reference=f"usage {self.batch.key}",
             )
-            if debit.entry_id:
-                self.result.ledger_entries.append(("debit", debit.entry_id, -debit.drawn))
-            pool = debit.drawn
-            for i in indexes:
-                takes[i] = min(needs[i], pool)
-                pool -= takes[i]
-                debit_of[i] = debit.entry_id
-            shares = pricing.split_allocations([takes[i] for i in indexes], debit.allocations)
-            for i, group in zip(indexes, shares, strict=True):
-                share_of[i] = [
-                    _Part(debit.entry_id or 0, s.grant_id, s.credits, s.revenue, s.kind, s.price_per_credit)
-                    for s in group
-                ]
+            self._apply_debit(debit, indexes, needs, share_of, debit_of)
+        return self._after_debits(customer_id, new_items, needs, share_of, debit_of, short, superseded)
 
+    def _give_backs(self, superseded: list[RatedUsage]) -> dict[tuple[int, int], tuple]:
+        """1. Credits the superseded records drew go back to the grants they came from."""
+        back: dict[int, dict[int, list[Decimal]]] = defaultdict(lambda: defaultdict(lambda: [ZERO, ZERO]))
+        for record in superseded:
+            for part in _parts(record):
+                acc = back[part.entry_id][part.grant_id]
+                acc[0] += part.credits
+                acc[1] += part.revenue
+        return self._give_back(
+            back,
+            key=f"usage-rev:{self.batch.key}",
+            reference=f"re-rating {self.batch.key}",
+            note="credits of superseded charges given back to the grants they were drawn from",
+        )
+
+    @staticmethod
+    def _demand(new_items: Sequence[Charge]) -> tuple[list[Decimal], dict[datetime, list[int]]]:
+        """What each item charges, and the items that draw credits per billing period met (usually one): each
+        period has its own debit, which draws the grants as they stood in it, so a period's included credits pay
+        for that period's usage only."""
+        needs = charges(new_items)
+        by_period: dict[datetime, list[int]] = defaultdict(list)
+        for i, item in enumerate(new_items):
+            if needs[i] > 0 and item.contract.wallet_backed:
+                by_period[item.period[0]].append(i)
+        return needs, by_period
+
+    def _debit_terms(
+        self, customer_id: int, new_items: Sequence[Charge], needs: list[Decimal], indexes: list[int]
+    ) -> tuple[Decimal, datetime, str]:
+        """A period's debit: its amount, its instant and its idempotency key (without the period suffix). The
+        debit happens at the usage's instant (the latest event it pays for; at most now): balances, burn rates
+        and runways follow usage, and grants are drawn as they stood then."""
+        demand = sum((needs[i] for i in indexes), ZERO)
+        at = min(self.now, max(new_items[i].event.timestamp for i in indexes))
+        return demand, at, f"usage:{self.batch.key}:c{customer_id}"
+
+    def _apply_debit(
+        self, debit: DebitResult, indexes: list[int], needs: list[Decimal], share_of: dict, debit_of: dict
+    ) -> None:
+        """Split what a debit drew over its items in rating order (each takes what it needs while it lasts)."""
+        if debit.entry_id:
+            self.result.ledger_entries.append(("debit", debit.entry_id, -debit.drawn))
+        pool = debit.drawn
+        takes = []
+        for i in indexes:
+            take = min(needs[i], pool)
+            pool -= take
+            takes.append(take)
+            debit_of[i] = debit.entry_id
+        shares = pricing.split_allocations(takes, debit.allocations)
+        entry_id = debit.entry_id or 0
+        for i, group in zip(indexes, shares, strict=True):
+            share_of[i] = [_Part(entry_id, s.grant_id, s.credits, s.revenue, s.kind, s.price_per_credit) for s in group]
+
+    def _after_debits(
+        self,
+        customer_id: int,
+        new_items: Sequence[Charge],
+        needs: list[Decimal],
+        share_of: dict,
+        debit_of: dict,
+        short: dict,
+        superseded: list[RatedUsage],
+    ) -> WalletDraw:
         # 2a. What a superseded true-up had given back and the grant no longer holds stays given back: it is
         # charged to a new record of the same meter x period instead (a shortfall: overage or over the limit).
         if short:
@@ -106,6 +141,76 @@ class DrawStep(RunState):
         return WalletDraw(
             needs=tuple(needs), shares={i: tuple(parts) for i, parts in share_of.items()}, debit_of=debit_of
         )
+
+    def _load_included(self, resolved: dict) -> None:
+        """One read for the run: the contract periods whose included credits are already issued (nothing to
+        issue for them, so their customers can be settled together)."""
+        from apps.wallets.selectors import ledger_keys_used
+        from apps.wallets.services import included_key
+
+        wanted: dict[str, tuple[int, datetime]] = {}
+        for groups, _, _ in resolved.values():
+            for items in groups.values():
+                for item in items:
+                    c = item.contract
+                    if c.included_credits > 0 and c.wallet_backed:
+                        period_start = item.period[0]
+                        wanted[included_key(contract_id=c.id, period_start=period_start)] = (c.id, period_start)
+        for key in ledger_keys_used(keys=wanted):
+            self._included.add(wanted[key])
+
+    def _settles_alone(self, priced: _Priced) -> bool:
+        """Whether a customer's wallet side needs more than one debit (give-backs of superseded records,
+        true-ups, several billing periods, included credits to issue): then it is settled in its own savepoint
+        (`_draw`), else with the others (`_draw_together`). Fills the priced items' needs and drawing periods."""
+        items = priced.new_items
+        priced.needs, priced.by_period = self._demand(items)
+        if priced.superseded or len(priced.by_period) > 1:
+            return True
+        if any(n < 0 and item.contract.wallet_backed for item, n in zip(items, priced.needs, strict=True)):
+            return True
+        return any(
+            items[i].contract.included_credits > 0 and (items[i].contract.id, items[i].period[0]) not in self._included
+            for indexes in priced.by_period.values()
+            for i in indexes
+        )
+
+    def _draw_together(self, together: Sequence[_Priced]) -> list[tuple[WalletDraw, list]]:
+        """The wallet side of customers that need at most one debit each (no give-backs, no true-ups, one period,
+        included credits issued): one `wallet_debits` call for all of them, the same ledger entries as one
+        `wallet_debit` each. Per customer: its WalletDraw and its ledger entries (for the run's summary)."""
+        from apps.wallets.services import DebitRequest, wallet_debits
+
+        requests = []
+        for priced in together:
+            for indexes in priced.by_period.values():
+                demand, at, key = self._debit_terms(priced.customer_id, priced.new_items, priced.needs, indexes)
+                requests.append(
+                    DebitRequest(
+                        customer_id=priced.customer_id,
+                        amount=demand,
+                        idempotency_key=key,
+                        at=at,
+                        reference=f"usage {self.batch.key}",
+                    )
+                )
+        debits = iter(wallet_debits(requests=requests, actor=self.actor))
+        out = []
+        for priced in together:
+            share_of: dict[int, list[_Part]] = {}
+            debit_of: dict[int, int | None] = {}
+            mark = len(self.result.ledger_entries)
+            for indexes in priced.by_period.values():
+                self._apply_debit(next(debits), indexes, priced.needs, share_of, debit_of)
+            mine = self.result.ledger_entries[mark:]
+            del self.result.ledger_entries[mark:]
+            draw = WalletDraw(
+                needs=tuple(priced.needs),
+                shares={i: tuple(parts) for i, parts in share_of.items()},
+                debit_of=debit_of,
+            )
+            out.append((draw, mine))
+        return out
 
     def _charge_short(
         self, short: dict, superseded: list[RatedUsage], new_items: Sequence[Charge], share_of: dict

@@ -15,7 +15,9 @@ lock, so two workers never price the same customer's period at once. Steps for o
    (usually one) for the credits the new records need, split over them in rating order; a negative charge (a
    volume true-up) gives back to the grants the period's earlier records drew; then (settle.py, pure) what the
    wallet cannot cover becomes overage up to the policy's cap, the rest is rated, flagged over limit and not
-   charged: one frozen RatedRow per new record;
+   charged: one frozen RatedRow per new record. Pricing (steps 1-2) runs first for every customer and makes no
+   query; customers whose wallet side is at most one debit (the usual case) are then settled together, with one
+   wallet call for all of them (the same ledger entries), the others one by one in their own savepoint;
 4. write (write.py) records, mark events, update cursors; rollups (rollups.py) (customer x meter x day and customer x day x
    attribution) for every touched bucket from the current records.
 """
@@ -45,7 +47,7 @@ from .draw import DrawStep
 from .rollups import rebuild_rollups
 from .sequence import SequenceStep, _too_large
 from .settle import overage_used, settle
-from .types import Charge, EventInput, Resolved, RunResult, Unrated, _Work
+from .types import Charge, EventInput, Resolved, RunResult, Unrated, WalletDraw, _Priced, _Work
 from .write import WriteStep
 
 log = logging.getLogger("apps.usage.engine")
@@ -78,6 +80,8 @@ class Engine(SequenceStep, DrawStep, WriteStep):
         self._periods = {}
         self._cumulative = {}
         self._included = set()
+        self._failed_customers: set[int] = set()
+        self._pricers: dict[tuple, pricing.RunPricer] = {}  # (contract, rate, meter) -> its run's pricer
 
     # --- the run ----------------------------------------------------------------------------------------
     def run(self, events: list[EventInput]) -> RunResult:
@@ -97,30 +101,105 @@ class Engine(SequenceStep, DrawStep, WriteStep):
         for cursor in RatingCursor.objects.filter(customer_id__in=customer_ids, period_start__in=starts):
             cursors[cursor.customer_id][(cursor.meter_id, cursor.period_start)] = cursor
         self._suffixes = self._load_suffixes(resolved, cursors)
+        self._load_included(resolved)
         self.result.customers = len(by_customer)
-        work: list[_Work] = []
+        together: list[_Priced] = []  # settled at once: one wallet call for all of them
+        alone: list[_Priced] = []  # give-backs, true-ups, several periods, included credits to issue
         for customer_id in customer_ids:
             groups, errored, errors = resolved[customer_id]
             try:
+                priced = self._price_customer(customer_id, groups, errored, cursors[customer_id])  # no queries
+            except Exception as exc:  # noqa: BLE001 - one customer's failure never stops the others
+                self._failed(customer_id, by_customer[customer_id], exc)
+                continue
+            if priced is not None:
+                (alone if self._settles_alone(priced) else together).append(priced)
+        work: dict[int, _Work] = {}
+        entries: dict[int, list] = {}  # ledger entries per customer, listed in customer order at the end
+        for priced in alone:
+            self._settle_alone(priced, cursors, by_customer, work, entries)
+        if together:
+            try:
                 with transaction.atomic():
-                    done = self._rate_customer(customer_id, groups, errored, cursors[customer_id])
+                    settled = self._settle_together(together, cursors)
             except (OperationalError, InterfaceError):
                 raise  # transient: the whole batch is retried
-            except Exception as exc:  # noqa: BLE001 - one customer's failure never stops the others
-                log.warning("rating customer %s failed: %s", customer_id, exc, exc_info=True)
-                message = failure_reason(exc)
-                for event in by_customer[customer_id]:
-                    if event.current is None:
-                        self._errors[f"rating failed: {message}"[:200]].append(event.pk)
-                continue
-            for message, ids in errors.items():
-                self._errors[message].extend(ids)
-            if done is not None:
-                work.append(done)
-        self._write(work)
+            except Exception:  # noqa: BLE001 - then one by one, so only the customer at fault fails
+                log.warning("settling %s customers at once failed; one by one", len(together), exc_info=True)
+                for priced in together:
+                    self._settle_alone(priced, cursors, by_customer, work, entries)
+            else:
+                for priced, (done, mine) in zip(together, settled, strict=True):
+                    work[priced.customer_id], entries[priced.customer_id] = done, mine
+        for customer_id in customer_ids:
+            if customer_id not in self._failed_customers:
+                for message, ids in resolved[customer_id][2].items():
+                    self._errors[message].extend(ids)
+        self.result.ledger_entries = [e for c in customer_ids for e in entries.get(c, ())]
+        self._write([work[c] for c in customer_ids if c in work])
         self._finish()
         rebuild_rollups(self._touched, now=self.now)
         return self.result
+
+    def _failed(self, customer_id: int, events: list[EventInput], exc: Exception) -> None:
+        self._failed_customers.add(customer_id)
+        log.warning("rating customer %s failed: %s", customer_id, exc, exc_info=True)
+        message = failure_reason(exc)
+        for event in events:
+            if event.current is None:
+                self._errors[f"rating failed: {message}"[:200]].append(event.pk)
+
+    def _settle_alone(self, priced: _Priced, cursors: dict, by_customer: dict, work: dict, entries: dict) -> None:
+        """Settle one customer in its own savepoint: if it fails, its wallet writes roll back and its events are
+        marked `error` with the reason; the other customers are rated."""
+        customer_id = priced.customer_id
+        mark = len(self.result.ledger_entries)
+        try:
+            with transaction.atomic():
+                draw = self._draw(customer_id, priced.new_items, priced.superseded)
+                work[customer_id] = self._settled(priced, draw, cursors[customer_id])
+            entries[customer_id] = self.result.ledger_entries[mark:]
+        except (OperationalError, InterfaceError):
+            raise  # transient: the whole batch is retried
+        except Exception as exc:  # noqa: BLE001 - one customer's failure never stops the others
+            self._failed(customer_id, by_customer[customer_id], exc)
+        finally:
+            del self.result.ledger_entries[mark:]
+
+    def _settle_together(self, together: list[_Priced], cursors: dict) -> list[tuple[_Work, list]]:
+        """Settle customers that need at most one debit each, with one wallet call for all of them (see
+        DrawStep._draw_together); their cursors change only once all are settled (a failure leaves them as
+        they were, for settling one by one)."""
+        mark = len(self.result.ledger_entries)
+        try:
+            draws = self._draw_together(together)
+            rows = [
+                settle(
+                    priced.new_items,
+                    draw,
+                    used=overage_used(cursors[priced.customer_id], ()),
+                    batch_id=self.batch.pk,
+                    customer_id=priced.customer_id,
+                    now=self.now,
+                )
+                for priced, (draw, _) in zip(together, draws, strict=True)
+            ]
+        finally:
+            del self.result.ledger_entries[mark:]
+        return [
+            (
+                _Work(
+                    priced.customer_id,
+                    priced.new_items,
+                    mine,
+                    [],
+                    priced.kept_priors,
+                    self._cursor_changes(priced.customer_id, priced.new_items, mine, [], cursors[priced.customer_id]),
+                ),
+                entries,
+            )
+            for priced, mine, (_, entries) in zip(together, rows, draws, strict=True)
+        ]
 
     def _group(
         self, events: list[EventInput]
@@ -139,10 +218,13 @@ class Engine(SequenceStep, DrawStep, WriteStep):
             groups[(event.meter_id, item.period[0])].append(item)
         return groups, errored_current, errors
 
-    def _rate_customer(
+    def _price_customer(
         self, customer_id: int, groups: dict, errored_current: list[RatedUsage], cursors: dict
-    ) -> _Work | None:
+    ) -> _Priced | None:
+        """Price a customer's groups at their positions (no queries): the new items in rating order, the records
+        they supersede, the records kept with a new position."""
         new_items: list[Charge] = []
+        pricers = self._pricers
         superseded: list[RatedUsage] = list(errored_current)
         kept_priors: list[RatedUsage] = []
         for (meter_id, period_start), items in groups.items():
@@ -150,16 +232,16 @@ class Engine(SequenceStep, DrawStep, WriteStep):
             sequence, prior = self._sequence(customer_id, meter_id, items, cursor)
             for resolved in sequence:
                 contract = resolved.contract
-                item = resolved.priced_as(
-                    pricing.price_position(
+                terms = (id(contract), id(resolved.rate), meter_id)
+                pricer = pricers.get(terms)
+                if pricer is None:  # one per run of events under the same terms
+                    pricer = pricers[terms] = pricing.RunPricer(
                         rate=resolved.rate,
                         override=contract.overrides.get(meter_id),
-                        quantity=resolved.quantity,
-                        prior=prior,
                         allowance=contract.allowances.get(meter_id, ZERO),
                         memo=self._cumulative,
                     )
-                )
+                item = resolved.priced_as(pricer.price(resolved.quantity, prior))
                 problem = _too_large(
                     item,
                     pricing.to_credits(
@@ -187,12 +269,11 @@ class Engine(SequenceStep, DrawStep, WriteStep):
         if not new_items and not superseded and not kept_priors:
             return None
         new_items.sort(key=lambda i: (i.event.key, i.event.meter_id))  # rating order, across meters
-        ledger_mark = len(self.result.ledger_entries)
-        try:
-            draw = self._draw(customer_id, new_items, superseded)
-        except Exception:
-            del self.result.ledger_entries[ledger_mark:]
-            raise
+        return _Priced(customer_id, new_items, superseded, kept_priors)
+
+    def _settled(self, priced: _Priced, draw: WalletDraw, cursors: dict) -> _Work:
+        """Settle (pure) a priced customer against its wallet draw: the rows and cursor changes to write."""
+        customer_id, new_items, superseded = priced.customer_id, priced.new_items, priced.superseded
         rows = settle(
             new_items,
             draw,
@@ -206,6 +287,6 @@ class Engine(SequenceStep, DrawStep, WriteStep):
             new_items,
             rows,
             superseded,
-            kept_priors,
+            priced.kept_priors,
             self._cursor_changes(customer_id, new_items, rows, superseded, cursors),
         )

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, localcontext
-from typing import TYPE_CHECKING
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, localcontext
+from typing import TYPE_CHECKING, NamedTuple
 
-from apps.catalog.pricing import PER_UNIT, RateSpec, price_quantity
+from apps.catalog.pricing import PER_UNIT, PricingError, RateSpec, price_quantity, price_validated, validate_rate
 from apps.core.money import RATED_PLACES, ZERO, quantize_rated
 
 if TYPE_CHECKING:
@@ -31,8 +31,9 @@ if TYPE_CHECKING:
     from apps.wallets.services import Allocation
 
 
-@dataclass(frozen=True)
-class Priced:
+class Priced(NamedTuple):
+    """An event's price at its position (a tuple: built once per event, read by name)."""
+
     quantity: Decimal
     prior_quantity: Decimal
     included_quantity: Decimal
@@ -92,55 +93,88 @@ def price_position(
     (seven events of 0.5 units at 0.01 per 7 units sum to 0.005, not 0.004999999998), whatever the batches.
     `memo` (one per rating run) keeps the cumulative prices already computed (the next event starts where the
     last one ended); when the event's own price has at most 12 decimals, the cumulative price after it is the
-    one before plus that price exactly, so no second pricing is needed."""
-    with localcontext() as ctx:
-        ctx.prec = 60
-        included = min(max(allowance - prior, ZERO), quantity)
-        chargeable = quantity - included
+    one before plus that price exactly, so no second pricing is needed. (A run of events under the same terms
+    uses one RunPricer: the same arithmetic, the terms worked out once.)"""
+    return RunPricer(rate=rate, override=override, allowance=allowance, memo=memo).price(quantity, prior)
+
+
+class RunPricer:
+    """`price_position` for a run of events under the same terms (rate, override, allowance): the effective rate,
+    its validation, the memo key and the lines' unit prices are worked out once; each `price` call does only the
+    event's own arithmetic, exactly price_position's."""
+
+    __slots__ = ("_lines_price", "allowance", "key", "kind", "memo", "multiplier", "no_line_price", "spec", "value")
+
+    def __init__(
+        self,
+        *,
+        rate: RateSpec,
+        override: OverrideTerms | None,
+        allowance: Decimal,
+        memo: dict[tuple, Decimal] | None = None,
+    ):
         spec, multiplier, kind, value = effective_rate(rate, override)
-        start, end = prior + included, prior + quantity
-        result = price_quantity(spec, chargeable, start)
-        increment = result.amount * multiplier
-        exact = increment == quantize_rated(increment)
-        key = (id(rate), kind, value, spec.price_per_units, multiplier, allowance)
-        before = memo.get(key + (start,)) if memo is not None else None
-        if before is None:
-            before = _cumulative(spec, multiplier, allowance, start)
-        after = before + increment if exact else _cumulative(spec, multiplier, allowance, end)
-        if memo is not None:
-            if len(memo) > 100_000:
-                memo.clear()
-            memo[key + (end,)] = after
-        lines = tuple(
-            {
-                "tier": None if line.tier_index is None else line.tier_index + 1,
-                "quantity": str(line.quantity),
-                "unit_price": str(quantize_rated(line.unit_price * multiplier)),
-                "amount": str(quantize_rated(line.amount * multiplier)),
-            }
-            for line in result.lines
-        )
-        last = result.lines[-1] if result.lines else None
-        if last is not None:
-            unit_price = last.unit_price * multiplier
-        elif spec.tiers:
-            unit_price = spec.tiers[0].unit_price * multiplier
-        else:
-            unit_price = spec.unit_price * multiplier
-        return Priced(
-            quantity=quantity,
-            prior_quantity=prior,
-            included_quantity=included,
-            chargeable_quantity=chargeable,
-            amount=after - before,
-            pricing_model=spec.pricing_model,
-            unit_price=quantize_rated(unit_price),
-            price_per_units=spec.price_per_units,
-            tier=None if last is None or last.tier_index is None else last.tier_index + 1,
-            lines=lines,
-            override_kind=kind,
-            override_value=value,
-        )
+        validate_rate(spec)
+        self.spec, self.multiplier, self.kind, self.value = spec, multiplier, kind, value
+        self.allowance = allowance
+        self.memo = memo
+        self.key = (id(rate), kind, value, spec.price_per_units, multiplier, allowance)
+        with localcontext() as ctx:
+            ctx.prec = 60
+            first = spec.tiers[0].unit_price if spec.tiers else spec.unit_price
+            self.no_line_price = quantize_rated(first * multiplier)
+        self._lines_price: dict[Decimal, str] = {}
+
+    def price(self, quantity: Decimal, prior: Decimal) -> Priced:
+        """Price `quantity` units at positions [prior, prior + quantity) of the period."""
+        spec, multiplier, allowance, memo = self.spec, self.multiplier, self.allowance, self.memo
+        with localcontext() as ctx:
+            ctx.prec = 60
+            included = min(max(allowance - prior, ZERO), quantity)
+            chargeable = quantity - included
+            start, end = prior + included, prior + quantity
+            if chargeable < 0 or start < 0:
+                raise PricingError("Quantities cannot be negative.")
+            result = price_validated(spec, chargeable, start)
+            increment = result.amount * multiplier
+            exact = increment == quantize_rated(increment)
+            before = memo.get(self.key + (start,)) if memo is not None else None
+            if before is None:
+                before = _cumulative(spec, multiplier, allowance, start)
+            after = before + increment if exact else _cumulative(spec, multiplier, allowance, end)
+            if memo is not None:
+                if len(memo) > 100_000:
+                    memo.clear()
+                memo[self.key + (end,)] = after
+            prices = self._lines_price
+            lines = []
+            for line in result.lines:
+                unit_price = prices.get(line.unit_price)
+                if unit_price is None:
+                    unit_price = prices[line.unit_price] = str(quantize_rated(line.unit_price * multiplier))
+                lines.append(
+                    {
+                        "tier": None if line.tier_index is None else line.tier_index + 1,
+                        "quantity": str(line.quantity),
+                        "unit_price": unit_price,
+                        "amount": str(quantize_rated(line.amount * multiplier)),
+                    }
+                )
+            last = result.lines[-1] if result.lines else None
+            return Priced(
+                quantity,
+                prior,
+                included,
+                chargeable,
+                after - before,
+                spec.pricing_model,
+                self.no_line_price if last is None else quantize_rated(last.unit_price * multiplier),
+                spec.price_per_units,
+                None if last is None or last.tier_index is None else last.tier_index + 1,
+                tuple(lines),
+                self.kind,
+                self.value,
+            )
 
 
 def to_credits(amount: Decimal, *, priced_in_credits: bool, credit_price: Decimal) -> Decimal:
@@ -183,9 +217,21 @@ def overage_cap(*, wallet_backed: bool, enforcement: str, overdraft_limit: Decim
     return overdraft_limit
 
 
+_RATED_ZERO = quantize_rated(ZERO)
+_PRECISE = Context(prec=60)  # what localcontext() with prec = 60 gives, for one quantize
+
+
 def proportion(part: Decimal, whole: Decimal, quantity: Decimal) -> Decimal:
+    """quantity x part / whole, to 12 places. The two usual cases (all of it, none of it) skip the division: with
+    figures below 10^18 at 12 places the product is exact at 60 digits, so the quotient is the quantity itself
+    (or zero) and quantizing gives the same Decimal."""
     if whole == 0:
         return ZERO
+    if quantity >= 0:
+        if part == whole:
+            return quantity.quantize(RATED_PLACES, rounding=ROUND_HALF_EVEN, context=_PRECISE)
+        if part == 0 and whole > 0:
+            return _RATED_ZERO
     with localcontext() as ctx:
         ctx.prec = 60
         return quantize_rated(quantity * part / whole)

@@ -1,7 +1,8 @@
 """Step 5, rollups: recompute and replace the (customer, day) buckets a run touched from the current records.
 
 One computation: the rollups are defined once, below (DAILY_SUMS, ATTRIBUTION_SUMS: which record figure each
-rollup column sums), and computed in SQL on PostgreSQL from that definition. SQLite is the one exception, because
+rollup column sums), and computed in SQL on PostgreSQL from that definition (one statement reads the buckets'
+current records once and inserts both rollups). SQLite is the one exception, because
 it truly needs it: it keeps numeric columns in floating point, so its SUM would not be exact to the 12th place;
 there the same definition is summed in Python with Decimal. Never increments: a retried or repeated rebuild
 gives the same rows.
@@ -37,31 +38,33 @@ DAILY_SUMS = (
 )
 ATTRIBUTION_SUMS = (("amount", "amount"), ("credits", "credits_drawn"), ("revenue", "revenue"), ("cost", "cost"))
 
-_BUCKETS = (
-    "FROM usage_rated r JOIN unnest(%s::bigint[], %s::date[]) AS b(customer_id, day) "
-    "ON r.customer_id = b.customer_id AND r.day = b.day"
+# One scan of the buckets' current records feeds both rollups (a writable CTE inserts the daily rows).
+_SOURCES = tuple(dict.fromkeys([s for _, s in DAILY_SUMS] + [s for _, s in ATTRIBUTION_SUMS]))
+
+_PG_REBUILD = f"""
+WITH r AS MATERIALIZED (
+    SELECT r.customer_id, r.meter_id, r.day, r.currency, r.over_limit,
+           {", ".join(f"r.attr_{k}" for k in ATTRIBUTION_KEYS)}, {", ".join(f"r.{s}" for s in _SOURCES)}
+    FROM usage_rated r JOIN unnest(%s::bigint[], %s::date[]) AS b(customer_id, day)
+      ON r.customer_id = b.customer_id AND r.day = b.day
+    WHERE r.superseded_at IS NULL
+), daily AS (
+    INSERT INTO usage_daily (customer_id, meter_id, day, currency, events, over_limit_events,
+                             {", ".join(column for column, _ in DAILY_SUMS)}, updated_at)
+    SELECT r.customer_id, r.meter_id, r.day, MAX(r.currency), COUNT(*), COUNT(*) FILTER (WHERE r.over_limit),
+           {", ".join(f"SUM(r.{source})" for _, source in DAILY_SUMS)}, %s
+    FROM r
+    GROUP BY r.customer_id, r.meter_id, r.day
 )
-
-_PG_DAILY = f"""
-INSERT INTO usage_daily (customer_id, meter_id, day, currency, events, over_limit_events,
-                         {", ".join(column for column, _ in DAILY_SUMS)}, updated_at)
-SELECT r.customer_id, r.meter_id, r.day, MAX(r.currency), COUNT(*), COUNT(*) FILTER (WHERE r.over_limit),
-       {", ".join(f"SUM(r.{source})" for _, source in DAILY_SUMS)}, %s
-{_BUCKETS}
-WHERE r.superseded_at IS NULL
-GROUP BY r.customer_id, r.meter_id, r.day
-"""
-
-_PG_ATTRIBUTION = f"""
 INSERT INTO usage_daily_attribution (customer_id, day, kind, value, events,
                                      {", ".join(column for column, _ in ATTRIBUTION_SUMS)}, updated_at)
 SELECT r.customer_id, r.day, a.kind, a.value, COUNT(*),
        {", ".join(f"SUM(r.{source})" for _, source in ATTRIBUTION_SUMS)}, %s
-{_BUCKETS}
+FROM r
 CROSS JOIN LATERAL (VALUES {", ".join(f"('{k}', r.attr_{k})" for k in ATTRIBUTION_KEYS)}) AS a(kind, value)
-WHERE r.superseded_at IS NULL AND a.value <> ''
+WHERE a.value <> ''
 GROUP BY r.customer_id, r.day, a.kind, a.value
-"""
+"""  # noqa: S608 - column names from the definitions above, values as parameters
 
 _PG_DELETE = (
     "DELETE FROM {table} t USING unnest(%s::bigint[], %s::date[]) AS b(customer_id, day) "
@@ -81,8 +84,7 @@ def rebuild_rollups(buckets: set[tuple[int, date]], *, now: datetime | None = No
         with connection.cursor() as cursor:
             for table in ("usage_daily", "usage_daily_attribution"):
                 cursor.execute(_PG_DELETE.format(table=table), [customers, days])
-            cursor.execute(_PG_DAILY, [now, customers, days])
-            cursor.execute(_PG_ATTRIBUTION, [now, customers, days])
+            cursor.execute(_PG_REBUILD, [customers, days, now, now])
         return
     _rebuild_rollups_exact(pairs, now=now)
 
@@ -94,7 +96,7 @@ def _rebuild_rollups_exact(pairs: list[tuple[int, date]], *, now: datetime) -> N
     days = sorted({d for _, d in pairs})
     DailyUsage.objects.filter(customer_id__in=customers, day__in=days).delete()
     DailyAttribution.objects.filter(customer_id__in=customers, day__in=days).delete()
-    sources = list(dict.fromkeys([s for _, s in DAILY_SUMS] + [s for _, s in ATTRIBUTION_SUMS]))
+    sources = list(_SOURCES)
     daily_at = [sources.index(s) for _, s in DAILY_SUMS]
     attribution_at = [sources.index(s) for _, s in ATTRIBUTION_SUMS]
     daily: dict[tuple[int, int, date], list] = {}

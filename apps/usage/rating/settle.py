@@ -47,9 +47,12 @@ def settle(
     rows: list[RatedRow] = []
     needs, share_of, debit_of = draw.needs, draw.shares, draw.debit_of
     caps: dict[datetime, Decimal | None] = {}
+    wallet_backed: dict[int, bool] = {}  # per contract (terms are the same for all its items)
+    proportion, credits_to_currency = pricing.proportion, pricing.credits_to_currency
     for index, item in enumerate(items):
         c = item.contract
         p = item.priced
+        event = item.event
         period_start = item.period[0]
         if period_start not in caps:
             cap = pricing.overage_cap(
@@ -57,9 +60,14 @@ def settle(
             )
             caps[period_start] = None if cap is None else cap - used.get(period_start, ZERO)
         need = needs[index]
-        wallet = c.wallet_backed
+        wallet = wallet_backed.get(c.id)
+        if wallet is None:
+            wallet = wallet_backed[c.id] = c.wallet_backed
         grant_shares = share_of.get(index, ())
-        take = sum((s.credits for s in grant_shares), ZERO) if index in share_of else ZERO
+        take = revenue = ZERO  # summed share by share, in order (as sum() would)
+        for share in grant_shares:
+            take += share.credits
+            revenue += share.revenue
         shortfall = need - take
         cap_left = caps[period_start]
         if shortfall > 0 and cap_left is not None:
@@ -70,24 +78,25 @@ def settle(
         else:
             overage = shortfall  # no cap, or a credit note against overage (negative)
         over_limit = max(shortfall - overage, ZERO)
-        overage_amount = pricing.credits_to_currency(overage, credit_price=c.credit_price) if wallet else overage
+        overage_amount = credits_to_currency(overage, credit_price=c.credit_price) if wallet else overage
         chargeable = p.chargeable_quantity
         if need != 0:
-            credit_q = pricing.proportion(take, need, chargeable)
-            overage_q = pricing.proportion(overage, need, chargeable)
+            credit_q = proportion(take, need, chargeable)
+            overage_q = proportion(overage, need, chargeable)
         elif wallet and need == 0:
             credit_q, overage_q = chargeable, ZERO
         else:
             credit_q, overage_q = ZERO, chargeable
+        attributes = event.attributes
         rows.append(
             RatedRow(
-                event_id=item.event.pk,
+                event_id=event.pk,
                 batch_id=batch_id,
                 customer_id=customer_id,
-                meter_id=item.event.meter_id,
-                timestamp=item.event.timestamp,
-                day=_utc_day(item.event.timestamp),
-                event_ref=item.event.ref,
+                meter_id=event.meter_id,
+                timestamp=event.timestamp,
+                day=_utc_day(event.timestamp),
+                event_ref=event.ref,
                 contract_id=c.id,
                 period_start=period_start,
                 rate_version_id=item.version.id,
@@ -96,7 +105,7 @@ def settle(
                 billing_model=c.billing_model,
                 enforcement=c.enforcement,
                 credit_price=c.credit_price,
-                allowance=c.allowances.get(item.event.meter_id, ZERO),
+                allowance=c.allowances.get(event.meter_id, ZERO),
                 pricing_model=p.pricing_model,
                 override_kind=p.override_kind,
                 override_value=p.override_value,
@@ -115,14 +124,14 @@ def settle(
                 credits_drawn=take,
                 overage_units=overage,
                 overage_amount=overage_amount,
-                revenue=sum((s.revenue for s in grant_shares), ZERO) + overage_amount,
+                revenue=revenue + overage_amount,
                 cost=quantize_rated(item.quantity * item.cost_per_unit),
                 over_limit=over_limit > 0,
                 ledger_entry_id=debit_of.get(index) if grant_shares and need > 0 else None,
                 allocations=[s.as_dict() for s in grant_shares],
-                attr_user=_attr(item.event.attributes, "user"),
-                attr_agent=_attr(item.event.attributes, "agent"),
-                attr_team=_attr(item.event.attributes, "team"),
+                attr_user=_attr(attributes, "user"),
+                attr_agent=_attr(attributes, "agent"),
+                attr_team=_attr(attributes, "team"),
                 superseded_at=None,
                 superseded_by_id=None,
                 created_at=now,

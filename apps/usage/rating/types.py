@@ -78,6 +78,20 @@ Resolution = Resolved | Unrated
 
 
 @dataclass
+class _Priced:
+    """A customer's run priced (no queries yet): the new items in rating order, the records they supersede, the
+    records kept with a new position; what each new item charges and the items drawing credits per period
+    (DrawStep._settles_alone fills these)."""
+
+    customer_id: int
+    new_items: list[Charge]
+    superseded: list[RatedUsage]
+    kept_priors: list[RatedUsage]
+    needs: list[Decimal] = field(default_factory=list)
+    by_period: dict[datetime, list[int]] = field(default_factory=dict)
+
+
+@dataclass
 class _Work:
     """What rating one customer produced, written for all customers at the end of the run."""
 
@@ -153,6 +167,8 @@ SUFFIX_FIELDS = (
 
 def _attr(attributes: dict, name: str) -> str:
     value = attributes.get(name) if isinstance(attributes, dict) else None
+    if type(value) is str:
+        return value[:120]
     if value is None or isinstance(value, (dict, list)):
         return ""
     return str(value)[:120]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from operator import attrgetter
 from typing import Any
 
@@ -18,9 +19,12 @@ from ..models import RatedUsage, RatingCursor, UsageEvent
 from .types import TOTAL_FIELDS, Charge, RatedRow, RunState, _Work
 
 
-def _add_totals(totals: dict, record: RatedUsage | RatedRow, sign: int = 1) -> None:
+def _add_totals(totals: dict, records: Sequence[RatedUsage] | Sequence[RatedRow]) -> None:
+    """Add the records' figures to the totals, one record after the other: the same operations, in the same
+    order, as adding `1 * figure` record by record (so the same Decimals, in the context's precision)."""
+    one = Decimal(1).__mul__
     for name in TOTAL_FIELDS:
-        totals[name] = totals.get(name, ZERO) + sign * getattr(record, name)
+        totals[name] = sum(map(one, map(attrgetter(name), records)), totals.get(name, ZERO))
 
 
 def fast_insert(model: type[Model], objects: Sequence[Any]) -> None:
@@ -115,8 +119,8 @@ class WriteStep(RunState):
                 RatedUsage.objects.filter(pk__in=ids[start : start + 5000]).update(
                     superseded_at=self.now, superseded_by=self.batch
                 )
+            _add_totals(self.result.totals_before, superseded)
             for record in superseded:
-                _add_totals(self.result.totals_before, record)
                 self._touched.add((record.customer_id, record.day))
             self.result.superseded += len(superseded)
         kept = [r for w in work for r in w.kept_priors]
@@ -131,10 +135,9 @@ class WriteStep(RunState):
             RatedUsage.objects.bulk_update(kept, ["prior_quantity"], batch_size=500)
         rows = [row for w in work for row in w.rows]
         fast_insert(RatedUsage, rows)
-        for row in rows:
-            _add_totals(self.result.totals_after, row)
-            self._touched.add((row.customer_id, row.day))
-            self._rated_event_ids.append(row.event_id)
+        _add_totals(self.result.totals_after, rows)
+        self._touched.update((row.customer_id, row.day) for row in rows)
+        self._rated_event_ids.extend(row.event_id for row in rows)
         self.result.written += len(rows)
         cursors = [c for w in work for c in w.cursors]
         if cursors:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -103,3 +104,11 @@ def recent_give_backs(*, customer_id: int, limit: int = 5) -> list[LedgerEntry]:
         .prefetch_related("allocations__grant")
         .order_by("-effective_at", "-id")[:limit]
     )
+
+
+def ledger_keys_used(*, keys: Iterable[str]) -> set[str]:
+    """Which of these idempotency keys the ledger already holds (one query)."""
+    keys = list(keys)
+    if not keys:
+        return set()
+    return set(LedgerEntry.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True))

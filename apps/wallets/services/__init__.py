@@ -6,7 +6,7 @@ here (`from apps.wallets.services import wallet_debit`)."""
 from __future__ import annotations
 
 from ..models import BURN_ORDER
-from .debits import debit_outstanding, wallet_debit, wallet_reverse
+from .debits import DebitRequest, debit_outstanding, wallet_debit, wallet_debits, wallet_reverse
 from .included import INCLUDED_PRIORITY, included_credits_issue, included_credits_issue_due, included_key
 from .ledger import (
     MAX_AMOUNT,
@@ -36,6 +36,7 @@ __all__ = [
     "SUPPORT_KINDS",
     "Allocation",
     "CreditIssueResult",
+    "DebitRequest",
     "DebitResult",
     "credit_issue",
     "credit_request_approve",
@@ -50,6 +51,7 @@ __all__ = [
     "support_caps",
     "support_credited_this_month",
     "wallet_debit",
+    "wallet_debits",
     "wallet_expire_due",
     "wallet_get_or_create",
     "wallet_grant",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -131,6 +133,144 @@ def wallet_debit(
             for g, take, rev in draws
         ),
     )
+
+
+@dataclass(frozen=True)
+class DebitRequest:
+    """One debit of `wallet_debits` (the arguments of `wallet_debit`)."""
+
+    customer_id: int
+    amount: Decimal
+    idempotency_key: str
+    at: datetime | None = None
+    reference: str = ""
+
+
+@transaction.atomic
+def wallet_debits(*, requests: Sequence[DebitRequest], actor: Actor) -> list[DebitResult]:
+    """`wallet_debit` for many requests in a handful of statements whatever their number (rating settles every
+    customer of a batch at once): the same ledger entries, allocations, grant remainders and balances as calling
+    `wallet_debit` for each request in order (requests of one wallet apply in their order). The wallets are locked
+    in id order, then their grants; a key already used returns the first result (replayed). Results are in the
+    requests' order."""
+    if not requests:
+        return []
+    prepared = []
+    for request in requests:
+        key = _key(request.idempotency_key)
+        amount = _credits(request.amount, allow_zero=True)
+        at = _aware(request.at, field="at") or timezone.now()
+        prepared.append((request, key, amount, at))
+    keys = [key for _, key, _, _ in prepared]
+    if len(set(keys)) != len(keys):
+        raise ValidationFailed("Each debit needs its own idempotency key.", field="idempotency_key")
+    customer_ids = sorted({r.customer_id for r in requests})
+    wallets = {
+        w.customer_id: w for w in Wallet.objects.select_for_update().filter(customer_id__in=customer_ids).order_by("id")
+    }
+    for customer_id in customer_ids:
+        if customer_id not in wallets:  # a wallet-backed customer's first debit
+            wallets[customer_id] = _lock_wallet(customer_id=customer_id)
+    existing = {e.idempotency_key: e for e in LedgerEntry.objects.filter(idempotency_key__in=keys)}
+    drawing = [p for p in prepared if p[1] not in existing and p[2] != 0]
+    grants_of: dict[int, list[CreditGrant]] = {}
+    if drawing:
+        latest = max(at for _, _, _, at in drawing)
+        wallet_ids = sorted({wallets[r.customer_id].pk for r, _, _, _ in drawing})
+        for grant in (
+            CreditGrant.objects.select_for_update()
+            .filter(
+                wallet_id__in=wallet_ids,
+                remaining__gt=0,
+                effective_at__lte=latest,
+                expired_at__isnull=True,
+                voided_at__isnull=True,
+            )
+            .order_by("wallet_id", *BURN_ORDER)
+        ):
+            grants_of.setdefault(grant.wallet_id, []).append(grant)
+    results: list[DebitResult | None] = []
+    entries: list[LedgerEntry] = []
+    planned: list[tuple[int, LedgerEntry, list[tuple[CreditGrant, Decimal, Decimal]]]] = []
+    touched_grants: dict[int, CreditGrant] = {}
+    touched_wallets: dict[int, Wallet] = {}
+    for request, key, amount, at in prepared:
+        wallet = wallets[request.customer_id]
+        found = existing.get(key)
+        if found is not None:
+            if found.wallet_id != wallet.pk or found.entry_type != LedgerEntry.EntryType.DEBIT:
+                raise Conflict(
+                    f"The idempotency key {key!r} was already used for another operation.",
+                    code="idempotency_conflict",
+                    field="idempotency_key",
+                )
+            results.append(_debit_result(found, replayed=True))
+            continue
+        if amount == 0:
+            results.append(DebitResult(None, ZERO, ZERO, ZERO, ZERO, wallet.balance, ()))
+            continue
+        left = amount
+        draws: list[tuple[CreditGrant, Decimal, Decimal]] = []
+        for grant in grants_of.get(wallet.pk, ()):
+            if left == 0:
+                break
+            if (
+                grant.remaining <= 0
+                or grant.effective_at > at
+                or (grant.expires_at is not None and grant.expires_at <= at)
+            ):
+                continue
+            take = min(grant.remaining, left)
+            draws.append((grant, take, quantize_rated(take * grant.price_per_credit)))
+            left -= take
+            grant.remaining -= take
+            touched_grants[grant.pk] = grant
+        drawn = amount - left
+        revenue = sum((r for _, _, r in draws), ZERO)
+        wallet.balance -= drawn
+        touched_wallets[wallet.pk] = wallet
+        entry = LedgerEntry(
+            wallet=wallet,
+            entry_type=LedgerEntry.EntryType.DEBIT,
+            amount=-drawn,
+            requested=amount,
+            balance_after=wallet.balance,
+            revenue=revenue,
+            idempotency_key=key,
+            reference=(request.reference or "")[:200],
+            effective_at=at,
+            **_actor_fields(actor),
+        )
+        entries.append(entry)
+        planned.append((len(results), entry, draws))
+        results.append(None)
+    LedgerEntry.objects.bulk_create(entries)
+    LedgerAllocation.objects.bulk_create(
+        [
+            LedgerAllocation(entry=entry, grant=grant, amount=-take, revenue=rev)
+            for _, entry, draws in planned
+            for grant, take, rev in draws
+        ]
+    )
+    if touched_grants:
+        CreditGrant.objects.bulk_update(list(touched_grants.values()), ["remaining"])
+    if touched_wallets:
+        Wallet.objects.bulk_update(list(touched_wallets.values()), ["balance"])
+    for index, entry, draws in planned:
+        drawn = -entry.amount
+        results[index] = DebitResult(
+            entry_id=entry.pk,
+            requested=entry.requested,
+            drawn=drawn,
+            shortfall=entry.requested - drawn,
+            revenue=entry.revenue,
+            balance_after=entry.balance_after,
+            allocations=tuple(
+                Allocation(grant_id=g.pk, amount=take, revenue=rev, kind=g.kind, price_per_credit=g.price_per_credit)
+                for g, take, rev in draws
+            ),
+        )
+    return [r for r in results if r is not None]
 
 
 def debit_outstanding(entry: LedgerEntry) -> dict[int, Decimal]:

@@ -152,7 +152,8 @@ def test_submit_then_finance_reviews_diff_and_approves(world, clients, users):
     assert bad.status_code == 400 and "comment is required" in bad.content.decode()
     ok = clients["finance"].post(
         f"/catalog/reviews/{draft.pk}/",
-        {"decision": "approve", "comment": "fine", "content_hash": version.content_hash},
+        # No simulation was run: approving needs the explicit confirmation (tests/usage/simulation covers both ways).
+        {"decision": "approve", "comment": "fine", "content_hash": version.content_hash, "confirm_warnings": "on"},
     )
     assert ok.status_code == 302
     assert RateTableVersion.objects.get(pk=draft.pk).status == VersionStatus.APPROVED

@@ -86,3 +86,29 @@ def test_customer_list_filters(users):
     assert list(selectors.customer_list(filters=F(segment="smb"), at=at)) == [b]
     assert list(selectors.customer_list(filters=F(status="trial"), at=at)) == [b]
     assert list(selectors.customer_list(filters=F(billing_model="postpaid"), at=at)) == [a]
+
+
+def test_unit_values_match_each_customers_terms_in_one_query():
+    credits_table = f.rate_table("credits-table", pricing_unit="credits")
+    usd = f.customer("usd-1")
+    f.contract(usd, starts_at=utc(2026, 1, 1), credit_price=D("0.05"))
+    switched = f.customer("switch-1")  # USD first, then a credits table at 0.02 from March
+    f.contract(switched, starts_at=utc(2026, 1, 1), ends_at=utc(2026, 3, 1))
+    f.contract(switched, starts_at=utc(2026, 3, 1), table=credits_table, credit_price=D("0.02"))
+    future = f.customer("future-1")  # only a contract that starts later: its first one
+    f.contract(future, starts_at=utc(2026, 9, 1), table=credits_table, credit_price=D("0.03"))
+    bare = f.customer("bare-1")
+    ids = [usd.pk, switched.pk, future.pk, bare.pk]
+    for at in (utc(2026, 2, 1), utc(2026, 4, 1)):
+        with CaptureQueriesContext(connection) as ctx:
+            values = selectors.unit_values(customer_ids=ids, at=at)
+        assert len(ctx.captured_queries) == 1
+        expected = {}
+        for customer_id, terms in selectors.contracts_for_customers(customer_ids=ids).items():
+            started = [t for t in terms if t.starts_at <= at]
+            if terms:
+                expected[customer_id] = (started[-1] if started else terms[0]).unit_value
+        assert values == expected
+    assert selectors.unit_values(customer_ids=ids, at=utc(2026, 2, 1))[switched.pk] == D(1)
+    assert selectors.unit_values(customer_ids=ids, at=utc(2026, 4, 1))[switched.pk] == D("0.02")
+    assert selectors.unit_values(customer_ids=ids, at=utc(2026, 4, 1))[future.pk] == D("0.03")

@@ -72,7 +72,8 @@ def test_sixteen_concurrent_requests_with_the_same_batch_land_once(world):
     assert UsageEvent.objects.count() == 100
 
 
-def test_two_rating_workers_at_once_rate_each_event_once_in_position(world):
+def test_two_rating_workers_at_once_rate_each_event_once_in_position(world, settings):
+    settings.RATEDESK = {**settings.RATEDESK, "USAGE_RATE_ON_INGEST": False}  # the workers below do the rating
     tokens = world.meter("tok")
     table = world.table(unit="credits")
     world.version(
@@ -82,6 +83,7 @@ def test_two_rating_workers_at_once_rate_each_event_once_in_position(world):
     )
     acme = world.customer("acme", table, credits="100000")
     ingest([world.event(acme, tokens, 10, ago(minutes=300 - i), id=f"e{i:03d}") for i in range(200)])
+    assert UsageEvent.objects.filter(state="pending").count() == 200
 
     def work(_):
         done = 0
