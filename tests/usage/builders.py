@@ -71,11 +71,9 @@ class World:
         code = code or f"table-{next(_seq)}"
         return RateTable.objects.create(code=code, name=code.title(), pricing_unit=unit)
 
-    def version(self, table: RateTable, rates: dict, *, effective_from: datetime, backdated: bool = False):
-        """rates: {meter: "0.5"} per unit, or {meter: {"model": "graduated", "tiers": [(up_to, price, fee)],
-        "per": "1000", "free": "0", "price": "0"}}. Approved at effective_from - 1s unless backdated."""
-        draft = catalog.rate_table_version_create_draft(rate_table_id=table.id, actor=self.owner)
-        existing = {r.meter_id: r for r in draft.rates.all()}
+    def set_rates(self, version, rates: dict) -> None:
+        """rates as version() takes them, on an editable version (a draft)."""
+        existing = {r.meter_id: r for r in version.rates.all()}
         for meter, spec in rates.items():
             if not isinstance(spec, dict):
                 spec = {"price": spec}
@@ -83,7 +81,7 @@ class World:
             rate = existing.get(meter.id)
             if rate is None:
                 rate = catalog.rate_add(
-                    version_id=draft.id,
+                    version_id=version.id,
                     meter_id=meter.id,
                     unit_price=str(spec.get("price", "0")),
                     price_per_units=str(spec.get("per", "1")),
@@ -103,6 +101,12 @@ class World:
             if model in ("graduated", "volume"):
                 tiers = [TierSpec(None if up is None else D(up), D(price), D(fee)) for up, price, fee in spec["tiers"]]
                 catalog.rate_tiers_set(rate_id=rate.id, tiers=tiers, actor=self.owner)
+
+    def version(self, table: RateTable, rates: dict, *, effective_from: datetime, backdated: bool = False):
+        """rates: {meter: "0.5"} per unit, or {meter: {"model": "graduated", "tiers": [(up_to, price, fee)],
+        "per": "1000", "free": "0", "price": "0"}}. Approved at effective_from - 1s unless backdated."""
+        draft = catalog.rate_table_version_create_draft(rate_table_id=table.id, actor=self.owner)
+        self.set_rates(draft, rates)
         now = timezone.now()
         submit_now = now if backdated else min(now, effective_from - timedelta(seconds=2))
         version = catalog.rate_table_version_submit(

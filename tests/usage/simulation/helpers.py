@@ -11,12 +11,10 @@ from django.utils import timezone
 from apps.alerts.models import Alert, NotificationDelivery
 from apps.catalog import services as catalog
 from apps.catalog.models import ApprovalDecision, RateTableVersion
-from apps.catalog.pricing import TierSpec
 from apps.usage.models import DailyAttribution, DailyUsage, RatedUsage, RatingBatch, RatingCursor, UsageEvent
 from apps.usage.services import usage_rerate
 from apps.usage.simulation.selectors import range_sums
 from apps.wallets.models import CreditGrant, LedgerAllocation, LedgerEntry, Wallet
-from tests.usage.builders import D
 
 WRITTEN_BY_RATING = (
     RatedUsage,
@@ -45,34 +43,7 @@ def snapshot() -> dict:
 
 def set_rates(world, version, rates: dict) -> None:
     """rates as World.version takes them, on an editable version."""
-    existing = {r.meter_id: r for r in version.rates.all()}
-    for meter, spec in rates.items():
-        if not isinstance(spec, dict):
-            spec = {"price": spec}
-        model = spec.get("model", "per_unit")
-        rate = existing.get(meter.id)
-        if rate is None:
-            rate = catalog.rate_add(
-                version_id=version.id,
-                meter_id=meter.id,
-                unit_price=str(spec.get("price", "0")),
-                price_per_units=str(spec.get("per", "1")),
-                pricing_model=model,
-                actor=world.owner,
-            )
-        else:
-            for name, value in (
-                ("pricing_model", model),
-                ("unit_price", str(spec.get("price", "0"))),
-                ("price_per_units", str(spec.get("per", "1"))),
-            ):
-                catalog.rate_update_field(rate_id=rate.id, field=name, value=value, actor=world.owner)
-        catalog.rate_update_field(
-            rate_id=rate.id, field="free_units", value=str(spec.get("free", "0")), actor=world.owner
-        )
-        if model in ("graduated", "volume"):
-            tiers = [TierSpec(None if up is None else D(up), D(p), D(fee)) for up, p, fee in spec["tiers"]]
-            catalog.rate_tiers_set(rate_id=rate.id, tiers=tiers, actor=world.owner)
+    world.set_rates(version, rates)
 
 
 def draft(world, table, rates: dict):
