@@ -29,9 +29,11 @@ def test_owner_simulates_submits_and_finance_approves(new_page, world, users):
     cell = owner.locator(f"input[aria-label='Price of {tokens.code}']")
     cell.fill("0.015")
     # The saved cell refreshes the simulation panel ("rates-changed"): let that refresh land before running one.
-    with owner.expect_response(lambda r: "/usage/simulations/versions/" in r.url and r.request.method == "GET"):
-        with owner.expect_response(lambda r: "/cell/" in r.url and r.status == 200):
-            cell.press("Tab")
+    with (
+        owner.expect_response(lambda r: "/usage/simulations/versions/" in r.url and r.request.method == "GET"),
+        owner.expect_response(lambda r: "/cell/" in r.url and r.status == 200),
+    ):
+        cell.press("Tab")
     owner.wait_for_selector("#simulation-none")
     owner.click("#run-simulation")
     owner.wait_for_selector("#bill-shock")
