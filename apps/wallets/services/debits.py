@@ -8,7 +8,6 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from apps.core.actors import Actor
@@ -52,86 +51,6 @@ def _debit_result(entry: LedgerEntry, *, replayed: bool) -> DebitResult:
         balance_after=entry.balance_after,
         allocations=allocations,
         replayed=replayed,
-    )
-
-
-def _drawable(wallet: Wallet, at: datetime):
-    return CreditGrant.objects.filter(
-        wallet=wallet, remaining__gt=0, effective_at__lte=at, expired_at__isnull=True, voided_at__isnull=True
-    ).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at))
-
-
-@transaction.atomic
-def wallet_debit(
-    *,
-    customer_id: int,
-    amount: Decimal,
-    idempotency_key: str,
-    reference: str = "",
-    actor: Actor,
-    at: datetime | None = None,
-) -> DebitResult:
-    """Draw min(amount, available) from the grants usable at `at`, in burn-down order. Never goes below zero:
-    the shortfall is returned for the caller to handle. One ledger entry; one allocation per grant drawn."""
-    key = _key(idempotency_key)
-    amount = _credits(amount, allow_zero=True)
-    at = _aware(at, field="at") or timezone.now()
-    wallet = _lock_wallet(customer_id=customer_id)
-    existing = _existing_entry(key, wallet=wallet, entry_type=LedgerEntry.EntryType.DEBIT)
-    if existing is not None:
-        return _debit_result(existing, replayed=True)
-    if amount == 0:
-        return DebitResult(
-            entry_id=None,
-            requested=ZERO,
-            drawn=ZERO,
-            shortfall=ZERO,
-            revenue=ZERO,
-            balance_after=wallet.balance,
-            allocations=(),
-        )
-
-    grants = list(_drawable(wallet, at).select_for_update().order_by(*BURN_ORDER))
-    left = amount
-    draws: list[tuple[CreditGrant, Decimal, Decimal]] = []
-    for grant in grants:
-        if left == 0:
-            break
-        take = min(grant.remaining, left)
-        draws.append((grant, take, quantize_rated(take * grant.price_per_credit)))
-        left -= take
-    drawn = amount - left
-    revenue = sum((r for _, _, r in draws), ZERO)
-    balance = wallet.balance - drawn
-    entry = LedgerEntry.objects.create(
-        wallet=wallet,
-        entry_type=LedgerEntry.EntryType.DEBIT,
-        amount=-drawn,
-        requested=amount,
-        balance_after=balance,
-        revenue=revenue,
-        idempotency_key=key,
-        reference=(reference or "")[:200],
-        effective_at=at,
-        **_actor_fields(actor),
-    )
-    for grant, take, _ in draws:
-        CreditGrant.objects.filter(pk=grant.pk).update(remaining=grant.remaining - take)
-    LedgerAllocation.objects.bulk_create(
-        [LedgerAllocation(entry=entry, grant=grant, amount=-take, revenue=rev) for grant, take, rev in draws]
-    )
-    _set_balance(wallet, balance)
-    return DebitResult(
-        entry_id=entry.pk,
-        requested=amount,
-        drawn=drawn,
-        shortfall=amount - drawn,
-        revenue=revenue,
-        balance_after=balance,
-        allocations=tuple(
-            Allocation(grant_id=g.pk, amount=take, revenue=rev, kind=g.kind, price_per_credit=g.price_per_credit)
-            for g, take, rev in draws
-        ),
     )
 
 
@@ -271,6 +190,24 @@ def wallet_debits(*, requests: Sequence[DebitRequest], actor: Actor) -> list[Deb
             ),
         )
     return [r for r in results if r is not None]
+
+
+def wallet_debit(
+    *,
+    customer_id: int,
+    amount: Decimal,
+    idempotency_key: str,
+    reference: str = "",
+    actor: Actor,
+    at: datetime | None = None,
+) -> DebitResult:
+    """Draw min(amount, available) from the grants usable at `at`, in burn-down order. Never goes below zero:
+    the shortfall is returned for the caller to handle. One ledger entry; one allocation per grant drawn.
+    (`wallet_debits` with one request: the draw has one home.)"""
+    request = DebitRequest(
+        customer_id=customer_id, amount=amount, idempotency_key=idempotency_key, at=at, reference=reference
+    )
+    return wallet_debits(requests=[request], actor=actor)[0]
 
 
 def debit_outstanding(entry: LedgerEntry) -> dict[int, Decimal]:
