@@ -19,9 +19,33 @@
     if (field && field.value === field.defaultValue) {
       field.value = pending.value;
       if (document.activeElement === field) field.setSelectionRange(pending.start, pending.end);
+      commitLater(field);
     }
     pending = null;
   });
+
+  /* Setting the value from script makes it the browser's baseline, so leaving the field (Tab, Enter, a click)
+     would no longer fire "change" and the restored keystrokes would never be saved. Until the user types again
+     (then the browser tracks the edit itself), leaving the field fires "change" for it. */
+  function commitLater(field) {
+    function done() {
+      field.removeEventListener("input", done);
+      field.removeEventListener("blur", commit);
+      field.removeEventListener("keydown", onKey);
+    }
+    function commit() {
+      done();
+      if (field.isConnected && field.value !== field.defaultValue) {
+        field.dispatchEvent(new Event("change", {bubbles: true}));
+      }
+    }
+    function onKey(event) {
+      if (event.key === "Enter") commit();
+    }
+    field.addEventListener("input", done);
+    field.addEventListener("blur", commit);
+    field.addEventListener("keydown", onKey);
+  }
 })();
 
 /* A table that scrolls sideways must be reachable by keyboard (axe: scrollable-region-focusable). */

@@ -104,6 +104,34 @@ def test_keyboard_edits_a_row_left_to_right_and_focus_follows(new_page, actors):
     assert (rate.unit_price, rate.price_per_units, rate.free_units) == (Decimal("0.5"), Decimal(10), Decimal(5))
 
 
+def test_a_value_typed_while_the_previous_cell_saves_is_saved_by_enter(new_page, actors):
+    # The row comes back from the first save only after the next cell has been typed into: what was typed is
+    # put back into the fresh row, and Enter must still save it (a value set from script is not an "edit" to
+    # the browser, so without help Enter would do nothing and the keystrokes would be lost silently).
+    w = _world(actors)
+    rate = w["rate"]
+    owner = new_page("owner", PASSWORD)
+    held = []
+    owner.route("**/cell/", lambda route: held.append(route) if not held else route.continue_())
+    owner.goto(f"/catalog/versions/{w['draft'].pk}/")
+    owner.click(f"#r{rate.pk}-unit_price")
+    owner.keyboard.press("Control+a")
+    owner.keyboard.type("0.50")
+    owner.keyboard.press("Tab")
+    wait_for_js(owner, f"document.activeElement.id === 'r{rate.pk}-price_per_units'")
+    owner.keyboard.press("Control+a")
+    owner.keyboard.type("10")
+    assert len(held) == 1
+    with owner.expect_response(lambda r: "/cell/" in r.url):
+        held[0].continue_()
+    wait_for_js(owner, f"document.querySelector('#r{rate.pk}-unit_price').classList.contains('saved')")
+    assert owner.input_value(f"#r{rate.pk}-price_per_units") == "10"
+    with owner.expect_response(lambda r: "/cell/" in r.url):
+        owner.keyboard.press("Enter")
+    rate.refresh_from_db()
+    assert (rate.unit_price, rate.price_per_units) == (Decimal("0.5"), Decimal(10))
+
+
 def test_reviewer_sees_tier_changes_and_a_below_cost_tier_in_the_banner(new_page, actors):
     # The version in force is already graduated (one open tier at 0.60); the draft splits it at 1000.
     w = _world(actors, tiers=[TierSpec(None, Decimal("0.60"))])
