@@ -44,7 +44,7 @@ from apps.core.money import ZERO
 from ..models import RatedUsage, RatingBatch, RatingCursor
 from . import pricing
 from .draw import DrawStep
-from .rollups import rebuild_rollups
+from .rollups import update_rollups
 from .sequence import SequenceStep, _too_large
 from .settle import overage_used, settle
 from .types import Charge, EventInput, Resolved, RunResult, Unrated, WalletDraw, _Priced, _Work
@@ -77,6 +77,7 @@ class Engine(SequenceStep, DrawStep, WriteStep):
         self._errors = defaultdict(list)
         self._rated_event_ids = []
         self._touched = set()
+        self._added = []
         self._periods = {}
         self._cumulative = {}
         self._included = set()
@@ -138,7 +139,7 @@ class Engine(SequenceStep, DrawStep, WriteStep):
         self.result.ledger_entries = [e for c in customer_ids for e in entries.get(c, ())]
         self._write([work[c] for c in customer_ids if c in work])
         self._finish()
-        rebuild_rollups(self._touched, now=self.now)
+        update_rollups(rebuild=self._touched, added=self._added, now=self.now)
         return self.result
 
     def _failed(self, customer_id: int, events: list[EventInput], exc: Exception) -> None:

@@ -226,7 +226,8 @@ class RunState:
     result: RunResult
     _errors: dict[str, list[int]]  # reason -> event ids that could not be rated
     _rated_event_ids: list[int]
-    _touched: set[tuple[int, date]]  # rollup buckets (customer, UTC day)
+    _touched: set[tuple[int, date]]  # rollup buckets (customer, UTC day) to rebuild: records superseded there
+    _added: list[tuple[int, date, int]]  # records written: (customer, UTC day, event), added to their buckets
     _cumulative: dict[tuple, Decimal]  # cumulative prices by position (pricing.price_position)
     _included: set[tuple[int, datetime]]  # contract periods whose included credits exist
 

@@ -136,7 +136,7 @@ class WriteStep(RunState):
         rows = [row for w in work for row in w.rows]
         fast_insert(RatedUsage, rows)
         _add_totals(self.result.totals_after, rows)
-        self._touched.update((row.customer_id, row.day) for row in rows)
+        self._added.extend((row.customer_id, row.day, row.event_id) for row in rows)
         self._rated_event_ids.extend(row.event_id for row in rows)
         self.result.written += len(rows)
         cursors = [c for w in work for c in w.cursors]

@@ -270,7 +270,7 @@ def test_a_retried_task_changes_nothing_and_a_failed_batch_leaves_no_trace(world
     def boom(*args, **kwargs):
         raise RuntimeError("database went away mid-batch")
 
-    monkeypatch.setattr(engine, "rebuild_rollups", boom)
+    monkeypatch.setattr(engine, "update_rollups", boom)
     with pytest.raises(RuntimeError):
         usage_rate_pending()
     assert RatedUsage.objects.count() == 0 and RatingBatch.objects.count() == 0
