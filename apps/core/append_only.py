@@ -1,6 +1,7 @@
 """Append-only tables, enforced by PostgreSQL itself (one helper for every app's migrations).
 
-`append_only(table)` returns a migration operation that installs, on PostgreSQL:
+`append_only(table)` returns a migration operation that installs, on PostgreSQL (`never_deleted(table)`: the same
+for DELETE and TRUNCATE only, for rows whose state may change):
 - a row trigger refusing UPDATE and DELETE (optionally: UPDATE only while a row is still open, e.g. a pending
   credit request may be decided once, after which it is frozen), and
 - a statement trigger refusing TRUNCATE.
@@ -36,7 +37,7 @@ $$ LANGUAGE plpgsql;
 """
 
 
-def _install(table: str, open_column: str | None, open_value: str | None):
+def _install(table: str, open_column: str | None, open_value: str | None, refused: str = "UPDATE OR DELETE"):
     def forwards(apps, schema_editor):
         if schema_editor.connection.vendor != "postgresql":
             return
@@ -45,7 +46,7 @@ def _install(table: str, open_column: str | None, open_value: str | None):
         for statement in (
             f"DROP TRIGGER IF EXISTS {table}_append_only ON {table};",
             f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table};",
-            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+            f"CREATE TRIGGER {table}_append_only BEFORE {refused} ON {table} "
             f"FOR EACH ROW EXECUTE FUNCTION ratedesk_append_only({args});",
             f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
             f"FOR EACH STATEMENT EXECUTE FUNCTION ratedesk_append_only();",
@@ -68,4 +69,11 @@ def append_only(table: str, *, updatable_while: tuple[str, str] | None = None) -
     request can be decided once); every other UPDATE, every DELETE and TRUNCATE are refused."""
     column, value = updatable_while or (None, None)
     forwards, backwards = _install(table, column, value)
+    return migrations.RunPython(forwards, backwards, elidable=False)
+
+
+def never_deleted(table: str) -> migrations.RunPython:
+    """A migration operation refusing DELETE and TRUNCATE on `table` (PostgreSQL): its rows may change state but
+    are kept forever, so rows that reference them need no foreign-key check on every insert."""
+    forwards, backwards = _install(table, None, None, refused="DELETE")
     return migrations.RunPython(forwards, backwards, elidable=False)

@@ -95,8 +95,10 @@ class RatingBatch(models.Model):
 class RatedUsage(models.Model):
     """What rating did with one event. Re-rating supersedes a record with a new one (never edits amounts)."""
 
-    event = models.ForeignKey(UsageEvent, on_delete=models.PROTECT, related_name="ratings")
-    batch = models.ForeignKey(RatingBatch, on_delete=models.PROTECT, related_name="records")
+    # No foreign-key checks on the hottest insert (rated records, by COPY): events, batches and ledger entries are
+    # never deleted (PostgreSQL refuses it), and the engine writes only ids it has just read or created.
+    event = models.ForeignKey(UsageEvent, on_delete=models.PROTECT, related_name="ratings", db_constraint=False)
+    batch = models.ForeignKey(RatingBatch, on_delete=models.PROTECT, related_name="records", db_constraint=False)
     # Copies of the event's customer and meter, and the terms used: protected like foreign keys (Django refuses to
     # delete what they point to) but without a database constraint, each of which would be one more index probe
     # per rated row; the engine writes them from rows that exist.
@@ -146,7 +148,13 @@ class RatedUsage(models.Model):
     cost = DecimalField(default=Decimal(0), help_text="Meter cost in force at the timestamp.")
     over_limit = models.BooleanField(default=False)
     ledger_entry = models.ForeignKey(
-        "wallets.LedgerEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+        "wallets.LedgerEntry",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     allocations = models.JSONField(default=list, blank=True, help_text="Grants drawn: grant, credits, revenue, kind.")
     attr_user = models.CharField(max_length=120, blank=True, default="")
@@ -154,7 +162,13 @@ class RatedUsage(models.Model):
     attr_team = models.CharField(max_length=120, blank=True, default="")
     superseded_at = models.DateTimeField(null=True, blank=True)
     superseded_by = models.ForeignKey(
-        RatingBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_records", db_index=False
+        RatingBatch,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="superseded_records",
+        db_index=False,
+        db_constraint=False,
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

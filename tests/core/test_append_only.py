@@ -100,3 +100,27 @@ def test_a_pending_credit_request_can_be_decided_once_then_it_is_frozen(actors):
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("UPDATE wallets_creditrequest SET status = 'pending' WHERE id = %s", [request.pk])
     assert CreditRequest.objects.get(pk=request.pk).status == CreditRequest.Status.APPROVED
+
+
+def test_usage_events_and_rating_batches_change_state_but_are_never_deleted(world):
+    # Rated records reference them without a foreign-key check on every insert: that is safe because nothing
+    # can delete what they reference (the ledger entries they reference are append-only above).
+    from apps.usage.models import RatedUsage
+    from tests.usage.builders import ago, ingest, rate
+
+    meter = MeterFactory()
+    table = world.table()
+    world.version(table, {meter: "1"}, effective_from=ago(days=5))
+    ingest([world.event(world.customer("kept", table, credits="10"), meter, 1, ago(minutes=1))])
+    rate()
+    record = RatedUsage.objects.get()
+    with connection.cursor() as cursor:  # state changes stay possible
+        cursor.execute("UPDATE usage_event SET rating_error = '' WHERE id = %s", [record.event_id])
+    for table_name, pk in (("usage_event", record.event_id), ("usage_rating_batch", record.batch_id)):
+        with pytest.raises(DatabaseError, match="DELETE refused"), transaction.atomic(), connection.cursor() as c:
+            c.execute(f"DELETE FROM {table_name} WHERE id = %s", [pk])  # noqa: S608 - fixed table names
+        with pytest.raises(DatabaseError, match="TRUNCATE refused"), transaction.atomic(), connection.cursor() as c:
+            c.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            c.execute("SET LOCAL ratedesk.allow_truncate = 'off'")
+            c.execute(f"TRUNCATE {table_name} CASCADE")
+    assert RatedUsage.objects.filter(event_id=record.event_id, batch_id=record.batch_id).exists()
