@@ -47,6 +47,7 @@ CLIENT_THREADS = int(os.environ.get("BENCH_CLIENT_THREADS", 6))
 WORKERS = 2
 WORKER_THREADS = int(os.environ.get("BENCH_WORKER_THREADS", 2))
 RATING_PROCESSES = int(os.environ.get("BENCH_RATING_PROCESSES", WORKERS))
+SQL_PROFILE = os.environ.get("BENCH_SQL_PROFILE", "") not in ("", "0")
 
 
 @dataclass
@@ -495,6 +496,54 @@ def _muted(signal_):
         signal_.sender_receivers_cache.clear()
 
 
+@contextmanager
+def _sql_timed(connection, statements: dict[str, list]):
+    """With BENCH_SQL_PROFILE=1: the time each statement (by its first words) took, summed (a rating process waits
+    on its database more than it computes; this says on what)."""
+    if not SQL_PROFILE:
+        yield
+        return
+
+    def timed(execute, sql, params, many, context):
+        t0 = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            add(" ".join(str(sql).split())[:90], t0)
+
+    def add(name: str, t0: float) -> None:
+        entry = statements.setdefault(name, [0, 0.0])
+        entry[0] += 1
+        entry[1] += time.perf_counter() - t0
+
+    from apps.usage.rating import rollups, write
+
+    copy, commit = write.fast_insert, connection._commit
+
+    def timed_copy(model, objects):
+        t0 = time.perf_counter()
+        try:
+            return copy(model, objects)
+        finally:
+            add(f"COPY {model._meta.db_table}", t0)
+
+    def timed_commit():
+        t0 = time.perf_counter()
+        try:
+            return commit()
+        finally:
+            add("COMMIT", t0)
+
+    write.fast_insert = rollups.fast_insert = timed_copy
+    connection._commit = timed_commit
+    try:
+        with connection.execute_wrapper(timed):
+            yield
+    finally:
+        write.fast_insert = rollups.fast_insert = copy
+        connection._commit = commit
+
+
 def _rating_process(database_name: str, ready, go, results) -> None:
     """One rating worker (a spawned process): set up Django on the bench database, say ready, wait for the go,
     then rate until nothing is pending. Alert evaluation follows each batch through a signal; in production it
@@ -514,8 +563,9 @@ def _rating_process(database_name: str, ready, go, results) -> None:
         connection.ensure_connection()
         ready.put(os.getpid())
         go.wait()
+        statements: dict[str, list] = {}
         started, cpu = time.monotonic(), time.process_time()
-        with _muted(usage_rated):
+        with _muted(usage_rated), _sql_timed(connection, statements):
             summary = usage_rate_pending()
         ended, cpu = time.monotonic(), time.process_time() - cpu
         connection.close()
@@ -526,6 +576,7 @@ def _rating_process(database_name: str, ready, go, results) -> None:
                 "started": started,
                 "ended": ended,
                 "cpu": cpu,
+                "statements": statements,
                 "error": None,
             }
         )
@@ -582,6 +633,16 @@ def rating_section(ctx: BenchContext, *, ingest_rate: float | None = None) -> di
             f"of {ctx.state['ingested']}"
         )
     rate = events / seconds
+    if SQL_PROFILE:
+        total: dict[str, list] = {}
+        for outcome in outcomes:
+            for sql, (count, spent) in outcome["statements"].items():
+                entry = total.setdefault(sql, [0, 0.0])
+                entry[0] += count
+                entry[1] += spent
+        ctx.say(f"rating SQL, both processes ({sum(e[1] for e in total.values()):.1f} s of {2 * seconds:.1f} s):")
+        for sql, (count, spent) in sorted(total.items(), key=lambda kv: -kv[1][1])[:12]:
+            ctx.say(f"  {spent:6.2f} s {count:5d}x  {sql}")
     figures = {
         "rating_processes": len(processes),
         "rating_events": events,

@@ -46,38 +46,22 @@ ATTRIBUTION_SUMS = (("amount", "amount"), ("credits", "credits_drawn"), ("revenu
 # One scan of the buckets' current records feeds both rollups (a writable CTE inserts the daily rows).
 _SOURCES = tuple(dict.fromkeys([s for _, s in DAILY_SUMS] + [s for _, s in ATTRIBUTION_SUMS]))
 
-_PG_REBUILD = f"""
-WITH r AS MATERIALIZED (
-    SELECT r.customer_id, r.meter_id, r.day, r.currency, r.over_limit,
-           {", ".join(f"r.attr_{k}" for k in ATTRIBUTION_KEYS)}, {", ".join(f"r.{s}" for s in _SOURCES)}
-    FROM usage_rated r JOIN unnest(%s::bigint[], %s::date[]) AS b(customer_id, day)
-      ON r.customer_id = b.customer_id AND r.day = b.day
-    WHERE r.superseded_at IS NULL
-), daily AS (
-    INSERT INTO usage_daily (customer_id, meter_id, day, currency, events, over_limit_events,
-                             {", ".join(column for column, _ in DAILY_SUMS)}, updated_at)
-    SELECT r.customer_id, r.meter_id, r.day, MAX(r.currency), COUNT(*), COUNT(*) FILTER (WHERE r.over_limit),
-           {", ".join(f"SUM(r.{source})" for _, source in DAILY_SUMS)}, %s
-    FROM r
-    GROUP BY r.customer_id, r.meter_id, r.day
-)
-INSERT INTO usage_daily_attribution (customer_id, day, kind, value, events,
-                                     {", ".join(column for column, _ in ATTRIBUTION_SUMS)}, updated_at)
-SELECT r.customer_id, r.day, a.kind, a.value, COUNT(*),
-       {", ".join(f"SUM(r.{source})" for _, source in ATTRIBUTION_SUMS)}, %s
-FROM r
-CROSS JOIN LATERAL (VALUES {", ".join(f"('{k}', r.attr_{k})" for k in ATTRIBUTION_KEYS)}) AS a(kind, value)
-WHERE a.value <> ''
-GROUP BY r.customer_id, r.day, a.kind, a.value
-"""  # noqa: S608 - column names from the definitions above, values as parameters
 
-# The records a run added (by event: one current record per event), summed per bucket and added to the rollups.
-_PG_ADD = f"""
+def _pg_rollup_sql(*, records: str, add: bool) -> str:
+    """The statement writing both rollups from `records` (a FROM clause over usage_rated r) in one scan: inserted
+    as new rows (after the buckets were deleted: a rebuild), or added to the buckets' rows (`add`)."""
+
+    def on_conflict(key: str, counts: tuple[str, ...], sums: tuple[tuple[str, str], ...], extra: str = "") -> str:
+        if not add:
+            return ""
+        added = ", ".join(f"{c} = t.{c} + EXCLUDED.{c}" for c in (*counts, *(column for column, _ in sums)))
+        return f"ON CONFLICT ({key}) DO UPDATE SET {extra}{added}, updated_at = EXCLUDED.updated_at"
+
+    return f"""
 WITH r AS MATERIALIZED (
     SELECT r.customer_id, r.meter_id, r.day, r.currency, r.over_limit,
            {", ".join(f"r.attr_{k}" for k in ATTRIBUTION_KEYS)}, {", ".join(f"r.{s}" for s in _SOURCES)}
-    FROM usage_rated r
-    WHERE r.event_id = ANY(string_to_array(%s, ',')::bigint[]) AND r.superseded_at IS NULL
+    FROM {records} AND r.superseded_at IS NULL
 ), daily AS (
     INSERT INTO usage_daily AS t (customer_id, meter_id, day, currency, events, over_limit_events,
                                   {", ".join(column for column, _ in DAILY_SUMS)}, updated_at)
@@ -85,11 +69,14 @@ WITH r AS MATERIALIZED (
            {", ".join(f"SUM(r.{source})" for _, source in DAILY_SUMS)}, %s
     FROM r
     GROUP BY r.customer_id, r.meter_id, r.day
-    ON CONFLICT (customer_id, meter_id, day) DO UPDATE SET
-        currency = GREATEST(t.currency, EXCLUDED.currency), events = t.events + EXCLUDED.events,
-        over_limit_events = t.over_limit_events + EXCLUDED.over_limit_events,
-        {", ".join(f"{column} = t.{column} + EXCLUDED.{column}" for column, _ in DAILY_SUMS)},
-        updated_at = EXCLUDED.updated_at
+    {
+        on_conflict(
+            "customer_id, meter_id, day",
+            ("events", "over_limit_events"),
+            DAILY_SUMS,
+            "currency = GREATEST(t.currency, EXCLUDED.currency), ",
+        )
+    }
 )
 INSERT INTO usage_daily_attribution AS t (customer_id, day, kind, value, events,
                                           {", ".join(column for column, _ in ATTRIBUTION_SUMS)}, updated_at)
@@ -99,11 +86,18 @@ FROM r
 CROSS JOIN LATERAL (VALUES {", ".join(f"('{k}', r.attr_{k})" for k in ATTRIBUTION_KEYS)}) AS a(kind, value)
 WHERE a.value <> ''
 GROUP BY r.customer_id, r.day, a.kind, a.value
-ON CONFLICT (customer_id, day, kind, value) DO UPDATE SET
-    events = t.events + EXCLUDED.events,
-    {", ".join(f"{column} = t.{column} + EXCLUDED.{column}" for column, _ in ATTRIBUTION_SUMS)},
-    updated_at = EXCLUDED.updated_at
+{on_conflict("customer_id, day, kind, value", ("events",), ATTRIBUTION_SUMS)}
 """  # noqa: S608 - column names from the definitions above, values as parameters
+
+
+# Rebuild: every current record of the buckets (after their rollup rows were deleted).
+_PG_REBUILD = _pg_rollup_sql(
+    records="usage_rated r JOIN unnest(%s::bigint[], %s::date[]) AS b(customer_id, day) "
+    "ON r.customer_id = b.customer_id AND r.day = b.day WHERE TRUE",
+    add=False,
+)
+# Add: the records a run added (by event: one current record per event), summed per bucket.
+_PG_ADD = _pg_rollup_sql(records="usage_rated r WHERE r.event_id = ANY(string_to_array(%s, ',')::bigint[])", add=True)
 
 _PG_DELETE = (
     "DELETE FROM {table} t USING unnest(%s::bigint[], %s::date[]) AS b(customer_id, day) "
