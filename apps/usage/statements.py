@@ -244,3 +244,10 @@ def statement_csv(st: Statement, *, include_cost: bool = False) -> str:
             ]
         )
     return out.getvalue()
+
+
+def fees_starting_in(*, customer_id: int, start: date, end: date) -> list[FeeLine]:
+    """The base fees of the billing periods that start in [start, end] (days, inclusive). Each billing period's fee
+    is billed once, in the month its period starts (whatever the anchor day): what a calendar-month statement
+    (apps.usage.closing) charges, so months never bill a period twice."""
+    return [f for f in _fees(customer_id, start, end) if start <= f.period_start <= end]
