@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from apps.contracts.selectors import customer_get, customers_all
+from apps.contracts.selectors import contracts_for_customers, customer_get, customers_all
 from apps.core.errors import NotFound
 from apps.core.money import ZERO
 
@@ -133,10 +133,12 @@ def live_statements(*, month: date, customer=None) -> list[PeriodStatement]:
     closes = closes_in_force()
     carries = adjustment_month(closes) == month
     booked = _booked(closes) if carries else None
+    customers = [customer] if customer is not None else customers_all()
+    contracts = contracts_for_customers(customer_ids=[c.pk for c in customers])
     result = []
-    for c in [customer] if customer is not None else customers_all():
+    for c in customers:
         adjustments = late_adjustments(customer_id=c.pk, closes=closes, booked=booked) if carries else []
-        st = build_statement(customer=c, month=month, adjustments=adjustments)
+        st = build_statement(customer=c, month=month, adjustments=adjustments, contracts=contracts.get(c.pk, []))
         if st.lines:
             result.append(st)
     return sorted(result, key=lambda s: s.customer_external_id)

@@ -197,29 +197,34 @@ def usage_by_meter_in_month(*, customer_id: int, month: date) -> dict[str, dict[
     }
 
 
-def _currency(customer_id: int, month: date, fallback: str) -> str:
+def _currency(contracts: list, month: date, fallback: str) -> str:
+    """The currency of the latest contract in force during the month (else the usage's)."""
     lo, hi = month_bounds(month)
-    terms = [
-        t
-        for t in contracts_for_customers(customer_ids=[customer_id]).get(customer_id, [])
-        if t.starts_at < hi and (t.ends_at is None or t.ends_at > lo)
-    ]
-    terms.sort(key=lambda t: t.starts_at)
+    terms = sorted(
+        (t for t in contracts if t.starts_at < hi and (t.ends_at is None or t.ends_at > lo)), key=lambda t: t.starts_at
+    )
     return terms[-1].currency if terms else fallback
 
 
 def build_statement(
-    *, customer, month: date, adjustments: list[tuple[date, str, dict[str, Decimal]]] | None = None
+    *,
+    customer,
+    month: date,
+    adjustments: list[tuple[date, str, dict[str, Decimal]]] | None = None,
+    contracts: list | None = None,
 ) -> PeriodStatement:
     """The customer's statement for `month` as things stand now. `adjustments`: (closed month, meter, figure
-    differences) of late usage to carry (see closing.selectors.late_adjustments)."""
+    differences) of late usage to carry (see closing.selectors.late_adjustments); `contracts`: the customer's
+    ContractTerms when the caller loaded them for many customers at once."""
     first, last = month, month_last_day(month)
     lo, hi = month_bounds(month)
     ext = customer.external_id
+    if contracts is None:
+        contracts = contracts_for_customers(customer_ids=[customer.pk]).get(customer.pk, [])
     st = base.statement(customer=customer, start=first, end=last)
-    currency = _currency(customer.pk, month, next((ln.usage.currency for ln in st.lines if ln.usage.currency), ""))
+    currency = _currency(contracts, month, next((ln.usage.currency for ln in st.lines if ln.usage.currency), ""))
     lines: list[Line] = []
-    for fee in base.fees_starting_in(customer_id=customer.pk, start=first, end=last):
+    for fee in base.fees_starting_in(contracts=contracts, start=first, end=last):
         lines.append(
             Line(
                 line_id=_id(month, ext, BASE_FEE, fee.period_start.isoformat()),

@@ -167,3 +167,16 @@ def test_the_database_refuses_to_change_a_frozen_statement(month_world, actors):
         FrozenStatement.objects.filter(period=period).delete()
     with pytest.raises(IntegrityError), transaction.atomic():
         ClosedPeriod.objects.filter(pk=period.pk).delete()
+
+
+def test_demo_closes_last_month_once(month_world, users):
+    import io
+
+    from apps.usage.closing import demo
+
+    out = io.StringIO()
+    demo.seed(stdout=out)
+    period = selectors.close_in_force(month=month_world.month)
+    assert period is not None and period.closed_by == users["finance"] and period.statements_count == 2
+    demo.seed(stdout=out)
+    assert ClosedPeriod.objects.count() == 1 and "skipped" in out.getvalue()
