@@ -61,7 +61,7 @@ class FrozenLine(models.Model):
     position = models.PositiveIntegerField()
     line_id = models.CharField(max_length=200)
     kind = models.CharField(max_length=20)
-    description = models.CharField(max_length=300)
+    description = models.TextField()
     meter = models.CharField(max_length=100, blank=True)
     quantity = DecimalField(null=True, blank=True)
     included = DecimalField(null=True, blank=True)
@@ -71,7 +71,7 @@ class FrozenLine(models.Model):
     credits = DecimalField(null=True, blank=True)
     amount = DecimalField()
     currency = models.CharField(max_length=10)
-    reference = models.CharField(max_length=100, blank=True)
+    reference = models.CharField(max_length=200, blank=True)
 
     class Meta:
         db_table = "usage_frozen_line"

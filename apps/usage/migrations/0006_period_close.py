@@ -57,7 +57,7 @@ class Migration(migrations.Migration):
                 ('position', models.PositiveIntegerField()),
                 ('line_id', models.CharField(max_length=200)),
                 ('kind', models.CharField(max_length=20)),
-                ('description', models.CharField(max_length=300)),
+                ('description', models.TextField()),
                 ('meter', models.CharField(blank=True, max_length=100)),
                 ('quantity', models.DecimalField(blank=True, decimal_places=12, max_digits=30, null=True)),
                 ('included', models.DecimalField(blank=True, decimal_places=12, max_digits=30, null=True)),
@@ -67,7 +67,7 @@ class Migration(migrations.Migration):
                 ('credits', models.DecimalField(blank=True, decimal_places=12, max_digits=30, null=True)),
                 ('amount', models.DecimalField(decimal_places=12, max_digits=30)),
                 ('currency', models.CharField(max_length=10)),
-                ('reference', models.CharField(blank=True, max_length=100)),
+                ('reference', models.CharField(blank=True, max_length=200)),
                 ('statement', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='lines', to='usage.frozenstatement')),
             ],
             options={

@@ -28,6 +28,8 @@ def test_statement_lines_base_fee_usage_purchases_and_credits_applied(month_worl
     acme, beta = sts["acme"], sts["beta"]
     # base fee of the period that starts on the 15th, rounded once half up; usage billed in arrears (postpaid)
     assert [(ln.kind, ln.amount) for ln in acme.lines] == [("base_fee", D("100.00")), ("usage", D("20.01"))]
+    # anchor day 15: the month bills the one billing period that starts in it (on the 15th), not two
+    assert acme.lines[0].line_id == f"{month_label(m.month)}:acme:base_fee:{m.month.replace(day=15).isoformat()}"
     usage = acme.lines[1]
     assert (usage.quantity, usage.overage, usage.unit_price) == (D(1334), D(1334), D("0.015"))
     assert acme.amount_due == D("120.01") and acme.currency == "USD"
