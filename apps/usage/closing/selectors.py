@@ -24,6 +24,7 @@ from .statements import (
     build_statement,
     month_label,
     next_month,
+    period_hash,
     previous_month,
     usage_by_meter_in_month,
 )
@@ -142,6 +143,14 @@ def live_statements(*, month: date, customer=None) -> list[PeriodStatement]:
         if st.lines:
             result.append(st)
     return sorted(result, key=lambda s: s.customer_external_id)
+
+
+def frozen_intact(*, period: ClosedPeriod) -> bool:
+    """Whether the stored lines still hash to what was frozen, statement by statement and for the whole month."""
+    frozen = frozen_statements(period=period)
+    return all(st.content_hash == h for st, h in frozen) and period_hash([st for st, _ in frozen]) == (
+        period.content_hash
+    )
 
 
 def period_statements(*, month: date) -> list[PeriodStatement]:

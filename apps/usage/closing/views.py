@@ -84,6 +84,7 @@ def period_detail(request, month: str):
             "comment_form": CommentForm(),
             "own_request": pending is not None and pending.requested_by_id == request.user.pk,
             "adjustments_land": selectors.adjustment_month(selectors.closes_in_force()) == m,
+            "intact": selectors.frozen_intact(period=row.close) if row.close else None,
         },
     )
 

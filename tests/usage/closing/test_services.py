@@ -53,6 +53,7 @@ def test_close_freezes_statements_under_a_hash_and_is_recorded(month_world, acto
         assert st.content_hash == stored_hash == live[st.customer_external_id].content_hash
         assert st.amount_due == live[st.customer_external_id].amount_due
     assert period.statements_count == 2 and len(period.content_hash) == 64
+    assert selectors.frozen_intact(period=period)
     action = PeriodAction.objects.get(period=period)
     assert (action.action, action.actor.username, action.content_hash) == ("close", "finance", period.content_hash)
 
@@ -182,3 +183,18 @@ def test_demo_closes_last_month_once(month_world, users):
     assert period is not None and period.closed_by == users["finance"] and period.statements_count == 2
     demo.seed(stdout=out)
     assert ClosedPeriod.objects.count() == 1 and "skipped" in out.getvalue()
+
+
+def test_the_hash_check_notices_a_line_changed_behind_the_triggers(month_world, actors):
+    from django.db import connection
+
+    period = services.period_close(month=month_world.month, actor=actors["finance"])
+    assert selectors.frozen_intact(period=period)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")  # as a superuser could: triggers off
+        cursor.execute(
+            "UPDATE usage_frozen_line SET amount = amount + 1 WHERE id = "
+            "(SELECT min(id) FROM usage_frozen_line WHERE kind = 'usage')"
+        )
+        cursor.execute("SET LOCAL session_replication_role = origin")
+    assert not selectors.frozen_intact(period=period)

@@ -41,7 +41,7 @@ def test_finance_closes_then_downloads_stable_exports(month_world, clients):
     response = c.post(f"/usage/periods/{label}/close/", follow=True)
     assert response.status_code == 200 and b"is closed" in response.content
     period = selectors.close_in_force(month=month_world.month)
-    assert period.content_hash.encode() in response.content
+    assert period.content_hash.encode() in response.content and b"Hash verified" in response.content
     first = c.get(f"/usage/periods/{label}/export.csv")
     assert first.status_code == 200 and first["Content-Type"].startswith("text/csv")
     assert first.content == c.get(f"/usage/periods/{label}/export.csv").content
