@@ -33,6 +33,7 @@ class Cap(StrEnum):
     APIKEYS_MANAGE = "apikeys_manage"
     USERS_MANAGE = "users_manage"
     USAGE_INGEST = "usage_ingest"
+    PERIODS_CLOSE = "periods_close"
 
     @property
     def perm(self) -> str:
@@ -54,6 +55,7 @@ CAPABILITY_LABELS: dict[Cap, str] = {
     Cap.APIKEYS_MANAGE: "Create and revoke API keys",
     Cap.USERS_MANAGE: "Manage users and their roles",
     Cap.USAGE_INGEST: "Send usage events (API keys)",
+    Cap.PERIODS_CLOSE: "Close billing periods and approve reopening them",
 }
 
 ROLE_CAPABILITIES: dict[Role, frozenset[Cap]] = {
@@ -75,6 +77,7 @@ ROLE_CAPABILITIES: dict[Role, frozenset[Cap]] = {
             Cap.CUSTOMERS_VIEW,
             Cap.CONTRACTS_EDIT,
             Cap.CREDITS_APPROVE,
+            Cap.PERIODS_CLOSE,
             Cap.USAGE_VIEW,
             Cap.MARGIN_VIEW,
             Cap.ALERTS_VIEW,

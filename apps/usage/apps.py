@@ -32,6 +32,7 @@ class UsageConfig(AppConfig):
             for signal in (post_save, post_delete):
                 signal.connect(lookups.clear, sender=model, dispatch_uid=f"usage.lookups.{model}.{signal}", weak=False)
         nav.register(nav.NavItem("Usage", "usage:overview", (Cap.USAGE_VIEW,), order=200))
+        nav.register(nav.NavItem("Periods", "usage:periods", (Cap.PERIODS_CLOSE,), order=205))
         register_customer_panel(
             CustomerPanel("usage", "Usage this period", "usage:customer-panel", (Cap.USAGE_VIEW,), order=20, wide=True)
         )

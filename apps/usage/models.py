@@ -270,4 +270,6 @@ class DailyAttribution(_Totals):
         ]
 
 
+# Period close (apps/usage/closing) keeps its models in its own package; they belong to this app.
+from .closing.models import ClosedPeriod, FrozenLine, FrozenStatement, PeriodAction, ReopenRequest  # noqa: E402,F401
 from .simulation.models import Simulation, SimulationLine  # noqa: E402,F401 - registered with the usage app

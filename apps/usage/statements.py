@@ -102,10 +102,14 @@ def _not_charged(customer_id: int, start: date, end: date) -> dict[int, Decimal]
 
 
 def _fees(customer_id: int, start: date, end: date) -> list[FeeLine]:
+    return _fees_of(contracts_for_customers(customer_ids=[customer_id]).get(customer_id, []), start, end)
+
+
+def _fees_of(contracts: list, start: date, end: date) -> list[FeeLine]:
     lo = datetime(start.year, start.month, start.day, tzinfo=UTC)
     hi = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)
     fees = []
-    for terms in contracts_for_customers(customer_ids=[customer_id]).get(customer_id, []):
+    for terms in contracts:
         if terms.base_fee <= 0:
             continue
         c_lo = max(lo, terms.starts_at)
@@ -244,3 +248,11 @@ def statement_csv(st: Statement, *, include_cost: bool = False) -> str:
             ]
         )
     return out.getvalue()
+
+
+def fees_starting_in(*, contracts: list, start: date, end: date) -> list[FeeLine]:
+    """The base fees of the billing periods that start in [start, end] (days, inclusive), for one customer's
+    contracts (apps.contracts.selectors.ContractTerms). Each billing period's fee is billed once, in the month its
+    period starts (whatever the anchor day): what a calendar-month statement (apps.usage.closing) charges, so
+    months never bill a period twice."""
+    return [f for f in _fees_of(contracts, start, end) if start <= f.period_start <= end]

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import views
+from .closing import views as closing_views
 from .simulation import views as simulation_views
 
 app_name = "usage"
@@ -15,4 +16,11 @@ urlpatterns = [
     path("customers/<slug:external_id>/statement/", views.statement, name="statement"),
     path("customers/<slug:external_id>/statement.csv", views.statement_csv, name="statement-csv"),
     path("customers/<slug:external_id>/<str:day>/<str:meter>/", views.bucket_why, name="bucket-why"),
+    path("periods/", closing_views.period_list, name="periods"),
+    path("periods/<str:month>/", closing_views.period_detail, name="period-detail"),
+    path("periods/<str:month>/close/", closing_views.period_close, name="period-close"),
+    path("periods/<str:month>/reopen/", closing_views.period_reopen_request, name="period-reopen-request"),
+    path("periods/reopen/<int:pk>/<str:decision>/", closing_views.period_reopen_decide, name="period-reopen-decide"),
+    path("periods/<str:month>/export.<str:fmt>", closing_views.period_export, name="period-export"),
+    path("periods/<str:month>/customers/<slug:external_id>/", closing_views.period_statement, name="period-statement"),
 ]

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from ..closing.api import PeriodExportView
 from . import views
 
 urlpatterns = [
@@ -12,4 +13,5 @@ urlpatterns = [
         name="api-customer-entitlement",
     ),
     path("customers/<slug:external_id>/statement", views.StatementView.as_view(), name="api-customer-statement"),
+    path("periods/<str:month>/export", PeriodExportView.as_view(), name="api-period-export"),
 ]

@@ -1,0 +1,200 @@
+"""Closing a month: invoice-ready statements freeze under a content hash; late usage lands in the next open month
+as adjustments referencing the closed one; reopening takes a second finance approver and a reason."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from apps.core.errors import Conflict, Forbidden, FourEyesViolation, ValidationFailed
+from apps.usage.closing import selectors, services
+from apps.usage.closing.models import ClosedPeriod, FrozenLine, FrozenStatement, PeriodAction
+from apps.usage.closing.statements import month_label, next_month, previous_month
+from tests.usage.builders import D
+
+pytestmark = pytest.mark.django_db
+
+
+def _by_customer(statements):
+    return {s.customer_external_id: s for s in statements}
+
+
+def test_statement_lines_base_fee_usage_purchases_and_credits_applied(month_world):
+    m = month_world
+    sts = _by_customer(selectors.period_statements(month=m.month))
+    acme, beta = sts["acme"], sts["beta"]
+    # base fee of the period that starts on the 15th, rounded once half up; usage billed in arrears (postpaid)
+    assert [(ln.kind, ln.amount) for ln in acme.lines] == [("base_fee", D("100.00")), ("usage", D("20.01"))]
+    # anchor day 15: the month bills the one billing period that starts in it (on the 15th), not two
+    assert acme.lines[0].line_id == f"{month_label(m.month)}:acme:base_fee:{m.month.replace(day=15).isoformat()}"
+    usage = acme.lines[1]
+    assert (usage.quantity, usage.overage, usage.unit_price) == (D(1334), D(1334), D("0.015"))
+    assert acme.amount_due == D("120.01") and acme.currency == "USD"
+    # prepaid: the purchase is billed at its price; credits applied are shown, not billed again
+    kinds = {ln.kind: ln for ln in beta.lines}
+    assert kinds["credit_purchase"].amount == D("12.50") and kinds["credit_purchase"].reference == "PO-7"
+    assert kinds["usage"].amount == 0 and kinds["usage"].credits == D(250)
+    assert kinds["credits_applied"].credits == D(250) and kinds["credits_applied"].amount == 0
+    assert beta.amount_due == D("12.50")
+    ids = [ln.line_id for s in sts.values() for ln in s.lines]
+    assert len(ids) == len(set(ids)) and f"{month_label(m.month)}:acme:usage:llm.tokens" in ids
+
+
+def test_close_freezes_statements_under_a_hash_and_is_recorded(month_world, actors):
+    m = month_world
+    live = _by_customer(selectors.period_statements(month=m.month))
+    period = services.period_close(month=m.month, actor=actors["finance"])
+    frozen = selectors.frozen_statements(period=period)
+    assert [st.customer_external_id for st, _ in frozen] == ["acme", "beta"]
+    for st, stored_hash in frozen:
+        assert st.content_hash == stored_hash == live[st.customer_external_id].content_hash
+        assert st.amount_due == live[st.customer_external_id].amount_due
+    assert period.statements_count == 2 and len(period.content_hash) == 64
+    assert selectors.frozen_intact(period=period)
+    action = PeriodAction.objects.get(period=period)
+    assert (action.action, action.actor.username, action.content_hash) == ("close", "finance", period.content_hash)
+
+
+def test_late_event_lands_in_next_month_and_the_closed_statement_never_changes(month_world, actors):
+    m = month_world
+    period = services.period_close(month=m.month, actor=actors["finance"])
+    before = {st.customer_external_id: h for st, h in selectors.frozen_statements(period=period)}
+    # a late event for the closed month, received in this month
+    m.usage(m.acme, 100, m.at(28), id="late-1", received=m.at(2, month=m.next_month))
+    after = {st.customer_external_id: (st.content_hash, h) for st, h in selectors.frozen_statements(period=period)}
+    assert after == {k: (h, h) for k, h in before.items()}
+    nxt = _by_customer(selectors.period_statements(month=m.next_month))["acme"]
+    (adj,) = nxt.lines_of("adjustment")
+    assert adj.reference == month_label(m.month) and adj.meter == "llm.tokens"
+    assert (adj.quantity, adj.amount) == (D(100), D("1.50"))
+    assert f":adjustment:{month_label(m.month)}:llm.tokens" in adj.line_id
+    # an earlier month carries nothing
+    assert all(not s.lines_of("adjustment") for s in selectors.period_statements(month=previous_month(m.month)))
+
+
+def test_adjustments_are_carried_once_then_only_the_difference(month_world, actors):
+    m = month_world
+    services.period_close(month=m.month, actor=actors["finance"])
+    m.usage(m.acme, 100, m.at(28), id="late-1", received=m.at(1, month=m.next_month))
+    nxt = services.period_close(
+        month=m.next_month, actor=actors["finance"], now=m.at(1, month=m.next_month) + timedelta(days=40)
+    )
+    frozen = _by_customer(st for st, _ in selectors.frozen_statements(period=nxt))
+    assert [ln.amount for ln in frozen["acme"].lines_of("adjustment")] == [D("1.50")]
+    # nothing new: the month after carries no adjustment; a second late event is carried alone
+    following = next_month(nxt.month)
+    assert all(not s.lines_of("adjustment") for s in selectors.period_statements(month=following))
+    m.usage(m.acme, 10, m.at(27), id="late-2", received=m.at(2, month=m.next_month))
+    (adj,) = _by_customer(selectors.period_statements(month=following))["acme"].lines_of("adjustment")
+    assert (adj.quantity, adj.amount, adj.reference) == (D(10), D("0.15"), month_label(m.month))
+
+
+def test_only_finance_closes_only_ended_months_in_order_once(month_world, actors):
+    m = month_world
+    for who in ("owner", "am", "support", "admin"):
+        with pytest.raises(Forbidden):
+            services.period_close(month=m.month, actor=actors[who])
+    with pytest.raises(ValidationFailed) as exc:
+        services.period_close(month=m.next_month, actor=actors["finance"])
+    assert exc.value.code == "period_not_ended"
+    services.period_close(month=m.month, actor=actors["finance"])
+    with pytest.raises(Conflict) as exc:
+        services.period_close(month=m.month, actor=actors["finance2"])
+    assert exc.value.code == "period_closed"
+    with pytest.raises(Conflict) as exc:
+        services.period_close(month=previous_month(m.month), actor=actors["finance"])
+    assert exc.value.code == "close_out_of_order"
+
+
+def test_reopen_needs_a_reason_and_a_second_finance_approver(month_world, actors):
+    m = month_world
+    period = services.period_close(month=m.month, actor=actors["finance"])
+    with pytest.raises(ValidationFailed) as exc:
+        services.period_reopen_request(month=m.month, reason="  ", actor=actors["finance"])
+    assert exc.value.code == "reason_required"
+    with pytest.raises(Forbidden):
+        services.period_reopen_request(month=m.month, reason="wrong price", actor=actors["am"])
+    request = services.period_reopen_request(month=m.month, reason="wrong price", actor=actors["finance"])
+    with pytest.raises(Conflict) as exc:
+        services.period_reopen_request(month=m.month, reason="again", actor=actors["finance2"])
+    assert exc.value.code == "reopen_pending"
+    with pytest.raises(FourEyesViolation):
+        services.period_reopen_approve(request_id=request.pk, actor=actors["finance"])
+    with pytest.raises(Forbidden):
+        services.period_reopen_approve(request_id=request.pk, actor=actors["owner"])
+    assert selectors.close_in_force(month=m.month) is not None
+    services.period_reopen_approve(request_id=request.pk, actor=actors["finance2"], comment="ok")
+    assert selectors.close_in_force(month=m.month) is None
+    period.refresh_from_db()
+    assert period.status == "reopened"
+    # the frozen statements stay as history; closing again freezes new ones
+    assert FrozenStatement.objects.filter(period=period).count() == 2
+    again = services.period_close(month=m.month, actor=actors["finance2"])
+    assert again.pk != period.pk and again.content_hash == period.content_hash
+    log = list(PeriodAction.objects.filter(month=m.month).order_by("at", "id").values_list("action", "actor__username"))
+    assert log == [
+        ("close", "finance"),
+        ("reopen_request", "finance"),
+        ("reopen_approve", "finance2"),
+        ("close", "finance2"),
+    ]
+
+
+def test_decline_keeps_the_period_closed_and_only_the_latest_closed_month_reopens(month_world, actors):
+    m = month_world
+    services.period_close(month=m.month, actor=actors["finance"])
+    request = services.period_reopen_request(month=m.month, reason="typo", actor=actors["finance"])
+    services.period_reopen_decline(request_id=request.pk, actor=actors["finance2"], comment="not needed")
+    assert selectors.close_in_force(month=m.month) is not None
+    with pytest.raises(Conflict) as exc:
+        services.period_reopen_decline(request_id=request.pk, actor=actors["finance2"])
+    assert exc.value.code == "already_decided"
+    services.period_close(
+        month=m.next_month, actor=actors["finance"], now=m.at(1, month=m.next_month) + timedelta(days=40)
+    )
+    with pytest.raises(Conflict) as exc:
+        services.period_reopen_request(month=m.month, reason="late", actor=actors["finance"])
+    assert exc.value.code == "reopen_out_of_order"
+
+
+def test_the_database_refuses_to_change_a_frozen_statement(month_world, actors):
+    m = month_world
+    period = services.period_close(month=m.month, actor=actors["finance"])
+    line = FrozenLine.objects.filter(statement__period=period).first()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        FrozenLine.objects.filter(pk=line.pk).update(amount=Decimal("0"))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        FrozenStatement.objects.filter(period=period).delete()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ClosedPeriod.objects.filter(pk=period.pk).delete()
+
+
+def test_demo_closes_last_month_once(month_world, users):
+    import io
+
+    from apps.usage.closing import demo
+
+    out = io.StringIO()
+    demo.seed(stdout=out)
+    period = selectors.close_in_force(month=month_world.month)
+    assert period is not None and period.closed_by == users["finance"] and period.statements_count == 2
+    demo.seed(stdout=out)
+    assert ClosedPeriod.objects.count() == 1 and "skipped" in out.getvalue()
+
+
+def test_the_hash_check_notices_a_line_changed_behind_the_triggers(month_world, actors):
+    from django.db import connection
+
+    period = services.period_close(month=month_world.month, actor=actors["finance"])
+    assert selectors.frozen_intact(period=period)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")  # as a superuser could: triggers off
+        cursor.execute(
+            "UPDATE usage_frozen_line SET amount = amount + 1 WHERE id = "
+            "(SELECT min(id) FROM usage_frozen_line WHERE kind = 'usage')"
+        )
+        cursor.execute("SET LOCAL session_replication_role = origin")
+    assert not selectors.frozen_intact(period=period)
