@@ -71,6 +71,15 @@ def period_detail(request, month: str):
         }
         for st in statements
     ]
+    by_currency: dict[str, dict] = {}
+    for t in totals:
+        sums = by_currency.setdefault(
+            t["st"].currency, {"currency": t["st"].currency, "customers": 0, "amount_due": 0, "base_fee": 0}
+        )
+        sums["customers"] += 1
+        for key in ("base_fee", "usage", "purchases", "adjustments"):
+            sums[key] = sums.get(key, 0) + t[key]
+        sums["amount_due"] += t["st"].amount_due
     pending = row.pending_reopen
     return render(
         request,
@@ -78,6 +87,7 @@ def period_detail(request, month: str):
         {
             "row": row,
             "statements": totals,
+            "currency_totals": sorted(by_currency.values(), key=lambda c: c["currency"]),
             "actions": selectors.period_actions(month=m),
             "can_close": user_can(request.user, Cap.PERIODS_CLOSE),
             "reason_form": ReasonForm(),
