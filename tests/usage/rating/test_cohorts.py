@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.catalog import services as catalog
@@ -120,7 +121,7 @@ def test_rerating_honours_cohorts_and_applies_a_protection_added_later(world):
     assert priced(new) == [(1, D(4))]
 
 
-def test_why_this_charge_names_the_rule_and_flags_a_rule_that_changed_since(world):
+def test_why_this_charge_names_the_rule_and_flags_a_rule_that_changed_since(world, clients):
     meter = world.meter("tokens")
     table = world.table()
     v1 = world.version(table, {meter: "1"}, effective_from=ago(days=60))
@@ -132,6 +133,8 @@ def test_why_this_charge_names_the_rule_and_flags_a_rule_that_changed_since(worl
     assert why["version"].pk == v1.pk
     assert why["version_rule"]["rule"] == Rule.GRANDFATHERED and not why["version_rule"]["stale"]
     assert "v2" in why["version_rule"]["explanation"]
+    page = clients["am"].get(reverse("usage:event-why", args=[event.pk])).content.decode()
+    assert 'data-rule="grandfathered"' in page and "grandfathered: the contract started before v2" in page
 
     contract = Contract.objects.get(customer=old)
     v3 = world.version(table, {meter: "4"}, effective_from=ago(days=5), backdated=True)
@@ -145,6 +148,8 @@ def test_why_this_charge_names_the_rule_and_flags_a_rule_that_changed_since(worl
     why = charge_explanation(event_pk=event.pk)
     assert why["version_rule"]["rule"] == Rule.PROTECTED
     assert why["version_rule"]["stale"]  # priced by v1; a re-rate would apply v3
+    page = clients["am"].get(reverse("usage:event-why", args=[event.pk])).content.decode()
+    assert "price protection: v3" in page and "re-rate the range to apply it" in page
 
 
 def test_entitlement_uses_the_contracts_version(world):
