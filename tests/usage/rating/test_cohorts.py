@@ -16,7 +16,7 @@ from apps.contracts.models import Contract
 from apps.core.actors import SYSTEM
 from apps.usage.models import RatedUsage, UsageEvent
 from apps.usage.selectors import charge_explanation, entitlement
-from apps.usage.services import usage_rerate
+from apps.usage.services import usage_rerate, usage_rerate_after_approval
 from tests.usage.builders import D, ago, ingest, rate
 
 pytestmark = pytest.mark.django_db
@@ -175,3 +175,18 @@ def test_a_pending_cohort_change_is_refused_once_submitted(world):
 
     with pytest.raises(InvalidTransition):
         catalog.rate_table_version_set_cohort(version_id=draft.id, cohort=Cohort.NEW_CONTRACTS, actor=world.owner)
+
+
+def test_rerate_after_a_backdated_approval_runs_past_a_later_version_limited_to_a_cohort(world):
+    meter = world.meter("tokens")
+    table = world.table()
+    world.version(table, {meter: "1"}, effective_from=ago(days=60))
+    # a billing period starts between the two events, so re-rating the first one's period leaves the second alone
+    old = world.customer("old", table, anchor_day=ago(days=3).day)
+    ingest([world.event(old, meter, 1, ts) for ts in (ago(days=8), ago(days=2))])
+    rate()
+    world.version(table, {meter: "2"}, effective_from=ago(days=5), backdated=True, cohort=Cohort.NEW_CONTRACTS)
+    v3 = world.version(table, {meter: "3"}, effective_from=ago(days=10), backdated=True)
+    usage_rerate_after_approval(version_id=v3.id, rate_table_id=table.id, effective_from=v3.effective_from)
+    # the old contract is outside v2's cohort, so v3 prices it after v2 took effect too
+    assert [n for n, _ in priced(old)] == [v3.number, v3.number]
