@@ -12,6 +12,8 @@ from django.utils import timezone
 from apps.core.history import HistoricalRecords
 from apps.core.money import DecimalField
 
+from .cohorts import Cohort, cohort_summary
+
 
 class Product(models.Model):
     code = models.SlugField(max_length=60, unique=True)
@@ -131,6 +133,21 @@ class RateTableVersion(models.Model):
     reason = models.TextField(blank=True, help_text="Why this price change (given at submit).")
     backdate_reason = models.TextField(blank=True)
     content_hash = models.CharField(max_length=64, blank=True)
+    cohort = models.CharField(
+        max_length=20,
+        choices=Cohort.choices,
+        default=Cohort.ALL,
+        help_text="Which contracts the version applies to from its effective instant (see catalog.cohorts).",
+    )
+    cohort_customers = models.JSONField(
+        default=list, blank=True, help_text="Chosen cohort: customers' external ids (sorted)."
+    )
+    cohort_segments = models.JSONField(default=list, blank=True, help_text="Chosen cohort: segment codes (sorted).")
+    grandfather_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Contracts outside the cohort move to this version from this instant (empty: at their renewal).",
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     submitted_by = models.ForeignKey(
@@ -164,6 +181,15 @@ class RateTableVersion(models.Model):
     @property
     def is_editable(self) -> bool:
         return self.status in (VersionStatus.DRAFT, VersionStatus.CHANGES_REQUESTED)
+
+    @property
+    def cohort_summary(self) -> str:
+        return cohort_summary(
+            cohort=self.cohort,
+            customers=self.cohort_customers,
+            segments=self.cohort_segments,
+            grandfather_until=self.grandfather_until,
+        )
 
 
 class Rate(models.Model):

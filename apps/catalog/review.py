@@ -70,6 +70,18 @@ class FieldChange:
 
 
 @dataclass(frozen=True)
+class CohortChange:
+    """Who the prices apply to: part of what finance approves (the content hash covers it)."""
+
+    old: str | None  # the replaced version's cohort (None: nothing replaced)
+    new: str
+
+    @property
+    def changed(self) -> bool:
+        return self.old is not None and self.old != self.new
+
+
+@dataclass(frozen=True)
 class DiffRow:
     meter: Meter
     change: str  # added | removed | changed | unchanged
@@ -152,6 +164,7 @@ def version_diff(*, version_id: int) -> dict:
     return {
         "version": version,
         "base": base,
+        "cohort": CohortChange(base.cohort_summary if base else None, version.cohort_summary),
         "rows": rows,
         "changed": sum(1 for r in rows if r.change == "changed"),
         "added": sum(1 for r in rows if r.change == "added"),

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, time
 from decimal import Decimal
 
 from django import forms
 
+from apps.catalog.cohorts import Cohort
 from apps.core.forms import ReasonFormMixin
 
 from .models import Contract, Customer, PriceOverride
+from .selectors import customer_ids_by_external_id
 
 
 def _decimal(label, required=True, initial=None, help_text=""):
@@ -105,14 +108,36 @@ class ContractForm(ReasonFormMixin, forms.Form):
     alert_thresholds = forms.CharField(
         label="Alert thresholds (%)", initial="70, 90, 100", help_text="Of included usage, comma-separated."
     )
+    protected_version = forms.ChoiceField(
+        label="Price protection: version",
+        required=False,
+        help_text="Priced by this approved version of the contract's rate table, whatever is approved later.",
+    )
+    protected_until = forms.DateField(
+        label="Protected until",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Exclusive, 00:00 UTC.",
+    )
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
-    def __init__(self, *args, rate_tables=(), require_reason=False, **kwargs):
+    def __init__(self, *args, rate_tables=(), versions=(), require_reason=False, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["rate_table"].choices = [("", "Choose…")] + [
             (str(t.pk), f"{t.name} ({t.code}, {t.pricing_unit})") for t in rate_tables
         ]
+        self.fields["protected_version"].choices = [("", "None")] + [
+            (str(v.pk), f"{v.rate_table.code} v{v.number} (from {v.effective_from:%Y-%m-%d})") for v in versions
+        ]
         self.fields["change_reason"].required = require_reason
+
+    def clean(self):
+        data = super().clean()
+        if data.get("protected_version") and not data.get("protected_until"):
+            self.add_error("protected_until", "Say until when the price is protected.")
+        if data.get("protected_until") and not data.get("protected_version"):
+            self.add_error("protected_version", "Choose the version that protects the price, or clear the date.")
+        return data
 
     def clean_alert_thresholds(self):
         raw = self.cleaned_data["alert_thresholds"]
@@ -140,6 +165,8 @@ class ContractForm(ReasonFormMixin, forms.Form):
             "billing_anchor_day": d["billing_anchor_day"],
             "alert_thresholds": d["alert_thresholds"],
             "notes": d.get("notes", ""),
+            "protected_version_id": int(d["protected_version"]) if d.get("protected_version") else None,
+            "protected_until": date_to_instant(d.get("protected_until")),
         }
 
 
@@ -211,3 +238,38 @@ class _RowFormSet(forms.BaseFormSet):
 
 AllowanceFormSet = forms.formset_factory(AllowanceRowForm, formset=_RowFormSet, extra=2)
 OverrideFormSet = forms.formset_factory(OverrideRowForm, formset=_RowFormSet, extra=2)
+
+
+class CohortForm(forms.Form):
+    """Who an approved version applies to (catalog stores the choice; contracts knows the customers and segments)."""
+
+    cohort = forms.ChoiceField(label="Applies to", choices=Cohort.choices, widget=forms.RadioSelect, initial=Cohort.ALL)
+    customers = forms.CharField(
+        label="Chosen customers",
+        required=False,
+        help_text="External ids, separated by commas or spaces.",
+        widget=forms.TextInput(attrs={"placeholder": "acme, globex"}),
+    )
+    segments = forms.MultipleChoiceField(
+        label="Chosen segments", required=False, choices=Customer.Segment.choices, widget=forms.CheckboxSelectMultiple
+    )
+    grandfather_until = forms.DateField(
+        label="Others move on",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="00:00 UTC. Empty: contracts outside the cohort keep their version until they renew.",
+    )
+
+    def clean_customers(self) -> list[str]:
+        ids = sorted({p for p in re.split(r"[\s,;]+", self.cleaned_data.get("customers") or "") if p})
+        known = customer_ids_by_external_id(ids)
+        unknown = [i for i in ids if i not in known]
+        if unknown:
+            raise forms.ValidationError(f"No customer with external id {', '.join(unknown)}.")
+        return ids
+
+    def clean(self):
+        data = super().clean()
+        if data.get("cohort") == Cohort.CHOSEN and not data.get("customers") and not data.get("segments"):
+            self.add_error("customers", "Choose at least one customer or segment.")
+        return data

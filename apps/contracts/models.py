@@ -61,6 +61,8 @@ CONTRACT_TERM_FIELDS = (
     "alert_thresholds",
     "billing_anchor_day",
     "notes",
+    "protected_version_id",
+    "protected_until",
 )
 
 
@@ -91,6 +93,12 @@ class Contract(models.Model):
     )
     billing_anchor_day = models.PositiveSmallIntegerField(default=1, help_text="Day of month periods start (1-31).")
     notes = models.TextField(blank=True)
+    # Price protection: priced by this approved version of the table until protected_until (exclusive), whatever
+    # is approved later (see apps.catalog.cohorts).
+    protected_version = models.ForeignKey(
+        "catalog.RateTableVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    protected_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 

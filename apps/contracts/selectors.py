@@ -11,8 +11,15 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import Http404
 
+from apps.catalog.cohorts import ContractFacts, VersionChoice
 from apps.catalog.pricing import priced_in_credits
-from apps.catalog.selectors import meters_by_ids, rate_table_codes_by_ids
+from apps.catalog.selectors import (
+    meters_by_ids,
+    rate_table_codes_by_ids,
+    rate_table_version_choice,
+    rate_table_versions_approved,
+    version_choice,
+)
 from apps.core.money import decimal_str
 from apps.core.roles import Role
 from apps.core.selectors import usernames_by_ids
@@ -51,6 +58,21 @@ class ContractTerms:
     overrides: dict[int, OverrideTerms] = field(default_factory=dict)  # meter_id -> override
     rate_table_code: str = ""
     pricing_unit: str = ""
+    customer_external_id: str = ""
+    segment: str = ""
+    protected_version_id: int | None = None
+    protected_until: datetime | None = None
+
+    @property
+    def facts(self) -> ContractFacts:
+        """What choosing its version needs (cohorts, grandfathering, price protection: apps.catalog.cohorts)."""
+        return ContractFacts(
+            customer=self.customer_external_id,
+            segment=self.segment,
+            starts_at=self.starts_at,
+            protected_version_id=self.protected_version_id,
+            protected_until=self.protected_until,
+        )
 
     def period(self, at: datetime) -> tuple[datetime, datetime]:
         """The billing period containing `at` under this contract's anchor (the calendar period, unclipped)."""
@@ -96,7 +118,7 @@ def _in_force_q(at: datetime, prefix: str = "") -> Q:
 
 
 def _terms_queryset() -> QuerySet[Contract]:
-    return Contract.objects.select_related("rate_table").prefetch_related(
+    return Contract.objects.select_related("rate_table", "customer").prefetch_related(
         Prefetch("allowances", queryset=IncludedAllowance.objects.order_by("meter_id")),
         Prefetch("overrides", queryset=PriceOverride.objects.order_by("meter_id")),
     )
@@ -127,6 +149,10 @@ def contract_terms_from(contract: Contract) -> ContractTerms:
         },
         rate_table_code=contract.rate_table.code,
         pricing_unit=contract.rate_table.pricing_unit,
+        customer_external_id=contract.customer.external_id,
+        segment=contract.customer.segment,
+        protected_version_id=contract.protected_version_id,
+        protected_until=contract.protected_until,
     )
 
 
@@ -188,6 +214,23 @@ def contracts_for_customers(*, customer_ids: Iterable[int]) -> dict[int, list[Co
     for contract in _terms_queryset().filter(customer_id__in=ids).order_by("customer_id", "starts_at"):
         result[contract.customer_id].append(contract_terms_from(contract))
     return result
+
+
+def contract_version_choice(*, terms: ContractTerms, at: datetime) -> VersionChoice | None:
+    """The approved version pricing the contract at `at` and the rule that picked it (cohort, grandfathering,
+    price protection): the same choice rating makes."""
+    return rate_table_version_choice(rate_table_id=terms.rate_table_id, contract=terms.facts, at=at)
+
+
+def contracts_priced_by_version(*, rate_table_id: int, at: datetime) -> dict[int, int]:
+    """version id -> how many contracts in force at `at` on the table it prices (the rating engine's choice)."""
+    versions = rate_table_versions_approved(rate_table_ids=[rate_table_id]).get(rate_table_id, [])
+    counts: dict[int, int] = {}
+    for contract in _terms_queryset().filter(_in_force_q(at), rate_table_id=rate_table_id):
+        choice = version_choice(versions, contract_terms_from(contract).facts, at)
+        if choice is not None:
+            counts[choice.version.id] = counts.get(choice.version.id, 0) + 1
+    return counts
 
 
 # --- pages ------------------------------------------------------------------------------------------------
@@ -268,7 +311,7 @@ def customer_contracts(*, customer_id: int) -> list[Contract]:
 
 def contract_get(*, customer_id: int, contract_id: int) -> Contract | None:
     return (
-        Contract.objects.select_related("rate_table", "customer")
+        Contract.objects.select_related("rate_table", "customer", "protected_version")
         .prefetch_related(
             Prefetch("allowances", queryset=IncludedAllowance.objects.select_related("meter").order_by("meter__code")),
             Prefetch("overrides", queryset=PriceOverride.objects.select_related("meter").order_by("meter__code")),

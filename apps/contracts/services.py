@@ -14,7 +14,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import Q
 
-from apps.catalog.selectors import meters_by_ids, rate_table_exists
+from apps.catalog.selectors import approved_version_of_table, meters_by_ids, rate_table_exists
 from apps.core.actors import Actor
 from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.history import stamp_history
@@ -205,7 +205,37 @@ def _clean_terms(terms: dict) -> dict:
     clean["billing_anchor_day"] = anchor
     clean["alert_thresholds"] = _validate_thresholds(clean.get("alert_thresholds", [70, 90, 100]))
     clean["notes"] = (clean.get("notes") or "").strip()
+    _clean_protection(clean)
     return clean
+
+
+def _clean_protection(clean: dict) -> None:
+    """Price protection: an approved version of the contract's own rate table, until an instant (both or neither)."""
+    version_id, until = clean.get("protected_version_id"), clean.get("protected_until")
+    if version_id in ("", None):
+        if until is not None:
+            raise ValidationFailed(
+                "Choose the version that protects the price, or clear the date.", field="protected_version"
+            )
+        clean["protected_version_id"], clean["protected_until"] = None, None
+        return
+    try:
+        version_id = int(version_id)
+    except (TypeError, ValueError):
+        raise ValidationFailed("Choose an approved version.", field="protected_version") from None
+    if not approved_version_of_table(version_id=version_id, rate_table_id=clean["rate_table_id"]):
+        raise ValidationFailed(
+            "Price protection names an approved version of the contract's own rate table.",
+            field="protected_version",
+            code="protected_version_invalid",
+        )
+    if until is None:
+        raise ValidationFailed("Say until when the price is protected.", field="protected_until")
+    if until.tzinfo is None or until.utcoffset() is None:
+        raise ValidationFailed("Dates must carry a time zone.", field="protected_until")
+    if until <= clean["starts_at"]:
+        raise ValidationFailed("The protection must end after the contract starts.", field="protected_until")
+    clean["protected_version_id"], clean["protected_until"] = version_id, until
 
 
 def _sync_children(
@@ -288,6 +318,8 @@ def contract_create(
     alert_thresholds=(70, 90, 100),
     billing_anchor_day: int = 1,
     notes: str = "",
+    protected_version_id: int | None = None,
+    protected_until: datetime | None = None,
     allowances: Mapping[int, Decimal] | None = None,
     overrides: Mapping[int, OverrideTerms] | None = None,
     actor: Actor,
@@ -311,6 +343,8 @@ def contract_create(
             alert_thresholds=alert_thresholds,
             billing_anchor_day=billing_anchor_day,
             notes=notes,
+            protected_version_id=protected_version_id,
+            protected_until=protected_until,
         )
     )
     _check_no_overlap(customer_id=customer.pk, starts_at=terms["starts_at"], ends_at=terms["ends_at"], exclude_id=None)

@@ -8,6 +8,12 @@ urlpatterns = [
     path("", views.customer_list, name="customer-list"),
     path("new/", views.customer_create, name="customer-create"),
     path("panels/my-accounts/", views.my_accounts_panel, name="my-accounts-panel"),
+    path("panels/versions/<int:version_id>/cohort/", views.version_cohort_panel, name="version-cohort-panel"),
+    path(
+        "panels/rate-tables/<int:rate_table_id>/contracts-priced/",
+        views.rate_table_version_counts_panel,
+        name="version-counts-panel",
+    ),
     path("<slug:external_id>/", views.customer_detail, name="customer-detail"),
     path("<slug:external_id>/edit/", views.customer_edit, name="customer-edit"),
     path("<slug:external_id>/contracts/", views.customer_contracts, name="customer-contracts"),

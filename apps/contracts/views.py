@@ -1,12 +1,20 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from apps.catalog.selectors import meters_active, rate_table_choices
+from apps.catalog import services as catalog_services
+from apps.catalog.selectors import (
+    approved_version_choices,
+    approved_versions,
+    meters_active,
+    rate_table_choices,
+    version_get,
+)
 from apps.core.actors import Actor
 from apps.core.errors import DomainError, add_domain_error_to_form
 from apps.core.htmx import is_partial, render_form, render_page_or_partial
@@ -16,7 +24,15 @@ from apps.core.permissions import capability_required, user_can
 from apps.core.roles import Cap
 
 from . import selectors, services
-from .forms import AllowanceFormSet, ContractForm, CustomerFilterForm, CustomerForm, OverrideFormSet
+from .forms import (
+    AllowanceFormSet,
+    CohortForm,
+    ContractForm,
+    CustomerFilterForm,
+    CustomerForm,
+    OverrideFormSet,
+    date_to_instant,
+)
 from .panels import customer_panels
 from .selectors import OverrideTerms
 
@@ -91,6 +107,7 @@ def customer_detail(request, external_id: str):
         "contract": contract,
         "terms": terms,
         "period": terms.period(now) if terms else None,
+        "pricing": selectors.contract_version_choice(terms=terms, at=now) if terms else None,
         "upcoming": upcoming[-1:] if upcoming else [],
         "panels": panels,
     }
@@ -211,6 +228,8 @@ def _contract_form_view(request, customer, contract=None):
             "billing_anchor_day": contract.billing_anchor_day,
             "alert_thresholds": ", ".join(str(t) for t in contract.alert_thresholds or []),
             "notes": contract.notes,
+            "protected_version": str(contract.protected_version_id or ""),
+            "protected_until": contract.protected_until.date() if contract.protected_until else None,
         }
         allowance_initial = [
             {"meter": str(a.meter_id), "quantity": decimal_str(a.quantity)} for a in contract.allowances.all()
@@ -226,7 +245,10 @@ def _contract_form_view(request, customer, contract=None):
             for o in contract.overrides.all()
         ]
     data = request.POST if request.method == "POST" else None
-    form = ContractForm(data, initial=initial, rate_tables=rate_tables, require_reason=contract is not None)
+    versions = approved_version_choices(rate_table_ids=[t.pk for t in rate_tables])
+    form = ContractForm(
+        data, initial=initial, rate_tables=rate_tables, versions=versions, require_reason=contract is not None
+    )
     allowance_fs = AllowanceFormSet(data, initial=allowance_initial, prefix="allowance", meters=meters)
     override_fs = OverrideFormSet(data, initial=override_initial, prefix="override", meters=meters)
     if request.method == "POST" and form.is_valid() and allowance_fs.is_valid() and override_fs.is_valid():
@@ -318,3 +340,65 @@ def my_accounts_panel(request):
         "contracts/_my_accounts_panel.html",
         {"rows": rows, "mine": mine, "total": qs.count(), "partial": is_partial(request)},
     )
+
+
+# --- panels on catalog pages (catalog cannot read contracts: it lazy-loads these) --------------------------
+
+
+def _cohort_panel(request, version, form=None, saved=False, status=200):
+    can_edit = version.is_editable and user_can(request.user, Cap.CATALOG_EDIT)
+    if form is None and can_edit:
+        form = CohortForm(
+            initial={
+                "cohort": version.cohort,
+                "customers": ", ".join(version.cohort_customers or []),
+                "segments": list(version.cohort_segments or []),
+                "grandfather_until": version.grandfather_until.date() if version.grandfather_until else None,
+            }
+        )
+    context = {"version": version, "form": form, "can_edit": can_edit, "saved": saved}
+    return render(request, "contracts/_cohort_panel.html", context, status=status)
+
+
+@capability_required(Cap.CATALOG_VIEW)
+def version_cohort_panel(request, version_id: int):
+    """The draft editor's "who gets the new prices" panel: a version's cohort, editable while it is a draft."""
+    version = version_get(version_id=version_id)
+    if version is None:
+        raise Http404("No such version.")
+    if request.method != "POST":
+        return _cohort_panel(request, version)
+    if not user_can(request.user, Cap.CATALOG_EDIT):
+        raise PermissionDenied
+    form = CohortForm(request.POST)
+    if not form.is_valid():
+        return _cohort_panel(request, version, form)
+    d = form.cleaned_data
+    try:
+        version = catalog_services.rate_table_version_set_cohort(
+            version_id=version.pk,
+            cohort=d["cohort"],
+            customers=d["customers"],
+            segments=d["segments"],
+            grandfather_until=date_to_instant(d.get("grandfather_until")),
+            actor=Actor.from_request(request),
+        )
+    except DomainError as exc:
+        if exc.field == "cohort_customers":
+            exc.field = "customers"
+        add_domain_error_to_form(form, exc)
+        return _cohort_panel(request, version, form)
+    response = _cohort_panel(request, version_get(version_id=version.pk), saved=True)
+    response["HX-Trigger"] = "rates-changed"  # the diff and the simulation panel refresh themselves
+    return response
+
+
+@capability_required(Cap.CATALOG_VIEW)
+def rate_table_version_counts_panel(request, rate_table_id: int):
+    """The rate table page's "contracts priced now" panel: per approved version, the contracts in force it prices
+    now (the rating engine's choice: cohorts, grandfathering, price protection)."""
+    now = timezone.now()
+    counts = selectors.contracts_priced_by_version(rate_table_id=rate_table_id, at=now)
+    versions = approved_versions(rate_table_id=rate_table_id)
+    rows = [{"version": v, "contracts": counts.get(v.pk, 0)} for v in reversed(versions)]
+    return render(request, "contracts/_version_counts_panel.html", {"rows": rows, "at": now})

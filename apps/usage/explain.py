@@ -9,7 +9,8 @@ from decimal import Decimal
 
 from django.db.models import Count, Sum
 
-from apps.catalog.selectors import version_decisions, version_get, version_rate_rows
+from apps.catalog.selectors import rate_table_version_choice, version_decisions, version_get, version_rate_rows
+from apps.contracts.selectors import contract_in_force
 from apps.core.errors import NotFound
 from apps.core.money import ZERO
 
@@ -30,6 +31,24 @@ def _rate_row(version_id: int, meter_id: int):
         if row.rate.meter_id == meter_id:
             return row
     return None
+
+
+def _version_rule(customer_id: int, at, priced_version_id: int) -> dict | None:
+    """Which rule picks the version for the event's contract at its timestamp (cohort, grandfathering, price
+    protection), by the same choice rating makes; `stale` when that choice is not the version that priced the
+    record (the contract or the versions changed since: a re-rate of the range would apply it)."""
+    terms = contract_in_force(customer_id=customer_id, at=at)
+    if terms is None:
+        return None
+    choice = rate_table_version_choice(rate_table_id=terms.rate_table_id, contract=terms.facts, at=at)
+    if choice is None:
+        return None
+    return {
+        "rule": choice.rule,
+        "explanation": choice.explanation,
+        "number": choice.version.number,
+        "stale": choice.version.id != priced_version_id,
+    }
 
 
 def _grants(allocations: list[dict]) -> list[dict]:
@@ -67,6 +86,7 @@ def charge_explanation(*, event_pk: int) -> dict:
     if current is not None:
         context.update(_version_info(current.rate_version_id, versions))
         context["rate_row"] = _rate_row(current.rate_version_id, current.meter_id)
+        context["version_rule"] = _version_rule(event.customer_id, event.timestamp, current.rate_version_id)
         context["grants"] = _grants(current.allocations)
         context["position_end"] = current.prior_quantity + current.quantity
         period_end = (

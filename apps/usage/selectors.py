@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from apps.catalog.selectors import (
     meters_by_code,
-    rate_table_version_in_force,
+    rate_table_version_choice,
 )
 from apps.contracts.selectors import contract_in_force, customer_get, customer_ids_by_external_id
 from apps.core.errors import NotFound, ValidationFailed
@@ -289,7 +289,8 @@ def entitlement(*, customer_id: int, meter_id: int, at: datetime | None = None) 
         overage_cap=cap,
     )
 
-    version = rate_table_version_in_force(rate_table_id=terms.rate_table_id, at=at)
+    choice = rate_table_version_choice(rate_table_id=terms.rate_table_id, contract=terms.facts, at=at)
+    version = choice.version if choice else None
     if version is None or meter_id not in version.rates:
         return Entitlement(False, "not_in_rate_table", **common)
     if included_remaining > 0:

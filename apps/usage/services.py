@@ -28,6 +28,7 @@ from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.catalog.cohorts import Cohort
 from apps.catalog.selectors import rate_table_versions_approved
 from apps.core.actors import SYSTEM, Actor
 from apps.core.errors import DomainError, ValidationFailed
@@ -385,13 +386,15 @@ def usage_rerate_after_approval(
     *, version_id: int, rate_table_id: int, effective_from: datetime, actor: Actor = SYSTEM
 ) -> RerateSummary | None:
     """A backdated version was approved: re-rate from its effective instant until the next approved version of
-    the table takes over (or now)."""
+    the table that applies to all contracts takes over (or now). A later version limited to a cohort leaves the
+    contracts outside it on the earlier versions, this one included (apps.catalog.cohorts), so it does not end
+    the range."""
     now = timezone.now()
     if effective_from >= now:
         return None
     end = now + timedelta(minutes=10)  # events may be a few minutes ahead of the clock
     for version in rate_table_versions_approved(rate_table_ids=[rate_table_id]).get(rate_table_id, []):
-        if version.effective_from > effective_from:
+        if version.effective_from > effective_from and version.cohort == Cohort.ALL:
             end = min(end, version.effective_from)
             break
     return usage_rerate(

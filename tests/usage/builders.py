@@ -102,11 +102,32 @@ class World:
                 tiers = [TierSpec(None if up is None else D(up), D(price), D(fee)) for up, price, fee in spec["tiers"]]
                 catalog.rate_tiers_set(rate_id=rate.id, tiers=tiers, actor=self.owner)
 
-    def version(self, table: RateTable, rates: dict, *, effective_from: datetime, backdated: bool = False):
+    def version(
+        self,
+        table: RateTable,
+        rates: dict,
+        *,
+        effective_from: datetime,
+        backdated: bool = False,
+        cohort: str | None = None,
+        cohort_customers=(),
+        cohort_segments=(),
+        grandfather_until: datetime | None = None,
+    ):
         """rates: {meter: "0.5"} per unit, or {meter: {"model": "graduated", "tiers": [(up_to, price, fee)],
-        "per": "1000", "free": "0", "price": "0"}}. Approved at effective_from - 1s unless backdated."""
+        "per": "1000", "free": "0", "price": "0"}}. Approved at effective_from - 1s unless backdated. `cohort` (and
+        its customers, segments, grandfather_until) limits who it applies to (apps.catalog.cohorts)."""
         draft = catalog.rate_table_version_create_draft(rate_table_id=table.id, actor=self.owner)
         self.set_rates(draft, rates)
+        if cohort is not None:
+            catalog.rate_table_version_set_cohort(
+                version_id=draft.id,
+                cohort=cohort,
+                customers=cohort_customers,
+                segments=cohort_segments,
+                grandfather_until=grandfather_until,
+                actor=self.owner,
+            )
         now = timezone.now()
         submit_now = now if backdated else min(now, effective_from - timedelta(seconds=2))
         version = catalog.rate_table_version_submit(
@@ -141,8 +162,13 @@ class World:
         anchor_day: int = 1,
         credits: str | None = None,
         price_per_credit: str = "1",
+        segment: str = "smb",
+        protected_version=None,
+        protected_until: datetime | None = None,
     ):
-        customer = contracts.customer_create(external_id=external_id, name=external_id.title(), actor=self.owner)
+        customer = contracts.customer_create(
+            external_id=external_id, name=external_id.title(), segment=segment, actor=self.owner
+        )
         self.contract(
             customer,
             table,
@@ -155,6 +181,8 @@ class World:
             starts_at=starts_at,
             ends_at=ends_at,
             anchor_day=anchor_day,
+            protected_version=protected_version,
+            protected_until=protected_until,
         )
         if credits is not None:
             self.grant(customer, credits, price_per_credit=price_per_credit)
@@ -174,6 +202,8 @@ class World:
         starts_at=None,
         ends_at=None,
         anchor_day=1,
+        protected_version=None,
+        protected_until=None,
     ):
         return contracts.contract_create(
             customer_id=customer.pk,
@@ -187,6 +217,8 @@ class World:
             billing_anchor_day=anchor_day,
             allowances={m.id: D(q) for m, q in (allowances or {}).items()},
             overrides={m.id: _override(*spec) for m, spec in (overrides or {}).items()},
+            protected_version_id=protected_version.id if protected_version is not None else None,
+            protected_until=protected_until,
             actor=self.finance,
         )
 

@@ -24,6 +24,12 @@ class VersionSerializer(serializers.Serializer):
     content_hash = serializers.CharField()
     approved_by = serializers.CharField(source="decided_by.username", default=None, allow_null=True)
     approved_at = serializers.DateTimeField(source="decided_at")
+    cohort = serializers.CharField(help_text="Who it applies to: all, new_contracts or chosen (apps.catalog.cohorts).")
+    cohort_customers = serializers.ListField(child=serializers.CharField(), help_text="Chosen customers' ids.")
+    cohort_segments = serializers.ListField(child=serializers.CharField(), help_text="Chosen segments.")
+    grandfather_until = serializers.DateTimeField(
+        allow_null=True, help_text="Contracts outside the cohort move to it from then (null: at their renewal)."
+    )
     rates = RateSerializer(many=True, source="rates.all")
 
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from apps.core.money import decimal_str, margin_percent
 
+from ..cohorts import Cohort
 from ..models import (
     Meter,
     Rate,
@@ -184,9 +185,27 @@ def version_rates_canonical(*, version_id: int) -> list[dict]:
     return rates
 
 
+def version_cohort_canonical(version: RateTableVersion) -> dict | None:
+    """The version's cohort in a canonical form, or None for the default (all contracts, no grandfathering date), so
+    hashes of versions made before cohorts existed are unchanged."""
+    if version.cohort == Cohort.ALL and version.grandfather_until is None:
+        return None
+    chosen = version.cohort == Cohort.CHOSEN
+    return {
+        "cohort": version.cohort,
+        "customers": sorted(version.cohort_customers or ()) if chosen else [],
+        "segments": sorted(version.cohort_segments or ()) if chosen else [],
+        "grandfather_until": version.grandfather_until.isoformat() if version.grandfather_until else None,
+    }
+
+
 def version_pricing_hash(*, version_id: int) -> str:
-    """SHA-256 over what prices usage in a version, without its effective instant: its rates (and, once versions
-    carry one, the cohort they apply to). A simulation is fresh while this is unchanged: it chooses its own range,
-    so moving the effective date does not make it stale, while editing any price does."""
-    payload = {"rates": version_rates_canonical(version_id=version_id)}
+    """SHA-256 over what prices usage in a version, without its effective instant: its rates and the cohort they
+    apply to. A simulation is fresh while this is unchanged: it chooses its own range, so moving the effective date
+    does not make it stale, while editing any price or the cohort does."""
+    payload: dict = {"rates": version_rates_canonical(version_id=version_id)}
+    version = RateTableVersion.objects.filter(pk=version_id).first()
+    cohort = version_cohort_canonical(version) if version else None
+    if cohort is not None:
+        payload["cohort"] = cohort
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

@@ -9,6 +9,7 @@ from datetime import datetime
 from django.db.models import Count, Prefetch
 from django.utils import timezone
 
+from ..cohorts import Cohort, ContractFacts, VersionChoice, version_for_contract
 from ..models import (
     Rate,
     RateTable,
@@ -26,6 +27,10 @@ class VersionSpec:
     rate_table_id: int
     effective_from: datetime
     rates: dict[int, RateSpec] = field(default_factory=dict)  # meter_id -> RateSpec
+    cohort: str = Cohort.ALL  # which contracts it applies to (see catalog.cohorts)
+    cohort_customers: frozenset[str] = frozenset()
+    cohort_segments: frozenset[str] = frozenset()
+    grandfather_until: datetime | None = None
 
 
 def rate_spec_from(rate: Rate) -> RateSpec:
@@ -56,6 +61,10 @@ def _version_spec(version: RateTableVersion) -> VersionSpec:
         rate_table_id=version.rate_table_id,
         effective_from=version.effective_from,
         rates={r.meter_id: rate_spec_from(r) for r in version.rates.all()},
+        cohort=version.cohort,
+        cohort_customers=frozenset(version.cohort_customers or ()),
+        cohort_segments=frozenset(version.cohort_segments or ()),
+        grandfather_until=version.grandfather_until,
     )
 
 
@@ -107,6 +116,39 @@ def version_for_instant(versions: list[VersionSpec], at: datetime) -> VersionSpe
     """Pick from a sorted list (see rate_table_versions_approved) the version in force at `at`."""
     index = bisect_right([v.effective_from for v in versions], at)
     return versions[index - 1] if index else None
+
+
+def version_choice(versions: list[VersionSpec], contract: ContractFacts, at: datetime) -> VersionChoice | None:
+    """The version pricing a contract at `at` and the rule that picked it (cohorts, grandfathering, price
+    protection): catalog.cohorts.version_for_contract over a sorted list (see rate_table_versions_approved)."""
+    return version_for_contract(versions, contract, at)
+
+
+def version_for_contract_at(versions: list[VersionSpec], contract: ContractFacts, at: datetime) -> VersionSpec | None:
+    choice = version_for_contract(versions, contract, at)
+    return choice.version if choice else None  # type: ignore[return-value]
+
+
+def rate_table_version_choice(*, rate_table_id: int, contract: ContractFacts, at: datetime) -> VersionChoice | None:
+    """One contract, one instant (entitlement checks, explanations): the approved versions read once."""
+    versions = rate_table_versions_approved(rate_table_ids=[rate_table_id]).get(rate_table_id, [])
+    return version_for_contract(versions, contract, at)
+
+
+def approved_version_of_table(*, version_id: int, rate_table_id: int) -> bool:
+    """Whether a version is an approved version of the table (what price protection may name)."""
+    return RateTableVersion.objects.filter(
+        pk=version_id, rate_table_id=rate_table_id, status=VersionStatus.APPROVED
+    ).exists()
+
+
+def approved_version_choices(*, rate_table_ids) -> list[RateTableVersion]:
+    """Approved versions of the tables, by table and number (for choosing a protected version in a form)."""
+    return list(
+        RateTableVersion.objects.filter(rate_table_id__in=list(rate_table_ids), status=VersionStatus.APPROVED)
+        .select_related("rate_table")
+        .order_by("rate_table__name", "number")
+    )
 
 
 # ---- version status as seen at an instant -------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.db import transaction
@@ -15,6 +17,7 @@ from apps.core.errors import Conflict, Forbidden, FourEyesViolation, InvalidTran
 from apps.core.permissions import user_can
 from apps.core.roles import Cap
 
+from ..cohorts import Cohort
 from ..models import (
     ApprovalDecision,
     Rate,
@@ -24,7 +27,7 @@ from ..models import (
     VersionContributor,
 )
 from ..pricing import TIERED_MODELS, PricingError, TierSpec, validate_tiers
-from ..selectors import version_contributor_ids, version_rates_canonical
+from ..selectors import version_cohort_canonical, version_contributor_ids, version_rates_canonical
 from ..signals import rate_table_version_approved
 from .common import EDITABLE, OPEN, S, _require, _save_with_reason
 
@@ -133,12 +136,60 @@ def rate_table_version_create_draft(
 
 
 def version_content_hash(version: RateTableVersion) -> str:
-    """SHA-256 over the version's rates (canonical) and effective instant."""
+    """SHA-256 over the version's rates (canonical), effective instant and cohort (when not the default)."""
     payload = {
         "rates": version_rates_canonical(version_id=version.pk),
         "effective_from": version.effective_from.isoformat() if version.effective_from else None,
     }
+    cohort = version_cohort_canonical(version)
+    if cohort is not None:
+        payload["cohort"] = cohort
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+_SEGMENT_OR_ID = re.compile(r"^[-a-zA-Z0-9_]{1,80}$")
+
+
+@transaction.atomic
+def rate_table_version_set_cohort(
+    *,
+    version_id: int,
+    cohort: str,
+    customers: Iterable[str] = (),
+    segments: Iterable[str] = (),
+    grandfather_until: datetime | None = None,
+    actor: Actor,
+) -> RateTableVersion:
+    """Set which contracts a draft applies to (see catalog.cohorts). Part of the content: the hash covers it, so
+    finance approves it, and whoever sets it may not decide on the version. Customers are external ids and
+    segments codes (the contracts app, which knows them, checks they exist before calling)."""
+    _require(actor, Cap.CATALOG_EDIT)
+    version = _lock_version(version_id)
+    _require_editable(version)
+    if cohort not in Cohort.values:
+        raise ValidationFailed("Choose who the new prices apply to.", field="cohort", code="invalid_cohort")
+    customers = sorted({str(c).strip() for c in customers if str(c).strip()})
+    segments = sorted({str(s).strip() for s in segments if str(s).strip()})
+    for value in (*customers, *segments):
+        if not _SEGMENT_OR_ID.match(value):
+            raise ValidationFailed(f"{value!r} is not a customer id or segment code.", field="cohort_customers")
+    if cohort == Cohort.CHOSEN and not (customers or segments):
+        raise ValidationFailed(
+            "Choose at least one customer or segment (or apply the version to all contracts).",
+            field="cohort_customers",
+            code="empty_cohort",
+        )
+    if grandfather_until is not None and (grandfather_until.tzinfo is None or grandfather_until.utcoffset() is None):
+        raise ValidationFailed("Dates must carry a time zone.", field="grandfather_until")
+    if cohort == Cohort.ALL:
+        customers, segments, grandfather_until = [], [], None
+    version.cohort = cohort
+    version.cohort_customers = customers if cohort == Cohort.CHOSEN else []
+    version.cohort_segments = segments if cohort == Cohort.CHOSEN else []
+    version.grandfather_until = grandfather_until
+    _save_with_reason(version, f"cohort: {version.cohort_summary}")
+    _record_contributor(version.id, actor)
+    return version
 
 
 def _check_effective_from_free(version: RateTableVersion) -> None:
@@ -195,6 +246,12 @@ def rate_table_version_submit(
                 validate_tiers(tuple(TierSpec(t.up_to, t.unit_price, t.flat_fee) for t in rate.tiers.all()))
             except PricingError as exc:
                 raise ValidationFailed(f"{rate.meter.code}: {exc}", code="invalid_tiers") from None
+    if version.grandfather_until is not None and version.grandfather_until <= effective_from:
+        raise ValidationFailed(
+            "The date grandfathered contracts move is not after the effective date: move it or clear it.",
+            field="effective_from",
+            code="grandfather_before_effective",
+        )
     from_status = version.status
     version.effective_from = effective_from
     _check_effective_from_free(version)

@@ -1,4 +1,5 @@
-"""Step 1, resolve terms: per event, the contract in force at its timestamp, the approved version in force at it,
+"""Step 1, resolve terms: per event, the contract in force at its timestamp, the approved version that prices the contract at it
+(its cohort, grandfathering, price protection),
 the rate for its meter, its billing period (clipped to the contract) and its meter cost."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from apps.catalog.selectors import (
     meter_cost_history,
     meters_by_code,
     rate_table_versions_approved,
-    version_for_instant,
+    version_for_contract_at,
 )
 from apps.contracts.selectors import ContractTerms, contracts_for_customers
 from apps.core.money import ZERO
@@ -53,7 +54,10 @@ class ResolveStep(RunState):
         contract = self._contract_at(event.customer_id, event.timestamp)
         if contract is None:
             return Unrated("no contract in force at the event's timestamp")
-        version = version_for_instant(self.versions.get(contract.rate_table_id, []), event.timestamp)
+        # cohorts, grandfathering and price protection: the one choice (apps.catalog.cohorts)
+        version = version_for_contract_at(
+            self.versions.get(contract.rate_table_id, []), contract.facts, event.timestamp
+        )
         if version is None:
             return Unrated("no approved rate table version in force at the event's timestamp")
         rate = version.rates.get(event.meter_id)

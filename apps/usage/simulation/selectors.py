@@ -156,7 +156,8 @@ def simulation_latest(*, version_id: int) -> Simulation | None:
 
 
 def simulation_is_fresh(simulation: Simulation, *, pricing_hash: str | None = None) -> bool:
-    """Done, and run on the version's prices as they are now (stale once any rate or tier changed since)."""
+    """Done, and run on the version's prices and cohort as they are now (stale once any rate, tier or the cohort
+    changed since)."""
     if simulation.state != Simulation.State.DONE:
         return False
     return simulation.content_hash == (pricing_hash or version_pricing_hash(version_id=simulation.version_id))

@@ -50,6 +50,7 @@ def test_list_active_and_as_of(api, table):
     assert listing["results"][0]["next_version"] == table["v2"].number
     active = api.get("/api/v1/rate-tables/list-usd/active").json()
     assert active["number"] == table["v1"].number and active["rates"][0]["unit_price"] == "0.0011"
+    assert (active["cohort"], active["cohort_customers"], active["grandfather_until"]) == ("all", [], None)
     at = (table["v2"].effective_from).isoformat()
     assert api.get("/api/v1/rate-tables/list-usd/as-of", {"at": at}).json()["number"] == table["v2"].number
     before = (table["t1"] - timedelta(days=1)).date().isoformat()
