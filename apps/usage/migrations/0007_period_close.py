@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('contracts', '0001_initial'),
-        ('usage', '0005_simulation'),
+        ('usage', '0006_rated_references_kept_by_triggers'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
