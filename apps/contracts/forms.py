@@ -7,7 +7,7 @@ from django import forms
 
 from apps.core.forms import ReasonFormMixin
 
-from .models import Contract, Customer, PriceOverride
+from .models import CREDIT_POLICY_FIELDS, Contract, CreditPolicy, Customer, PriceOverride
 
 
 def _decimal(label, required=True, initial=None, help_text=""):
@@ -211,3 +211,32 @@ class _RowFormSet(forms.BaseFormSet):
 
 AllowanceFormSet = forms.formset_factory(AllowanceRowForm, formset=_RowFormSet, extra=2)
 OverrideFormSet = forms.formset_factory(OverrideRowForm, formset=_RowFormSet, extra=2)
+
+
+class CreditPolicyForm(ReasonFormMixin, forms.Form):
+    """A contract's credit policies (issue #11); the reason is required (it goes into the history)."""
+
+    rollover_enabled = forms.BooleanField(label="Roll unused included credits over", required=False)
+    rollover_purchased = forms.BooleanField(label="Roll purchased credits expiring at period end too", required=False)
+    rollover_cap_kind = forms.ChoiceField(label="Rollover cap in", choices=CreditPolicy.CapKind.choices)
+    rollover_cap = _decimal("Rollover cap", initial=Decimal(0))
+    rollover_expiry_periods = forms.IntegerField(
+        label="Rolled-over credits last (periods)", min_value=1, max_value=24, initial=1
+    )
+    recurring_credits = _decimal("Credits granted every period", initial=Decimal(0), help_text="0: none.")
+    recurring_kind = forms.ChoiceField(label="Recurring credits are", choices=CreditPolicy.RecurringKind.choices)
+    topup_threshold = _decimal("Auto top-up below (credits)", initial=Decimal(0))
+    topup_amount = _decimal("Auto top-up amount (credits)", initial=Decimal(0), help_text="0: no auto top-up.")
+    topup_monthly_cap = forms.IntegerField(label="At most top-ups a month", min_value=0, max_value=100, initial=0)
+    spend_limit = _decimal(
+        "Spend limit per period",
+        required=False,
+        help_text="Credits (prepaid, hybrid) or currency (postpaid). Empty: none.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["change_reason"].required = True
+
+    def terms(self) -> dict:
+        return {name: self.cleaned_data[name] for name in CREDIT_POLICY_FIELDS}

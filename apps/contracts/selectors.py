@@ -17,7 +17,15 @@ from apps.core.money import decimal_str
 from apps.core.roles import Role
 from apps.core.selectors import usernames_by_ids
 
-from .models import CONTRACT_TERM_FIELDS, Contract, CreditPolicy, Customer, IncludedAllowance, PriceOverride
+from .models import (
+    CONTRACT_TERM_FIELDS,
+    CREDIT_POLICY_FIELDS,
+    Contract,
+    CreditPolicy,
+    Customer,
+    IncludedAllowance,
+    PriceOverride,
+)
 from .periods import billing_period
 from .policies import CreditPolicyTerms
 
@@ -172,6 +180,12 @@ def contracts_with_credit_policies(*, customer_ids: Iterable[int]) -> dict[int, 
         if terms.credit_policy is not None and terms.credit_policy.is_active:
             result.setdefault(contract.customer_id, []).append(terms)
     return result
+
+
+def credit_policy_values(*, contract_id: int) -> dict:
+    """The contract's credit policy as form values (the model's defaults when it has none yet)."""
+    policy = CreditPolicy.objects.filter(contract_id=contract_id).first() or CreditPolicy(contract_id=contract_id)
+    return {name: getattr(policy, name) for name in CREDIT_POLICY_FIELDS}
 
 
 def contracts_with_policy_at(*, at: datetime) -> list[ContractTerms]:
@@ -426,6 +440,8 @@ def contract_history(*, contract_id: int) -> list[HistoryRow]:
         lambda r: f"override {meters.get(r.meter_id, r.meter_id)}",
         ["kind", "multiplier", "unit_price", "price_per_units"],
     )
+    policy_records = list(CreditPolicy.history.filter(contract_id=contract_id).select_related("history_user"))
+    rows += _history_rows(policy_records, lambda r: "credit policy", list(CREDIT_POLICY_FIELDS))
     rows.sort(key=lambda r: r.at, reverse=True)
     return rows
 

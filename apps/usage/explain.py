@@ -12,6 +12,7 @@ from django.db.models import Count, Sum
 from apps.catalog.selectors import version_decisions, version_get, version_rate_rows
 from apps.core.errors import NotFound
 from apps.core.money import ZERO
+from apps.wallets.selectors import debit_policy_note
 
 from .models import DailyUsage, RatedUsage, RatingCursor, UsageEvent
 
@@ -68,6 +69,8 @@ def charge_explanation(*, event_pk: int) -> dict:
         context.update(_version_info(current.rate_version_id, versions))
         context["rate_row"] = _rate_row(current.rate_version_id, current.meter_id)
         context["grants"] = _grants(current.allocations)
+        # Credit policies (issue #11): the auto top-up this charge's debit triggered, the spend limit it met.
+        context["policy_note"] = debit_policy_note(entry_id=current.ledger_entry_id)
         context["position_end"] = current.prior_quantity + current.quantity
         period_end = (
             RatingCursor.objects.filter(

@@ -41,6 +41,7 @@ from .ledger import (
     wallet_conservation,
     with_running_balance,
 )
+from .policies import DebitPolicyNote, PolicyStatus, TopUpView, auto_topups, credit_policy_status, debit_policy_note
 from .requests import (
     ActivityRow,
     credit_request_get,
@@ -51,6 +52,12 @@ from .requests import (
 )
 
 __all__ = [
+    "DebitPolicyNote",
+    "TopUpView",
+    "auto_topups",
+    "PolicyStatus",
+    "credit_policy_status",
+    "debit_policy_note",
     "ActivityRow",
     "BalanceView",
     "Conservation",

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Q
 from django.utils import timezone
 
 from apps.contracts.policies import (
@@ -310,12 +309,3 @@ class DrawPolicies:
             actor=actor,
             source=CreditGrant.Source.DIRECT,
         )
-
-
-def topup_grants(*, wallet_id: int, start: datetime, end: datetime) -> list[CreditGrant]:
-    """Auto top-ups effective in [start, end) (the period close bills them)."""
-    return list(
-        CreditGrant.objects.filter(
-            Q(wallet_id=wallet_id), reason_code=TOPUP_REASON, effective_at__gte=start, effective_at__lt=end
-        ).order_by("effective_at", "id")
-    )
