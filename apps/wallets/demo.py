@@ -114,6 +114,13 @@ def _seed_policies(*, customers, terms, now, stdout) -> None:
         stdout.write(f"  credit policy: 500 promotional credits a period for {pilot.external_id}")
 
 
+def _round_down(value: Decimal) -> Decimal:
+    """To two significant digits (1,080,360 -> 1,000,000; 300,100 -> 300,000): figures people agree on."""
+    digits = len(str(int(value)))
+    step = D(10) ** max(digits - 2, 0)
+    return (value // step) * step
+
+
 def _seed_topup_policy(*, customers, terms, now, stdout) -> None:
     """An auto top-up agreed on a prepaid contract without included credits; its threshold sits just below the
     balance, so the demo usage rated next crosses it and the contract tops up (once per crossing, at most 3 a
@@ -131,12 +138,12 @@ def _seed_topup_policy(*, customers, terms, now, stdout) -> None:
         return
     customer = max(candidates, key=lambda c: {"enterprise": 3, "mid_market": 2, "smb": 1}.get(c.segment, 0))
     balance = services.wallet_get_or_create(customer_id=customer.pk).balance
-    threshold = max(balance - D(1), D(1))
+    threshold = max(_round_down(balance * D("0.9")), D(1000))
     if _policy_once(
         terms[customer.pk].id,
         "customer opted into auto top-up (order form addendum)",
         topup_threshold=threshold,
-        topup_amount=max(balance // 4, D(1000)),
+        topup_amount=max(_round_down(balance / 4), D(1000)),
         topup_monthly_cap=3,
     ):
         stdout.write(f"  credit policy: auto top-up below {threshold:,.0f} credits on {customer.external_id}")
