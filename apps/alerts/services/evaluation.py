@@ -25,7 +25,7 @@ from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.locks import advisory_xact_lock
 from apps.core.money import ZERO
 from apps.usage.selectors import daily_quantities, meter_days_between, period_totals
-from apps.wallets.selectors import auto_topups, credit_policy_status, wallet_of, wallet_runway
+from apps.wallets.selectors import auto_topups, credits_consumed, wallet_of, wallet_runway
 
 from .. import evaluation
 from ..models import Alert, AlertRule, Kind
@@ -98,8 +98,7 @@ def _policy_figures(fig: evaluation.Figures, customer_id: int, terms, *, now: da
     start, end = terms.billing_period(now)
     fig.topups = [(t.grant_id, t.at, t.amount) for t in auto_topups(customer_id=customer_id, start=start, end=end)]
     if terms.wallet_backed:
-        status = credit_policy_status(customer_id=customer_id, now=now)
-        fig.spend_used = status.spend_used if status is not None else None
+        fig.spend_used = credits_consumed(customer_id=customer_id, start=start, end=end)
         fig.spend_unit = "credits"
     else:
         fig.spend_used = sum((v[3] for v in fig.period.values()), ZERO)

@@ -224,3 +224,9 @@ def auto_topups(*, customer_id: int, start: datetime, end: datetime) -> list[Top
             wallet__customer_id=customer_id, reason_code=TOPUP_REASON, effective_at__gte=start, effective_at__lt=end
         ).order_by("effective_at", "id")
     ]
+
+
+def credits_consumed(*, customer_id: int, start: datetime, end: datetime) -> Decimal | None:
+    """Credits consumed in [start, end) (what a spend limit counts); None without a wallet."""
+    wallet_id = Wallet.objects.filter(customer_id=customer_id).values_list("pk", flat=True).first()
+    return None if wallet_id is None else wallet_consumed(wallet_id=wallet_id, start=start, end=end)

@@ -60,6 +60,7 @@ def test_prepaid_spend_limit_hard_is_over_limit_soft_is_drawn_and_alerted(setup)
 
     alerts_evaluate(customer_ids=[hard.pk, soft.pk], notify=False)
     fired = {a.customer_id: a for a in Alert.objects.filter(kind="spend_limit")}
+    assert fired[hard.pk].value == D(100)  # what was drawn: the hard limit held back the rest
     assert set(fired) == {hard.pk, soft.pk}
     assert fired[soft.pk].value == D(120) and "spend limit 100 credits reached" in fired[soft.pk].message
 
@@ -83,6 +84,10 @@ def test_postpaid_hard_spend_limit_caps_overage(setup):
     assert [r.overage_units for r in rows] == [D(30), D(20), D(0)]
     assert [r.over_limit for r in rows] == [False, True, True]
     assert sum(r.overage_units for r in RatedUsage.objects.filter(customer=free)) == D(90)  # no limit: all billed
+    client = Client()
+    client.force_login(world.owner.user)
+    page = client.get(f"/usage/events/{rows[1].event_id}/").content.decode()
+    assert "spend limit of 50 USD per period was reached" in page
 
 
 def test_auto_top_up_in_rating_is_alerted_explained_and_in_the_api(setup, users):
