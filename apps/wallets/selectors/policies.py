@@ -90,7 +90,7 @@ def _topups(wallet_id: int, at: datetime) -> tuple[int, datetime | None]:
     return len(rows), max(rows) if rows else None
 
 
-def _lines(terms: ContractTerms, status: dict, balance: Decimal | None) -> tuple[str, ...]:
+def _lines(terms: ContractTerms, status: dict) -> tuple[str, ...]:
     p = terms.credit_policy
     assert p is not None  # noqa: S101 - callers pass a contract with a policy
     end = status["period_end"]
@@ -173,7 +173,7 @@ def credit_policy_status(
         last_topup_at=last_topup,
         spend_used=spend_used,
         rollover_next=rollover_next,
-        lines=_lines(terms, status, wallet.balance if wallet else None),
+        lines=_lines(terms, status),
     )
 
 

@@ -37,7 +37,7 @@ from apps.core.money import ZERO, decimal_str
 
 from ..models import CreditGrant, LedgerEntry, Wallet
 from .included import INCLUDED_PRIORITY
-from .ledger import _actor_fields, _aware, _grant, decimal_sum
+from .ledger import _actor_fields, _aware, _grant, decimal_sum, wallet_grant
 
 TOPUP_REASON = "auto_topup"
 RECURRING_REASON = "recurring"
@@ -168,8 +168,6 @@ def recurring_credits_issue(*, terms: ContractTerms, at: datetime, actor: Actor 
     """The contract's recurring credits for the period containing `at` (idempotent per contract period):
     promotional credits are free; purchased ones are priced at the contract's credit price (billed at close).
     They expire at the period's end. None when the policy grants nothing."""
-    from .ledger import wallet_grant
-
     policy = terms.credit_policy
     if policy is None or not policy.has_recurring or not terms.wallet_backed or not terms.in_force_at(at):
         return None
