@@ -145,6 +145,10 @@ def test_entitlement_refuses_at_a_hard_spend_limit(setup):
         "reached": True,
         "enforcement": "hard",
     }
+    client = Client()
+    client.force_login(world.owner.user)
+    panel = client.get("/wallets/customers/capped/policy-panel/").content.decode()
+    assert 'data-testid="spend-limit-reached"' in panel and "further usage is not drawn" in panel
 
 
 def test_policy_edit_page_roles_reason_and_history(setup, clients):
