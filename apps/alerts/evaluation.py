@@ -7,7 +7,7 @@ alerts (fire, keep, resolve).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -57,6 +57,11 @@ class Figures:
     runs_out_on: date | None = None
     burn_per_day: Decimal = ZERO
     has_wallet: bool = False
+    # credit policies (issue #11): the auto top-ups issued this period (grant id, instant, credits), and the
+    # period's consumption against the spend limit (credits when wallet-backed, else currency billed in arrears)
+    topups: list[tuple[int, datetime, Decimal]] = field(default_factory=list)
+    spend_used: Decimal | None = None
+    spend_unit: str = ""
 
     @property
     def window(self) -> str:
@@ -100,6 +105,8 @@ def conditions_for(rule: RuleView, fig: Figures) -> list[Condition]:
         Kind.POSTPAID_SPEND_ABOVE: _postpaid_spend,
         Kind.DAILY_SPIKE: _daily_spike,
         Kind.NEGATIVE_MARGIN: _negative_margin,
+        Kind.AUTO_TOPUP: _auto_topup,
+        Kind.SPEND_LIMIT: _spend_limit,
     }[rule.kind](rule, fig)
 
 
@@ -304,3 +311,34 @@ def _negative_margin(rule: RuleView, fig: Figures) -> list[Condition]:
             )
         )
     return result
+
+
+def _auto_topup(rule: RuleView, fig: Figures) -> list[Condition]:
+    """One condition per auto top-up issued this period (its own subject): each is notified once."""
+    return [
+        replace(
+            _cond(
+                rule,
+                fig,
+                active=True,
+                value=amount,
+                message=f"{fig.customer_name}: auto top-up of {_num(amount)} credits (the balance fell below "
+                f"{_num(rule.threshold)} credits), billed at the period close",
+                occurred_on=at.date(),
+                detail={"grant_id": grant_id, "at": at.isoformat()},
+            ),
+            subject=f"topup-{grant_id}",
+        )
+        for grant_id, at, amount in fig.topups
+    ]
+
+
+def _spend_limit(rule: RuleView, fig: Figures) -> list[Condition]:
+    if fig.spend_used is None:
+        return []
+    active = fig.spend_used >= rule.threshold
+    message = (
+        f"{fig.customer_name}: {_num(q2(fig.spend_used))} {fig.spend_unit} consumed this period, spend limit "
+        f"{_num(rule.threshold)} {fig.spend_unit} reached"
+    )
+    return [_cond(rule, fig, active=active, value=q2(fig.spend_used), message=message, unit=fig.spend_unit[:12])]

@@ -24,6 +24,8 @@ class Kind(models.TextChoices):
     POSTPAID_SPEND_ABOVE = "postpaid_spend_above", "Postpaid spend above"
     DAILY_SPIKE = "daily_spike", "Daily usage spike"
     NEGATIVE_MARGIN = "negative_margin", "Margin below"
+    AUTO_TOPUP = "auto_topup", "Auto top-up issued"
+    SPEND_LIMIT = "spend_limit", "Spend limit reached"
 
 
 # What the threshold of each kind means (shown next to the number in forms, lists and messages).
@@ -34,6 +36,8 @@ THRESHOLD_UNITS: dict[str, str] = {
     Kind.POSTPAID_SPEND_ABOVE: "currency",
     Kind.DAILY_SPIKE: "×",
     Kind.NEGATIVE_MARGIN: "%",
+    Kind.AUTO_TOPUP: "credits",
+    Kind.SPEND_LIMIT: "per period",
 }
 
 THRESHOLD_HELP: dict[str, str] = {
@@ -43,6 +47,8 @@ THRESHOLD_HELP: dict[str, str] = {
     Kind.POSTPAID_SPEND_ABOVE: "Overage billed in arrears this billing period, in the contract currency.",
     Kind.DAILY_SPIKE: "Multiple of the trailing 7-day daily average (e.g. 3 = three times the usual day).",
     Kind.NEGATIVE_MARGIN: "Gross margin % of a meter's charged usage this period; fires below it (0 = below cost).",
+    Kind.AUTO_TOPUP: "The contract's auto top-up threshold (credits); fires once per top-up the contract issued.",
+    Kind.SPEND_LIMIT: "Consumption this period (credits prepaid, currency postpaid); fires when it reaches the limit.",
 }
 
 # Kinds whose subject is a meter (one alert per meter); the others concern the whole account.

@@ -9,7 +9,7 @@ from django import forms
 from apps.catalog.cohorts import Cohort
 from apps.core.forms import ReasonFormMixin
 
-from .models import Contract, Customer, PriceOverride
+from .models import CREDIT_POLICY_FIELDS, Contract, CreditPolicy, Customer, PriceOverride
 from .selectors import customer_ids_by_external_id
 
 
@@ -273,3 +273,32 @@ class CohortForm(forms.Form):
         if data.get("cohort") == Cohort.CHOSEN and not data.get("customers") and not data.get("segments"):
             self.add_error("customers", "Choose at least one customer or segment.")
         return data
+
+
+class CreditPolicyForm(ReasonFormMixin, forms.Form):
+    """A contract's credit policies (issue #11); the reason is required (it goes into the history)."""
+
+    rollover_enabled = forms.BooleanField(label="Roll unused included credits over", required=False)
+    rollover_purchased = forms.BooleanField(label="Roll purchased credits expiring at period end too", required=False)
+    rollover_cap_kind = forms.ChoiceField(label="Rollover cap in", choices=CreditPolicy.CapKind.choices)
+    rollover_cap = _decimal("Rollover cap", initial=Decimal(0))
+    rollover_expiry_periods = forms.IntegerField(
+        label="Rolled-over credits last (periods)", min_value=1, max_value=24, initial=1
+    )
+    recurring_credits = _decimal("Credits granted every period", initial=Decimal(0), help_text="0: none.")
+    recurring_kind = forms.ChoiceField(label="Recurring credits are", choices=CreditPolicy.RecurringKind.choices)
+    topup_threshold = _decimal("Auto top-up below (credits)", initial=Decimal(0))
+    topup_amount = _decimal("Auto top-up amount (credits)", initial=Decimal(0), help_text="0: no auto top-up.")
+    topup_monthly_cap = forms.IntegerField(label="At most top-ups a month", min_value=0, max_value=100, initial=0)
+    spend_limit = _decimal(
+        "Spend limit per period",
+        required=False,
+        help_text="Credits (prepaid, hybrid) or currency (postpaid). Empty: none.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["change_reason"].required = True
+
+    def terms(self) -> dict:
+        return {name: self.cleaned_data[name] for name in CREDIT_POLICY_FIELDS}

@@ -162,3 +162,68 @@ class PriceOverride(models.Model):
                 name="override_kind_has_value",
             ),
         ]
+
+
+# A credit policy's terms as its service sets them (and history compares them): the one list of them.
+CREDIT_POLICY_FIELDS = (
+    "rollover_enabled",
+    "rollover_purchased",
+    "rollover_cap_kind",
+    "rollover_cap",
+    "rollover_expiry_periods",
+    "recurring_credits",
+    "recurring_kind",
+    "topup_threshold",
+    "topup_amount",
+    "topup_monthly_cap",
+    "spend_limit",
+)
+
+
+class CreditPolicy(models.Model):
+    """A contract's credit policies (issue #11): rollover, recurring grants, auto top-up and a spend limit per
+    period. One per contract, so effective-dated with it; edited with a reason, in history."""
+
+    class CapKind(models.TextChoices):
+        AMOUNT = "amount", "Credits"
+        PERCENT = "percent", "% of the period's included credits"
+
+    class RecurringKind(models.TextChoices):
+        PROMOTIONAL = "promotional", "Promotional (free)"
+        PURCHASED = "purchased", "Purchased (at the credit price)"
+
+    contract = models.OneToOneField(Contract, on_delete=models.CASCADE, related_name="credit_policy")
+    rollover_enabled = models.BooleanField(default=False, help_text="Unused included credits roll over.")
+    rollover_purchased = models.BooleanField(
+        default=False, help_text="Purchased credits expiring at the period's end roll over too."
+    )
+    rollover_cap_kind = models.CharField(max_length=10, choices=CapKind.choices, default=CapKind.AMOUNT)
+    rollover_cap = DecimalField(default=Decimal(0), help_text="At most this much rolls over (credits or %).")
+    rollover_expiry_periods = models.PositiveSmallIntegerField(
+        default=1, help_text="Rolled-over credits expire at the end of this many following periods."
+    )
+    recurring_credits = DecimalField(default=Decimal(0), help_text="Credits granted every period (0: none).")
+    recurring_kind = models.CharField(max_length=12, choices=RecurringKind.choices, default=RecurringKind.PROMOTIONAL)
+    topup_threshold = DecimalField(default=Decimal(0), help_text="Auto top-up when the balance falls below this.")
+    topup_amount = DecimalField(default=Decimal(0), help_text="Credits bought per auto top-up (0: no top-up).")
+    topup_monthly_cap = models.PositiveSmallIntegerField(default=0, help_text="At most this many top-ups a month.")
+    spend_limit = DecimalField(
+        null=True, blank=True, help_text="Per period: credits (prepaid, hybrid) or currency (postpaid); empty: none."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(rollover_cap__gte=0)
+                & Q(recurring_credits__gte=0)
+                & Q(topup_threshold__gte=0)
+                & Q(topup_amount__gte=0)
+                & (Q(spend_limit__isnull=True) | Q(spend_limit__gt=0)),
+                name="credit_policy_amounts_non_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"credit policy of contract #{self.contract_id}"

@@ -24,8 +24,17 @@ from apps.core.money import decimal_str
 from apps.core.roles import Role
 from apps.core.selectors import usernames_by_ids
 
-from .models import CONTRACT_TERM_FIELDS, Contract, Customer, IncludedAllowance, PriceOverride
+from .models import (
+    CONTRACT_TERM_FIELDS,
+    CREDIT_POLICY_FIELDS,
+    Contract,
+    CreditPolicy,
+    Customer,
+    IncludedAllowance,
+    PriceOverride,
+)
 from .periods import billing_period
+from .policies import CreditPolicyTerms
 
 WALLET_BACKED_MODELS = ("prepaid", "hybrid")  # billing models whose usage draws the credit wallet
 
@@ -62,6 +71,7 @@ class ContractTerms:
     segment: str = ""
     protected_version_id: int | None = None
     protected_until: datetime | None = None
+    credit_policy: CreditPolicyTerms | None = None  # issue #11: rollover, recurring, auto top-up, spend limit
 
     @property
     def facts(self) -> ContractFacts:
@@ -118,7 +128,7 @@ def _in_force_q(at: datetime, prefix: str = "") -> Q:
 
 
 def _terms_queryset() -> QuerySet[Contract]:
-    return Contract.objects.select_related("rate_table", "customer").prefetch_related(
+    return Contract.objects.select_related("rate_table", "customer", "credit_policy").prefetch_related(
         Prefetch("allowances", queryset=IncludedAllowance.objects.order_by("meter_id")),
         Prefetch("overrides", queryset=PriceOverride.objects.order_by("meter_id")),
     )
@@ -153,7 +163,61 @@ def contract_terms_from(contract: Contract) -> ContractTerms:
         segment=contract.customer.segment,
         protected_version_id=contract.protected_version_id,
         protected_until=contract.protected_until,
+        credit_policy=_policy_of(contract),
     )
+
+
+def credit_policy_terms_from(policy: CreditPolicy) -> CreditPolicyTerms:
+    return CreditPolicyTerms(
+        contract_id=policy.contract_id,
+        rollover_enabled=policy.rollover_enabled,
+        rollover_purchased=policy.rollover_purchased,
+        rollover_cap_kind=policy.rollover_cap_kind,
+        rollover_cap=policy.rollover_cap,
+        rollover_expiry_periods=policy.rollover_expiry_periods,
+        recurring_credits=policy.recurring_credits,
+        recurring_kind=policy.recurring_kind,
+        topup_threshold=policy.topup_threshold,
+        topup_amount=policy.topup_amount,
+        topup_monthly_cap=policy.topup_monthly_cap,
+        spend_limit=policy.spend_limit,
+    )
+
+
+def _policy_of(contract: Contract) -> CreditPolicyTerms | None:
+    try:
+        policy = contract.credit_policy
+    except CreditPolicy.DoesNotExist:
+        return None
+    return credit_policy_terms_from(policy) if policy is not None else None
+
+
+def contracts_with_credit_policies(*, customer_ids: Iterable[int]) -> dict[int, list[ContractTerms]]:
+    """The customers' contracts that carry an active credit policy, oldest first (one query when none does):
+    what the wallet's draw needs for auto top-ups and spend limits."""
+    ids = list({int(i) for i in customer_ids})
+    result: dict[int, list[ContractTerms]] = {}
+    if not ids:
+        return result
+    for contract in (
+        _terms_queryset().filter(customer_id__in=ids, credit_policy__isnull=False).order_by("customer_id", "starts_at")
+    ):
+        terms = contract_terms_from(contract)
+        if terms.credit_policy is not None and terms.credit_policy.is_active:
+            result.setdefault(contract.customer_id, []).append(terms)
+    return result
+
+
+def credit_policy_values(*, contract_id: int) -> dict:
+    """The contract's credit policy as form values (the model's defaults when it has none yet)."""
+    policy = CreditPolicy.objects.filter(contract_id=contract_id).first() or CreditPolicy(contract_id=contract_id)
+    return {name: getattr(policy, name) for name in CREDIT_POLICY_FIELDS}
+
+
+def contracts_with_policy_at(*, at: datetime) -> list[ContractTerms]:
+    """Contracts in force at `at` with an active credit policy (beat: recurring grants)."""
+    terms = (contract_terms_from(c) for c in _terms_queryset().filter(_in_force_q(at), credit_policy__isnull=False))
+    return [t for t in terms if t.credit_policy is not None and t.credit_policy.is_active]
 
 
 # --- interfaces used by usage rating and alerts -----------------------------------------------------------
@@ -419,6 +483,8 @@ def contract_history(*, contract_id: int) -> list[HistoryRow]:
         lambda r: f"override {meters.get(r.meter_id, r.meter_id)}",
         ["kind", "multiplier", "unit_price", "price_per_units"],
     )
+    policy_records = list(CreditPolicy.history.filter(contract_id=contract_id).select_related("history_user"))
+    rows += _history_rows(policy_records, lambda r: "credit policy", list(CREDIT_POLICY_FIELDS))
     rows.sort(key=lambda r: r.at, reverse=True)
     return rows
 

@@ -20,7 +20,15 @@ from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.history import stamp_history
 from apps.core.money import to_decimal
 
-from .models import CONTRACT_TERM_FIELDS, Contract, Customer, IncludedAllowance, PriceOverride
+from .models import (
+    CONTRACT_TERM_FIELDS,
+    CREDIT_POLICY_FIELDS,
+    Contract,
+    CreditPolicy,
+    Customer,
+    IncludedAllowance,
+    PriceOverride,
+)
 from .selectors import OverrideTerms
 
 RESERVED_EXTERNAL_IDS = {"new", "panels", "-"}
@@ -404,3 +412,78 @@ def contract_update(
             reason=reason,
         )
     return contract
+
+
+# --- credit policies (issue #11) -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def credit_policy_set(*, contract_id: int, actor: Actor, change_reason: str, **terms) -> CreditPolicy:
+    """Set a contract's credit policies (any of CREDIT_POLICY_FIELDS; the others keep their value). The policy
+    belongs to the contract, so it is effective with it; every change carries a reason into the history."""
+    unknown = set(terms) - set(CREDIT_POLICY_FIELDS)
+    if unknown:
+        raise ValidationFailed(f"Unknown credit policy terms: {', '.join(sorted(unknown))}.")
+    reason = (change_reason or "").strip()
+    if not reason:
+        raise ValidationFailed(
+            "Say why you are changing the credit policy; the reason is kept in its history.", field="change_reason"
+        )
+    customer_id = Contract.objects.filter(pk=contract_id).values_list("customer_id", flat=True).first()
+    if customer_id is None:
+        raise NotFound("No such contract.")
+    Customer.objects.select_for_update().filter(pk=customer_id).first()  # serialize contract writes per customer
+    contract = Contract.objects.get(pk=contract_id)
+    policy = CreditPolicy.objects.select_for_update().filter(contract_id=contract_id).first()
+    if policy is None:
+        policy = CreditPolicy(contract_id=contract_id)
+    clean = _clean_policy({**{k: getattr(policy, k) for k in CREDIT_POLICY_FIELDS}, **terms}, contract=contract)
+    for key in CREDIT_POLICY_FIELDS:
+        setattr(policy, key, clean[key])
+    stamp_history(policy, actor=actor, reason=reason)
+    policy.save()
+    return policy
+
+
+def _whole(value, *, field: str, low: int, high: int) -> int:
+    try:
+        result = int(value)
+    except (TypeError, ValueError):
+        raise ValidationFailed(f"{field.replace('_', ' ').capitalize()} is a whole number.", field=field) from None
+    if not low <= result <= high:
+        raise ValidationFailed(f"{field.replace('_', ' ').capitalize()} is between {low} and {high}.", field=field)
+    return result
+
+
+def _clean_policy(terms: dict, *, contract: Contract) -> dict:
+    clean = dict(terms)
+    clean["rollover_enabled"] = bool(clean.get("rollover_enabled"))
+    clean["rollover_purchased"] = bool(clean.get("rollover_purchased"))
+    if clean.get("rollover_cap_kind") not in CreditPolicy.CapKind.values:
+        raise ValidationFailed("The rollover cap is in credits or a percentage.", field="rollover_cap_kind")
+    clean["rollover_cap"] = _amount(clean.get("rollover_cap", Decimal(0)), field="rollover_cap")
+    if clean["rollover_cap_kind"] == CreditPolicy.CapKind.PERCENT and clean["rollover_cap"] > 100:
+        raise ValidationFailed("A rollover cap in % is at most 100.", field="rollover_cap")
+    if clean["rollover_enabled"] and clean["rollover_cap"] == 0:
+        raise ValidationFailed("Rolling over needs a cap greater than zero.", field="rollover_cap")
+    clean["rollover_expiry_periods"] = _whole(
+        clean.get("rollover_expiry_periods", 1), field="rollover_expiry_periods", low=1, high=24
+    )
+    clean["recurring_credits"] = _amount(clean.get("recurring_credits", Decimal(0)), field="recurring_credits")
+    if clean.get("recurring_kind") not in CreditPolicy.RecurringKind.values:
+        raise ValidationFailed("Recurring credits are promotional or purchased.", field="recurring_kind")
+    clean["topup_threshold"] = _amount(clean.get("topup_threshold", Decimal(0)), field="topup_threshold")
+    clean["topup_amount"] = _amount(clean.get("topup_amount", Decimal(0)), field="topup_amount")
+    clean["topup_monthly_cap"] = _whole(clean.get("topup_monthly_cap", 0), field="topup_monthly_cap", low=0, high=100)
+    if clean["topup_amount"] > 0 and (clean["topup_threshold"] == 0 or clean["topup_monthly_cap"] == 0):
+        raise ValidationFailed(
+            "An auto top-up needs a threshold and a monthly cap of at least one top-up.", field="topup_threshold"
+        )
+    clean["spend_limit"] = _amount(clean.get("spend_limit"), field="spend_limit", allow_none=True, positive=True)
+    wallet_backed = contract.billing_model in (Contract.BillingModel.PREPAID, Contract.BillingModel.HYBRID)
+    if not wallet_backed and (clean["rollover_enabled"] or clean["recurring_credits"] > 0 or clean["topup_amount"] > 0):
+        raise ValidationFailed(
+            "Rollover, recurring grants and auto top-ups need a credit wallet (prepaid or hybrid contract).",
+            field="billing_model",
+        )
+    return clean

@@ -19,5 +19,6 @@ urlpatterns = [
     path("<slug:external_id>/contracts/", views.customer_contracts, name="customer-contracts"),
     path("<slug:external_id>/contracts/new/", views.contract_create, name="contract-create"),
     path("<slug:external_id>/contracts/<int:pk>/edit/", views.contract_edit, name="contract-edit"),
+    path("<slug:external_id>/contracts/<int:pk>/credit-policy/", views.contract_policy, name="contract-policy"),
     path("<slug:external_id>/contracts/<int:pk>/history/", views.contract_history, name="contract-history"),
 ]

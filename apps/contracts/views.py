@@ -28,6 +28,7 @@ from .forms import (
     AllowanceFormSet,
     CohortForm,
     ContractForm,
+    CreditPolicyForm,
     CustomerFilterForm,
     CustomerForm,
     OverrideFormSet,
@@ -339,6 +340,36 @@ def my_accounts_panel(request):
         request,
         "contracts/_my_accounts_panel.html",
         {"rows": rows, "mine": mine, "total": qs.count(), "partial": is_partial(request)},
+    )
+
+
+@capability_required(Cap.CONTRACTS_EDIT)
+def contract_policy(request, external_id: str, pk: int):
+    """Edit a contract's credit policies (rollover, recurring grants, auto top-up, spend limit), with a reason."""
+    customer = selectors.customer_or_404(external_id=external_id)
+    contract = selectors.contract_get(customer_id=customer.pk, contract_id=pk)
+    if contract is None:
+        raise Http404("No such contract.")
+    current = selectors.credit_policy_values(contract_id=contract.pk)
+    form = CreditPolicyForm(request.POST if request.method == "POST" else None, initial=current)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.credit_policy_set(
+                contract_id=contract.pk,
+                actor=Actor.from_request(request),
+                change_reason=form.cleaned_data["change_reason"],
+                **form.terms(),
+            )
+        except DomainError as exc:
+            add_domain_error_to_form(form, exc)
+        else:
+            messages.success(request, f"Credit policies of contract #{contract.pk} saved.")
+            return redirect("contracts:customer-detail", external_id=customer.external_id)
+    return render_form(
+        request,
+        "contracts/credit_policy_form.html",
+        {"customer": customer, "contract": contract, "form": form},
+        forms=[form],
     )
 
 

@@ -10,9 +10,11 @@ from decimal import Decimal
 from django.db.models import Count, Sum
 
 from apps.catalog.selectors import rate_table_version_choice, version_decisions, version_get, version_rate_rows
+from apps.contracts.policies import postpaid_spend_cap
 from apps.contracts.selectors import contract_in_force
 from apps.core.errors import NotFound
 from apps.core.money import ZERO
+from apps.wallets.selectors import debit_policy_note
 
 from .models import DailyUsage, RatedUsage, RatingCursor, UsageEvent
 
@@ -88,6 +90,12 @@ def charge_explanation(*, event_pk: int) -> dict:
         context["rate_row"] = _rate_row(current.rate_version_id, current.meter_id)
         context["version_rule"] = _version_rule(event.customer_id, event.timestamp, current.rate_version_id)
         context["grants"] = _grants(current.allocations)
+        # Credit policies (issue #11): the auto top-up this charge's debit triggered, the spend limit it met.
+        context["policy_note"] = debit_policy_note(entry_id=current.ledger_entry_id)
+        if current.over_limit and current.billing_model == "postpaid":  # a postpaid spend limit (hard) caps overage
+            terms = contract_in_force(customer_id=current.customer_id, at=current.timestamp)
+            policy = terms.credit_policy if terms is not None and terms.id == current.contract_id else None
+            context["postpaid_spend_limit"] = postpaid_spend_cap(policy, enforcement=current.enforcement)
         context["position_end"] = current.prior_quantity + current.quantity
         period_end = (
             RatingCursor.objects.filter(

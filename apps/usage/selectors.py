@@ -13,11 +13,12 @@ from apps.catalog.selectors import (
     meters_by_code,
     rate_table_version_choice,
 )
+from apps.contracts.policies import combine_caps, postpaid_spend_cap
 from apps.contracts.selectors import contract_in_force, customer_get, customer_ids_by_external_id
 from apps.core.errors import NotFound, ValidationFailed
 from apps.core.money import ZERO, decimal_str, quantize_rated
 from apps.core.params import check_date
-from apps.wallets.selectors import wallet_balance
+from apps.wallets.selectors import credit_policy_status, wallet_balance
 
 from .explain import bucket_explanation, charge_explanation  # noqa: F401 - read through selectors
 from .models import DailyAttribution, DailyUsage, RatedUsage, RatingBatch, RatingCursor, UsageEvent
@@ -240,15 +241,19 @@ class Entitlement:
     used_quantity: Decimal = ZERO
     overage_used: Decimal = ZERO
     overage_cap: Decimal | None = None
+    credit_policy: dict | None = None  # the contract's credit policies and their state (issue #11)
 
     def as_api(self) -> dict:
-        return {
+        body = {
             "allowed": self.allowed,
             "reason": self.reason,
             "policy": self.policy,
             "balance": decimal_str(self.balance),
             "included_remaining": decimal_str(self.included_remaining),
         }
+        if self.credit_policy is not None:  # only contracts with credit policies (issue #11) carry the key
+            body["credit_policy"] = self.credit_policy
+        return body
 
 
 def entitlement(*, customer_id: int, meter_id: int, at: datetime | None = None) -> Entitlement:
@@ -277,6 +282,13 @@ def entitlement(*, customer_id: int, meter_id: int, at: datetime | None = None) 
     cap = rating.overage_cap(
         wallet_backed=wallet_backed, enforcement=terms.enforcement, overdraft_limit=terms.overdraft_limit
     )
+    if not wallet_backed:  # a postpaid spend limit (hard) caps the period's overage, as rating does
+        cap = combine_caps(cap, postpaid_spend_cap(terms.credit_policy, enforcement=terms.enforcement))
+    status = (
+        credit_policy_status(customer_id=customer_id, now=at, spend_used=None if wallet_backed else overage_used)
+        if terms.credit_policy is not None
+        else None
+    )
     common = dict(
         policy=terms.enforcement,
         balance=balance,
@@ -287,6 +299,7 @@ def entitlement(*, customer_id: int, meter_id: int, at: datetime | None = None) 
         used_quantity=used,
         overage_used=overage_used,
         overage_cap=cap,
+        credit_policy=status.as_api() if status else None,
     )
 
     choice = rate_table_version_choice(rate_table_id=terms.rate_table_id, contract=terms.facts, at=at)
@@ -298,6 +311,8 @@ def entitlement(*, customer_id: int, meter_id: int, at: datetime | None = None) 
     if terms.enforcement == "unlimited":
         return Entitlement(True, "unlimited", **common)
     if wallet_backed:
+        if status is not None and status.spend_limit_reached and terms.enforcement == "hard":
+            return Entitlement(False, "spend_limit_reached", **common)
         if balance > 0:
             return Entitlement(True, "balance_available", **common)
         if cap is None:

@@ -42,5 +42,8 @@ class WalletsConfig(AppConfig):
             CustomerPanel("wallet", "Balance and credits", "wallets:balance-panel", (Cap.CUSTOMERS_VIEW,), order=10)
         )
         register_customer_panel(
+            CustomerPanel("credit-policy", "Credit policies", "wallets:policy-panel", (Cap.CUSTOMERS_VIEW,), order=12)
+        )
+        register_customer_panel(
             CustomerPanel("ledger", "Recent ledger", "wallets:ledger-panel", (Cap.CUSTOMERS_VIEW,), order=90, wide=True)
         )

@@ -55,9 +55,98 @@ def seed(*, stdout, size: str = "small") -> None:
     included = services.included_credits_issue_due(now=now)
     if included:
         stdout.write(f"  included credits for this period on {included} contracts")
+    _seed_policies(customers=customers, terms=terms, now=now, stdout=stdout)
     expired = services.wallet_expire_due(now=now)
     if expired:
         stdout.write(f"  expired {expired} demo grants")
+    _seed_topup_policy(customers=customers, terms=terms, now=now, stdout=stdout)
+
+
+def _policy_once(contract_id: int, reason: str, **policy) -> bool:
+    from apps.contracts.selectors import credit_policy_values
+    from apps.contracts.services import credit_policy_set
+
+    if credit_policy_values(contract_id=contract_id) != credit_policy_values(contract_id=0):
+        return False  # set by an earlier run (idempotent)
+    credit_policy_set(contract_id=contract_id, actor=SYSTEM, change_reason=reason, **policy)
+    return True
+
+
+def _seed_policies(*, customers, terms, now, stdout) -> None:
+    """Credit policies (issue #11): a contract whose last period's unused included credits rolled over up to a
+    cap (the rest lapsed: breakage), and a pilot granted promotional credits every period."""
+    wallet_backed = [c for c in customers if (t := terms.get(c.pk)) is not None and t.wallet_backed]
+    rollover = next(
+        (
+            c
+            for c in wallet_backed
+            if terms[c.pk].included_credits > 0
+            and terms[c.pk].starts_at < terms[c.pk].billing_period(now)[0] - timedelta(days=31)
+        ),
+        None,
+    )
+    if rollover is not None:
+        t = terms[rollover.pk]
+        _policy_once(
+            t.id,
+            "renewal: unused included credits roll over (25 % cap)",
+            rollover_enabled=True,
+            rollover_cap_kind="percent",
+            rollover_cap=D(25),
+            rollover_expiry_periods=1,
+        )
+        # last period's included credits (the beat task's grant), expiring at its end: the expiry below rolls
+        # 25 % of them over and lets the rest lapse
+        start, end = t.billing_period(t.billing_period(now)[0] - timedelta(microseconds=1))
+        services.included_credits_issue(
+            customer_id=rollover.pk, contract_id=t.id, amount=t.included_credits, period_start=start, period_end=end
+        )
+        stdout.write(f"  credit policy: rollover with a 25 % cap on {rollover.external_id}")
+    pilot = next((c for c in wallet_backed if c.status == "trial"), None)
+    if pilot is not None:
+        _policy_once(
+            terms[pilot.pk].id,
+            "pilot: 500 promotional credits every month",
+            recurring_credits=D(500),
+            recurring_kind="promotional",
+        )
+        services.recurring_credits_issue_due(now=now)
+        stdout.write(f"  credit policy: 500 promotional credits a period for {pilot.external_id}")
+
+
+def _round_down(value: Decimal) -> Decimal:
+    """To two significant digits (1,080,360 -> 1,000,000; 300,100 -> 300,000): figures people agree on."""
+    digits = len(str(int(value)))
+    step = D(10) ** max(digits - 2, 0)
+    return (value // step) * step
+
+
+def _seed_topup_policy(*, customers, terms, now, stdout) -> None:
+    """An auto top-up agreed on a prepaid contract without included credits; its threshold sits just below the
+    balance, so the demo usage rated next crosses it and the contract tops up (once per crossing, at most 3 a
+    month)."""
+    candidates = [
+        c
+        for c in customers
+        if (t := terms.get(c.pk)) is not None
+        and t.wallet_backed
+        and t.included_credits == 0
+        and c.status == "active"
+        and not (t.credit_policy is not None and t.credit_policy.has_recurring)  # not the pilot
+    ]
+    if not candidates:
+        return
+    customer = max(candidates, key=lambda c: {"enterprise": 3, "mid_market": 2, "smb": 1}.get(c.segment, 0))
+    balance = services.wallet_get_or_create(customer_id=customer.pk).balance
+    threshold = max(_round_down(balance * D("0.9")), D(1000))
+    if _policy_once(
+        terms[customer.pk].id,
+        "customer opted into auto top-up (order form addendum)",
+        topup_threshold=threshold,
+        topup_amount=max(_round_down(balance / 4), D(1000)),
+        topup_monthly_cap=3,
+    ):
+        stdout.write(f"  credit policy: auto top-up below {threshold:,.0f} credits on {customer.external_id}")
 
 
 def _seed_wallet(*, customer, contract, index, now, billing, support_actor) -> None:

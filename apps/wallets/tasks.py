@@ -29,8 +29,9 @@ def expire_credits() -> int:
     name="wallets.issue_included_credits", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5
 )
 def issue_included_credits() -> int:
-    """Beat: issue each contract's included credits for its current period (idempotent per contract period)."""
-    return services.included_credits_issue_due()
+    """Beat: issue each contract's included credits and recurring grants for its current period (idempotent per
+    contract period)."""
+    return services.included_credits_issue_due() + services.recurring_credits_issue_due()
 
 
 @shared_task(name="wallets.void_grant", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)

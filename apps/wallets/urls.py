@@ -7,6 +7,7 @@ app_name = "wallets"
 urlpatterns = [
     path("customers/<slug:external_id>/panel/", views.balance_panel, name="balance-panel"),
     path("customers/<slug:external_id>/ledger-panel/", views.ledger_panel, name="ledger-panel"),
+    path("customers/<slug:external_id>/policy-panel/", views.policy_panel, name="policy-panel"),
     path("customers/<slug:external_id>/ledger/", views.ledger, name="ledger"),
     path("customers/<slug:external_id>/grants/", views.grants, name="grants"),
     path("customers/<slug:external_id>/credits/new/", views.credit_issue, name="credit-issue"),

@@ -268,3 +268,22 @@ def credit_requests_panel(request):
 @capability_required(Cap.CREDITS_ISSUE)
 def support_activity_panel(request):
     return render(request, "wallets/_support_activity_panel.html", {"rows": selectors.support_activity(limit=6)})
+
+
+@capability_required(Cap.CUSTOMERS_VIEW)
+def policy_panel(request, external_id: str):
+    """Customer-page panel: what the contract's credit policies will do next (issue #11)."""
+    from apps.contracts.selectors import contract_in_force
+
+    customer = customer_or_404(external_id=external_id)
+    now = timezone.now()
+    status = selectors.credit_policy_status(customer_id=customer.pk, now=now)
+    terms = contract_in_force(customer_id=customer.pk, at=now) if status is None else None
+    contract_id = status.contract_id if status else (terms.id if terms else None)
+    context = {
+        "customer": customer,
+        "status": status,
+        "contract_id": contract_id,
+        "can_edit": user_can(request.user, Cap.CONTRACTS_EDIT),
+    }
+    return render(request, "wallets/_policy_panel.html", context)

@@ -25,7 +25,7 @@ from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.locks import advisory_xact_lock
 from apps.core.money import ZERO
 from apps.usage.selectors import daily_quantities, meter_days_between, period_totals
-from apps.wallets.selectors import wallet_of, wallet_runway
+from apps.wallets.selectors import auto_topups, credits_consumed, wallet_of, wallet_runway
 
 from .. import evaluation
 from ..models import Alert, AlertRule, Kind
@@ -88,7 +88,21 @@ def _figures(customer, terms, rules, *, now: datetime, meters) -> evaluation.Fig
                 fig.runway_days = runway.days_left
                 fig.runs_out_on = runway.runs_out_on
                 fig.burn_per_day = runway.burn_per_day
+    if terms is not None and kinds & {Kind.AUTO_TOPUP, Kind.SPEND_LIMIT}:
+        _policy_figures(fig, customer.pk, terms, now=now)
     return fig
+
+
+def _policy_figures(fig: evaluation.Figures, customer_id: int, terms, *, now: datetime) -> None:
+    """Credit policies (issue #11): this period's auto top-ups and consumption against the spend limit."""
+    start, end = terms.billing_period(now)
+    fig.topups = [(t.grant_id, t.at, t.amount) for t in auto_topups(customer_id=customer_id, start=start, end=end)]
+    if terms.wallet_backed:
+        fig.spend_used = credits_consumed(customer_id=customer_id, start=start, end=end)
+        fig.spend_unit = "credits"
+    else:
+        fig.spend_used = sum((v[3] for v in fig.period.values()), ZERO)
+        fig.spend_unit = terms.currency
 
 
 def _applicable_rules(customer_id: int, terms) -> list[AlertRule]:

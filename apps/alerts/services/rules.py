@@ -96,6 +96,11 @@ def _default_specs(terms) -> dict[str, tuple[str, Decimal]]:
     if terms.wallet_backed:
         specs["runway_below"] = (Kind.RUNWAY_BELOW, DEFAULT_RUNWAY_DAYS)
     specs["daily_spike"] = (Kind.DAILY_SPIKE, DEFAULT_SPIKE_MULTIPLE)
+    policy = getattr(terms, "credit_policy", None)  # issue #11: notify auto top-ups and a reached spend limit
+    if policy is not None and policy.has_topup:
+        specs["auto_topup"] = (Kind.AUTO_TOPUP, policy.topup_threshold)
+    if policy is not None and policy.has_spend_limit:
+        specs["spend_limit"] = (Kind.SPEND_LIMIT, policy.spend_limit)
     return specs
 
 
@@ -142,8 +147,9 @@ def alert_rules_sync_defaults(*, terms_by_customer: dict) -> None:
                         )
                 except IntegrityError:
                     pass  # created concurrently
-            elif not rule.enabled and not rule.customized:
-                AlertRule.objects.filter(pk=rule.pk).update(enabled=True)
+            elif not rule.customized and (not rule.enabled or rule.threshold != threshold):
+                # a contract term changed (e.g. its auto top-up threshold or spend limit): the default follows it
+                AlertRule.objects.filter(pk=rule.pk).update(enabled=True, threshold=threshold)
         for key, rule in have.items():
             if key not in wanted and rule.enabled and not rule.customized:
                 AlertRule.objects.filter(pk=rule.pk).update(enabled=False)

@@ -83,3 +83,9 @@ class EntitlementSerializer(serializers.Serializer):
     policy = serializers.CharField(allow_null=True, help_text="hard, soft or unlimited.")
     balance = serializers.CharField(allow_null=True, help_text="Usable credits now (prepaid and hybrid).")
     included_remaining = serializers.CharField(allow_null=True)
+    credit_policy = serializers.JSONField(
+        required=False,
+        help_text="The contract's credit policies and their state: rollover, recurring_grant, auto_top_up "
+        "(threshold, amount, monthly_cap, used_this_month), spend_limit (limit, unit, used, reached), next (what the "
+        "contract will do next, as sentences); absent without a policy.",
+    )

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
+from apps.contracts.policies import combine_caps, postpaid_spend_cap
 from apps.core.money import ZERO, quantize_rated
 
 from . import pricing
@@ -58,6 +59,8 @@ def settle(
             cap = pricing.overage_cap(
                 wallet_backed=c.wallet_backed, enforcement=c.enforcement, overdraft_limit=c.overdraft_limit
             )
+            if not c.wallet_backed and c.credit_policy is not None:  # a postpaid spend limit (hard) caps overage
+                cap = combine_caps(cap, postpaid_spend_cap(c.credit_policy, enforcement=c.enforcement))
             caps[period_start] = None if cap is None else cap - used.get(period_start, ZERO)
         need = needs[index]
         wallet = wallet_backed.get(c.id)

@@ -41,6 +41,15 @@ from .ledger import (
     wallet_conservation,
     with_running_balance,
 )
+from .policies import (
+    DebitPolicyNote,
+    PolicyStatus,
+    TopUpView,
+    auto_topups,
+    credit_policy_status,
+    credits_consumed,
+    debit_policy_note,
+)
 from .requests import (
     ActivityRow,
     credit_request_get,
@@ -51,6 +60,13 @@ from .requests import (
 )
 
 __all__ = [
+    "DebitPolicyNote",
+    "TopUpView",
+    "auto_topups",
+    "credits_consumed",
+    "PolicyStatus",
+    "credit_policy_status",
+    "debit_policy_note",
     "ActivityRow",
     "BalanceView",
     "Conservation",

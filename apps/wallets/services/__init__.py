@@ -1,5 +1,5 @@
 """Wallet writes. `ledger`: shared helpers, grants, expiry and voids; `debits`: burn-down debits and reversals;
-`included`: included credits;
+`included`: included credits; `policies`: the contracts' credit policies (rollover, recurring, top-up, spend limit);
 `support`: support credits within caps and the credit requests above them. Every public name is importable from
 here (`from apps.wallets.services import wallet_debit`)."""
 
@@ -21,6 +21,15 @@ from .ledger import (
     wallet_get_or_create,
     wallet_grant,
 )
+from .policies import (
+    RECURRING_REASON,
+    ROLLOVER_REASON,
+    TOPUP_REASON,
+    recurring_credits_issue,
+    recurring_credits_issue_due,
+    topup_key,
+    wallet_consumed,
+)
 from .support import (
     credit_issue,
     credit_request_approve,
@@ -31,6 +40,13 @@ from .support import (
 
 __all__ = [
     "BURN_ORDER",
+    "RECURRING_REASON",
+    "ROLLOVER_REASON",
+    "TOPUP_REASON",
+    "recurring_credits_issue",
+    "recurring_credits_issue_due",
+    "topup_key",
+    "wallet_consumed",
     "INCLUDED_PRIORITY",
     "MAX_AMOUNT",
     "SUPPORT_KINDS",

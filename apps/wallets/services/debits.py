@@ -27,6 +27,7 @@ from .ledger import (
     _set_balance,
     decimal_sums_by,
 )
+from .policies import DrawPolicies
 
 
 def _debit_result(entry: LedgerEntry, *, replayed: bool) -> DebitResult:
@@ -91,6 +92,7 @@ def wallet_debits(*, requests: Sequence[DebitRequest], actor: Actor) -> list[Deb
         if customer_id not in wallets:  # a wallet-backed customer's first debit
             wallets[customer_id] = _lock_wallet(customer_id=customer_id)
     existing = {e.idempotency_key: e for e in LedgerEntry.objects.filter(idempotency_key__in=keys)}
+    policies = DrawPolicies.load(customer_ids)  # auto top-ups and spend limits (contracts' credit policies)
     drawing = [p for p in prepared if p[1] not in existing and p[2] != 0]
     grants_of: dict[int, list[CreditGrant]] = {}
     if drawing:
@@ -128,7 +130,9 @@ def wallet_debits(*, requests: Sequence[DebitRequest], actor: Actor) -> list[Deb
         if amount == 0:
             results.append(DebitResult(None, ZERO, ZERO, ZERO, ZERO, wallet.balance, ()))
             continue
-        left = amount
+        limited = policies.limit(wallet=wallet, customer_id=request.customer_id, amount=amount, at=at)
+        allowed = amount if limited is None else limited.allowed
+        left = allowed
         draws: list[tuple[CreditGrant, Decimal, Decimal]] = []
         for grant in grants_of.get(wallet.pk, ()):
             if left == 0:
@@ -144,7 +148,8 @@ def wallet_debits(*, requests: Sequence[DebitRequest], actor: Actor) -> list[Deb
             left -= take
             grant.remaining -= take
             touched_grants[grant.pk] = grant
-        drawn = amount - left
+        drawn = allowed - left
+        policies.consume(wallet=wallet, customer_id=request.customer_id, at=at, drawn=drawn)
         revenue = sum((r for _, _, r in draws), ZERO)
         wallet.balance -= drawn
         touched_wallets[wallet.pk] = wallet
@@ -157,6 +162,9 @@ def wallet_debits(*, requests: Sequence[DebitRequest], actor: Actor) -> list[Deb
             revenue=revenue,
             idempotency_key=key,
             reference=(request.reference or "")[:200],
+            note=f"spend limit of the period reached: {limited.blocked.normalize():f} not drawn"
+            if limited is not None and limited.blocked > 0
+            else "",
             effective_at=at,
             **_actor_fields(actor),
         )
@@ -175,6 +183,9 @@ def wallet_debits(*, requests: Sequence[DebitRequest], actor: Actor) -> list[Deb
         CreditGrant.objects.bulk_update(list(touched_grants.values()), ["remaining"])
     if touched_wallets:
         Wallet.objects.bulk_update(list(touched_wallets.values()), ["balance"])
+    if policies.contracts:  # auto top-ups: once per crossing, under the wallet lock, in this transaction
+        for _, entry, _ in planned:
+            policies.topup(wallet=entry.wallet, customer_id=entry.wallet.customer_id, entry=entry, actor=actor)
     for index, entry, draws in planned:
         drawn = -entry.amount
         results[index] = DebitResult(

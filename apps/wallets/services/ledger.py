@@ -277,7 +277,11 @@ def wallet_grant(
 @transaction.atomic
 def wallet_expire_due(*, now: datetime | None = None) -> int:
     """Expire every grant whose expiry instant has passed: one expiry entry per grant for what was left, dated at
-    the expiry instant. Wallets are locked one by one in id order. Returns the number of grants expired."""
+    the expiry instant. Wallets are locked one by one in id order. Returns the number of grants expired.
+    Under a contract's rollover policy, what the cap allows of a period's expiring credits moves to a rollover
+    grant instead (see .policies); only the rest lapses."""
+    from .policies import rollover_grants_issue, rollover_out_entry, rollover_plan  # .policies imports this module
+
     now = _aware(now, field="now") or timezone.now()
     due = CreditGrant.objects.filter(expires_at__lte=now, expired_at__isnull=True, voided_at__isnull=True)
     wallet_ids = sorted(set(due.values_list("wallet_id", flat=True)))
@@ -289,25 +293,34 @@ def wallet_expire_due(*, now: datetime | None = None) -> int:
             .filter(wallet_id=wallet_id, expires_at__lte=now, expired_at__isnull=True, voided_at__isnull=True)
             .order_by(*BURN_ORDER)
         )
+        plan = rollover_plan(wallet=wallet, grants=grants)  # the contract's rollover policy, if any
         balance = wallet.balance
         for grant in grants:
-            if grant.remaining > 0:
-                balance -= grant.remaining
+            rolled = plan.rolled.get(grant.pk, ZERO)
+            lapsed = grant.remaining - rolled
+            if lapsed > 0:
+                balance -= lapsed
                 LedgerEntry.objects.create(
                     wallet=wallet,
                     entry_type=LedgerEntry.EntryType.EXPIRY,
                     grant=grant,
-                    amount=-grant.remaining,
+                    amount=-lapsed,
                     balance_after=balance,
                     idempotency_key=f"expiry:grant:{grant.pk}",
                     reference=grant.reference,
-                    note=f"{grant.get_kind_display()} credits expired",
+                    note=f"{grant.get_kind_display()} credits expired"
+                    + (" (beyond the rollover cap: breakage)" if rolled > 0 else ""),
                     effective_at=grant.expires_at,
                     **_actor_fields(SYSTEM),
                 )
+            if rolled > 0:
+                balance -= rolled
+                rollover_out_entry(wallet=wallet, grant=grant, amount=rolled, balance=balance)
             CreditGrant.objects.filter(pk=grant.pk).update(remaining=ZERO, expired_at=grant.expires_at)
             count += 1
         _set_balance(wallet, balance)
+        if plan.rolled:
+            rollover_grants_issue(wallet=wallet, sources=grants, plan=plan)
     return count
 
 
