@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from apps.core.errors import ValidationFailed
 from apps.core.money import ZERO, round_money
-from apps.usage.revenue_selectors import credit_revenue_by_meter
-from apps.wallets.revenue import (
+from apps.usage.selectors import credit_revenue_by_meter
+from apps.wallets.selectors import (
     Month,
     MonthTotal,
     RollForward,

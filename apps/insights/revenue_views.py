@@ -8,9 +8,11 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from apps.core.csv_export import csv_writer
+from apps.core.money import decimal_str
 from apps.core.permissions import capability_required
 from apps.core.roles import Cap
-from apps.wallets.revenue import COLUMNS, RollForwardRow
+from apps.wallets.selectors import ROLLFORWARD_COLUMNS as COLUMNS
+from apps.wallets.selectors import RollForwardRow
 
 from .charts.revenue import waterfall_chart
 from .deferred_revenue import deferred_revenue_page, period_from
@@ -37,7 +39,7 @@ def _rollforward_rows(rows: list[RollForwardRow]) -> list[list]:
             r.name,
             r.currency,
             *(f"{getattr(r.cents, c):.2f}" for c in COLUMNS),
-            *(format(getattr(r.credits, c).normalize(), "f") for c in CREDIT_COLUMNS),
+            *(decimal_str(getattr(r.credits, c)) for c in CREDIT_COLUMNS),
         ]
         for r in rows
     ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from apps.wallets.revenue import MonthTotal
+from apps.wallets.selectors import MonthTotal
 
 from .base import INK, NEGATIVE, NEUTRAL, POSITIVE, REVENUE, Chart, _layout, f, money_format
 
