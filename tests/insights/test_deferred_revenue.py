@@ -137,3 +137,20 @@ def test_default_month_is_this_month(clients, acme):
     response = clients["finance"].get(reverse("dashboards:revenue"))
     assert response.status_code == 200
     assert response.context["period"] == month_of(timezone.now())
+
+
+def test_page_queries_do_not_grow_with_customers(clients, shop):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def count():
+        with CaptureQueriesContext(connection) as ctx:
+            assert clients["finance"].get(reverse("dashboards:revenue")).status_code == 200
+        return len(ctx.captured_queries)
+
+    for n in range(3):
+        shop.customer(f"q-{n}", credits="1000")
+    few = count()
+    for n in range(3, 12):
+        shop.customer(f"q-{n}", credits="1000")
+    assert count() == few

@@ -199,6 +199,11 @@ class RevenueMachine(RuleBasedStateMachine):
             if previous is not None:
                 assert cents.opening == previous.closing and row.exact.opening == previous.exact.closing
             previous = row
+        # Over every customer written so far (earlier examples' too): the total is the sum of the rows, and adds up.
+        everyone = rollforward(period=month_of(self.now))
+        assert everyone.total.cents == sum((r.cents for r in everyone.rows), type(everyone.total.cents)())
+        t = everyone.total.cents
+        assert t.opening + t.purchased - t.recognized - t.breakage + t.adjustments == t.closing
         with localcontext() as ctx:
             ctx.prec = 90
             held = sum(
