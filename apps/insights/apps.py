@@ -14,6 +14,7 @@ class InsightsConfig(AppConfig):
 
         nav.register(nav.NavItem("Overview", "dashboards:overview", (Cap.MARGIN_VIEW,), order=5))
         nav.register(nav.NavItem("Margin", "dashboards:margin", (Cap.MARGIN_VIEW,), order=8))
+        nav.register(nav.NavItem("Deferred revenue", "dashboards:revenue", (Cap.CREDITS_APPROVE,), order=9))
 
         nav.register_panel(
             nav.Panel(

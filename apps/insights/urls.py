@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import revenue_views, views
 
 app_name = "dashboards"
 
@@ -11,6 +11,8 @@ urlpatterns = [
     path("csv/<slug:chart>/", views.overview_csv, name="overview-csv"),
     path("margin/", views.margin, name="margin"),
     path("margin/csv/", views.margin_csv, name="margin-csv"),
+    path("revenue/", revenue_views.deferred_revenue, name="revenue"),
+    path("revenue/csv/<slug:table>/", revenue_views.deferred_revenue_csv, name="revenue-csv"),
     path("customers/<slug:external_id>/", views.customer_dashboard, name="customer"),
     path("customers/<slug:external_id>/csv/<slug:chart>/", views.customer_csv, name="customer-csv"),
     path("customers/<slug:external_id>/panel/", views.customer_panel, name="customer-panel"),

@@ -433,6 +433,8 @@ def event_find(*, customer_external_id: str, event_id: str) -> UsageEvent | None
 
 
 # --- rollup reads for insights and alerts (in rollup_selectors.py; other apps import them from here)
+# --- credits revenue by meter for the deferred-revenue page (in revenue_selectors.py)
+from .revenue_selectors import credit_revenue_by_meter  # noqa: E402
 from .rollup_selectors import (  # noqa: E402
     AttributionTotal,
     CustomerMeterTotal,
@@ -468,5 +470,6 @@ __all__ = [
     "rollup_days_by_meter",
     "rollup_days_since",
     "rollup_meter_window",
+    "credit_revenue_by_meter",
     "usage_event_count",
 ]

@@ -1,5 +1,6 @@
 """Demo wallets: included credits (this period's), purchased commits, promotional and support credits (some expiring soon), (debits come from rated demo usage),
-credit requests for finance, a void, a reversal and expiries. Through the services; idempotent by key."""
+credit requests for finance, a void, a reversal and expiries (a paid pilot pack expires with credits left: breakage on the
+deferred-revenue page). Through the services; idempotent by key."""
 
 from __future__ import annotations
 
@@ -184,6 +185,21 @@ def _seed_wallet(*, customer, contract, index, now, billing, support_actor) -> N
                 reference=f"ORD-{5000 + index}",
                 note="Quarterly top-up",
                 idempotency_key=f"demo:{ext}:topup",
+                actor=billing,
+            )
+        if index % 4 == 2:  # a pilot pack bought at the start, drawn last, expired this month: breakage
+            month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+            services.wallet_grant(
+                customer_id=customer.pk,
+                kind="purchased",
+                amount=D(scale // 10),
+                priority=200,
+                effective_at=start,
+                expires_at=max(month_start, now - timedelta(days=10)),
+                price_per_credit=price,
+                reference=f"ORD-{7000 + index}",
+                note="Pilot pack (expired unused: breakage)",
+                idempotency_key=f"demo:{ext}:pilot",
                 actor=billing,
             )
     if index % 2 == 0 or customer.status == "trial":

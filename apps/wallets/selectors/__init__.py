@@ -1,11 +1,27 @@
 """Wallet reads: balances, grants, runway, ledger, credit requests, support activity. Plain data out.
 
 `balances`: balances, grants, runway and included credits of one wallet; `ledger`: the ledger, running balances,
-conservation and give-backs; `requests`: credit requests and support activity; `batch`: reads over many customers
+conservation and give-backs; `..revenue`: the deferred-revenue roll-forward of prepaid credits; `requests`: credit requests and support activity; `batch`: reads over many customers
 or many days (balances, runways, daily balances and draws). Every public name is importable from here."""
 
 from __future__ import annotations
 
+from ..revenue import (
+    COLUMNS as ROLLFORWARD_COLUMNS,
+)
+from ..revenue import (
+    Flows,
+    Month,
+    MonthTotal,
+    RollForward,
+    RollForwardRow,
+    first_month,
+    month_of,
+    parse_period,
+    rollforward,
+    rollforward_json,
+    rollforward_months,
+)
 from .balances import (
     RUNWAY_BASIS_DAYS,
     RUNWAY_HORIZON_DAYS,
@@ -67,6 +83,18 @@ __all__ = [
     "PolicyStatus",
     "credit_policy_status",
     "debit_policy_note",
+    "ROLLFORWARD_COLUMNS",
+    "Flows",
+    "Month",
+    "MonthTotal",
+    "RollForward",
+    "RollForwardRow",
+    "first_month",
+    "month_of",
+    "parse_period",
+    "rollforward",
+    "rollforward_json",
+    "rollforward_months",
     "ActivityRow",
     "BalanceView",
     "Conservation",

@@ -192,3 +192,43 @@ def test_the_beat_task_issues_recurring_grants(policy_contract):
     issue_included_credits.delay().get()
     issue_included_credits.delay().get()
     assert CreditGrant.objects.filter(wallet__customer=cust, reason_code="recurring").count() == 1
+
+
+def test_purchased_credits_rolled_over_are_neither_a_purchase_nor_breakage_in_deferred_revenue(policy_contract):
+    # Rolling over moves paid credits from the expiring grant to a rollover grant at the same price: deferred
+    # revenue is unchanged by the move (void out, grant in: both adjustments, netting to zero); only the part
+    # beyond the cap lapses (breakage).
+    from apps.wallets.selectors import parse_period, rollforward
+
+    cust, _contract = policy_contract(
+        included_credits=D(0),
+        credit_price=D(2),
+        policy={
+            "rollover_enabled": True,
+            "rollover_purchased": True,
+            "rollover_cap_kind": "amount",
+            "rollover_cap": D(300),
+        },
+    )
+    wallet_grant(
+        customer_id=cust.pk,
+        kind="purchased",
+        amount=D(500),
+        price_per_credit=D(2),
+        effective_at=JAN,
+        expires_at=FEB,
+        idempotency_key=f"commit-{cust.pk}",
+        actor=SYSTEM,
+    )
+    wallet_expire_due(now=AFTER_JAN)
+    assert CreditGrant.objects.get(kind="rollover", wallet__customer=cust).amount == D(300)
+
+    feb = rollforward(period=parse_period("2026-02"), customer_ids=[cust.pk]).rows[0]
+    assert (feb.opening, feb.purchased, feb.recognized, feb.breakage, feb.adjustments, feb.closing) == (
+        D(1000),
+        D(0),
+        D(0),
+        D(400),  # 200 credits beyond the cap, at 2
+        D(0),
+        D(600),  # the 300 rolled-over credits, at 2
+    )
