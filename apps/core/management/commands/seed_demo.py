@@ -15,6 +15,7 @@ DEMO_MODULES = [
     "apps.contracts.demo",
     "apps.wallets.demo",
     "apps.usage.demo",
+    "apps.usage.simulation.demo",
     "apps.usage.closing.demo",
     "apps.alerts.demo",
 ]
