@@ -438,7 +438,6 @@ from .rollup_selectors import (  # noqa: E402
     CustomerMeterTotal,
     MeterDay,
     MeterPeriod,
-    MeterWindow,
     customers_with_usage_since,
     daily_quantities,
     meter_days_between,
@@ -448,7 +447,6 @@ from .rollup_selectors import (  # noqa: E402
     rollup_customer_meter_totals,
     rollup_days_by_meter,
     rollup_days_since,
-    rollup_meter_window,
     usage_event_count,
 )
 
@@ -457,7 +455,6 @@ __all__ = [
     "CustomerMeterTotal",
     "MeterDay",
     "MeterPeriod",
-    "MeterWindow",
     "customers_with_usage_since",
     "daily_quantities",
     "meter_days_between",
@@ -467,6 +464,5 @@ __all__ = [
     "rollup_customer_measure",
     "rollup_days_by_meter",
     "rollup_days_since",
-    "rollup_meter_window",
     "usage_event_count",
 ]
