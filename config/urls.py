@@ -24,7 +24,6 @@ urlpatterns = [
     path("usage/", include("apps.usage.urls")),
     path("alerts/", include("apps.alerts.urls")),
     path("dashboards/", include("apps.insights.urls")),
-    path("impact/", include("apps.insights.price_impact")),
     path("", include("apps.core.urls")),
 ]
 

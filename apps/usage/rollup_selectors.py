@@ -178,28 +178,6 @@ def rollup_customer_measure(*, start: date, end: date, measure: str) -> dict[int
 
 
 @dataclass(frozen=True)
-class MeterWindow:
-    customer_id: int
-    meter_id: int
-    meter_code: str
-    quantity: Decimal
-    cost: Decimal
-
-
-def rollup_meter_window(*, start: date, end: date) -> list[MeterWindow]:
-    """Quantity and cost per customer x meter over [start, end] (for price-impact estimates): one query."""
-    rows = (
-        DailyUsage.objects.filter(day__gte=start, day__lte=end)
-        .values("customer_id", "meter_id", "meter__code")
-        .annotate(quantity=Sum("quantity"), cost=Sum("cost"))
-    )
-    return [
-        MeterWindow(r["customer_id"], r["meter_id"], r["meter__code"], r["quantity"] or ZERO, r["cost"] or ZERO)
-        for r in rows
-    ]
-
-
-@dataclass(frozen=True)
 class AttributionTotal:
     kind: str
     value: str

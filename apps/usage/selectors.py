@@ -440,7 +440,6 @@ from .rollup_selectors import (  # noqa: E402
     CustomerMeterTotal,
     MeterDay,
     MeterPeriod,
-    MeterWindow,
     customers_with_usage_since,
     daily_quantities,
     meter_days_between,
@@ -450,7 +449,6 @@ from .rollup_selectors import (  # noqa: E402
     rollup_customer_meter_totals,
     rollup_days_by_meter,
     rollup_days_since,
-    rollup_meter_window,
     usage_event_count,
 )
 
@@ -459,7 +457,6 @@ __all__ = [
     "CustomerMeterTotal",
     "MeterDay",
     "MeterPeriod",
-    "MeterWindow",
     "customers_with_usage_since",
     "daily_quantities",
     "meter_days_between",
@@ -469,7 +466,6 @@ __all__ = [
     "rollup_customer_measure",
     "rollup_days_by_meter",
     "rollup_days_since",
-    "rollup_meter_window",
     "credit_revenue_by_meter",
     "usage_event_count",
 ]

@@ -60,10 +60,10 @@ def test_screenshots_of_the_main_pages(browser, live_server, transactional_db):
     pending = RateTableVersion.objects.filter(status="pending_approval").order_by("-submitted_at").first()
     assert pending is not None, "the demo data has a price change waiting for approval"
     page.goto(f"/catalog/reviews/{pending.pk}/")
-    page.wait_for_selector("#impact table")
+    page.wait_for_selector("#simulation form, #simulation table")
     settle(page)
-    page.locator("#impact").scroll_into_view_if_needed()
-    _save(page, "review-with-impact", selector="main")
+    page.locator("#simulation").scroll_into_view_if_needed()
+    _save(page, "review-with-simulation", selector="main")
     context.close()
 
     context, page = _as(browser, live_server, "am")
