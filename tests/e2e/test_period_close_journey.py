@@ -65,3 +65,11 @@ def test_finance_reviews_closes_and_downloads_last_month(new_page, month_world):
     # the period list shows who closed it
     page.get_by_role("link", name="Billing periods").click()
     expect(page.get_by_test_id(f"period-{label}")).to_contain_text("finance")
+
+    # and reads the deferred revenue waterfall (opening, purchases, recognised, breakage, closing per month)
+    page.get_by_role("link", name="Deferred revenue").first.click()
+    expect(page.get_by_role("heading", name="Deferred revenue", level=1)).to_be_visible()
+    expect(page.locator("#chart-waterfall .main-svg").first).to_be_visible(timeout=SLOW)
+    spec = json.loads(page.locator("#chart-data-waterfall").text_content())
+    assert spec["data"][0]["type"] == "waterfall"
+    assert spec["data"][0]["x"][1][:6] == ["Opening", "Purchased", "Recognised", "Breakage", "Adjustments", "Closing"]
