@@ -27,6 +27,7 @@ from apps.contracts.selectors import contracts_for_customers
 from apps.core.errors import ValidationFailed
 from apps.core.money import ZERO, decimal_str, round_money
 from apps.wallets.selectors import wallet_draws_by_day, wallet_grants
+from apps.wallets.services import TOPUP_REASON
 
 from .. import statements as base
 from ..selectors import MeterUsage, usage_by_meter
@@ -254,7 +255,7 @@ def build_statement(
         if g.kind == PURCHASED_KIND and g.status != "voided" and lo <= g.effective_at < hi
     ]
     for g in sorted(purchases, key=lambda g: (g.effective_at, g.id)):
-        top_up = "top" in (g.reason_code or "").lower()
+        top_up = g.reason_code == TOPUP_REASON
         lines.append(
             Line(
                 line_id=_id(month, ext, CREDIT_PURCHASE, f"grant-{g.id}"),

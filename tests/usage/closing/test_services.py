@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, transaction
 
+from apps.core.actors import SYSTEM
 from apps.core.errors import Conflict, Forbidden, FourEyesViolation, ValidationFailed
 from apps.usage.closing import selectors, services
 from apps.usage.closing.models import ClosedPeriod, FrozenLine, FrozenStatement, PeriodAction
@@ -198,3 +199,27 @@ def test_the_hash_check_notices_a_line_changed_behind_the_triggers(month_world, 
         )
         cursor.execute("SET LOCAL session_replication_role = origin")
     assert not selectors.frozen_intact(period=period)
+
+
+def test_an_auto_top_up_is_billed_as_one_in_the_month_it_fired(month_world):
+    from apps.contracts.models import Contract
+    from apps.contracts.services import credit_policy_set
+    from apps.usage.closing.statements import CREDIT_PURCHASE, build_statement
+    from apps.wallets.models import CreditGrant
+
+    m = month_world
+    contract = Contract.objects.get(customer=m.beta)
+    credit_policy_set(
+        contract_id=contract.pk,
+        actor=SYSTEM,
+        change_reason="agreed in the order form",
+        topup_threshold=D(600),
+        topup_amount=D(500),
+        topup_monthly_cap=3,
+    )
+    m.usage(m.beta, 200, m.at(10), id="b2")  # 750 -> 550 credits: crosses 600 once
+    topup = CreditGrant.objects.get(wallet__customer=m.beta, reason_code="auto_topup")
+    purchases = [ln for ln in build_statement(customer=m.beta, month=m.month).lines if ln.kind == CREDIT_PURCHASE]
+    labels = {ln.line_id.rsplit(":", 1)[-1]: ln.description for ln in purchases}
+    assert labels[f"grant-{topup.pk}"].startswith("Automatic top-up")
+    assert [d for d in labels.values() if d.startswith("Credits purchased")]  # the order-form purchase stays one
