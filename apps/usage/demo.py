@@ -128,6 +128,10 @@ def _profiles(*, now: datetime, events_per_day: tuple[int, int]) -> list[Profile
         rates = in_force[-1].rates if in_force else {}
         codes_priced = {code for code, m in meters.items() if m.id in rates}
         mix_name = rng.choice(list(MIXES))
+        if current.rate_table_code == "list-usd" and index % 2 == 0:
+            # pay-as-you-go list customers lean on the frontier models (the demo's pending price change is about
+            # them, so finance's simulation of it has real bills to compare)
+            mix_name = "research" if index % 4 == 0 else "agents"
         mix = {code: w for code, w in MIXES[mix_name].items() if code in codes_priced}
         if not mix:
             continue

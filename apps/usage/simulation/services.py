@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.catalog.pricing import TIERED_MODELS, PricingError, validate_tiers
-from apps.catalog.selectors import version_get, version_pricing_hash, version_rate_specs
+from apps.catalog.selectors import approved_versions, version_get, version_pricing_hash, version_rate_specs
 from apps.contracts.selectors import ContractTerms, contracts_for_customers, customers_all
 from apps.core.actors import Actor
 from apps.core.errors import DomainError, Forbidden, InvalidTransition, NotFound, ValidationFailed
@@ -60,8 +60,20 @@ def _overlaps(terms: ContractTerms, start: datetime, end: datetime) -> bool:
 
 def simulation_default_range(*, rate_table_id: int, now: datetime | None = None) -> tuple[date, date]:
     """Each affected contract's current and previous billing period (ContractTerms.billing_period), as one range
-    of days (inclusive) covering them all; without contracts in force, the last 30 days."""
+    of days (inclusive) covering them all; without contracts in force, the last 30 days. It starts no earlier than
+    the day after the table's version in force took effect: a simulated version is approved from the range's first
+    day, and from an earlier day the version in force (effective later) would take every event back."""
     now = now or timezone.now()
+    start, end = _contracts_range(rate_table_id, now)
+    in_force = [v.effective_from for v in approved_versions(rate_table_id=rate_table_id) if v.effective_from <= now]
+    if in_force:
+        after = (max(in_force) + timedelta(days=1)).date()
+        if start < after <= end:
+            start = after
+    return start, end
+
+
+def _contracts_range(rate_table_id: int, now: datetime) -> tuple[date, date]:
     starts, ends = [], []
     for terms in _table_contracts(rate_table_id):
         if not terms.in_force_at(now):

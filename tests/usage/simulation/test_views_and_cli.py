@@ -211,3 +211,25 @@ def test_a_range_starting_where_another_version_starts_is_refused_clearly(setup,
     assert "where the simulated range starts: choose another first day" in simulation.error
     again.refresh_from_db()
     assert again.status == "draft"
+
+
+def test_the_default_range_starts_after_the_version_in_force_took_effect(world):
+    # The version in force took effect inside the previous billing period: simulating a draft "as if approved from
+    # the range's first day" before that would hand every later event back to the version in force (it is
+    # effective later), so the default range starts the day after it took effect and the draft's prices show.
+    from apps.usage.simulation.services import simulation_default_range
+
+    tokens = world.meter("tok", cost="0.001")
+    table = world.table(unit="USD")
+    world.version(table, {tokens: "0.01"}, effective_from=ago(days=120))
+    recent = ago(days=20)
+    world.version(table, {tokens: "0.015"}, effective_from=recent)
+    acme = world.customer("acme", table, billing_model="postpaid")
+    ingest([world.event(acme, tokens, 1000, ago(days=d, hours=1)) for d in range(10)])
+    rate()
+    start, end = simulation_default_range(rate_table_id=table.id)
+    assert start == (recent + timedelta(days=1)).date() and end >= timezone.now().date()
+    version = draft(world, table, {tokens: "0.03"})
+    simulation = simulation_run(simulation_id=simulation_create(version_id=version.pk, actor=world.owner).pk)
+    line = simulation.lines.get()
+    assert line.amount_simulated == 2 * line.amount_now > 0
