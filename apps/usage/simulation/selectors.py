@@ -128,6 +128,13 @@ class SimulationReport:
     def stale(self) -> bool:
         return not self.fresh
 
+    @property
+    def with_credits(self) -> bool:
+        """Whether credits were drawn, now or simulated: without any, overage is the whole bill (postpaid) and the
+        credits and overage columns would only repeat zeros and the billed amount."""
+        t = self.total
+        return bool(t.now["credits"] or t.simulated["credits"] or t.now["overage_amount"] != t.now["amount"])
+
 
 def is_shock(now: Decimal, simulated: Decimal, threshold: Decimal) -> bool:
     """A bill moving by more than `threshold` % either way (from nothing to something always counts)."""

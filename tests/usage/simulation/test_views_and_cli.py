@@ -52,6 +52,8 @@ def test_panel_runs_a_simulation_and_shows_bill_shock_first(setup, clients, djan
     assert simulation.state == Simulation.State.DONE and simulation.default_range
     assert 'id="bill-shock"' in html and "acme" in html and "+100.0 %" in html
     assert html.index('id="bill-shock"') < html.index('id="simulation-meters"')
+    # postpaid only: no credits drawn and the overage is the whole bill, so those columns are left out
+    assert "Credits now → simulated" not in html and "Credits drawn" not in html
     csv = clients["finance"].get(reverse("usage:simulation-csv", args=[simulation.pk]))
     assert csv.status_code == 200 and csv["Content-Type"].startswith("text/csv")
     header, *rows = csv.content.decode().splitlines()
@@ -233,3 +235,16 @@ def test_the_default_range_starts_after_the_version_in_force_took_effect(world):
     simulation = simulation_run(simulation_id=simulation_create(version_id=version.pk, actor=world.owner).pk)
     line = simulation.lines.get()
     assert line.amount_simulated == 2 * line.amount_now > 0
+
+
+def test_credits_and_overage_columns_show_when_credits_are_drawn(world, clients):
+    tokens = world.meter("tok", cost="0.001")
+    table = world.table(unit="credits")
+    world.version(table, {tokens: "1"}, effective_from=ago(days=90))
+    pre = world.customer("pre", table, credits="100000")
+    ingest([world.event(pre, tokens, 100, ago(days=d, hours=1)) for d in range(3)])
+    rate()
+    version = draft(world, table, {tokens: "2"})
+    simulation_run(simulation_id=simulation_create(version_id=version.pk, actor=world.owner).pk)
+    html = clients["finance"].get(reverse("usage:simulation-panel", args=[version.pk])).content.decode()
+    assert "Credits now → simulated" in html and "Credits drawn" in html
