@@ -17,6 +17,7 @@ from apps.core.money import ZERO
 from .models import ClosedPeriod, FrozenLine, FrozenStatement, PeriodAction, ReopenRequest
 from .statements import (
     ADJUSTMENT,
+    LINE_FIELDS,
     USAGE,
     USAGE_FIGURES,
     Line,
@@ -101,24 +102,7 @@ def late_adjustments(
 
 
 def _frozen(fs: FrozenStatement, month: date) -> PeriodStatement:
-    lines = [
-        Line(
-            line_id=ln.line_id,
-            kind=ln.kind,
-            description=ln.description,
-            amount=ln.amount,
-            currency=ln.currency,
-            meter=ln.meter,
-            quantity=ln.quantity,
-            included=ln.included,
-            from_credits=ln.from_credits,
-            overage=ln.overage,
-            unit_price=ln.unit_price,
-            credits=ln.credits,
-            reference=ln.reference,
-        )
-        for ln in fs.lines.all()
-    ]
+    lines = [Line(**{name: getattr(ln, name) for name in LINE_FIELDS}) for ln in fs.lines.all()]
     return PeriodStatement(month, fs.customer_id, fs.customer_external_id, fs.customer_name, fs.currency, lines)
 
 

@@ -15,7 +15,7 @@ from apps.core.roles import Cap
 
 from .models import ClosedPeriod, FrozenLine, FrozenStatement, PeriodAction, ReopenRequest
 from .selectors import close_in_force, closes_in_force, live_statements, month_has_ended
-from .statements import month_label, next_month, period_hash
+from .statements import LINE_FIELDS, month_label, next_month, period_hash
 
 
 def _finance(actor: Actor) -> None:
@@ -79,23 +79,7 @@ def period_close(*, month: date, actor: Actor, now: datetime | None = None) -> C
             content_hash=st.content_hash,
         )
         FrozenLine.objects.bulk_create(
-            FrozenLine(
-                statement=fs,
-                position=i,
-                line_id=ln.line_id,
-                kind=ln.kind,
-                description=ln.description,
-                meter=ln.meter,
-                quantity=ln.quantity,
-                included=ln.included,
-                from_credits=ln.from_credits,
-                overage=ln.overage,
-                unit_price=ln.unit_price,
-                credits=ln.credits,
-                amount=ln.amount,
-                currency=ln.currency,
-                reference=ln.reference,
-            )
+            FrozenLine(statement=fs, position=i, **{name: getattr(ln, name) for name in LINE_FIELDS})
             for i, ln in enumerate(st.lines)
         )
     _record(period, PeriodAction.Action.CLOSE, actor, now)

@@ -19,7 +19,7 @@ import calendar
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -126,6 +126,10 @@ class Line:
             "currency": self.currency,
             "reference": self.reference,
         }
+
+
+# The fields a line has, stored as they are when a period closes (FrozenLine has the same columns).
+LINE_FIELDS = tuple(f.name for f in fields(Line))
 
 
 @dataclass(frozen=True)
