@@ -98,7 +98,10 @@ class RatedUsage(models.Model):
     # No foreign-key checks on the hottest insert (rated records, by COPY): events, batches and ledger entries are
     # never deleted (PostgreSQL refuses it), and the engine writes only ids it has just read or created.
     event = models.ForeignKey(UsageEvent, on_delete=models.PROTECT, related_name="ratings", db_constraint=False)
-    batch = models.ForeignKey(RatingBatch, on_delete=models.PROTECT, related_name="records", db_constraint=False)
+    # Not indexed either: nothing reads rated records by batch, and each index costs every rated row an insert.
+    batch = models.ForeignKey(
+        RatingBatch, on_delete=models.PROTECT, related_name="records", db_constraint=False, db_index=False
+    )
     # Copies of the event's customer and meter, and the terms used: protected like foreign keys (Django refuses to
     # delete what they point to) but without a database constraint, each of which would be one more index probe
     # per rated row; the engine writes them from rows that exist.
