@@ -10,7 +10,7 @@ from apps.catalog import services
 from apps.catalog.pricing import TierSpec
 from tests.catalog.factories import MeterFactory, RateTableFactory, add_cost, approved_version
 from tests.conftest import PASSWORD
-from tests.e2e.waits import wait_for_js
+from tests.e2e.waits import wait_for_js, wait_for_review_panels
 
 
 def _world(actors, *, tiers=None):
@@ -178,6 +178,7 @@ def test_changes_requested_reach_the_owner_and_resubmitting_keeps_date_and_reaso
     )
     finance = new_page("finance", PASSWORD)
     finance.goto(f"/catalog/reviews/{w['draft'].pk}/")
+    wait_for_review_panels(finance)
     finance.check("input[value=request_changes]")
     finance.fill("#id_comment", "Round to 0.65 please")
     finance.click("button:has-text('Record decision')")

@@ -8,7 +8,7 @@ from apps.catalog import selectors
 from apps.catalog.models import RateTableVersion, VersionStatus
 from tests.catalog.factories import MeterFactory, RateTableFactory, add_cost, approved_version
 from tests.conftest import PASSWORD
-from tests.e2e.waits import wait_for_js
+from tests.e2e.waits import wait_for_js, wait_for_review_panels
 
 
 def test_owner_drafts_edits_submits_and_finance_approves(new_page, users, actors):
@@ -59,6 +59,7 @@ def test_owner_drafts_edits_submits_and_finance_approves(new_page, users, actors
     finance.click("td a.btn:has-text('Review')")
     diff = finance.locator("table.diff").inner_text()
     assert "0.15" in diff and "0.12" in diff and "-20.0 %" in diff
+    wait_for_review_panels(finance)
     finance.check("input[value=approve]")
     finance.fill("#id_comment", "Margin still above 50 %")
     finance.check("#id_confirm_warnings")  # no simulation was run: approving says so explicitly

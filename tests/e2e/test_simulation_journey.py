@@ -8,7 +8,7 @@ from apps.catalog.models import RateTableVersion, VersionStatus
 from apps.usage.models import RatedUsage, UsageEvent
 from apps.usage.simulation.models import Simulation
 from tests.conftest import PASSWORD
-from tests.e2e.waits import wait_for_js
+from tests.e2e.waits import wait_for_js, wait_for_review_panels
 from tests.usage.builders import ago, ingest, rate
 
 
@@ -58,6 +58,7 @@ def test_owner_simulates_submits_and_finance_approves(new_page, world, users):
     finance.wait_for_selector("#simulation-panel #bill-shock")
     assert "fresh" in finance.locator("#simulation-summary").inner_text()
     assert finance.locator("#approval-warnings").count() == 0  # a fresh simulation: nothing to confirm
+    wait_for_review_panels(finance)
     finance.check("input[value=approve]")
     finance.fill("#id_comment", "Two customers rise by 50 %; account managers told")
     finance.click("button:has-text('Record decision')")
@@ -107,6 +108,7 @@ def test_owner_rolls_out_to_new_customers_only_and_grandfathered_customers_keep_
     finance.goto(f"/catalog/reviews/{version.pk}/")
     cohort = finance.locator("[data-testid=diff-cohort]").first.inner_text()
     assert "all contracts" in cohort and "new contracts only" in cohort  # old -> new, part of what is approved
+    wait_for_review_panels(finance)
     finance.check("input[value=approve]")
     finance.fill("#id_comment", "Existing customers grandfathered until renewal")
     finance.click("button:has-text('Record decision')")

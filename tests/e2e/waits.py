@@ -14,3 +14,9 @@ def wait_for_js(page, expression: str, *, timeout: float = 15.0, interval_ms: in
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for: {expression}")
         page.wait_for_timeout(interval_ms)
+
+
+def wait_for_review_panels(page) -> None:
+    """The review page lazy-loads its simulation panel above the decision form; a click on the form while the panel
+    grows lands wherever the form was a moment before (a radio "did not change its state"). Wait for it first."""
+    page.wait_for_selector("#simulation #simulation-panel")
