@@ -63,7 +63,8 @@ def test_screenshots_of_the_main_pages(browser, live_server, transactional_db):
     page.wait_for_selector("#simulation form, #simulation table")
     settle(page)
     page.locator("#simulation").scroll_into_view_if_needed()
-    _save(page, "review-with-simulation", selector="main")
+    page.wait_for_selector("#simulation table")
+    _save(page, "review-with-simulation", selector="#simulation")
     context.close()
 
     context, page = _as(browser, live_server, "am")
