@@ -259,21 +259,25 @@ class DrawStep(RunState):
         """One reversal per debit, with exact parts per grant (negative parts take back what an earlier true-up
         gave back). Returns what could not be taken back (the grant no longer holds it), per (debit, grant):
         (credits, revenue); the caller charges it to a new record instead."""
-        from apps.wallets.services import wallet_reverse
+        from apps.wallets.services import ReverseRequest, wallet_reverses
 
         short: dict[tuple[int, int], tuple] = {}
+        requests = []
         for entry_id in sorted(back):
             parts = {g: (c, r) for g, (c, r) in sorted(back[entry_id].items()) if c != 0}
-            if not parts:
-                continue
-            entry = wallet_reverse(
-                entry_id=entry_id,
-                parts=parts,
-                actor=self.actor,
-                reference=reference,
-                idempotency_key=f"{key}:{entry_id}",
-                note=note,
-            )
+            if parts:
+                requests.append(
+                    ReverseRequest(
+                        entry_id=entry_id,
+                        parts=parts,
+                        reference=reference,
+                        idempotency_key=f"{key}:{entry_id}",
+                        note=note,
+                    )
+                )
+        entries = wallet_reverses(requests=requests, actor=self.actor) if requests else []
+        for request, entry in zip(requests, entries, strict=True):
+            entry_id, parts = request.entry_id, request.parts or {}
             done = {a.grant_id: (a.amount, a.revenue) for a in entry.allocations.all()} if entry else {}
             if entry is not None:
                 self.result.ledger_entries.append(("reversal", entry.pk, entry.amount))

@@ -6,7 +6,15 @@ here (`from apps.wallets.services import wallet_debit`)."""
 from __future__ import annotations
 
 from ..models import BURN_ORDER
-from .debits import DebitRequest, debit_outstanding, wallet_debit, wallet_debits, wallet_reverse
+from .debits import (
+    DebitRequest,
+    ReverseRequest,
+    debit_outstanding,
+    wallet_debit,
+    wallet_debits,
+    wallet_reverse,
+    wallet_reverses,
+)
 from .included import INCLUDED_PRIORITY, included_credits_issue, included_credits_issue_due, included_key
 from .ledger import (
     MAX_AMOUNT,
@@ -72,4 +80,6 @@ __all__ = [
     "wallet_get_or_create",
     "wallet_grant",
     "wallet_reverse",
+    "wallet_reverses",
+    "ReverseRequest",
 ]

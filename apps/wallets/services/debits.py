@@ -21,7 +21,6 @@ from .ledger import (
     _actor_fields,
     _aware,
     _credits,
-    _existing_entry,
     _key,
     _lock_wallet,
     _set_balance,
@@ -223,13 +222,38 @@ def wallet_debit(
 
 def debit_outstanding(entry: LedgerEntry) -> dict[int, Decimal]:
     """Per grant, what a debit drew and has not been reversed yet (allocation order)."""
-    outstanding: dict[int, Decimal] = {}
-    for alloc in entry.allocations.order_by("id"):
-        outstanding[alloc.grant_id] = outstanding.get(alloc.grant_id, ZERO) - alloc.amount
-    given_back = decimal_sums_by(LedgerAllocation.objects.filter(entry__reverses=entry), "grant_id", "amount")
-    for grant_id, total in given_back.items():
-        outstanding[grant_id] = outstanding.get(grant_id, ZERO) - total
+    return _outstanding([entry.pk])[entry.pk]
+
+
+def _outstanding(debit_ids: Sequence[int]) -> dict[int, dict[int, Decimal]]:
+    """Per debit, per grant: what it drew and has not been reversed yet (allocation order). Two reads for all."""
+    outstanding: dict[int, dict[int, Decimal]] = {pk: {} for pk in debit_ids}
+    for entry_id, grant_id, amount in (
+        LedgerAllocation.objects.filter(entry_id__in=debit_ids)
+        .order_by("id")
+        .values_list("entry_id", "grant_id", "amount")
+    ):
+        per = outstanding[entry_id]
+        per[grant_id] = per.get(grant_id, ZERO) - amount
+    given_back = decimal_sums_by(
+        LedgerAllocation.objects.filter(entry__reverses_id__in=debit_ids), "entry__reverses_id", "grant_id", "amount"
+    )
+    for (debit_id, grant_id), total in given_back.items():
+        per = outstanding[debit_id]
+        per[grant_id] = per.get(grant_id, ZERO) - total
     return outstanding
+
+
+@dataclass(frozen=True)
+class ReverseRequest:
+    """One reversal of `wallet_reverses` (the arguments of `wallet_reverse`)."""
+
+    entry_id: int
+    idempotency_key: str
+    amount: Decimal | None = None
+    parts: dict[int, tuple[Decimal, Decimal]] | None = None
+    reference: str = ""
+    note: str = ""
 
 
 @transaction.atomic
@@ -252,32 +276,114 @@ def wallet_reverse(
     Without parts, all that is not reversed yet (or `amount`) goes back last-drawn first.
 
     Credits given back to a grant that has since expired or been voided lapse again at once (the ledger shows the
-    give-back and an expiry/void of the same amount on that grant): they could not have been used."""
-    key = _key(idempotency_key)
-    debit = LedgerEntry.objects.filter(pk=entry_id).first()
-    if debit is None:
-        raise NotFound("No such ledger entry.")
-    if debit.entry_type != LedgerEntry.EntryType.DEBIT:
-        raise ValidationFailed("Only debits can be reversed.", field="entry_id")
-    wallet = Wallet.objects.select_for_update().get(pk=debit.wallet_id)
-    existing = _existing_entry(key, wallet=wallet, entry_type=LedgerEntry.EntryType.REVERSAL)
-    if existing is not None:
-        if existing.reverses_id != debit.pk:
-            raise Conflict(
-                f"The idempotency key {key!r} was already used to reverse another debit.",
-                code="idempotency_conflict",
-                field="idempotency_key",
-            )
-        return existing
-    outstanding = debit_outstanding(debit)
-    total = sum(outstanding.values(), ZERO)
-    grants = {
-        g.pk: g for g in CreditGrant.objects.select_for_update().filter(pk__in=list(outstanding)).order_by(*BURN_ORDER)
+    give-back and an expiry/void of the same amount on that grant): they could not have been used.
+    (`wallet_reverses` with one request: the reversal has one home.)"""
+    request = ReverseRequest(
+        entry_id=entry_id, idempotency_key=idempotency_key, amount=amount, parts=parts, reference=reference, note=note
+    )
+    return wallet_reverses(requests=[request], actor=actor)[0]
+
+
+@transaction.atomic
+def wallet_reverses(*, requests: Sequence[ReverseRequest], actor: Actor) -> list[LedgerEntry | None]:
+    """`wallet_reverse` for many debits at once, in order, as if one after the other (a re-rate gives back what
+    every superseded debit drew): the debits, their allocations and earlier give-backs, the wallets and the grants
+    are read and locked once, each reversal writes its entry, and each grant and wallet is updated once at the end."""
+    keys = [_key(r.idempotency_key) for r in requests]
+    debits = {d.pk: d for d in LedgerEntry.objects.filter(pk__in=[r.entry_id for r in requests])}
+    for r in requests:
+        debit = debits.get(r.entry_id)
+        if debit is None:
+            raise NotFound("No such ledger entry.")
+        if debit.entry_type != LedgerEntry.EntryType.DEBIT:
+            raise ValidationFailed("Only debits can be reversed.", field="entry_id")
+    wallets = {
+        w.pk: w
+        for w in Wallet.objects.select_for_update().filter(pk__in={d.wallet_id for d in debits.values()}).order_by("pk")
     }
-    gives: list[tuple[CreditGrant, Decimal, Decimal]] = []  # (grant, credits back (+) or taken (-), revenue)
-    if parts is not None:
-        for grant_id, (credits, revenue) in parts.items():
-            if grant_id not in grants:
+    existing = {e.idempotency_key: e for e in LedgerEntry.objects.filter(idempotency_key__in=keys)}
+    outstanding = _outstanding(sorted(debits))
+    grants = {
+        g.pk: g
+        for g in CreditGrant.objects.select_for_update()
+        .filter(pk__in={g for per in outstanding.values() for g in per})
+        .order_by(*BURN_ORDER)
+    }
+    touched: dict[int, CreditGrant] = {}
+    allocations: list[LedgerAllocation] = []
+    results: list[LedgerEntry | None] = []
+    done: set[str] = set()
+    for request, key in zip(requests, keys, strict=True):
+        debit = debits[request.entry_id]
+        wallet = wallets[debit.wallet_id]
+        found = existing.get(key)
+        if found is not None or key in done:
+            if found is None or found.wallet_id != wallet.pk or found.entry_type != LedgerEntry.EntryType.REVERSAL:
+                raise Conflict(
+                    f"The idempotency key {key!r} was already used for another operation.",
+                    code="idempotency_conflict",
+                    field="idempotency_key",
+                )
+            if found.reverses_id != debit.pk:
+                raise Conflict(
+                    f"The idempotency key {key!r} was already used to reverse another debit.",
+                    code="idempotency_conflict",
+                    field="idempotency_key",
+                )
+            results.append(found)
+            continue
+        entry, gives = _reverse_one(request, key, debit, wallet, outstanding[debit.pk], grants, actor)
+        results.append(entry)
+        if entry is None:
+            continue
+        done.add(key)
+        allocations.extend(LedgerAllocation(entry=entry, grant=g, amount=take, revenue=rev) for g, take, rev in gives)
+        for grant, take, _ in gives:
+            per = outstanding[debit.pk]
+            per[grant.pk] = per.get(grant.pk, ZERO) - take
+            if take > 0 and (grant.expired_at is not None or grant.voided_at is not None):
+                entry_type = LedgerEntry.EntryType.EXPIRY if grant.expired_at else LedgerEntry.EntryType.VOID
+                wallet.balance -= take
+                LedgerEntry.objects.create(
+                    wallet=wallet,
+                    entry_type=entry_type,
+                    grant=grant,
+                    amount=-take,
+                    balance_after=wallet.balance,
+                    idempotency_key=f"{key}:{entry_type}:{grant.pk}"[:200],
+                    reference=entry.reference,
+                    note=f"given back by reversal #{entry.pk} to a grant that had "
+                    f"{'expired' if grant.expired_at else 'been voided'}: lapses with it",
+                    effective_at=entry.effective_at,
+                    **_actor_fields(actor),
+                )
+            else:
+                grant.remaining += take  # under the lock, in Python (SQLite would add in floating point)
+                touched[grant.pk] = grant
+    LedgerAllocation.objects.bulk_create(allocations)
+    for grant in touched.values():
+        CreditGrant.objects.filter(pk=grant.pk).update(remaining=grant.remaining)
+    for wallet in wallets.values():
+        _set_balance(wallet, wallet.balance)
+    return results
+
+
+def _reverse_one(
+    request: ReverseRequest,
+    key: str,
+    debit: LedgerEntry,
+    wallet: Wallet,
+    outstanding: dict[int, Decimal],
+    grants: dict[int, CreditGrant],
+    actor: Actor,
+) -> tuple[LedgerEntry | None, list[tuple[CreditGrant, Decimal, Decimal]]]:
+    """One reversal's entry (balance moved on `wallet` in memory) and its (grant, credits (+ back, - taken),
+    revenue) parts; (None, []) when a parts reversal has nothing to do."""
+    total = sum(outstanding.values(), ZERO)
+    gives: list[tuple[CreditGrant, Decimal, Decimal]] = []
+    if request.parts is not None:
+        for grant_id, (credits, revenue) in request.parts.items():
+            if grant_id not in outstanding:
                 raise ValidationFailed(f"This debit never drew from grant #{grant_id}.", field="parts")
             if credits > outstanding[grant_id]:
                 raise ValidationFailed(
@@ -293,9 +399,9 @@ def wallet_reverse(
                 gives.append((grant, credits, -revenue))
         wanted = sum((c for _, c, _ in gives), ZERO)
         if not gives:
-            return None
+            return None, []
     else:
-        wanted = total if amount is None else _credits(amount)
+        wanted = total if request.amount is None else _credits(request.amount)
         if total == 0:
             raise Conflict("This debit has nothing left to reverse.", code="already_reversed")
         if wanted > total:
@@ -310,43 +416,18 @@ def wallet_reverse(
             grant = grants[grant_id]
             gives.append((grant, take, -quantize_rated(take * grant.price_per_credit)))
             left -= take
-    balance = wallet.balance + wanted
-    now = timezone.now()
+    wallet.balance += wanted
     entry = LedgerEntry.objects.create(
         wallet=wallet,
         entry_type=LedgerEntry.EntryType.REVERSAL,
         amount=wanted,
-        balance_after=balance,
+        balance_after=wallet.balance,
         revenue=sum((r for _, _, r in gives), ZERO),
         idempotency_key=key,
         reverses=debit,
-        reference=(reference or debit.reference)[:200],
-        note=note,
-        effective_at=now,
+        reference=(request.reference or debit.reference)[:200],
+        note=request.note,
+        effective_at=timezone.now(),
         **_actor_fields(actor),
     )
-    LedgerAllocation.objects.bulk_create(
-        [LedgerAllocation(entry=entry, grant=g, amount=take, revenue=rev) for g, take, rev in gives]
-    )
-    for grant, take, _ in gives:
-        if take > 0 and (grant.expired_at is not None or grant.voided_at is not None):
-            entry_type = LedgerEntry.EntryType.EXPIRY if grant.expired_at else LedgerEntry.EntryType.VOID
-            balance -= take
-            LedgerEntry.objects.create(
-                wallet=wallet,
-                entry_type=entry_type,
-                grant=grant,
-                amount=-take,
-                balance_after=balance,
-                idempotency_key=f"{key}:{entry_type}:{grant.pk}"[:200],
-                reference=entry.reference,
-                note=f"given back by reversal #{entry.pk} to a grant that had "
-                f"{'expired' if grant.expired_at else 'been voided'}: lapses with it",
-                effective_at=now,
-                **_actor_fields(actor),
-            )
-        else:
-            # computed here, under the lock (no SQL arithmetic: SQLite would do it in floating point)
-            CreditGrant.objects.filter(pk=grant.pk).update(remaining=grant.remaining + take)
-    _set_balance(wallet, balance)
-    return entry
+    return entry, gives

@@ -120,13 +120,23 @@ def decimal_sum(queryset, field: str) -> Decimal:
     return queryset.aggregate(total=Sum(field))["total"] or ZERO
 
 
-def decimal_sums_by(queryset, key: str, field: str) -> dict:
+def decimal_sums_by(queryset, *keys_and_field: str) -> dict:
+    """Exact Decimal sums of the last name's field per value of the other names (a tuple key when several)."""
+    *keys, field = keys_and_field
+
+    def key_of(values) -> object:
+        return values[0] if len(keys) == 1 else tuple(values)
+
     if connections[queryset.db].vendor == "sqlite":
         totals: dict = {}
-        for k, v in queryset.values_list(key, field):
-            totals[k] = totals.get(k, ZERO) + v
+        for row in queryset.values_list(*keys, field):
+            k = key_of(row[:-1])
+            totals[k] = totals.get(k, ZERO) + row[-1]
         return totals
-    return {row[key]: row["total"] for row in queryset.values(key).annotate(total=Sum(field)).order_by()}
+    return {
+        key_of([row[k] for k in keys]): row["total"]
+        for row in queryset.values(*keys).annotate(total=Sum(field)).order_by()
+    }
 
 
 def _set_balance(wallet: Wallet, balance: Decimal) -> None:

@@ -209,3 +209,52 @@ def test_database_refuses_update_and_delete_of_ledger_rows():
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         LedgerEntry.objects.filter(pk=entry.pk).update(note="edited")
     assert LedgerEntry.objects.get(pk=entry.pk).amount == D(-4)
+
+
+def _reverse_world(name):
+    """Two paid grants and an expired one, three debits, one of them drawn from the grant that expired since."""
+    now = timezone.now()
+    cust = f.customer(name)
+    old = f.grant(cust, 6, priority=0, effective_at=now - timedelta(days=3), expires_at=now - timedelta(hours=1))
+    paid = f.grant(cust, 10, priority=1, price_per_credit=D("2"))
+    free = f.grant(cust, 10, priority=2)
+    first = debit(cust, 5, f"{name}-d1", at=now - timedelta(days=2))  # all from `old`, which then expires
+    wallet_expire_due(now=now)
+    second = debit(cust, 12, f"{name}-d2")  # 10 paid, 2 free
+    third = debit(cust, 3, f"{name}-d3")  # free
+    parts = {paid.pk: (D(4), D(8)), free.pk: (D(2), D(0))}
+    return (
+        cust,
+        [old, paid, free],
+        [
+            {"entry_id": first.entry_id, "idempotency_key": f"{name}-r1"},
+            {"entry_id": second.entry_id, "idempotency_key": f"{name}-r2", "parts": parts},
+            {"entry_id": third.entry_id, "idempotency_key": f"{name}-r3", "amount": D(1)},
+            {"entry_id": second.entry_id, "idempotency_key": f"{name}-r4", "amount": D(3)},  # the same debit again
+        ],
+    )
+
+
+def _ledger(cust, grants):
+    entries = [
+        (e.entry_type, e.amount, e.balance_after, e.revenue, e.grant_id is not None, e.reverses_id is not None)
+        for e in LedgerEntry.objects.filter(wallet__customer=cust).order_by("id")
+    ]
+    remaining = [CreditGrant.objects.get(pk=g.pk).remaining for g in grants]
+    return entries, remaining, wallet_balance(customer_id=cust.pk).balance
+
+
+def test_reversals_at_once_leave_the_ledger_one_by_one_would():
+    from apps.wallets.services import ReverseRequest, wallet_reverses
+
+    one, one_grants, one_requests = _reverse_world("one")
+    for request in one_requests:
+        wallet_reverse(actor=SYSTEM, **request)
+    many, many_grants, many_requests = _reverse_world("many")
+    entries = wallet_reverses(requests=[ReverseRequest(**r) for r in many_requests], actor=SYSTEM)
+    assert all(e is not None and e.entry_type == "reversal" for e in entries)
+    assert _ledger(many, many_grants) == _ledger(one, one_grants)
+    assert wallet_conservation(customer_id=many.pk).holds
+    # replayed: the same entries, nothing new
+    again = wallet_reverses(requests=[ReverseRequest(**r) for r in many_requests], actor=SYSTEM)
+    assert [e.pk for e in again] == [e.pk for e in entries]
