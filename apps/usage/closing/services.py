@@ -68,8 +68,8 @@ def period_close(*, month: date, actor: Actor, now: datetime | None = None) -> C
             )
     except IntegrityError:
         raise Conflict(f"{month_label(month)} was closed meanwhile.", code="period_closed") from None
-    for st in statements:
-        fs = FrozenStatement.objects.create(
+    frozen = FrozenStatement.objects.bulk_create(  # ids come back (PostgreSQL, SQLite): the lines need them
+        FrozenStatement(
             period=period,
             customer_id=st.customer_id,
             customer_external_id=st.customer_external_id,
@@ -78,10 +78,13 @@ def period_close(*, month: date, actor: Actor, now: datetime | None = None) -> C
             amount_due=st.amount_due,
             content_hash=st.content_hash,
         )
-        FrozenLine.objects.bulk_create(
-            FrozenLine(statement=fs, position=i, **{name: getattr(ln, name) for name in LINE_FIELDS})
-            for i, ln in enumerate(st.lines)
-        )
+        for st in statements
+    )
+    FrozenLine.objects.bulk_create(
+        FrozenLine(statement=fs, position=i, **{name: getattr(ln, name) for name in LINE_FIELDS})
+        for fs, st in zip(frozen, statements, strict=True)
+        for i, ln in enumerate(st.lines)
+    )
     _record(period, PeriodAction.Action.CLOSE, actor, now)
     return period
 

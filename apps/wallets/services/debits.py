@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from apps.core.actors import Actor
@@ -361,6 +362,7 @@ def wallet_reverses(*, requests: Sequence[ReverseRequest], actor: Actor) -> list
                 grant.remaining += take  # under the lock, in Python (SQLite would add in floating point)
                 touched[grant.pk] = grant
     LedgerAllocation.objects.bulk_create(allocations)
+    prefetch_related_objects([e for e in results if e is not None], "allocations")  # callers read them: one query
     for grant in touched.values():
         CreditGrant.objects.filter(pk=grant.pk).update(remaining=grant.remaining)
     for wallet in wallets.values():
