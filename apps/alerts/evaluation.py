@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from apps.core.money import ZERO
+from apps.core.money import ZERO, display_amount
 
 from .models import THRESHOLD_UNITS, Kind
 
@@ -88,11 +88,6 @@ def q2(value: Decimal) -> Decimal:
     return value.quantize(TWO, rounding=ROUND_HALF_UP)
 
 
-def _num(value: Decimal) -> str:
-    text = f"{value:,.2f}"
-    return text[:-3] if text.endswith(".00") else text
-
-
 def _pct(value: Decimal) -> str:
     return f"{value:,.1f} %"
 
@@ -163,7 +158,7 @@ def _included_usage(rule: RuleView, fig: Figures) -> list[Condition]:
                     break
         message = (
             f"{fig.customer_name}: {_pct(pct)} of the included {meter.code} used "
-            f"({_num(used)} of {_num(allowance)} {meter.unit_plural}); threshold {_num(rule.threshold)} %"
+            f"({display_amount(used)} of {display_amount(allowance)} {meter.unit_plural}); threshold {display_amount(rule.threshold)} %"
         )
         result.append(
             _cond(
@@ -189,7 +184,7 @@ def _balance_below(rule: RuleView, fig: Figures) -> list[Condition]:
     if not fig.has_wallet or fig.balance is None:
         return []
     active = fig.balance < rule.threshold
-    message = f"{fig.customer_name}: balance {_num(fig.balance)} credits, below {_num(rule.threshold)} credits"
+    message = f"{fig.customer_name}: balance {display_amount(fig.balance)} credits, below {display_amount(rule.threshold)} credits"
     return [
         _cond(
             rule,
@@ -212,7 +207,7 @@ def _runway_below(rule: RuleView, fig: Figures) -> list[Condition]:
     else:
         message = (
             f"{fig.customer_name}: runway {days:,.1f} days (runs out {fig.runs_out_on:%b %-d, %Y}), "
-            f"below {_num(rule.threshold)} days"
+            f"below {display_amount(rule.threshold)} days"
         )
     return [
         _cond(
@@ -236,8 +231,8 @@ def _postpaid_spend(rule: RuleView, fig: Figures) -> list[Condition]:
     spend = sum((v[3] for v in fig.period.values()), ZERO)
     active = spend > rule.threshold
     message = (
-        f"{fig.customer_name}: {_num(q2(spend))} {fig.currency} billed in arrears this period, above "
-        f"{_num(rule.threshold)} {fig.currency}"
+        f"{fig.customer_name}: {display_amount(q2(spend))} {fig.currency} billed in arrears this period, above "
+        f"{display_amount(rule.threshold)} {fig.currency}"
     )
     return [
         _cond(
@@ -266,8 +261,8 @@ def _daily_spike(rule: RuleView, fig: Figures) -> list[Condition]:
             ratio = quantity / average
             active = ratio >= rule.threshold
             message = (
-                f"{fig.customer_name}: {_num(quantity)} {meter.unit_plural} of {meter.code} on "
-                f"{day:%b %-d}, {_num(q2(ratio))}× the trailing 7-day average of {_num(q2(average))}"
+                f"{fig.customer_name}: {display_amount(quantity)} {meter.unit_plural} of {meter.code} on "
+                f"{day:%b %-d}, {display_amount(q2(ratio))}× the trailing 7-day average of {display_amount(q2(average))}"
             )
             result.append(
                 _cond(
@@ -297,7 +292,7 @@ def _negative_margin(rule: RuleView, fig: Figures) -> list[Condition]:
         active = pct < rule.threshold
         message = (
             f"{fig.customer_name}: margin {_pct(pct)} on {meter.code} this period (billed "
-            f"{_num(q2(billed))} {fig.currency}, cost {_num(q2(cost))}); threshold {_num(rule.threshold)} %"
+            f"{display_amount(q2(billed))} {fig.currency}, cost {display_amount(q2(cost))}); threshold {display_amount(rule.threshold)} %"
         )
         result.append(
             _cond(
@@ -322,8 +317,8 @@ def _auto_topup(rule: RuleView, fig: Figures) -> list[Condition]:
                 fig,
                 active=True,
                 value=amount,
-                message=f"{fig.customer_name}: auto top-up of {_num(amount)} credits (the balance fell below "
-                f"{_num(rule.threshold)} credits), billed at the period close",
+                message=f"{fig.customer_name}: auto top-up of {display_amount(amount)} credits (the balance fell below "
+                f"{display_amount(rule.threshold)} credits), billed at the period close",
                 occurred_on=at.date(),
                 detail={"grant_id": grant_id, "at": at.isoformat()},
             ),
@@ -338,7 +333,7 @@ def _spend_limit(rule: RuleView, fig: Figures) -> list[Condition]:
         return []
     active = fig.spend_used >= rule.threshold
     message = (
-        f"{fig.customer_name}: {_num(q2(fig.spend_used))} {fig.spend_unit} consumed this period, spend limit "
-        f"{_num(rule.threshold)} {fig.spend_unit} reached"
+        f"{fig.customer_name}: {display_amount(q2(fig.spend_used))} {fig.spend_unit} consumed this period, spend limit "
+        f"{display_amount(rule.threshold)} {fig.spend_unit} reached"
     )
     return [_cond(rule, fig, active=active, value=q2(fig.spend_used), message=message, unit=fig.spend_unit[:12])]

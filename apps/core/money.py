@@ -72,3 +72,9 @@ def margin_percent(price: Decimal, cost: Decimal) -> Decimal | None:
     if price == 0:
         return None
     return (price - cost) / price * Decimal(100)
+
+
+def display_amount(value: Decimal) -> str:
+    """A figure for a sentence (alert messages, policy lines): thousands separated, two places, ".00" left off."""
+    text = f"{value:,.2f}"
+    return text[:-3] if text.endswith(".00") else text

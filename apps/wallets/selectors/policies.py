@@ -11,15 +11,10 @@ from django.utils import timezone
 
 from apps.contracts.policies import CreditPolicyTerms, rollover_cap, topup_month
 from apps.contracts.selectors import ContractTerms, contract_in_force
-from apps.core.money import ZERO, decimal_str
+from apps.core.money import ZERO, decimal_str, display_amount
 
 from ..models import CreditGrant, LedgerEntry, Wallet
 from ..services.policies import TOPUP_REASON, topup_key, wallet_consumed
-
-
-def _n(value: Decimal) -> str:
-    text = f"{value:,.2f}"
-    return text[:-3] if text.endswith(".00") else text
 
 
 @dataclass(frozen=True)
@@ -97,7 +92,7 @@ def _lines(terms: ContractTerms, status: dict) -> tuple[str, ...]:
     lines = []
     if p.has_topup:
         text = (
-            f"Tops up {_n(p.topup_amount)} credits below {_n(p.topup_threshold)}; used {status['topups_used']} of "
+            f"Tops up {display_amount(p.topup_amount)} credits below {display_amount(p.topup_threshold)}; used {status['topups_used']} of "
             f"{p.topup_monthly_cap} top-ups this month"
         )
         if status["topups_used"] >= p.topup_monthly_cap:
@@ -105,24 +100,26 @@ def _lines(terms: ContractTerms, status: dict) -> tuple[str, ...]:
         lines.append(text + ".")
     if p.rollover_enabled:
         cap = (
-            f"{_n(p.rollover_cap)} % of the included credits"
+            f"{display_amount(p.rollover_cap)} % of the included credits"
             if p.rollover_cap_kind == "percent"
-            else f"{_n(p.rollover_cap)} credits"
+            else f"{display_amount(p.rollover_cap)} credits"
         )
         what = "unused included and purchased credits" if p.rollover_purchased else "unused included credits"
         text = f"On {end:%b %-d} rolls over {what} up to {cap}"
         if status["rollover_next"] is not None:
-            text += f" ({_n(status['rollover_next'])} if the period ended now); the rest lapses"
+            text += f" ({display_amount(status['rollover_next'])} if the period ended now); the rest lapses"
         lines.append(text + ".")
     if p.has_recurring:
-        lines.append(f"Grants {_n(p.recurring_credits)} {p.recurring_kind} credits on {end:%b %-d} (every period).")
+        lines.append(
+            f"Grants {display_amount(p.recurring_credits)} {p.recurring_kind} credits on {end:%b %-d} (every period)."
+        )
     if p.has_spend_limit:
         unit = "credits" if terms.wallet_backed else terms.currency
         used = status["spend_used"]
         effect = "stops drawing (over the limit)" if terms.enforcement == "hard" else "allows usage and alerts"
-        text = f"Spend limit {_n(p.spend_limit or ZERO)} {unit} per period: {effect} when reached"
+        text = f"Spend limit {display_amount(p.spend_limit or ZERO)} {unit} per period: {effect} when reached"
         if used is not None:
-            text += f"; {_n(used)} used this period"
+            text += f"; {display_amount(used)} used this period"
         lines.append(text + ".")
     return tuple(lines)
 
