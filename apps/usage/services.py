@@ -19,7 +19,7 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -37,11 +37,12 @@ from apps.core.money import ZERO
 
 from .ingestion import IngestResult, Rejection, usage_events_ingest  # noqa: F401 - the ingestion service
 from .models import DailyUsage, RatedUsage, RatingBatch, UsageEvent
-from .rating import TOTAL_FIELDS, Engine, EventInput, RunResult, failure_reason
+from .rating import SUFFIX_FIELDS, TOTAL_FIELDS, Engine, EventInput, RunResult, failure_reason
 from .rating.engine import LOCK_NAMESPACE
 from .signals import usage_rated
 
 DEFAULT_BATCH_SIZE = 10_000
+RERATE_CHUNK = 5_000  # events per engine run of a re-rate (whole customers)
 CLAIM_SHARE = 2  # a claim stops locking customers once they have batch_size/CLAIM_SHARE of the events looked at
 CLAIM_LOOKS = 4  # windows of batch_size pending events a claim looks through when others hold every customer
 DEFAULT_PATIENCE = 10.0  # seconds usage_rate_pending waits while other workers hold every pending customer
@@ -272,14 +273,57 @@ def usage_pending_exists() -> bool:
     return UsageEvent.objects.filter(state=UsageEvent.State.PENDING).exists()
 
 
+def _rerate_inputs(*, customer_id: int, start: datetime, end: datetime) -> list[EventInput]:
+    """A customer's events in [start, end) to re-rate: its current records, and its events that could not be
+    rated (locked, skipping those another transaction holds)."""
+    window = Q(timestamp__gte=start, timestamp__lt=end)
+    records = RatedUsage.objects.filter(
+        window, customer_id=customer_id, superseded_at__isnull=True, day__gte=start.date(), day__lte=end.date()
+    ).only(*SUFFIX_FIELDS)
+    errored = UsageEvent.objects.filter(window, customer_id=customer_id, state=UsageEvent.State.ERROR)
+    return [
+        EventInput(
+            pk=r.event_id,
+            customer_id=customer_id,
+            meter_id=r.meter_id,
+            quantity=r.quantity,
+            timestamp=r.timestamp,
+            ref=r.event_ref,
+            current=r,
+            attributes={"user": r.attr_user, "agent": r.attr_agent, "team": r.attr_team},
+        )
+        for r in records
+    ] + [
+        EventInput(
+            pk=e.pk,
+            customer_id=customer_id,
+            meter_id=e.meter_id,
+            quantity=e.quantity,
+            timestamp=e.timestamp,
+            ref=e.event_id,
+            attributes=e.attributes or {},
+        )
+        for e in errored.select_for_update(skip_locked=True)
+    ]
+
+
 @transaction.atomic
 def usage_rerate(
-    *, start: datetime, end: datetime, customer_id: int | None = None, actor: Actor, reason: str = ""
+    *,
+    start: datetime,
+    end: datetime,
+    customer_id: int | None = None,
+    customer_ids: Sequence[int] | None = None,
+    actor: Actor,
+    reason: str = "",
 ) -> RerateSummary:
-    """Re-rate the usage with timestamps in [start, end) (one customer or all) under today's terms: the
-    versions in force at each timestamp, the contract terms, the meter costs. Records whose figures change
-    are superseded; their drawn credits are reversed in the ledger and the new records are charged (one debit
-    per customer). Events that could not be rated before are retried. Rollups are rebuilt."""
+    """Re-rate the usage with timestamps in [start, end) (one customer, the customers listed, or all) under
+    today's terms: the versions in force at each timestamp, the contract terms, the meter costs. Records whose
+    figures change are superseded; their drawn credits are reversed in the ledger and the new records are charged
+    (one debit per customer). Events that could not be rated before are retried. Rollups are rebuilt.
+
+    Customers are re-rated several at a time, in engine runs of about RERATE_CHUNK events (whole customers):
+    memory stays bounded whatever the range, and the per-run work (terms, wallets, writes) is shared."""
     for name, value in (("start", start), ("end", end)):
         if value is None or value.tzinfo is None:
             raise ValidationFailed(f"The {name} needs a date and time with a time zone.", field=name)
@@ -294,62 +338,32 @@ def usage_rerate(
         reason=(reason or "")[:300],
         **_actor_fields(actor),
     )
-    window = Q(timestamp__gte=start, timestamp__lt=end)
     if customer_id is not None:
-        customer_ids = [customer_id]
+        wanted = [customer_id]
+    elif customer_ids is not None:
+        wanted = sorted(set(customer_ids))
     else:  # customers with usage in the range (from the rollups) or events that could not be rated
-        customer_ids = sorted(
+        wanted = sorted(
             set(
                 DailyUsage.objects.filter(day__gte=start.date(), day__lte=end.date())
                 .values_list("customer_id", flat=True)
                 .distinct()
             )
             | set(
-                UsageEvent.objects.filter(window, state=UsageEvent.State.ERROR)
+                UsageEvent.objects.filter(timestamp__gte=start, timestamp__lt=end, state=UsageEvent.State.ERROR)
                 .values_list("customer_id", flat=True)
                 .distinct()
             )
         )
     result = RunResult()
     looked_at = 0
-    touched_customers = set()
-    for one in customer_ids:  # one customer at a time: memory stays bounded whatever the range
-        records = RatedUsage.objects.filter(
-            window, customer_id=one, superseded_at__isnull=True, day__gte=start.date(), day__lte=end.date()
-        )
-        errored = UsageEvent.objects.filter(window, customer_id=one, state=UsageEvent.State.ERROR)
-        events = [
-            EventInput(
-                pk=r.event_id,
-                customer_id=one,
-                meter_id=r.meter_id,
-                quantity=r.quantity,
-                timestamp=r.timestamp,
-                ref=r.event_ref,
-                current=r,
-                attributes={"user": r.attr_user, "agent": r.attr_agent, "team": r.attr_team},
-            )
-            for r in records
-        ]
-        events += [
-            EventInput(
-                pk=e.pk,
-                customer_id=one,
-                meter_id=e.meter_id,
-                quantity=e.quantity,
-                timestamp=e.timestamp,
-                ref=e.event_id,
-                attributes=e.attributes or {},
-            )
-            for e in errored.select_for_update(skip_locked=True)
-        ]
-        if not events:
-            continue
-        looked_at += len(events)
-        part = _run_isolated(batch=batch, actor=actor, events=events)
-        result.merge(part)
-        if part.written or part.superseded:
-            touched_customers.add(one)
+    chunk: list[EventInput] = []
+    for position, one in enumerate(wanted, start=1):
+        chunk += _rerate_inputs(customer_id=one, start=start, end=end)
+        if chunk and (len(chunk) >= RERATE_CHUNK or position == len(wanted)):
+            looked_at += len(chunk)
+            result.merge(_run_isolated(batch=batch, actor=actor, events=chunk))
+            chunk = []
     before, after = _totals(result.totals_before), _totals(result.totals_after)
     difference = {name: after[name] - before[name] for name in TOTAL_FIELDS}
     batch.events, batch.superseded, batch.errors = result.written, result.superseded, result.errors
@@ -362,8 +376,8 @@ def usage_rerate(
         "ledger": [[kind, entry, str(amount)] for kind, entry, amount in result.ledger_entries],
     }
     batch.save(update_fields=["events", "superseded", "errors", "summary"])
-    if touched_customers:
-        _on_rated(batch, touched_customers)
+    if result.changed:
+        _on_rated(batch, result.changed)
     return RerateSummary(
         batch_id=batch.pk,
         key=batch.key,

@@ -13,9 +13,10 @@
 
 from .engine import Engine, failure_reason, lock_customers
 from .rollups import rebuild_rollups, rebuild_rollups_between
-from .types import TOTAL_FIELDS, EventInput, RunResult
+from .types import SUFFIX_FIELDS, TOTAL_FIELDS, EventInput, RunResult
 
 __all__ = [
+    "SUFFIX_FIELDS",
     "TOTAL_FIELDS",
     "Engine",
     "EventInput",

@@ -50,9 +50,7 @@ class DrawStep(RunState):
         debit_of: dict[int, int | None] = {}
         for period_start, indexes in sorted(by_period.items()):
             self._ensure_included(customer_id, [new_items[i] for i in indexes])
-            demand, at, key = self._debit_terms(customer_id, new_items, needs, indexes)
-            if len(by_period) > 1:
-                key += f":p{period_start:%Y%m%d%H%M}"
+            demand, at, key = self._debit_terms(customer_id, new_items, needs, indexes, period_start, len(by_period))
             debit = wallet_debit(
                 customer_id=customer_id,
                 amount=demand,
@@ -66,13 +64,17 @@ class DrawStep(RunState):
 
     def _give_backs(self, superseded: list[RatedUsage]) -> dict[tuple[int, int], tuple]:
         """1. Credits the superseded records drew go back to the grants they came from."""
+        requests = self._give_back_requests(superseded)
+        return self._given_back(requests, self._reverse(requests))
+
+    def _give_back_requests(self, superseded: list[RatedUsage]) -> list:
         back: dict[int, dict[int, list[Decimal]]] = defaultdict(lambda: defaultdict(lambda: [ZERO, ZERO]))
         for record in superseded:
             for part in _parts(record):
                 acc = back[part.entry_id][part.grant_id]
                 acc[0] += part.credits
                 acc[1] += part.revenue
-        return self._give_back(
+        return self._reverse_requests(
             back,
             key=f"usage-rev:{self.batch.key}",
             reference=f"re-rating {self.batch.key}",
@@ -92,14 +94,21 @@ class DrawStep(RunState):
         return needs, by_period
 
     def _debit_terms(
-        self, customer_id: int, new_items: Sequence[Charge], needs: list[Decimal], indexes: list[int]
+        self,
+        customer_id: int,
+        new_items: Sequence[Charge],
+        needs: list[Decimal],
+        indexes: list[int],
+        period_start: datetime,
+        periods: int,
     ) -> tuple[Decimal, datetime, str]:
-        """A period's debit: its amount, its instant and its idempotency key (without the period suffix). The
-        debit happens at the usage's instant (the latest event it pays for; at most now): balances, burn rates
-        and runways follow usage, and grants are drawn as they stood then."""
+        """A period's debit: its amount, its instant and its idempotency key (the period in it when the customer
+        has several this run). The debit happens at the usage's instant (the latest event it pays for; at most
+        now): balances, burn rates and runways follow usage, and grants are drawn as they stood then."""
         demand = sum((needs[i] for i in indexes), ZERO)
         at = min(self.now, max(new_items[i].event.timestamp for i in indexes))
-        return demand, at, f"usage:{self.batch.key}:c{customer_id}"
+        key = f"usage:{self.batch.key}:c{customer_id}"
+        return demand, at, key + f":p{period_start:%Y%m%d%H%M}" if periods > 1 else key
 
     def _apply_debit(
         self, debit: DebitResult, indexes: list[int], needs: list[Decimal], share_of: dict, debit_of: dict
@@ -160,13 +169,11 @@ class DrawStep(RunState):
             self._included.add(wanted[key])
 
     def _settles_alone(self, priced: _Priced) -> bool:
-        """Whether a customer's wallet side needs more than one debit (give-backs of superseded records,
-        true-ups, several billing periods, included credits to issue): then it is settled in its own savepoint
-        (`_draw`), else with the others (`_draw_together`). Fills the priced items' needs and drawing periods."""
+        """Whether a customer's wallet side needs more than give-backs and one debit per billing period (true-ups,
+        included credits to issue): then it is settled in its own savepoint (`_draw`), else with the others
+        (`_draw_together`). Fills the priced items' needs and drawing periods."""
         items = priced.new_items
         priced.needs, priced.by_period = self._demand(items)
-        if priced.superseded or len(priced.by_period) > 1:
-            return True
         if any(n < 0 and item.contract.wallet_backed for item, n in zip(items, priced.needs, strict=True)):
             return True
         return any(
@@ -176,15 +183,34 @@ class DrawStep(RunState):
         )
 
     def _draw_together(self, together: Sequence[_Priced]) -> list[tuple[WalletDraw, list]]:
-        """The wallet side of customers that need at most one debit each (no give-backs, no true-ups, one period,
-        included credits issued): one `wallet_debits` call for all of them, the same ledger entries as one
-        `wallet_debit` each. Per customer: its WalletDraw and its ledger entries (for the run's summary)."""
+        """The wallet side of customers that need at most give-backs and one debit per billing period each (no
+        true-ups, included credits issued): one `wallet_reverses` call for all their give-backs, then
+        `wallet_debits` calls for all their debits; the same ledger entries as `_draw` for each in turn
+        (customers share no wallet). Per customer: its WalletDraw and its ledger entries (for the run's summary)."""
         from apps.wallets.services import DebitRequest, wallet_debits
 
-        requests = []
-        for priced in together:
-            for indexes in priced.by_period.values():
-                demand, at, key = self._debit_terms(priced.customer_id, priced.new_items, priced.needs, indexes)
+        gives = [self._give_back_requests(priced.superseded) for priced in together]
+        reversed_ = iter(self._reverse([r for requests in gives for r in requests]))
+        shorts, mine_of = [], []
+        for requests in gives:
+            mark = len(self.result.ledger_entries)
+            shorts.append(self._given_back(requests, [next(reversed_) for _ in requests]))
+            mine_of.append(self.result.ledger_entries[mark:])
+            del self.result.ledger_entries[mark:]
+        # Debits in rounds: a customer's k-th billing period in round k (one call each, usually one or two), so
+        # each customer's debits follow each other as in `_draw` (an automatic top-up after one can pay the next).
+        debits: dict[tuple[int, datetime], DebitResult] = {}
+        rounds = max(len(priced.by_period) for priced in together)
+        for round_ in range(rounds):
+            requests, keys = [], []
+            for priced in together:
+                periods = sorted(priced.by_period.items())
+                if round_ >= len(periods):
+                    continue
+                period_start, indexes = periods[round_]
+                demand, at, key = self._debit_terms(
+                    priced.customer_id, priced.new_items, priced.needs, indexes, period_start, len(periods)
+                )
                 requests.append(
                     DebitRequest(
                         customer_id=priced.customer_id,
@@ -194,20 +220,19 @@ class DrawStep(RunState):
                         reference=f"usage {self.batch.key}",
                     )
                 )
-        debits = iter(wallet_debits(requests=requests, actor=self.actor))
+                keys.append((priced.customer_id, period_start))
+            debits.update(zip(keys, wallet_debits(requests=requests, actor=self.actor), strict=True))
         out = []
-        for priced in together:
+        for priced, short, mine in zip(together, shorts, mine_of, strict=True):
             share_of: dict[int, list[_Part]] = {}
             debit_of: dict[int, int | None] = {}
             mark = len(self.result.ledger_entries)
-            for indexes in priced.by_period.values():
-                self._apply_debit(next(debits), indexes, priced.needs, share_of, debit_of)
-            mine = self.result.ledger_entries[mark:]
+            for period_start, indexes in sorted(priced.by_period.items()):
+                self._apply_debit(debits[(priced.customer_id, period_start)], indexes, priced.needs, share_of, debit_of)
+            mine = mine + self.result.ledger_entries[mark:]
             del self.result.ledger_entries[mark:]
-            draw = WalletDraw(
-                needs=tuple(priced.needs),
-                shares={i: tuple(parts) for i, parts in share_of.items()},
-                debit_of=debit_of,
+            draw = self._after_debits(
+                priced.customer_id, priced.new_items, priced.needs, share_of, debit_of, short, priced.superseded
             )
             out.append((draw, mine))
         return out
@@ -259,9 +284,13 @@ class DrawStep(RunState):
         """One reversal per debit, with exact parts per grant (negative parts take back what an earlier true-up
         gave back). Returns what could not be taken back (the grant no longer holds it), per (debit, grant):
         (credits, revenue); the caller charges it to a new record instead."""
-        from apps.wallets.services import ReverseRequest, wallet_reverses
+        requests = self._reverse_requests(back, key=key, reference=reference, note=note)
+        return self._given_back(requests, self._reverse(requests))
 
-        short: dict[tuple[int, int], tuple] = {}
+    @staticmethod
+    def _reverse_requests(back: dict, *, key: str, reference: str, note: str) -> list:
+        from apps.wallets.services import ReverseRequest
+
         requests = []
         for entry_id in sorted(back):
             parts = {g: (c, r) for g, (c, r) in sorted(back[entry_id].items()) if c != 0}
@@ -275,7 +304,16 @@ class DrawStep(RunState):
                         note=note,
                     )
                 )
-        entries = wallet_reverses(requests=requests, actor=self.actor) if requests else []
+        return requests
+
+    def _reverse(self, requests: list) -> list:
+        from apps.wallets.services import wallet_reverses
+
+        return wallet_reverses(requests=requests, actor=self.actor) if requests else []
+
+    def _given_back(self, requests: list, entries: list) -> dict[tuple[int, int], tuple]:
+        """The reversals' ledger entries in the run's summary; what could not be taken back, per (debit, grant)."""
+        short: dict[tuple[int, int], tuple] = {}
         for request, entry in zip(requests, entries, strict=True):
             entry_id, parts = request.entry_id, request.parts or {}
             done = {a.grant_id: (a.amount, a.revenue) for a in entry.allocations.all()} if entry else {}

@@ -16,8 +16,9 @@ lock, so two workers never price the same customer's period at once. Steps for o
    volume true-up) gives back to the grants the period's earlier records drew; then (settle.py, pure) what the
    wallet cannot cover becomes overage up to the policy's cap, the rest is rated, flagged over limit and not
    charged: one frozen RatedRow per new record. Pricing (steps 1-2) runs first for every customer and makes no
-   query; customers whose wallet side is at most one debit (the usual case) are then settled together, with one
-   wallet call for all of them (the same ledger entries), the others one by one in their own savepoint;
+   query; customers whose wallet side is at most give-backs and one debit (the usual case, re-rating included) are
+   then settled together, with one wallet call per operation for all of them (the same ledger entries), the others
+   one by one in their own savepoint;
 4. write (write.py) records, mark events, update cursors; rollups (rollups.py) (customer x meter x day and customer x day x
    attribution) for every touched bucket from the current records.
 """
@@ -104,8 +105,8 @@ class Engine(SequenceStep, DrawStep, WriteStep):
         self._suffixes = self._load_suffixes(resolved, cursors)
         self._load_included(resolved)
         self.result.customers = len(by_customer)
-        together: list[_Priced] = []  # settled at once: one wallet call for all of them
-        alone: list[_Priced] = []  # give-backs, true-ups, several periods, included credits to issue
+        together: list[_Priced] = []  # settled at once: one wallet call per operation for all of them
+        alone: list[_Priced] = []  # true-ups, several periods, included credits to issue
         for customer_id in customer_ids:
             groups, errored, errors = resolved[customer_id]
             try:
@@ -168,9 +169,9 @@ class Engine(SequenceStep, DrawStep, WriteStep):
             del self.result.ledger_entries[mark:]
 
     def _settle_together(self, together: list[_Priced], cursors: dict) -> list[tuple[_Work, list]]:
-        """Settle customers that need at most one debit each, with one wallet call for all of them (see
-        DrawStep._draw_together); their cursors change only once all are settled (a failure leaves them as
-        they were, for settling one by one)."""
+        """Settle customers that need at most give-backs and one debit each, with one call per wallet operation
+        for all of them (see DrawStep._draw_together); their cursors change only once all are settled (a failure
+        leaves them as they were, for settling one by one)."""
         mark = len(self.result.ledger_entries)
         try:
             draws = self._draw_together(together)
@@ -178,7 +179,7 @@ class Engine(SequenceStep, DrawStep, WriteStep):
                 settle(
                     priced.new_items,
                     draw,
-                    used=overage_used(cursors[priced.customer_id], ()),
+                    used=overage_used(cursors[priced.customer_id], priced.superseded),
                     batch_id=self.batch.pk,
                     customer_id=priced.customer_id,
                     now=self.now,
@@ -193,9 +194,11 @@ class Engine(SequenceStep, DrawStep, WriteStep):
                     priced.customer_id,
                     priced.new_items,
                     mine,
-                    [],
+                    priced.superseded,
                     priced.kept_priors,
-                    self._cursor_changes(priced.customer_id, priced.new_items, mine, [], cursors[priced.customer_id]),
+                    self._cursor_changes(
+                        priced.customer_id, priced.new_items, mine, priced.superseded, cursors[priced.customer_id]
+                    ),
                 ),
                 entries,
             )

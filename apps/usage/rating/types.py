@@ -112,8 +112,10 @@ class RunResult:
     totals_before: dict = field(default_factory=dict)
     totals_after: dict = field(default_factory=dict)
     ledger_entries: list = field(default_factory=list)
+    changed: set = field(default_factory=set)  # customers with records written or superseded
 
     def merge(self, other: RunResult) -> None:
+        self.changed |= other.changed
         self.written += other.written
         self.superseded += other.superseded
         self.errors += other.errors

@@ -112,6 +112,7 @@ class WriteStep(RunState):
 
     def _write(self, work: list[_Work]) -> None:
         """All customers' records, supersessions and cursors of the run, in a few statements."""
+        self.result.changed.update(w.customer_id for w in work if w.rows or w.superseded)
         superseded = [r for w in work for r in w.superseded]
         if superseded:
             ids = [r.pk for r in superseded]
@@ -137,7 +138,13 @@ class WriteStep(RunState):
         fast_insert(RatedUsage, rows)
         _add_totals(self.result.totals_after, rows)
         self._added.extend((row.customer_id, row.day, row.event_id) for row in rows)
-        self._rated_event_ids.extend(row.event_id for row in rows)
+        # Events rated for the first time (or again after an error); a re-rated one is already `rated`.
+        self._rated_event_ids.extend(
+            row.event_id
+            for w in work
+            for item, row in zip(w.new_items, w.rows, strict=True)
+            if item.event.current is None
+        )
         self.result.written += len(rows)
         cursors = [c for w in work for c in w.cursors]
         if cursors:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -12,7 +13,7 @@ from apps.catalog.selectors import meters_by_ids, version_pricing_hash
 from apps.contracts.selectors import customer_names
 from apps.core.money import ZERO, decimal_str, percent_change
 
-from ..models import RatedUsage
+from ..models import DailyUsage, RatedUsage
 from .models import FIGURES, Simulation, SimulationLine
 
 # The figure -> the rated record's column it sums (credits: what the wallet paid).
@@ -36,25 +37,39 @@ class Sums:
         return self.figures[name]
 
 
-def range_sums(*, customer_id: int, start: datetime, end: datetime) -> dict[int, Sums]:
-    """Per meter: the customer's current rated records with timestamps in [start, end), summed."""
+def range_sums(*, customer_ids: Sequence[int], start: datetime, end: datetime) -> dict[int, dict[int, Sums]]:
+    """Per customer, per meter: the customers' current rated records with timestamps in [start, end), summed."""
     rows = (
         RatedUsage.objects.filter(
-            customer_id=customer_id,
+            customer_id__in=list(customer_ids),
             superseded_at__isnull=True,
             day__gte=start.date(),
             day__lte=end.date(),
             timestamp__gte=start,
             timestamp__lt=end,
         )
-        .values("meter_id")
-        .order_by("meter_id")
+        .values("customer_id", "meter_id")
+        .order_by("customer_id", "meter_id")
         .annotate(events=Count("id"), **{name: Sum(column) for name, column in COLUMNS.items()})
     )
-    return {
-        r["meter_id"]: Sums(r["events"], {name: r[name] if r[name] is not None else ZERO for name in COLUMNS})
-        for r in rows
-    }
+    sums: dict[int, dict[int, Sums]] = {c: {} for c in customer_ids}
+    for r in rows:
+        sums[r["customer_id"]][r["meter_id"]] = Sums(
+            r["events"], {name: r[name] if r[name] is not None else ZERO for name in COLUMNS}
+        )
+    return sums
+
+
+def range_events(*, customer_ids: Sequence[int], start: datetime, end: datetime) -> dict[int, int]:
+    """Per customer, about how many events a range holds (from the daily rollups of the days it touches): enough
+    to cut a simulation into parts of a similar size."""
+    rows = (
+        DailyUsage.objects.filter(customer_id__in=list(customer_ids), day__gte=start.date(), day__lte=end.date())
+        .values("customer_id")
+        .order_by("customer_id")
+        .annotate(events=Sum("events"))
+    )
+    return {r["customer_id"]: r["events"] or 0 for r in rows}
 
 
 def _zero() -> dict[str, Decimal]:

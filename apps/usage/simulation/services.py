@@ -23,13 +23,15 @@ from apps.core.queueing import enqueue_on_commit
 from apps.core.roles import Cap
 
 from .models import FIGURES, Simulation, SimulationLine
-from .selectors import Sums
-from .shadow import shadow_rerate_customer
+from .selectors import Sums, range_events
+from .shadow import shadow_rerate_customers
 
 log = logging.getLogger("apps.usage.simulation")
 SIMULATABLE = ("draft", "pending_approval", "changes_requested")
 MAX_DAYS = 3 * 366  # ranges up to three years of stored usage
 RUN_CAPS = (Cap.CATALOG_EDIT, Cap.RATES_APPROVE)  # makers (monetization owners) and finance
+# Events per shadow transaction: its customers' rating waits for it (about a second), progress moves after each.
+SHADOW_EVENTS = 10_000
 
 
 def may_simulate(user) -> bool:
@@ -166,10 +168,23 @@ def _line(simulation: Simulation, customer_id: int, meter_id: int, now: Sums | N
     )
 
 
+def _groups(customer_ids: list[int], events: dict[int, int]) -> list[list[int]]:
+    """Customers in order, cut into groups of about SHADOW_EVENTS events (a customer is never split)."""
+    groups: list[list[int]] = [[]]
+    size = 0
+    for customer_id in customer_ids:
+        if groups[-1] and size + events.get(customer_id, 0) > SHADOW_EVENTS:
+            groups.append([])
+            size = 0
+        groups[-1].append(customer_id)
+        size += events.get(customer_id, 0)
+    return [g for g in groups if g]
+
+
 def simulation_run(*, simulation_id: int, progress: Callable[[int, int], None] | None = None) -> Simulation:
-    """Shadow-rate every customer with a contract on the version's table overlapping the range, one at a time
-    (each in its own rolled-back transaction, see shadow.py), and store their figures. Progress (customers done)
-    is saved after each customer, so a page polling the simulation sees it move. A failure marks it failed with
+    """Shadow-rate every customer with a contract on the version's table overlapping the range, a group of
+    customers at a time (each group in its own rolled-back transaction, see shadow.py), and store their figures.
+    Progress (customers done) is saved after each group, so a page polling the simulation sees it move. A failure marks it failed with
     the reason; nothing of a failed run's shadow stays either."""
     simulation = Simulation.objects.select_related("version").get(pk=simulation_id)
     if simulation.state not in (Simulation.State.QUEUED, Simulation.State.FAILED):
@@ -190,16 +205,23 @@ def simulation_run(*, simulation_id: int, progress: Callable[[int, int], None] |
         simulation.error = ""
         simulation.save(update_fields=["state", "started_at", "customers_total", "customers_done", "events", "error"])
         SimulationLine.objects.filter(simulation=simulation).delete()
-        for done, customer_id in enumerate(customer_ids, start=1):
-            now, simulated = shadow_rerate_customer(
-                version_id=version.id, customer_id=customer_id, start=start, end=end
-            )
+        done = 0
+        for group in _groups(customer_ids, range_events(customer_ids=customer_ids, start=start, end=end)):
+            now, simulated = shadow_rerate_customers(version_id=version.id, customer_ids=group, start=start, end=end)
             lines = [
-                _line(simulation, customer_id, meter_id, now.get(meter_id), simulated.get(meter_id))
-                for meter_id in sorted(set(now) | set(simulated))
+                _line(
+                    simulation,
+                    customer_id,
+                    meter_id,
+                    now[customer_id].get(meter_id),
+                    simulated[customer_id].get(meter_id),
+                )
+                for customer_id in group
+                for meter_id in sorted(set(now[customer_id]) | set(simulated[customer_id]))
             ]
             SimulationLine.objects.bulk_create(lines)
-            simulation.events += sum(s.events for s in now.values())
+            simulation.events += sum(s.events for customer_id in group for s in now[customer_id].values())
+            done += len(group)
             simulation.customers_done = done
             Simulation.objects.filter(pk=simulation.pk).update(customers_done=done, events=simulation.events)
             if progress is not None:

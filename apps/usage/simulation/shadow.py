@@ -1,11 +1,11 @@
 """Shadow rating: what re-rating would write if a version were approved from an instant, without writing it.
 
-For one customer at a time, inside a transaction that is ALWAYS rolled back:
+For a group of customers at a time, inside a transaction that is ALWAYS rolled back:
 
-1. take the customer's rating lock (the engine's own, so no rating of this customer commits in between);
+1. take the customers' rating locks (the engine's own, so no rating of them commits in between);
 2. read the current rated figures in the range ("now");
 3. mark the version approved from the range start (catalog's shadow approval: no review, no decision, no signal);
-4. re-rate the range for the customer with the real re-rating service (apps.usage.services.usage_rerate): the same
+4. re-rate the range for those customers with the real re-rating service (apps.usage.services.usage_rerate): the same
    engine, wallet draws, give-backs, caps, rollups and cursors as a real re-rate;
 5. read the current rated figures in the range again ("simulated"), then raise, which rolls it all back.
 
@@ -16,12 +16,13 @@ with the rolled-back block. Process-level memos the rating path fills are cleare
 so no later rating in this process can reuse anything read while the phantom approval existed. Only sequence
 values (ids) advance, as with any rolled-back insert.
 
-The lock of step 1 (and the wallet's grant rows) stay held for one customer's re-rate: real rating of that customer
-waits that long. At demo scale that is milliseconds to a second per customer.
+The locks of step 1 (and the wallets' grant rows) stay held for the group's re-rate: real rating of those customers
+waits that long. Groups hold about SHADOW_EVENTS events (apps/usage/simulation/services.py): about a second.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from django.db import transaction
@@ -38,9 +39,9 @@ from .selectors import Sums, range_sums
 class _Discard(Exception):  # noqa: N818 - not an error: how the shadow transaction carries its result out
     """Raised to roll the shadow transaction back, carrying what was read inside it."""
 
-    def __init__(self, now: dict[int, Sums], simulated: dict[int, Sums], events: int):
+    def __init__(self, now: dict[int, dict[int, Sums]], simulated: dict[int, dict[int, Sums]]):
         super().__init__("shadow rating rolled back")
-        self.now, self.simulated, self.events = now, simulated, events
+        self.now, self.simulated = now, simulated
 
 
 def forget_shadow_state() -> None:
@@ -49,23 +50,24 @@ def forget_shadow_state() -> None:
     lookups.clear()
 
 
-def shadow_rerate_customer(
-    *, version_id: int, customer_id: int, start: datetime, end: datetime
-) -> tuple[dict[int, Sums], dict[int, Sums]]:
-    """(now, simulated): per meter, the customer's current rated figures in [start, end) before and after a re-rate
-    with the version approved from `start`. Writes nothing (see the module docstring)."""
+def shadow_rerate_customers(
+    *, version_id: int, customer_ids: Sequence[int], start: datetime, end: datetime
+) -> tuple[dict[int, dict[int, Sums]], dict[int, dict[int, Sums]]]:
+    """(now, simulated): per customer and meter, the customers' current rated figures in [start, end) before and
+    after a re-rate with the version approved from `start`. Writes nothing (see the module docstring)."""
     try:
         with transaction.atomic():
-            lock_customers([customer_id])
-            now = range_sums(customer_id=customer_id, start=start, end=end)
+            lock_customers(customer_ids)
+            now = range_sums(customer_ids=customer_ids, start=start, end=end)
             catalog_services.rate_table_version_shadow_approve(version_id=version_id, effective_from=start)
-            usage_rerate(start=start, end=end, customer_id=customer_id, actor=SYSTEM, reason="simulation (rolled back)")
-            simulated = range_sums(customer_id=customer_id, start=start, end=end)
-            raise _Discard(now, simulated, sum(s.events for s in now.values()))
+            usage_rerate(
+                start=start, end=end, customer_ids=customer_ids, actor=SYSTEM, reason="simulation (rolled back)"
+            )
+            raise _Discard(now, range_sums(customer_ids=customer_ids, start=start, end=end))
     except _Discard as done:
         return done.now, done.simulated
     finally:
         forget_shadow_state()
 
 
-__all__ = ["forget_shadow_state", "shadow_rerate_customer"]
+__all__ = ["forget_shadow_state", "shadow_rerate_customers"]

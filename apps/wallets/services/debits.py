@@ -24,7 +24,6 @@ from .ledger import (
     _credits,
     _key,
     _lock_wallet,
-    _set_balance,
     decimal_sums_by,
 )
 from .policies import DrawPolicies
@@ -313,7 +312,9 @@ def wallet_reverses(*, requests: Sequence[ReverseRequest], actor: Actor) -> list
     touched: dict[int, CreditGrant] = {}
     allocations: list[LedgerAllocation] = []
     results: list[LedgerEntry | None] = []
+    unsaved: list[LedgerEntry] = []  # written together, in order
     done: set[str] = set()
+
     for request, key in zip(requests, keys, strict=True):
         debit = debits[request.entry_id]
         wallet = wallets[debit.wallet_id]
@@ -337,6 +338,7 @@ def wallet_reverses(*, requests: Sequence[ReverseRequest], actor: Actor) -> list
         results.append(entry)
         if entry is None:
             continue
+        unsaved.append(entry)
         done.add(key)
         allocations.extend(LedgerAllocation(entry=entry, grant=g, amount=take, revenue=rev) for g, take, rev in gives)
         for grant, take, _ in gives:
@@ -345,7 +347,7 @@ def wallet_reverses(*, requests: Sequence[ReverseRequest], actor: Actor) -> list
             if take > 0 and (grant.expired_at is not None or grant.voided_at is not None):
                 entry_type = LedgerEntry.EntryType.EXPIRY if grant.expired_at else LedgerEntry.EntryType.VOID
                 wallet.balance -= take
-                LedgerEntry.objects.create(
+                lapse = LedgerEntry(
                     wallet=wallet,
                     entry_type=entry_type,
                     grant=grant,
@@ -353,20 +355,21 @@ def wallet_reverses(*, requests: Sequence[ReverseRequest], actor: Actor) -> list
                     balance_after=wallet.balance,
                     idempotency_key=f"{key}:{entry_type}:{grant.pk}"[:200],
                     reference=entry.reference,
-                    note=f"given back by reversal #{entry.pk} to a grant that had "
+                    note=f"given back by the reversal of debit #{debit.pk} to a grant that had "
                     f"{'expired' if grant.expired_at else 'been voided'}: lapses with it",
                     effective_at=entry.effective_at,
                     **_actor_fields(actor),
                 )
+                unsaved.append(lapse)
             else:
                 grant.remaining += take  # under the lock, in Python (SQLite would add in floating point)
                 touched[grant.pk] = grant
+    LedgerEntry.objects.bulk_create(unsaved)
     LedgerAllocation.objects.bulk_create(allocations)
     prefetch_related_objects([e for e in results if e is not None], "allocations")  # callers read them: one query
-    for grant in touched.values():
-        CreditGrant.objects.filter(pk=grant.pk).update(remaining=grant.remaining)
-    for wallet in wallets.values():
-        _set_balance(wallet, wallet.balance)
+    if touched:
+        CreditGrant.objects.bulk_update(list(touched.values()), ["remaining"])
+    Wallet.objects.bulk_update(list(wallets.values()), ["balance"])
     return results
 
 
@@ -379,7 +382,7 @@ def _reverse_one(
     grants: dict[int, CreditGrant],
     actor: Actor,
 ) -> tuple[LedgerEntry | None, list[tuple[CreditGrant, Decimal, Decimal]]]:
-    """One reversal's entry (balance moved on `wallet` in memory) and its (grant, credits (+ back, - taken),
+    """One reversal's entry, not yet saved (balance moved on `wallet` in memory), and its (grant, credits (+ back, - taken),
     revenue) parts; (None, []) when a parts reversal has nothing to do."""
     total = sum(outstanding.values(), ZERO)
     gives: list[tuple[CreditGrant, Decimal, Decimal]] = []
@@ -419,7 +422,7 @@ def _reverse_one(
             gives.append((grant, take, -quantize_rated(take * grant.price_per_credit)))
             left -= take
     wallet.balance += wanted
-    entry = LedgerEntry.objects.create(
+    entry = LedgerEntry(  # written by the caller
         wallet=wallet,
         entry_type=LedgerEntry.EntryType.REVERSAL,
         amount=wanted,

@@ -73,8 +73,5 @@ def approve_backdated_and_rerate(world, version, *, first: date, last: date, cus
         version_id=version.id, content_hash=submitted.content_hash, actor=world.finance, now=timezone.now()
     )
     usage_rerate(start=start, end=end, actor=world.finance, reason="reference re-rate")
-    return {
-        (c.pk, meter_id): sums
-        for c in customers
-        for meter_id, sums in range_sums(customer_id=c.pk, start=start, end=end).items()
-    }
+    sums = range_sums(customer_ids=[c.pk for c in customers], start=start, end=end)
+    return {(c.pk, meter_id): figures for c in customers for meter_id, figures in sums[c.pk].items()}
