@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
+from kombu import serialization
 
 log = logging.getLogger("ratedesk.queueing")
 
@@ -19,7 +20,7 @@ log = logging.getLogger("ratedesk.queueing")
 def enqueue(task, *args, **kwargs) -> bool:
     """Publish `task(*args, **kwargs)`; True when queued (or run eagerly), False when the broker refused."""
     if task.app.conf.task_always_eager:
-        task.apply_async(args=args, kwargs=kwargs)
+        _run_eagerly(task, args, kwargs)
         return True
     try:
         # No publish retries: a request must not wait out a broker outage; the beat sweep does the work.
@@ -28,6 +29,15 @@ def enqueue(task, *args, **kwargs) -> bool:
         log.warning("could not queue %s; the periodic sweep will do the work", task.name, exc_info=True)
         return False
     return True
+
+
+def _run_eagerly(task, args: tuple, kwargs: dict) -> None:
+    """Run the task in-process as a worker would receive it (arguments through the task serializer and back), with
+    `Task.apply`: not `apply_async`, whose eager path sets Celery's process-wide "joining would block" flag around
+    the task and, with two threads at once (the threaded dev server), can leave it set for good."""
+    content_type, encoding, data = serialization.dumps((args, kwargs), task.app.conf.task_serializer)
+    args, kwargs = serialization.loads(data, content_type, encoding, accept=[content_type])
+    task.apply(args=args, kwargs=kwargs)
 
 
 def enqueue_on_commit(task, *args, **kwargs) -> None:
