@@ -37,7 +37,7 @@ from apps.core.money import ZERO
 
 from .ingestion import IngestResult, Rejection, usage_events_ingest  # noqa: F401 - the ingestion service
 from .models import DailyUsage, RatedUsage, RatingBatch, UsageEvent
-from .rating import SUFFIX_FIELDS, TOTAL_FIELDS, Engine, EventInput, RunResult, failure_reason
+from .rating import SUFFIX_FIELDS, TOTAL_FIELDS, Engine, EventInput, RunResult, failure_reason, lock_customers
 from .rating.engine import LOCK_NAMESPACE
 from .signals import usage_rated
 
@@ -110,7 +110,9 @@ def _on_rated(batch: RatingBatch, customer_ids) -> None:
     )
 
 
-def _run_isolated(*, batch: RatingBatch, actor: Actor, events: list[EventInput]) -> RunResult:
+def _run_isolated(
+    *, batch: RatingBatch, actor: Actor, events: list[EventInput], window: tuple[datetime, datetime] | None = None
+) -> RunResult:
     """Rate the events; if the run fails as a whole because of the data (an error the engine's per-customer
     isolation did not catch, e.g. a figure the database refuses while writing), rate them again one customer at a
     time, and mark the events of a customer that still fails as `error` with the reason: one bad event or customer
@@ -118,7 +120,7 @@ def _run_isolated(*, batch: RatingBatch, actor: Actor, events: list[EventInput])
     its events stay pending for the retry."""
     try:
         with transaction.atomic():
-            return Engine(batch=batch, actor=actor).run(events)
+            return Engine(batch=batch, actor=actor, window=window).run(events)
     except DATA_ERRORS:
         log.exception("rating batch %s failed; rating its customers one by one", batch.key)
     result = RunResult()
@@ -128,7 +130,7 @@ def _run_isolated(*, batch: RatingBatch, actor: Actor, events: list[EventInput])
     for customer_id, group in sorted(by_customer.items()):
         try:
             with transaction.atomic():
-                result.merge(Engine(batch=batch, actor=actor).run(group))
+                result.merge(Engine(batch=batch, actor=actor, window=window).run(group))
         except DATA_ERRORS as exc:
             log.exception("rating customer %s in batch %s failed", customer_id, batch.key)
             reason = failure_reason(exc)
@@ -359,10 +361,11 @@ def usage_rerate(
     looked_at = 0
     chunk: list[EventInput] = []
     for position, one in enumerate(wanted, start=1):
+        lock_customers([one])  # (ascending, as the engine takes them) no rating of it commits from here on
         chunk += _rerate_inputs(customer_id=one, start=start, end=end)
         if chunk and (len(chunk) >= RERATE_CHUNK or position == len(wanted)):
             looked_at += len(chunk)
-            result.merge(_run_isolated(batch=batch, actor=actor, events=chunk))
+            result.merge(_run_isolated(batch=batch, actor=actor, events=chunk, window=(start, end)))
             chunk = []
     before, after = _totals(result.totals_before), _totals(result.totals_after)
     difference = {name: after[name] - before[name] for name in TOTAL_FIELDS}

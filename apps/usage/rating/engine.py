@@ -70,7 +70,18 @@ def lock_customers(customer_ids: Iterable[int]) -> None:
 
 
 class Engine(SequenceStep, DrawStep, WriteStep):
-    def __init__(self, *, batch: RatingBatch, actor: Actor, now: datetime | None = None):
+    def __init__(
+        self,
+        *,
+        batch: RatingBatch,
+        actor: Actor,
+        now: datetime | None = None,
+        window: tuple[datetime, datetime] | None = None,
+    ):
+        """`window` (re-rating): the events include, as their `current`, every current record of their customers
+        with a timestamp in [start, end), read under the customers' rating locks; late suffixes then read only
+        the records outside it."""
+        self.window = window
         self.batch = batch
         self.actor = actor
         self.now = now or timezone.now()
@@ -102,7 +113,7 @@ class Engine(SequenceStep, DrawStep, WriteStep):
         cursors: dict[int, dict] = defaultdict(dict)
         for cursor in RatingCursor.objects.filter(customer_id__in=customer_ids, period_start__in=starts):
             cursors[cursor.customer_id][(cursor.meter_id, cursor.period_start)] = cursor
-        self._suffixes = self._load_suffixes(resolved, cursors)
+        self._suffixes = self._load_suffixes(resolved, cursors, events)
         self._load_included(resolved)
         self.result.customers = len(by_customer)
         together: list[_Priced] = []  # settled at once: one wallet call per operation for all of them

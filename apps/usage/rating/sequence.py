@@ -5,8 +5,10 @@ what cannot be stored is refused here."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
+from itertools import chain
 
 from apps.core.money import DECIMAL_PLACES, MAX_DIGITS, ZERO, quantize_rated
 
@@ -45,9 +47,10 @@ def _too_large(item: Charge, credits: Decimal) -> str | None:
 class SequenceStep(ResolveStep):
     _suffixes: dict[tuple[int, int, datetime], list[RatedUsage]]  # late groups' current records, in order
 
-    def _load_suffixes(self, resolved: dict, cursors: dict) -> dict:
+    def _load_suffixes(self, resolved: dict, cursors: dict, events: list[EventInput]) -> dict:
         """One read for every late group of the run: the current records from each group's first position on
-        (what re-pricing a suffix needs)."""
+        (what re-pricing a suffix needs). In a re-rating run (`window`), those inside the window are the events'
+        own current records: only the others are read."""
         late: dict[tuple[int, int, datetime], tuple[datetime, str]] = {}
         for customer_id, (groups, _, _) in resolved.items():
             for (meter_id, period_start), items in groups.items():
@@ -71,7 +74,12 @@ class SequenceStep(ResolveStep):
             day__gte=_utc_day(since),
             timestamp__gte=since,
         ).only(*SUFFIX_FIELDS)
-        for record in records.iterator(chunk_size=5000):
+        known: Iterable[RatedUsage] = ()
+        if self.window is not None:
+            start, end = self.window
+            records = records.exclude(timestamp__gte=start, timestamp__lt=end)
+            known = [e.current for e in events if e.current is not None]
+        for record in chain(known, records.iterator(chunk_size=5000)):
             key = (record.customer_id, record.meter_id, record.period_start)
             first = late.get(key)
             if first is not None and (record.timestamp, record.event_ref) >= first:

@@ -225,6 +225,7 @@ class RunState:
     batch: RatingBatch
     actor: Actor
     now: datetime
+    window: tuple[datetime, datetime] | None  # re-rating: the events carry every current record in it
     result: RunResult
     _errors: dict[str, list[int]]  # reason -> event ids that could not be rated
     _rated_event_ids: list[int]
