@@ -319,3 +319,16 @@ def test_an_auto_top_up_fired_by_late_usage_for_a_closed_month_is_adjusted_in_th
     assert (top.quantity, top.unit_price) == (D(500), topup.price_per_credit)  # at the contract's credit price
     assert top.amount == (D(500) * topup.price_per_credit).quantize(D("0.01")) and top.reference == month_label(m.month)
     assert adj["llm.tokens"].quantity == D(200)  # the late usage itself, as before
+
+
+def test_a_void_after_the_close_is_not_credited_back_and_a_voided_late_purchase_is_not_billed(month_world, actors):
+    from apps.wallets.models import CreditGrant
+    from apps.wallets.services import grant_void
+
+    m = month_world
+    services.period_close(month=m.month, actor=actors["finance"])
+    billed = CreditGrant.objects.get(reference="PO-7")
+    grant_void(grant_id=billed.pk, idempotency_key="void-po7", actor=SYSTEM, reason="refund, handled by finance")
+    late = _purchase(m, m.beta, 400, 14, key="beta-late-then-voided")
+    grant_void(grant_id=late.pk, idempotency_key="void-late", actor=SYSTEM, reason="entered twice")
+    assert all(not s.lines_of("adjustment") for s in selectors.period_statements(month=m.next_month))
