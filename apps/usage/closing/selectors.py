@@ -22,6 +22,7 @@ from .statements import (
     LINE_FIELDS,
     USAGE,
     USAGE_FIGURES,
+    LatePurchases,
     Line,
     PeriodStatement,
     build_statements,
@@ -122,7 +123,7 @@ def late_adjustments(
 
 def late_purchases(
     *, customer_ids: list[int], closes: dict[date, ClosedPeriod], booked: Carried | None = None
-) -> dict[int, list[tuple[date, object]]]:
+) -> dict[int, LatePurchases]:
     """Per customer, the purchases (and automatic top-ups) dated in a closed month that no closed statement
     carries: recorded (or back-dated) after the month's close. Each is billed once, as an adjustment on the next
     open month referencing the closed one; the closed statements never change. One query."""

@@ -27,7 +27,7 @@ from decimal import Decimal
 from apps.contracts.selectors import contracts_for_customers
 from apps.core.errors import ValidationFailed
 from apps.core.money import ZERO, decimal_str, round_money
-from apps.wallets.selectors import purchases_of, wallet_draws_of
+from apps.wallets.selectors import GrantView, purchases_of, wallet_draws_of
 from apps.wallets.services import TOPUP_REASON
 
 from .. import statements as base
@@ -200,12 +200,12 @@ def usage_by_meter_in_month(*, customer_ids: list[int], month: date) -> dict[int
     return {c: {m.meter: usage_figures(m) for m in meters} for c, meters in usage.items()}
 
 
-def grant_key(grant) -> str:
+def grant_key(grant: GrantView) -> str:
     """What a purchase's line ids end with (`2026-10:acme:credit_purchase:grant-17`)."""
     return f"grant-{grant.id}"
 
 
-def _purchase_figures(grant) -> dict:
+def _purchase_figures(grant: GrantView) -> dict:
     return {
         "quantity": grant.amount,
         "unit_price": grant.price_per_credit,
@@ -214,7 +214,7 @@ def _purchase_figures(grant) -> dict:
     }
 
 
-def _purchase_label(grant) -> str:
+def _purchase_label(grant: GrantView) -> str:
     return "Automatic top-up" if grant.reason_code == TOPUP_REASON else "Credits purchased"
 
 
@@ -228,7 +228,7 @@ def _currency(contracts: list, month: date, fallback: str) -> str:
 
 
 Adjustments = list[tuple[date, str, dict[str, Decimal]]]  # (closed month, meter, figure differences)
-LatePurchases = list[tuple[date, object]]  # (closed month, apps.wallets.selectors.GrantView)
+LatePurchases = list[tuple[date, GrantView]]  # (closed month, the purchase)
 
 
 def build_statement(

@@ -153,7 +153,9 @@ def wallet_draws_of(*, customer_ids, start: datetime, end: datetime) -> dict[int
     return {r["entry__wallet__customer_id"]: _draw(start.date(), r) for r in grouped}
 
 
-def purchases_of(*, customer_ids, start: datetime, end: datetime, now: datetime | None = None) -> dict[int, list]:
+def purchases_of(
+    *, customer_ids, start: datetime, end: datetime, now: datetime | None = None
+) -> dict[int, list[GrantView]]:
     """Per customer, the purchased grants (purchases and automatic top-ups) effective in [start, end) and not
     voided, by effective instant (one query); customers without any are left out."""
     now = now or timezone.now()
