@@ -129,26 +129,44 @@ _SUMS = (
 
 def usage_by_meter(*, customer_id: int, start: date, end: date, meter_id: int | None = None) -> list[MeterUsage]:
     """Per meter totals over [start, end] (days, inclusive), from the daily rollups."""
-    qs = DailyUsage.objects.filter(customer_id=customer_id, day__gte=start, day__lte=end)
+    return usage_by_meter_of(customer_ids=[customer_id], start=start, end=end, meter_id=meter_id).get(customer_id, [])
+
+
+def usage_by_meter_of(
+    *, customer_ids, start: date, end: date, meter_id: int | None = None
+) -> dict[int, list[MeterUsage]]:
+    """`usage_by_meter` for many customers at once (two queries): customer id -> per meter totals, by meter code;
+    customers without usage in the range are left out."""
+    qs = DailyUsage.objects.filter(customer_id__in=list(customer_ids), day__gte=start, day__lte=end)
     if meter_id is not None:
         qs = qs.filter(meter_id=meter_id)
-    rows = qs.values("meter_id").annotate(**{f"s_{n}": Sum(n) for n in _SUMS}).order_by("meter_id")
-    currencies = dict(qs.values_list("meter_id", "currency").distinct())
-    meters = meters_by_id()
-    result = []
+    rows = (
+        qs.values("customer_id", "meter_id")
+        .annotate(**{f"s_{n}": Sum(n) for n in _SUMS})
+        .order_by("customer_id", "meter_id")
+    )
+    currencies = {
+        (c, m): currency
+        for c, m, currency in qs.values_list("customer_id", "meter_id", "currency")
+        .distinct()
+        .order_by("customer_id", "meter_id", "currency")
+    }
+    meters = meters_by_id() if rows else {}
+    result: dict[int, list[MeterUsage]] = {}
     for row in rows:
         meter = meters.get(row["meter_id"])
-        result.append(
+        result.setdefault(row["customer_id"], []).append(
             MeterUsage(
                 meter_id=row["meter_id"],
                 meter=meter.code if meter else str(row["meter_id"]),
                 name=meter.name if meter else "",
                 unit=meter.unit if meter else "",
-                currency=currencies.get(row["meter_id"], ""),
+                currency=currencies.get((row["customer_id"], row["meter_id"]), ""),
                 **{n: row[f"s_{n}"] if row[f"s_{n}"] is not None else (0 if n == "events" else ZERO) for n in _SUMS},
             )
         )
-    result.sort(key=lambda m: m.meter)
+    for usage in result.values():
+        usage.sort(key=lambda m: m.meter)
     return result
 
 

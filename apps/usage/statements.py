@@ -14,10 +14,10 @@ from django.db.models import Count, Sum
 from apps.contracts.selectors import contracts_for_customers
 from apps.core.csv_export import csv_writer
 from apps.core.money import ZERO, decimal_str, quantize_rated, round_money
-from apps.wallets.selectors import included_credits
+from apps.wallets.selectors import included_credits_of
 
 from .models import RatedUsage
-from .selectors import MeterUsage, usage_by_meter
+from .selectors import MeterUsage, usage_by_meter_of
 
 STATEMENT_COLUMNS = [
     "customer",
@@ -87,22 +87,19 @@ class Statement:
         return f"statement-{self.customer_external_id}-{self.start:%Y%m%d}-{self.end:%Y%m%d}.csv"
 
 
-def _not_charged(customer_id: int, start: date, end: date) -> dict[int, Decimal]:
-    """Per meter, the price (in the pricing unit) of the usage rated over a hard limit: the share of each flagged
-    record's amount that was neither drawn from credits nor billed as overage."""
-    result: dict[int, Decimal] = {}
-    rows = RatedUsage.objects.filter(
-        customer_id=customer_id, superseded_at__isnull=True, day__gte=start, day__lte=end, over_limit=True
-    ).values_list("meter_id", "amount", "quantity", "included_quantity", "over_limit_quantity")
-    for meter_id, amount, quantity, included, over in rows.iterator(chunk_size=2000):
+def _not_charged(current, customer_ids: list[int]) -> dict[tuple[int, int], Decimal]:
+    """Per (customer, meter), the price (in the pricing unit) of the usage rated over a hard limit: the share of
+    each flagged record's amount that was neither drawn from credits nor billed as overage."""
+    result: dict[tuple[int, int], Decimal] = {}
+    rows = current.filter(customer_id__in=customer_ids, over_limit=True).values_list(
+        "customer_id", "meter_id", "amount", "quantity", "included_quantity", "over_limit_quantity"
+    )
+    for customer_id, meter_id, amount, quantity, included, over in rows.iterator(chunk_size=2000):
         chargeable = quantity - included
         if chargeable > 0 and over > 0:
-            result[meter_id] = result.get(meter_id, ZERO) + amount * over / chargeable
+            key = (customer_id, meter_id)
+            result[key] = result.get(key, ZERO) + amount * over / chargeable
     return result
-
-
-def _fees(customer_id: int, start: date, end: date) -> list[FeeLine]:
-    return _fees_of(contracts_for_customers(customer_ids=[customer_id]).get(customer_id, []), start, end)
 
 
 def _fees_of(contracts: list, start: date, end: date) -> list[FeeLine]:
@@ -135,79 +132,95 @@ def statement(*, customer, start: date, end: date) -> Statement:
     the period's cumulative price, see rating.price_position) and are rounded once, here, per line (to cents, half
     up: apps.core.money.round_money); quantities are exact. Usage rated over a hard limit is shown as not
     charged and is not in the line's amount."""
-    usage = usage_by_meter(customer_id=customer.pk, start=start, end=end)
-    current = RatedUsage.objects.filter(
-        customer_id=customer.pk, superseded_at__isnull=True, day__gte=start, day__lte=end
-    )
-    units = dict(current.values_list("meter_id", "pricing_unit").distinct()) if usage else {}
-    prices: dict[int, list] = {}
-    if usage:
-        for meter_id, unit_price, per in (
-            current.order_by("meter_id", "-timestamp", "-id")
-            .values_list("meter_id", "unit_price", "price_per_units")
-            .distinct("meter_id")
-            if _pg()
-            else current.order_by("meter_id", "-timestamp", "-id").values_list(
-                "meter_id", "unit_price", "price_per_units"
-            )
-        ):
-            prices.setdefault(meter_id, [unit_price, per])
+    return statements(customers=[customer], start=start, end=end)[customer.pk]
+
+
+def statements(*, customers, start: date, end: date, contracts: dict[int, list] | None = None) -> dict[int, Statement]:
+    """`statement` for many customers at once, in one set of queries whatever their number: customer id ->
+    Statement (every customer given has one, maybe empty). `contracts`: the customers' ContractTerms when the
+    caller has them (apps.contracts.selectors.contracts_for_customers)."""
+    customers = list(customers)
+    ids = [c.pk for c in customers]
+    usage = usage_by_meter_of(customer_ids=ids, start=start, end=end)
+    rated = sorted(usage)  # customers with usage: only they have rated records to read
+    current = RatedUsage.objects.filter(superseded_at__isnull=True, day__gte=start, day__lte=end)
+    units: dict[tuple[int, int], str] = {}
+    prices: dict[tuple[int, int], list] = {}
+    varying: set[tuple[int, int]] = set()
+    true_ups: dict[tuple[int, int], Decimal] = {}
+    not_charged: dict[tuple[int, int], Decimal] = {}
+    if rated:
+        mine = current.filter(customer_id__in=rated)
+        units = {(c, m): u for c, m, u in mine.values_list("customer_id", "meter_id", "pricing_unit").distinct()}
+        latest = mine.order_by("customer_id", "meter_id", "-timestamp", "-id").values_list(
+            "customer_id", "meter_id", "unit_price", "price_per_units"
+        )
+        for customer_id, meter_id, unit_price, per in latest.distinct("customer_id", "meter_id") if _pg() else latest:
+            prices.setdefault((customer_id, meter_id), [unit_price, per])
         varying = {
-            m
-            for m, n in current.values("meter_id")
+            (c, m)
+            for c, m, n in mine.values("customer_id", "meter_id")
             .annotate(n=Count("unit_price", distinct=True))
-            .values_list("meter_id", "n")
+            .values_list("customer_id", "meter_id", "n")
             if n > 1
         }
-    else:
-        varying = set()
-    not_charged = _not_charged(customer.pk, start, end) if any(m.over_limit_quantity for m in usage) else {}
-    true_ups = (
-        dict(current.filter(amount__lt=0).values("meter_id").annotate(a=Sum("amount")).values_list("meter_id", "a"))
-        if usage
-        else {}
-    )
-    lines = []
-    for m in usage:
-        unit_price, per = prices.get(m.meter_id, (None, Decimal(1)))
-        excluded = not_charged.get(m.meter_id, ZERO)
-        lines.append(
-            StatementLine(
-                usage=m,
-                pricing_unit=units.get(m.meter_id, ""),
-                amount=round_money(m.amount - excluded),
-                credits=round_money(m.credits),
-                overage_amount=round_money(m.overage_amount),
-                cost=round_money(m.cost),
-                not_charged=round_money(excluded),
-                unit_price=unit_price,
-                price_per_units=per,
-                prices_vary=m.meter_id in varying,
-                given_back=round_money(true_ups.get(m.meter_id) or ZERO),
-            )
-        )
+        over = [c for c in rated if any(m.over_limit_quantity for m in usage[c])]
+        not_charged = _not_charged(current, over) if over else {}
+        true_ups = {
+            (c, m): a
+            for c, m, a in mine.filter(amount__lt=0)
+            .values("customer_id", "meter_id")
+            .annotate(a=Sum("amount"))
+            .values_list("customer_id", "meter_id", "a")
+        }
     lo = datetime(start.year, start.month, start.day, tzinfo=UTC)
     hi = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)
-    fees = _fees(customer.pk, start, end)
-    totals = {
-        "amount": sum((line.amount for line in lines), ZERO),
-        "credits": sum((line.credits for line in lines), ZERO),
-        "overage_amount": sum((line.overage_amount for line in lines), ZERO),
-        "cost": sum((line.cost for line in lines), ZERO),
-        "not_charged": sum((line.not_charged for line in lines), ZERO),
-        "base_fees": sum((f.base_fee for f in fees), ZERO),
-        "events": sum(line.usage.events for line in lines),
-    }
-    return Statement(
-        customer.external_id,
-        customer.name,
-        start,
-        end,
-        lines,
-        totals,
-        fees,
-        included_credits(customer_id=customer.pk, start=lo, end=hi),
-    )
+    if contracts is None:
+        contracts = contracts_for_customers(customer_ids=ids)
+    included = included_credits_of(customer_ids=ids, start=lo, end=hi)
+    result = {}
+    for customer in customers:
+        lines = []
+        for m in usage.get(customer.pk, []):
+            key = (customer.pk, m.meter_id)
+            unit_price, per = prices.get(key, (None, Decimal(1)))
+            excluded = not_charged.get(key, ZERO)
+            lines.append(
+                StatementLine(
+                    usage=m,
+                    pricing_unit=units.get(key, ""),
+                    amount=round_money(m.amount - excluded),
+                    credits=round_money(m.credits),
+                    overage_amount=round_money(m.overage_amount),
+                    cost=round_money(m.cost),
+                    not_charged=round_money(excluded),
+                    unit_price=unit_price,
+                    price_per_units=per,
+                    prices_vary=key in varying,
+                    given_back=round_money(true_ups.get(key) or ZERO),
+                )
+            )
+        fees = _fees_of(contracts.get(customer.pk, []), start, end)
+        totals = {
+            "amount": sum((line.amount for line in lines), ZERO),
+            "credits": sum((line.credits for line in lines), ZERO),
+            "overage_amount": sum((line.overage_amount for line in lines), ZERO),
+            "cost": sum((line.cost for line in lines), ZERO),
+            "not_charged": sum((line.not_charged for line in lines), ZERO),
+            "base_fees": sum((f.base_fee for f in fees), ZERO),
+            "events": sum(line.usage.events for line in lines),
+        }
+        result[customer.pk] = Statement(
+            customer.external_id,
+            customer.name,
+            start,
+            end,
+            lines,
+            totals,
+            fees,
+            included.get(customer.pk, []),
+        )
+    return result
 
 
 def _pg() -> bool:

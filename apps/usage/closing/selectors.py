@@ -5,24 +5,29 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from django.utils import timezone
 
-from apps.contracts.selectors import contracts_for_customers, customer_get, customers_all
+from apps.contracts.selectors import customer_get, customers_all
 from apps.core.errors import NotFound
 from apps.core.money import ZERO
+from apps.wallets.selectors import purchases_of
 
 from .models import ClosedPeriod, FrozenLine, FrozenStatement, PeriodAction, ReopenRequest
 from .statements import (
     ADJUSTMENT,
+    CREDIT_PURCHASE,
     LINE_FIELDS,
     USAGE,
     USAGE_FIGURES,
+    LatePurchases,
     Line,
     PeriodStatement,
-    build_statement,
+    build_statements,
+    grant_key,
+    month_bounds,
     month_label,
     next_month,
     period_hash,
@@ -58,43 +63,81 @@ def month_has_ended(month: date, now: datetime | None = None) -> bool:
 # --- late adjustments ------------------------------------------------------------------------------------------
 
 
-def _booked(closes: dict[date, ClosedPeriod]) -> dict[tuple[int, date], dict[str, dict[str, Decimal]]]:
-    """Per (customer, closed month), per meter: the usage figures already on closed statements (the month's own
-    frozen usage lines plus the adjustments for it that later closed months carry)."""
+@dataclass
+class Carried:
+    """What closed statements already carry for the closed months: per (customer, closed month), per meter, the
+    usage figures (the month's own frozen usage lines plus the adjustments for it that later closed months carry);
+    and the (customer, purchase key) of every purchase on a closed statement (as a purchase of its month, or as
+    an adjustment for it)."""
+
+    usage: dict
+    purchases: set[tuple[int, str]]
+
+
+def carried(closes: dict[date, ClosedPeriod]) -> Carried:
     booked: dict = defaultdict(lambda: defaultdict(lambda: dict.fromkeys(USAGE_FIGURES, ZERO)))
+    purchases: set[tuple[int, str]] = set()
     if not closes:
-        return booked
+        return Carried(booked, purchases)
     by_id = {p.pk: m for m, p in closes.items()}
-    rows = FrozenLine.objects.filter(statement__period_id__in=list(by_id), kind__in=[USAGE, ADJUSTMENT]).values_list(
-        "statement__customer_id", "statement__period_id", "kind", "meter", "reference", *USAGE_FIGURES
+    rows = FrozenLine.objects.filter(
+        statement__period_id__in=list(by_id), kind__in=[USAGE, ADJUSTMENT, CREDIT_PURCHASE]
+    ).values_list(
+        "statement__customer_id", "statement__period_id", "kind", "line_id", "meter", "reference", *USAGE_FIGURES
     )
     labels = {month_label(m): m for m in closes}
-    for customer_id, period_id, kind, meter, reference, *figures in rows:
+    for customer_id, period_id, kind, line_id, meter, reference, *figures in rows:
+        if kind == CREDIT_PURCHASE or (kind == ADJUSTMENT and not meter):  # a purchase (or one carried late)
+            purchases.add((customer_id, line_id.rsplit(":", 1)[-1]))
+            continue
         month = by_id[period_id] if kind == USAGE else labels.get(reference)
         if month is None:  # an adjustment for a month that has since been reopened: its figures are live again
             continue
         sums = booked[(customer_id, month)][meter]
         for name, value in zip(USAGE_FIGURES, figures, strict=True):
             sums[name] += value or ZERO
-    return booked
+    return Carried(booked, purchases)
 
 
 def late_adjustments(
-    *, customer_id: int, closes: dict[date, ClosedPeriod], booked=None
-) -> list[tuple[date, str, dict[str, Decimal]]]:
-    """Per closed month and meter: what the month's usage is now minus what closed statements already carry. Late
-    events (and re-rates) after a close show up here, and only here; the closed statements never change."""
-    booked = _booked(closes) if booked is None else booked
-    result = []
+    *, customer_ids: list[int], closes: dict[date, ClosedPeriod], booked: Carried | None = None
+) -> dict[int, list[tuple[date, str, dict[str, Decimal]]]]:
+    """Per customer, per closed month and meter: what the month's usage is now minus what closed statements
+    already carry. Late events (and re-rates) after a close show up here, and only here; the closed statements
+    never change. Two queries per closed month, whatever the number of customers."""
+    booked = carried(closes) if booked is None else booked
+    result: dict[int, list] = defaultdict(list)
     for month in sorted(closes):
-        live = usage_by_meter_in_month(customer_id=customer_id, month=month)
-        carried = booked.get((customer_id, month), {})
-        for meter in sorted(set(live) | set(carried)):
-            now = live.get(meter, {})
-            before = carried.get(meter, {})
-            diff = {n: now.get(n, ZERO) - before.get(n, ZERO) for n in USAGE_FIGURES}
-            if any(diff.values()):
-                result.append((month, meter, diff))
+        live_of = usage_by_meter_in_month(customer_ids=customer_ids, month=month)
+        for customer_id in customer_ids:
+            live = live_of.get(customer_id, {})
+            before_of = booked.usage.get((customer_id, month), {})
+            for meter in sorted(set(live) | set(before_of)):
+                now = live.get(meter, {})
+                before = before_of.get(meter, {})
+                diff = {n: now.get(n, ZERO) - before.get(n, ZERO) for n in USAGE_FIGURES}
+                if any(diff.values()):
+                    result[customer_id].append((month, meter, diff))
+    return result
+
+
+def late_purchases(
+    *, customer_ids: list[int], closes: dict[date, ClosedPeriod], booked: Carried | None = None
+) -> dict[int, LatePurchases]:
+    """Per customer, the purchases (and automatic top-ups) dated in a closed month that no closed statement
+    carries: recorded (or back-dated) after the month's close. Each is billed once, as an adjustment on the next
+    open month referencing the closed one; the closed statements never change. One query."""
+    if not closes:
+        return {}
+    booked = carried(closes) if booked is None else booked
+    lo, _ = month_bounds(min(closes))
+    _, hi = month_bounds(max(closes))
+    result: dict[int, list] = defaultdict(list)
+    for customer_id, grants in purchases_of(customer_ids=customer_ids, start=lo, end=hi).items():
+        for g in grants:
+            month = g.effective_at.astimezone(UTC).date().replace(day=1)
+            if month in closes and (customer_id, grant_key(g)) not in booked.purchases:
+                result[customer_id].append((month, g))
     return result
 
 
@@ -114,19 +157,19 @@ def frozen_statements(*, period: ClosedPeriod) -> list[tuple[PeriodStatement, st
 
 def live_statements(*, month: date, customer=None) -> list[PeriodStatement]:
     """Every customer's statement for an open month, as things stand (customers with nothing to bill left out);
-    the month after the latest closed one carries the late adjustments."""
+    the month after the latest closed one carries the late adjustments. One set of queries for all customers
+    (closing.statements.build_statements)."""
     closes = closes_in_force()
-    carries = adjustment_month(closes) == month
-    booked = _booked(closes) if carries else None
     customers = [customer] if customer is not None else customers_all()
-    contracts = contracts_for_customers(customer_ids=[c.pk for c in customers])
-    result = []
-    for c in customers:
-        adjustments = late_adjustments(customer_id=c.pk, closes=closes, booked=booked) if carries else []
-        st = build_statement(customer=c, month=month, adjustments=adjustments, contracts=contracts.get(c.pk, []))
-        if st.lines:
-            result.append(st)
-    return sorted(result, key=lambda s: s.customer_external_id)
+    ids = [c.pk for c in customers]
+    adjustments: dict = {}
+    purchases: dict = {}
+    if adjustment_month(closes) == month:
+        booked = carried(closes)
+        adjustments = late_adjustments(customer_ids=ids, closes=closes, booked=booked)
+        purchases = late_purchases(customer_ids=ids, closes=closes, booked=booked)
+    built = build_statements(customers=customers, month=month, adjustments=adjustments, late_purchases=purchases)
+    return sorted((st for st in built.values() if st.lines), key=lambda s: s.customer_external_id)
 
 
 def frozen_intact(*, period: ClosedPeriod) -> bool:

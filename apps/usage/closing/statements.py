@@ -7,8 +7,9 @@ A period is a calendar month, UTC (YYYY-MM), across all customers. A statement's
   credits, overage, unit price, the credits it drew and the amount billed in currency (its overage);
 - `credit_purchase`: each purchased grant effective in the month (purchases and automatic top-ups), at its price;
 - `credits_applied`: credits drawn from the wallet in the month (paid and free), for information (amount 0);
-- `adjustment`: late usage for a closed month (rated or re-rated after its close), per closed month and meter,
-  referencing that month.
+- `adjustment`: what reached a closed month after its close, referencing that month: late usage (rated or re-rated
+  after the close), per closed month and meter; and purchases (or automatic top-ups) dated in the closed month
+  but recorded after its close, one per purchase, at its price.
 Every amount is rounded once, per line, half up to cents (apps.core.money.round_money); the amount due is the sum
 of the lines' amounts. The content hash covers every line, so a frozen statement can be checked against it.
 """
@@ -26,13 +27,12 @@ from decimal import Decimal
 from apps.contracts.selectors import contracts_for_customers
 from apps.core.errors import ValidationFailed
 from apps.core.money import ZERO, decimal_str, round_money
-from apps.wallets.selectors import wallet_draws_by_day, wallet_grants
+from apps.wallets.selectors import GrantView, purchases_of, wallet_draws_of
 from apps.wallets.services import TOPUP_REASON
 
 from .. import statements as base
-from ..selectors import MeterUsage, usage_by_meter
+from ..selectors import MeterUsage, usage_by_meter_of
 
-PURCHASED_KIND = "purchased"
 MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 
 # Line kinds, in the order they appear on a statement.
@@ -47,7 +47,7 @@ KIND_LABELS = {
     USAGE: "Usage",
     CREDIT_PURCHASE: "Credits purchased",
     CREDITS_APPLIED: "Credits applied",
-    ADJUSTMENT: "Adjustment (late usage)",
+    ADJUSTMENT: "Adjustment (after a close)",
 }
 # The per-meter figures an adjustment carries (differences of the usage line's figures).
 USAGE_FIGURES = ("quantity", "included", "from_credits", "overage", "credits", "amount")
@@ -194,12 +194,28 @@ def usage_figures(m: MeterUsage) -> dict[str, Decimal]:
     }
 
 
-def usage_by_meter_in_month(*, customer_id: int, month: date) -> dict[str, dict[str, Decimal]]:
-    """Per meter code, the usage line's figures for the month as rated now."""
+def usage_by_meter_in_month(*, customer_ids: list[int], month: date) -> dict[int, dict[str, dict[str, Decimal]]]:
+    """Per customer, per meter code: the usage line's figures for the month as rated now (one set of queries)."""
+    usage = usage_by_meter_of(customer_ids=customer_ids, start=month, end=month_last_day(month))
+    return {c: {m.meter: usage_figures(m) for m in meters} for c, meters in usage.items()}
+
+
+def grant_key(grant: GrantView) -> str:
+    """What a purchase's line ids end with (`2026-10:acme:credit_purchase:grant-17`)."""
+    return f"grant-{grant.id}"
+
+
+def _purchase_figures(grant: GrantView) -> dict:
     return {
-        m.meter: usage_figures(m)
-        for m in usage_by_meter(customer_id=customer_id, start=month, end=month_last_day(month))
+        "quantity": grant.amount,
+        "unit_price": grant.price_per_credit,
+        "credits": grant.amount,
+        "amount": round_money(grant.amount * grant.price_per_credit),
     }
+
+
+def _purchase_label(grant: GrantView) -> str:
+    return "Automatic top-up" if grant.reason_code == TOPUP_REASON else "Credits purchased"
 
 
 def _currency(contracts: list, month: date, fallback: str) -> str:
@@ -211,94 +227,132 @@ def _currency(contracts: list, month: date, fallback: str) -> str:
     return terms[-1].currency if terms else fallback
 
 
+Adjustments = list[tuple[date, str, dict[str, Decimal]]]  # (closed month, meter, figure differences)
+LatePurchases = list[tuple[date, GrantView]]  # (closed month, the purchase)
+
+
 def build_statement(
     *,
     customer,
     month: date,
-    adjustments: list[tuple[date, str, dict[str, Decimal]]] | None = None,
+    adjustments: Adjustments | None = None,
+    late_purchases: LatePurchases | None = None,
     contracts: list | None = None,
 ) -> PeriodStatement:
-    """The customer's statement for `month` as things stand now. `adjustments`: (closed month, meter, figure
-    differences) of late usage to carry (see closing.selectors.late_adjustments); `contracts`: the customer's
-    ContractTerms when the caller loaded them for many customers at once."""
+    """The customer's statement for `month` as things stand now (`build_statements` for one customer)."""
+    return build_statements(
+        customers=[customer],
+        month=month,
+        adjustments={customer.pk: adjustments or []},
+        late_purchases={customer.pk: late_purchases or []},
+        contracts=None if contracts is None else {customer.pk: contracts},
+    )[customer.pk]
+
+
+def build_statements(
+    *,
+    customers,
+    month: date,
+    adjustments: dict[int, Adjustments] | None = None,
+    late_purchases: dict[int, LatePurchases] | None = None,
+    contracts: dict[int, list] | None = None,
+) -> dict[int, PeriodStatement]:
+    """The customers' statements for `month` as things stand now, in one set of queries whatever their number:
+    customer id -> PeriodStatement (maybe without lines). Per customer, `adjustments`: late usage for closed
+    months to carry (see closing.selectors.late_adjustments); `late_purchases`: purchases dated in a closed month
+    and recorded after its close (closing.selectors.late_purchases); `contracts`: their ContractTerms when the
+    caller loaded them."""
+    customers = list(customers)
+    ids = [c.pk for c in customers]
     first, last = month, month_last_day(month)
     lo, hi = month_bounds(month)
-    ext = customer.external_id
     if contracts is None:
-        contracts = contracts_for_customers(customer_ids=[customer.pk]).get(customer.pk, [])
-    st = base.statement(customer=customer, start=first, end=last)
-    currency = _currency(contracts, month, next((ln.usage.currency for ln in st.lines if ln.usage.currency), ""))
-    lines: list[Line] = []
-    for fee in base.fees_starting_in(contracts=contracts, start=first, end=last):
-        lines.append(
-            Line(
-                line_id=_id(month, ext, BASE_FEE, fee.period_start.isoformat()),
-                kind=BASE_FEE,
-                description=f"Base fee, billing period {fee.period_start:%b %-d} – {fee.period_end:%b %-d, %Y}",
-                amount=fee.base_fee,
-                currency=fee.currency,
+        contracts = contracts_for_customers(customer_ids=ids)
+    base_statements = base.statements(customers=customers, start=first, end=last, contracts=contracts)
+    purchases = purchases_of(customer_ids=ids, start=lo, end=hi)
+    draws = wallet_draws_of(customer_ids=ids, start=lo, end=hi)
+    result = {}
+    for customer in customers:
+        terms = contracts.get(customer.pk, [])
+        st = base_statements[customer.pk]
+        ext = customer.external_id
+        currency = _currency(terms, month, next((ln.usage.currency for ln in st.lines if ln.usage.currency), ""))
+        lines: list[Line] = []
+        for fee in base.fees_starting_in(contracts=terms, start=first, end=last):
+            lines.append(
+                Line(
+                    line_id=_id(month, ext, BASE_FEE, fee.period_start.isoformat()),
+                    kind=BASE_FEE,
+                    description=f"Base fee, billing period {fee.period_start:%b %-d} – {fee.period_end:%b %-d, %Y}",
+                    amount=fee.base_fee,
+                    currency=fee.currency,
+                )
             )
-        )
-    for sl in st.lines:
-        figures = usage_figures(sl.usage)
-        priced_in = f" (priced in {sl.pricing_unit})" if sl.pricing_unit and sl.pricing_unit != currency else ""
-        lines.append(
-            Line(
-                line_id=_id(month, ext, USAGE, sl.usage.meter),
-                kind=USAGE,
-                description=f"{sl.usage.name or sl.usage.meter}{priced_in}",
-                meter=sl.usage.meter,
-                unit_price=sl.per_unit_price,
-                currency=sl.usage.currency or currency,
-                **figures,
+        for sl in st.lines:
+            figures = usage_figures(sl.usage)
+            priced_in = f" (priced in {sl.pricing_unit})" if sl.pricing_unit and sl.pricing_unit != currency else ""
+            lines.append(
+                Line(
+                    line_id=_id(month, ext, USAGE, sl.usage.meter),
+                    kind=USAGE,
+                    description=f"{sl.usage.name or sl.usage.meter}{priced_in}",
+                    meter=sl.usage.meter,
+                    unit_price=sl.per_unit_price,
+                    currency=sl.usage.currency or currency,
+                    **figures,
+                )
             )
-        )
-    purchases = [
-        g
-        for g in wallet_grants(customer_id=customer.pk, include_closed=True)
-        if g.kind == PURCHASED_KIND and g.status != "voided" and lo <= g.effective_at < hi
-    ]
-    for g in sorted(purchases, key=lambda g: (g.effective_at, g.id)):
-        top_up = g.reason_code == TOPUP_REASON
-        lines.append(
-            Line(
-                line_id=_id(month, ext, CREDIT_PURCHASE, f"grant-{g.id}"),
-                kind=CREDIT_PURCHASE,
-                description=("Automatic top-up" if top_up else "Credits purchased") + f" on {g.effective_at:%b %-d}",
-                quantity=g.amount,
-                unit_price=g.price_per_credit,
-                credits=g.amount,
-                amount=round_money(g.amount * g.price_per_credit),
-                currency=currency,
-                reference=g.reference,
+        for g in purchases.get(customer.pk, []):
+            lines.append(
+                Line(
+                    line_id=_id(month, ext, CREDIT_PURCHASE, grant_key(g)),
+                    kind=CREDIT_PURCHASE,
+                    description=f"{_purchase_label(g)} on {g.effective_at:%b %-d}",
+                    currency=currency,
+                    reference=g.reference,
+                    **_purchase_figures(g),
+                )
             )
-        )
-    draws = wallet_draws_by_day(customer_id=customer.pk, start=lo, end=hi).values()
-    paid = sum((d.paid_credits for d in draws), ZERO)
-    free = sum((d.free_credits for d in draws), ZERO)
-    if paid or free:
-        lines.append(
-            Line(
-                line_id=_id(month, ext, CREDITS_APPLIED),
-                kind=CREDITS_APPLIED,
-                description=f"Credits applied to usage: {round_money(paid)} paid, {round_money(free)} free "
-                "(already paid for; not billed again)",
-                credits=round_money(paid + free),
-                amount=ZERO.quantize(Decimal("0.01")),
-                currency=currency,
+        drawn = draws.get(customer.pk)
+        if drawn is not None and (drawn.paid_credits or drawn.free_credits):
+            paid, free = drawn.paid_credits, drawn.free_credits
+            lines.append(
+                Line(
+                    line_id=_id(month, ext, CREDITS_APPLIED),
+                    kind=CREDITS_APPLIED,
+                    description=f"Credits applied to usage: {round_money(paid)} paid, {round_money(free)} free "
+                    "(already paid for; not billed again)",
+                    credits=round_money(paid + free),
+                    amount=ZERO.quantize(Decimal("0.01")),
+                    currency=currency,
+                )
             )
-        )
-    for closed_month, meter, diff in adjustments or []:
-        ref = month_label(closed_month)
-        lines.append(
-            Line(
-                line_id=_id(month, ext, ADJUSTMENT, f"{ref}:{meter}"),
-                kind=ADJUSTMENT,
-                description=f"Late usage for {closed_month:%B %Y} (closed period {ref})",
-                meter=meter,
-                currency=currency,
-                reference=ref,
-                **diff,
+        for closed_month, meter, diff in (adjustments or {}).get(customer.pk, []):
+            ref = month_label(closed_month)
+            lines.append(
+                Line(
+                    line_id=_id(month, ext, ADJUSTMENT, f"{ref}:{meter}"),
+                    kind=ADJUSTMENT,
+                    description=f"Late usage for {closed_month:%B %Y} (closed period {ref})",
+                    meter=meter,
+                    currency=currency,
+                    reference=ref,
+                    **diff,
+                )
             )
-        )
-    return PeriodStatement(month, customer.pk, ext, customer.name, currency, lines)
+        for closed_month, g in (late_purchases or {}).get(customer.pk, []):
+            ref = month_label(closed_month)
+            order = f" ({g.reference})" if g.reference else ""
+            lines.append(
+                Line(
+                    line_id=_id(month, ext, ADJUSTMENT, f"{ref}:{grant_key(g)}"),
+                    kind=ADJUSTMENT,
+                    description=f"{_purchase_label(g)} dated {g.effective_at:%Y-%m-%d}, after {closed_month:%B %Y} "
+                    f"was closed{order}",
+                    currency=currency,
+                    reference=ref,
+                    **_purchase_figures(g),
+                )
+            )
+        result[customer.pk] = PeriodStatement(month, customer.pk, ext, customer.name, currency, lines)
+    return result

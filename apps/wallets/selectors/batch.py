@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.db import models
-from django.db.models import Case, Q, Sum, When
+from django.db.models import Case, F, Q, Sum, When
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -15,7 +15,7 @@ from apps.core.money import DECIMAL_PLACES, MAX_DIGITS, ZERO, quantize_rated
 
 from ..models import CreditGrant, LedgerAllocation, LedgerEntry, Wallet
 from ..services import decimal_sum, decimal_sums_by
-from .balances import RUNWAY_BASIS_DAYS, RunwayGrant, RunwayView, project_runway
+from .balances import RUNWAY_BASIS_DAYS, GrantView, RunwayGrant, RunwayView, grant_view, project_runway
 
 
 def customer_balances(*, customer_ids) -> dict[int, Decimal]:
@@ -114,26 +114,64 @@ class DailyDraws:
     paid_revenue: Decimal  # what the paid credits drawn were paid for (free credits carry none)
 
 
+def _draws(customer_ids, start: datetime, end: datetime):
+    """Allocations of debits and give-backs effective in [start, end), with free/paid/revenue sums to group."""
+    free = Q(grant__price_per_credit=0)
+    amount = models.DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES)
+    rows = LedgerAllocation.objects.filter(
+        entry__wallet__customer_id__in=list(customer_ids),
+        entry__entry_type__in=[LedgerEntry.EntryType.DEBIT, LedgerEntry.EntryType.REVERSAL],
+        entry__effective_at__gte=start,
+        entry__effective_at__lt=end,
+    )
+    sums = {
+        "free": Sum(Case(When(free, then="amount"), default=0, output_field=amount)),
+        "paid": Sum(Case(When(~free, then="amount"), default=0, output_field=amount)),
+        "revenue": Sum("revenue"),
+    }
+    return rows, sums
+
+
+def _draw(day, row) -> DailyDraws:
+    # allocations are signed like their entries (a debit takes: negative) but carry revenue positive for a debit
+    return DailyDraws(day, -(row["paid"] or ZERO), -(row["free"] or ZERO), row["revenue"] or ZERO)
+
+
 def wallet_draws_by_day(*, customer_id: int, start: datetime, end: datetime) -> dict[date, DailyDraws]:
     """Credits drawn per UTC day in [start, end) from paid grants and from free ones (zero-priced), net of
     give-backs, from the ledger's allocations (one query)."""
-    free = Q(grant__price_per_credit=0)
-    amount = models.DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES)
-    rows = (
-        LedgerAllocation.objects.filter(
-            entry__wallet__customer_id=customer_id,
-            entry__entry_type__in=[LedgerEntry.EntryType.DEBIT, LedgerEntry.EntryType.REVERSAL],
-            entry__effective_at__gte=start,
-            entry__effective_at__lt=end,
+    rows, sums = _draws([customer_id], start, end)
+    grouped = rows.annotate(d=TruncDate("entry__effective_at", tzinfo=UTC)).values("d").annotate(**sums).order_by("d")
+    return {r["d"]: _draw(r["d"], r) for r in grouped}
+
+
+def wallet_draws_of(*, customer_ids, start: datetime, end: datetime) -> dict[int, DailyDraws]:
+    """Per customer, the credits drawn in [start, end) (as `wallet_draws_by_day`, summed over the range; `day` is
+    the range's first day), in one query; customers without draws are left out."""
+    rows, sums = _draws(customer_ids, start, end)
+    grouped = rows.values("entry__wallet__customer_id").annotate(**sums).order_by("entry__wallet__customer_id")
+    return {r["entry__wallet__customer_id"]: _draw(start.date(), r) for r in grouped}
+
+
+def purchases_of(
+    *, customer_ids, start: datetime, end: datetime, now: datetime | None = None
+) -> dict[int, list[GrantView]]:
+    """Per customer, the purchased grants (purchases and automatic top-ups) effective in [start, end) and not
+    voided, by effective instant (one query); customers without any are left out."""
+    now = now or timezone.now()
+    result: dict[int, list[GrantView]] = {}
+    grants = (
+        CreditGrant.objects.select_related("created_by")
+        .filter(
+            wallet__customer_id__in=list(customer_ids),
+            kind=CreditGrant.Kind.PURCHASED,
+            voided_at__isnull=True,
+            effective_at__gte=start,
+            effective_at__lt=end,
         )
-        .annotate(d=TruncDate("entry__effective_at", tzinfo=UTC))
-        .values("d")
-        .annotate(
-            free=Sum(Case(When(free, then="amount"), default=0, output_field=amount)),
-            paid=Sum(Case(When(~free, then="amount"), default=0, output_field=amount)),
-            revenue=Sum("revenue"),
-        )
-        .order_by("d")
+        .annotate(customer_id=F("wallet__customer_id"))
+        .order_by("effective_at", "id")
     )
-    # allocations are signed like their entries (a debit takes: negative) but carry revenue positive for a debit
-    return {r["d"]: DailyDraws(r["d"], -(r["paid"] or ZERO), -(r["free"] or ZERO), r["revenue"] or ZERO) for r in rows}
+    for g in grants:
+        result.setdefault(g.customer_id, []).append(grant_view(g, now))
+    return result

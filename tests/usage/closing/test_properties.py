@@ -1,5 +1,6 @@
 """Properties on PostgreSQL: whatever the usage, a statement's amount due is the sum of its lines (each rounded
-once, to cents), the frozen statements hash to what was closed, and two exports of a close are identical."""
+once, to cents), the frozen statements hash to what was closed, and two exports of a close are identical; every
+purchase dated in a closed month is billed exactly once, however late it was recorded."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from apps.core.actors import SYSTEM
 from apps.core.money import CENTS
 from apps.usage.closing import exports, selectors, services
 from tests.usage.builders import D
@@ -48,5 +50,77 @@ def test_totals_hashes_and_exports(month_world, actors, events, late):
     ].lines_of("adjustment")
     assert adj.quantity == late
     # reopen (four-eyes) so the next example closes the month again, with what this one added
+    request = services.period_reopen_request(month=m.month, reason="next example", actor=actors["finance"])
+    services.period_reopen_approve(request_id=request.pk, actor=actors["finance2"])
+
+
+purchases = st.lists(
+    st.tuples(
+        st.sampled_from(["acme", "beta"]),
+        st.integers(min_value=1, max_value=27),
+        st.integers(min_value=1, max_value=50_000),
+        st.sampled_from([D("0.0125"), D("0.333333"), D("1.07")]),
+        st.booleans(),  # recorded after the close (dated in the closed month all the same)
+    ),
+    min_size=1,
+    max_size=5,
+)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(buys=purchases, reclose=st.booleans())
+def test_every_purchase_dated_in_a_closed_month_is_billed_once(month_world, actors, buys, reclose):
+    """Purchases dated in a month, recorded before or after its close: each is billed exactly once, at its price,
+    on the month's frozen statement or as an adjustment on the next open month; reopening and closing again moves
+    the late ones onto the month itself. The frozen exports never change."""
+    from apps.core.money import round_money
+    from apps.usage.closing.statements import CREDIT_PURCHASE, month_bounds, month_label
+    from apps.wallets.models import CreditGrant
+    from apps.wallets.services import wallet_grant
+
+    m = month_world
+
+    def buy(who, day, amount, price):
+        wallet_grant(
+            customer_id=getattr(m, who).pk,
+            kind="purchased",
+            amount=D(amount),
+            price_per_credit=price,
+            effective_at=m.at(day, 11),
+            idempotency_key=f"prop-buy-{next(_ids)}",
+            actor=SYSTEM,
+        )
+
+    for who, day, amount, price, late in buys:
+        if not late:
+            buy(who, day, amount, price)
+    period = services.period_close(month=m.month, actor=actors["finance"])
+    first = (exports.export_csv(period), exports.export_json(period))
+    for who, day, amount, price, late in buys:
+        if late:
+            buy(who, day, amount, price)
+    assert (exports.export_csv(period), exports.export_json(period)) == first
+    if reclose:
+        request = services.period_reopen_request(month=m.month, reason="late purchases", actor=actors["finance"])
+        services.period_reopen_approve(request_id=request.pk, actor=actors["finance2"])
+        period = services.period_close(month=m.month, actor=actors["finance"])
+    closed = [(ln, s) for s, _ in selectors.frozen_statements(period=period) for ln in s.lines_of(CREDIT_PURCHASE)]
+    carried = [
+        (ln, s)
+        for s in selectors.period_statements(month=m.next_month)
+        for ln in s.lines_of("adjustment")
+        if ":grant-" in ln.line_id
+    ]
+    assert not (carried and reclose)
+    billed = [(s.customer_id, ln.line_id.rsplit(":", 1)[-1], ln.amount) for ln, s in closed + carried]
+    lo, hi = month_bounds(m.month)
+    expected = [
+        (g.wallet.customer_id, f"grant-{g.pk}", round_money(g.amount * g.price_per_credit))
+        for g in CreditGrant.objects.filter(kind="purchased", effective_at__gte=lo, effective_at__lt=hi).select_related(
+            "wallet"
+        )
+    ]
+    assert sorted(billed) == sorted(expected)  # each once, at its price
+    assert all(ln.reference == month_label(m.month) for ln, _ in carried)
     request = services.period_reopen_request(month=m.month, reason="next example", actor=actors["finance"])
     services.period_reopen_approve(request_id=request.pk, actor=actors["finance2"])

@@ -223,3 +223,112 @@ def test_an_auto_top_up_is_billed_as_one_in_the_month_it_fired(month_world):
     labels = {ln.line_id.rsplit(":", 1)[-1]: ln.description for ln in purchases}
     assert labels[f"grant-{topup.pk}"].startswith("Automatic top-up")
     assert [d for d in labels.values() if d.startswith("Credits purchased")]  # the order-form purchase stays one
+
+
+def _purchase(m, customer, amount, day, *, key, reference="", price="0.0125"):
+    from apps.wallets import services as wallets
+
+    return wallets.wallet_grant(
+        customer_id=customer.pk,
+        kind="purchased",
+        amount=D(amount),
+        price_per_credit=D(price),
+        effective_at=m.at(day, 10),
+        idempotency_key=key,
+        reference=reference,
+        actor=SYSTEM,
+    )
+
+
+def test_a_purchase_back_dated_into_a_closed_month_lands_in_the_next_open_month(month_world, actors, clients):
+    from apps.usage.closing import exports
+
+    m = month_world
+    period = services.period_close(month=m.month, actor=actors["finance"])
+    csv_before, json_before = exports.export_csv(period), exports.export_json(period)
+    # recorded now, dated in the closed month (the wallet keeps both: created_at and effective_at)
+    grant = _purchase(m, m.beta, 400, 14, key="beta-late-purchase", reference="PO-9")
+    assert grant.created_at > period.closed_at and grant.effective_at.date() < m.next_month
+    # the closed statement stays frozen, byte for byte
+    assert exports.export_csv(period) == csv_before and exports.export_json(period) == json_before
+    assert selectors.frozen_intact(period=period)
+    # the next open month carries it, referencing the closed month, with a stable line id
+    nxt = _by_customer(selectors.period_statements(month=m.next_month))["beta"]
+    (adj,) = nxt.lines_of("adjustment")
+    label = month_label(m.month)
+    assert adj.line_id == f"{month_label(m.next_month)}:beta:adjustment:{label}:grant-{grant.pk}"
+    assert adj.reference == label and adj.meter == ""
+    assert (adj.quantity, adj.credits, adj.unit_price, adj.amount) == (D(400), D(400), D("0.0125"), D("5.00"))
+    assert adj.description == (
+        f"Credits purchased dated {m.month.year}-{m.month.month:02d}-14, after {m.month:%B %Y} was closed (PO-9)"
+    )
+    assert nxt.amount_due == D("5.00")
+    # not a purchase of the next month
+    assert not nxt.lines_of("credit_purchase")
+    # the printed statement and the period page show it
+    page = clients["finance"].get(f"/usage/periods/{month_label(m.next_month)}/")
+    assert page.status_code == 200 and b"5.00" in page.content
+    printed = clients["finance"].get(f"/usage/periods/{month_label(m.next_month)}/customers/beta/")
+    assert printed.status_code == 200 and f"{m.month:%B %Y} was closed".encode() in printed.content
+
+
+def test_a_back_dated_purchase_is_carried_once_and_frozen_with_the_next_close(month_world, actors):
+    m = month_world
+    services.period_close(month=m.month, actor=actors["finance"])
+    grant = _purchase(m, m.beta, 400, 14, key="beta-late-purchase")
+    nxt = services.period_close(
+        month=m.next_month, actor=actors["finance"], now=m.at(1, month=m.next_month) + timedelta(days=40)
+    )
+    frozen = _by_customer(st for st, _ in selectors.frozen_statements(period=nxt))
+    (adj,) = frozen["beta"].lines_of("adjustment")
+    assert adj.line_id.endswith(f":grant-{grant.pk}") and adj.amount == D("5.00")
+    # carried once: the month after has nothing more for it
+    following = next_month(nxt.month)
+    assert all(not s.lines_of("adjustment") for s in selectors.period_statements(month=following))
+    # a purchase dated in the closed month before its close is on that month's statement, never adjusted
+    closed = _by_customer(st for st, _ in selectors.frozen_statements(period=selectors.close_in_force(month=m.month)))
+    assert [ln.reference for ln in closed["beta"].lines_of("credit_purchase")] == ["PO-7"]
+
+
+def test_an_auto_top_up_fired_by_late_usage_for_a_closed_month_is_adjusted_in_the_next(month_world, actors):
+    from apps.contracts.models import Contract
+    from apps.contracts.services import credit_policy_set
+    from apps.wallets.models import CreditGrant
+
+    m = month_world
+    contract = Contract.objects.get(customer=m.beta)
+    credit_policy_set(
+        contract_id=contract.pk,
+        actor=SYSTEM,
+        change_reason="agreed in the order form",
+        topup_threshold=D(600),
+        topup_amount=D(500),
+        topup_monthly_cap=3,
+    )
+    services.period_close(month=m.month, actor=actors["finance"])
+    # late usage for the closed month: 750 -> 550 credits crosses 600, the top-up is dated at the usage
+    m.usage(m.beta, 200, m.at(25), id="b-late", received=m.at(1, month=m.next_month))
+    topup = CreditGrant.objects.get(wallet__customer=m.beta, reason_code="auto_topup")
+    assert topup.effective_at == m.at(25)
+    adj = {
+        ln.line_id.rsplit(":", 1)[-1]: ln
+        for ln in _by_customer(selectors.period_statements(month=m.next_month))["beta"].lines_of("adjustment")
+    }
+    top = adj[f"grant-{topup.pk}"]
+    assert top.description.startswith(f"Automatic top-up dated {m.month.year}-{m.month.month:02d}-25, after")
+    assert (top.quantity, top.unit_price) == (D(500), topup.price_per_credit)  # at the contract's credit price
+    assert top.amount == (D(500) * topup.price_per_credit).quantize(D("0.01")) and top.reference == month_label(m.month)
+    assert adj["llm.tokens"].quantity == D(200)  # the late usage itself, as before
+
+
+def test_a_void_after_the_close_is_not_credited_back_and_a_voided_late_purchase_is_not_billed(month_world, actors):
+    from apps.wallets.models import CreditGrant
+    from apps.wallets.services import grant_void
+
+    m = month_world
+    services.period_close(month=m.month, actor=actors["finance"])
+    billed = CreditGrant.objects.get(reference="PO-7")
+    grant_void(grant_id=billed.pk, idempotency_key="void-po7", actor=SYSTEM, reason="refund, handled by finance")
+    late = _purchase(m, m.beta, 400, 14, key="beta-late-then-voided")
+    grant_void(grant_id=late.pk, idempotency_key="void-late", actor=SYSTEM, reason="entered twice")
+    assert all(not s.lines_of("adjustment") for s in selectors.period_statements(month=m.next_month))

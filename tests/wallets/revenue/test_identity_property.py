@@ -1,4 +1,5 @@
-"""Hypothesis: the deferred-revenue roll-forward under generated sequences of grants (paid and free), debits,
+"""Hypothesis: the deferred-revenue roll-forward under generated sequences of grants (paid and free, some
+back-dated: recorded after later movements, dated in an earlier month), debits,
 give-backs (whole, partial, exact parts and take-backs), voids and expiries, over several months.
 
 The model is built from what the wallet services returned (allocations, entries), valued at each grant's price;
@@ -93,6 +94,29 @@ class RevenueMachine(RuleBasedStateMachine):
         )
         self.grants[g.pk] = {"price": price, "closed": "", "expires_at": g.expires_at}
         self.book(self.clock, "purchased", amount, price)
+
+    @rule(
+        amount=credits,
+        price=prices.filter(bool),
+        days_back=st.integers(min_value=1, max_value=70),
+        expires_in=st.one_of(st.none(), st.integers(2, 60)),
+    )
+    def back_dated_purchase(self, amount, price, days_back, expires_in):
+        """A purchase recorded now but dated earlier (possibly in a month already reviewed or closed; an automatic
+        top-up fired by late usage is one): it counts in the month it is dated, as every movement does."""
+        at = max(self.clock - timedelta(days=days_back), self.first.start)
+        g = wallet_grant(
+            customer_id=self.customer.pk,
+            kind="purchased",
+            amount=amount,
+            effective_at=at,
+            expires_at=None if expires_in is None else at + timedelta(days=expires_in),
+            price_per_credit=price,
+            idempotency_key=self.key("late-purchase"),
+            actor=SYSTEM,
+        )
+        self.grants[g.pk] = {"price": price, "closed": "", "expires_at": g.expires_at}
+        self.book(at, "purchased", amount, price)
 
     @rule(amount=credits)
     def debit(self, amount):
