@@ -1,4 +1,6 @@
-"""Reads of the daily rollups (usage_daily, usage_daily_attribution) for the dashboards and alert evaluation.
+"""Reads of the daily rollups (usage_daily, usage_daily_attribution) for the dashboards and alert evaluation, and of
+the coarse rollups kept from usage_daily (usage_weekly, usage_daily_meter) where a read spans every customer: the
+same figures (Decimal-equal: exact numeric sums) from far fewer rows.
 
 Re-exported by `apps.usage.selectors`, the one door other apps use: insights and alerts import them from there.
 Days are whole UTC days, both ends inclusive. Plain data out; Decimal throughout.
@@ -179,21 +181,20 @@ def _weekly_sums(start: date, end: date, *, by: str, sums: tuple[str, ...]) -> l
         return None
     first, last, plus, minus = pieces
     columns = ("events", *sums)
-    signed = ", ".join(f"SUM(x.{c} * x.s)" for c in columns)
-    picked = ", ".join(columns)
+    # the days taken away are negated in their (few) rows, so the weeks' rows are summed as they are
+    signed = ", ".join(f"CASE WHEN day = ANY(%(minus)s::date[]) THEN -{c} ELSE {c} END" for c in columns)
     sql = f"""
-        SELECT {", ".join(f"x.{k.strip()}" for k in by.split(","))}, {signed}
+        SELECT {", ".join(f"x.{k.strip()}" for k in by.split(","))}, {", ".join(f"SUM(x.{c})" for c in columns)}
         FROM (
-            SELECT {by}, 1 AS s, {picked} FROM usage_weekly WHERE week >= %s AND week <= %s
+            SELECT {by}, {", ".join(columns)} FROM usage_weekly WHERE week >= %(first)s AND week <= %(last)s
             UNION ALL
-            SELECT {by}, CASE WHEN day = ANY(%s::date[]) THEN 1 ELSE -1 END, {picked}
-            FROM usage_daily WHERE day = ANY(%s::date[])
+            SELECT {by}, {signed} FROM usage_daily WHERE day = ANY(%(days)s::date[])
         ) AS x
         GROUP BY {by}
-        HAVING SUM(x.events * x.s) > 0
+        HAVING SUM(x.events) > 0
     """  # noqa: S608 - column names from this module, values as parameters
     with connection.cursor() as cursor:
-        cursor.execute(sql, [first, last, plus, plus + minus])
+        cursor.execute(sql, {"first": first, "last": last, "minus": minus, "days": plus + minus})
         return cursor.fetchall()
 
 

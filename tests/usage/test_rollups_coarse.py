@@ -57,11 +57,12 @@ def test_range_totals_from_weeks_equal_the_day_by_day_totals_after_rating_and_re
     world.version(table, {tokens: "0.7", images: "3.3"}, effective_from=ago(days=80))
     acme = world.customer("acme", table, credits="100000", price_per_credit="0.5", allowances={tokens: "500"})
     other = world.customer("other", table, credits="100000")
-    events = [
+    events = [  # every day (a range's days added or taken away all count), several meters and values
         world.event(c, m, q, ago(days=d, hours=h), user=f"u{d % 3}")
         for c in (acme, other)
-        for d in range(0, 60, 3)
+        for d in range(50)
         for m, q, h in ((tokens, 120 + d, 1), (images, 1 + d % 4, 2), (tokens, "3.25", 30))
+        if m is not images or d % 2 == 0
     ]
     ingest(events)
     rate(batch_size=17)
