@@ -12,7 +12,7 @@ prints, per size (suffix `_1m`, `_10m`), and the ratio of the largest to the sma
 
 The data lives in its own database next to DATABASE_URL's (`<name>_bench_dash`, `<name>_bench_dash_1000000`), generated once in bulk with SQL
 (generate_series into usage_event, then the rollups usage_daily and usage_daily_attribution aggregated from
-those events) and reused while it holds the same number of events. Customers, contracts and wallets go through
+those events, and the coarse rollups usage_weekly and usage_daily_meter summed from usage_daily) and reused while it holds the same number of events. Customers, contracts and wallets go through
 the real services. The measurement runs in a child process pointed at that database (loopback only), so the
 caller's connections and settings are untouched.
 """
@@ -35,7 +35,7 @@ REQUESTS = int(os.environ.get("BENCH_DASHBOARD_REQUESTS", 40))
 # The raw-events reference query takes seconds at 10M events (~20 s on 2 loaded cores): a few samples suffice.
 RAW_REQUESTS = int(os.environ.get("BENCH_DASHBOARD_RAW_REQUESTS", 5))
 CHUNK = 1_000_000
-DATA_VERSION = 3
+DATA_VERSION = 4  # 4: the coarse rollups (usage_weekly, usage_daily_meter)
 MARKER = "bench_dashboards_marker"
 
 
@@ -170,9 +170,9 @@ def _reset(cursor) -> None:
     cursor.execute(f"DROP TABLE IF EXISTS {MARKER}")
     cursor.execute("SET ratedesk.allow_truncate = 'on'")  # the ledger and credit requests refuse TRUNCATE otherwise
     cursor.execute(
-        "TRUNCATE usage_daily_attribution, usage_daily, usage_rated, usage_rating_cursor, usage_event, "
-        "usage_rating_batch, alerts_notificationdelivery, alerts_alert, alerts_alertrule, "
-        "alerts_historicalalertrule, wallets_ledgerallocation, wallets_ledgerentry, "
+        "TRUNCATE usage_weekly, usage_daily_meter, usage_daily_attribution, usage_daily, usage_rated, "
+        "usage_rating_cursor, usage_event, usage_rating_batch, alerts_notificationdelivery, alerts_alert, "
+        "alerts_alertrule, alerts_historicalalertrule, wallets_ledgerallocation, wallets_ledgerentry, "
         "wallets_creditrequest, wallets_historicalcreditrequest, wallets_creditgrant, "
         "wallets_historicalcreditgrant, wallets_wallet, contracts_includedallowance, "
         "contracts_historicalincludedallowance, contracts_priceoverride, "
@@ -247,6 +247,8 @@ def _setup_reference_data():
 
 def _generate(events: int) -> None:
     from django.db import connection, transaction
+
+    from apps.usage.rating.rollups import refill_coarse_rollups
 
     started = time.monotonic()
     with connection.cursor() as cursor:
@@ -335,6 +337,9 @@ def _generate(events: int) -> None:
         """)
         _log(f"usage_daily: {cursor.rowcount:,} rows rolled up in {time.monotonic() - t0:.0f}s")
         t0 = time.monotonic()
+        refill_coarse_rollups()  # usage_weekly and usage_daily_meter from usage_daily, as rating keeps them
+        _log(f"usage_weekly and usage_daily_meter filled in {time.monotonic() - t0:.0f}s")
+        t0 = time.monotonic()
         cursor.execute("DROP TABLE bench_rollup_tmp")
         # first per customer x day x attribute set (hashing the jsonb), then one row per user, agent and team
         cursor.execute(f"""
@@ -361,7 +366,8 @@ def _generate(events: int) -> None:
         cursor.execute("DROP TABLE bench_rollup_tmp")
         cursor.execute("SET session_replication_role = DEFAULT")
         t0 = time.monotonic()
-        for table in ("usage_event", "usage_daily", "usage_daily_attribution"):  # as autovacuum would have
+        for table in ("usage_event", "usage_daily", "usage_daily_attribution", "usage_weekly", "usage_daily_meter"):
+            # as autovacuum would have
             cursor.execute(f"VACUUM ANALYZE {table}")
         _log(f"vacuumed and analyzed in {time.monotonic() - t0:.0f}s")
         cursor.execute(f"CREATE TABLE {MARKER} (events bigint, version int, created_at timestamptz)")

@@ -288,7 +288,7 @@ def _truncate() -> None:
         cursor.execute("SET ratedesk.allow_truncate = 'on'")  # events and batches refuse TRUNCATE otherwise
         cursor.execute(
             "TRUNCATE usage_event, usage_rated, usage_rating_batch, usage_rating_cursor, usage_daily, "
-            "usage_daily_attribution CASCADE"
+            "usage_daily_attribution, usage_weekly, usage_daily_meter CASCADE"
         )
         cursor.execute("RESET ratedesk.allow_truncate")
         cursor.execute("VACUUM ANALYZE usage_event")

@@ -8,6 +8,7 @@ which order they arrived. See apps/usage/rating/pricing.py.
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -271,6 +272,60 @@ class DailyAttribution(_Totals):
         constraints = [
             models.UniqueConstraint(fields=["customer", "day", "kind", "value"], name="usage_attr_unique_bucket"),
         ]
+
+
+# The coarse rollups' sums (each a usage_daily column of the same name; besides: events).
+WEEKLY_SUMS = ("quantity", "included_quantity", "amount", "revenue", "cost")
+METER_DAY_SUMS = ("revenue", "cost")
+
+
+def week_of(day: date) -> date:
+    """The Monday of the day's week (usage_weekly's key)."""
+    return day - timedelta(days=day.weekday())
+
+
+class WeeklyUsage(models.Model):
+    """Coarser rollup: usage_daily's rows summed per customer x meter x week (weeks start on Monday, UTC), for
+    totals over long ranges (the overview's customer x meter cells: a 30-day range reads about 11 rows per cell
+    instead of 30). Kept by the code that writes usage_daily, in the same transaction (apps/usage/rating/rollups.py):
+    the touched buckets' daily rows are taken out before and added back after, so every row is exactly the sum of
+    its week's daily rows. A row whose days have no usage left reads as zero events: readers skip it."""
+
+    customer = models.ForeignKey("contracts.Customer", on_delete=models.PROTECT, related_name="+", db_index=False)
+    meter = models.ForeignKey("catalog.Meter", on_delete=models.PROTECT, related_name="+", db_index=False)
+    week = models.DateField(help_text="The Monday the week starts on (UTC).")
+    events = models.BigIntegerField(default=0)
+    quantity = DecimalField(default=Decimal(0))
+    included_quantity = DecimalField(default=Decimal(0))
+    amount = DecimalField(default=Decimal(0))
+    revenue = DecimalField(default=Decimal(0))
+    cost = DecimalField(default=Decimal(0))
+
+    class Meta:
+        db_table = "usage_weekly"
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "meter", "week"], name="usage_weekly_unique_bucket"),
+        ]
+        indexes = [models.Index(fields=["week"], name="usage_weekly_week")]
+
+
+class DailyMeterTotal(models.Model):
+    """Coarser rollup: usage_daily's rows summed over every customer, per meter x UTC day (the organisation's
+    charts: about 10 rows a day instead of one per customer and meter). Its rows are shared by every customer, so
+    a rating run never updates one in place (it would wait for, and make wait, another run's open transaction on the
+    same day): it appends its change (new minus old daily rows), then merges the rows of its days that no open
+    transaction holds into one (apps/usage/rating/rollups.py). A (meter, day) is the sum of its rows; a day x meter
+    without usage left sums to zero events: readers skip it."""
+
+    meter = models.ForeignKey("catalog.Meter", on_delete=models.PROTECT, related_name="+", db_index=False)
+    day = models.DateField()
+    events = models.BigIntegerField(default=0)
+    revenue = DecimalField(default=Decimal(0))
+    cost = DecimalField(default=Decimal(0))
+
+    class Meta:
+        db_table = "usage_daily_meter"
+        indexes = [models.Index(fields=["day", "meter"], name="usage_daily_meter_day")]
 
 
 # Period close (apps/usage/closing) keeps its models in its own package; they belong to this app.

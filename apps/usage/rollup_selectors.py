@@ -1,4 +1,6 @@
-"""Reads of the daily rollups (usage_daily, usage_daily_attribution) for the dashboards and alert evaluation.
+"""Reads of the daily rollups (usage_daily, usage_daily_attribution) for the dashboards and alert evaluation, and of
+the coarse rollups kept from usage_daily (usage_weekly, usage_daily_meter) where a read spans every customer: the
+same figures (Decimal-equal: exact numeric sums) from far fewer rows.
 
 Re-exported by `apps.usage.selectors`, the one door other apps use: insights and alerts import them from there.
 Days are whole UTC days, both ends inclusive. Plain data out; Decimal throughout.
@@ -9,16 +11,16 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db import models
+from django.db import connection, models
 from django.db.models import F, Max, Min, Q, Sum, Value
 from django.db.models.functions import Coalesce
 
 from apps.core.money import DECIMAL_PLACES, MAX_DIGITS, ZERO
 
-from .models import DailyAttribution, DailyUsage
+from .models import METER_DAY_SUMS, DailyAttribution, DailyMeterTotal, DailyUsage, week_of
 
 
 def _decimal() -> models.DecimalField:
@@ -96,6 +98,16 @@ def rollup_days_by_meter(
 ) -> list[MeterDay]:
     """One row per day x meter in [start, end] (one customer, or every customer together): one query.
     `fields`: only these sums (the others read as zero)."""
+    if customer_id is None and "events" in fields and set(fields) <= {"events", *METER_DAY_SUMS}:
+        # every customer together: the meter x day rollup (a row per meter a day), with the same sums
+        rows = (
+            DailyMeterTotal.objects.filter(day__gte=start, day__lte=end)
+            .values("day", "meter_id")
+            .annotate(**{f"t_{name}": Sum(name) for name in fields})
+            .filter(t_events__gt=0)
+            .order_by("day", "meter_id")
+        )
+        return [_meter_day(r) for r in rows]
     qs = DailyUsage.objects.filter(day__gte=start, day__lte=end)
     if customer_id is not None:
         qs = qs.filter(customer_id=customer_id)
@@ -132,9 +144,71 @@ class CustomerMeterTotal:
     last_day: date | None = None
 
 
+# Ranges at least this long are summed from whole weeks (usage_weekly) corrected by a few days at each end.
+WEEKLY_FROM_DAYS = 14
+
+
+def _week_pieces(start: date, end: date) -> tuple[date, date, list[date], list[date]] | None:
+    """[start, end] as whole weeks (first and last Monday) plus the days to add and the days to take away: at each
+    end, whichever is fewer (at most 3 days) of the range's days in a partial week (added, without that week) or the
+    week's days outside the range (taken away). None for short ranges (read day by day)."""
+    if (end - start).days + 1 < WEEKLY_FROM_DAYS:
+        return None
+    first, last = week_of(start), week_of(end)
+    plus: list[date] = []
+    minus: list[date] = []
+    before = (start - first).days  # days of the first week before the range
+    if before > 3:
+        plus += [start + timedelta(days=i) for i in range(7 - before)]
+        first += timedelta(days=7)
+    else:
+        minus += [first + timedelta(days=i) for i in range(before)]
+    after = 6 - (end - last).days  # days of the last week after the range
+    if after > 3:
+        plus += [last + timedelta(days=i) for i in range(7 - after)]
+        last -= timedelta(days=7)
+    else:
+        minus += [end + timedelta(days=1 + i) for i in range(after)]
+    return first, last, plus, minus
+
+
+def _weekly_sums(start: date, end: date, *, by: str, sums: tuple[str, ...]) -> list[tuple] | None:
+    """Sums of usage_daily over [start, end] per `by` ("customer_id" or "customer_id, meter_id"), read from whole
+    weeks plus and minus a few days (exact: numeric additions); None where that does not apply (short ranges,
+    SQLite). Rows: the `by` columns, events, then `sums`, for the keys with usage in the range."""
+    pieces = _week_pieces(start, end)
+    if pieces is None or connection.vendor != "postgresql":
+        return None
+    first, last, plus, minus = pieces
+    columns = ("events", *sums)
+    # the days taken away are negated in their (few) rows, so the weeks' rows are summed as they are
+    signed = ", ".join(f"CASE WHEN day = ANY(%(minus)s::date[]) THEN -{c} ELSE {c} END" for c in columns)
+    sql = f"""
+        SELECT {", ".join(f"x.{k.strip()}" for k in by.split(","))}, {", ".join(f"SUM(x.{c})" for c in columns)}
+        FROM (
+            SELECT {by}, {", ".join(columns)} FROM usage_weekly WHERE week >= %(first)s AND week <= %(last)s
+            UNION ALL
+            SELECT {by}, {signed} FROM usage_daily WHERE day = ANY(%(days)s::date[])
+        ) AS x
+        GROUP BY {by}
+        HAVING SUM(x.events) > 0
+    """  # noqa: S608 - column names from this module, values as parameters
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"first": first, "last": last, "minus": minus, "days": plus + minus})
+        return cursor.fetchall()
+
+
 def rollup_customer_meter_totals(*, start: date, end: date, with_days: bool = True) -> list[CustomerMeterTotal]:
     """Customer x meter totals over [start, end] (one query); without `with_days` the first and last days with
-    usage are not looked up (None)."""
+    usage are not looked up (None), and ranges of two weeks or more are read from the weekly rollup."""
+    if not with_days:
+        wanted = ("quantity", "amount", "revenue", "cost", "included_quantity")
+        rows = _weekly_sums(start, end, by="customer_id, meter_id", sums=wanted)
+        if rows is not None:
+            return [
+                CustomerMeterTotal(c, m, int(events), quantity, amount, revenue, cost, included)
+                for c, m, events, quantity, amount, revenue, cost, included in rows
+            ]
     extra = {"first_day": Min("day"), "last_day": Max("day")} if with_days else {}
     rows = (
         DailyUsage.objects.filter(day__gte=start, day__lte=end)
@@ -167,6 +241,9 @@ def rollup_customer_measure(*, start: date, end: date, measure: str) -> dict[int
     """One measure (events, cost or revenue) per customer over [start, end] (one query with one sum)."""
     if measure not in ROLLUP_MEASURES:
         raise ValueError(f"unknown measure {measure!r}")
+    rows = _weekly_sums(start, end, by="customer_id", sums=() if measure == "events" else (measure,))
+    if rows is not None:
+        return {row[0]: Decimal(row[-1] or 0) for row in rows}
     return {
         cid: Decimal(total or 0)
         for cid, total in DailyUsage.objects.filter(day__gte=start, day__lte=end)

@@ -10,21 +10,40 @@ already holds (a rebuild re-read every current record of each touched customer-d
 run is a new transaction over the records it writes, so nothing is added twice. SQLite is the one exception, because
 it truly needs it: it keeps numeric columns in floating point, so its SUM would not be exact to the 12th place;
 there every touched bucket is rebuilt, with the same definition summed in Python with Decimal.
+
+Two coarser rollups are kept from usage_daily by the same calls (`update_rollups`, `rebuild_rollups`), in the same
+transaction: usage_weekly (customer x meter x week) and usage_daily_meter (meter x day, every customer). On
+PostgreSQL the touched buckets' daily rows are taken out of their weeks before the daily rows change and added back
+after, and each organisation day gets a row with the new daily rows minus the old ones, merged with the day's other
+rows that no open transaction holds (WEEKLY_SUMS, METER_DAY_SUMS): additions of exact numerics, so the coarse rows
+stay the exact sums of the daily rows, and a run never waits for another run's transaction (the organisation days
+are shared by every customer).
+On SQLite the touched weeks and days are recomputed from usage_daily in Python.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Q
 from django.utils import timezone
 
 from apps.core.money import ZERO
 
-from ..models import DailyAttribution, DailyUsage, RatedUsage
+from ..models import (
+    METER_DAY_SUMS,
+    WEEKLY_SUMS,
+    DailyAttribution,
+    DailyMeterTotal,
+    DailyUsage,
+    RatedUsage,
+    WeeklyUsage,
+    week_of,
+)
 from .types import ATTRIBUTION_KEYS
 from .write import fast_insert
 
@@ -105,6 +124,144 @@ _PG_DELETE = (
 )
 
 
+# The coarse rollups around a change of usage_daily's rows in `buckets`. Before: their weeks lose the buckets'
+# daily rows, and the organisation days' share of them is read. After: the weeks gain the buckets' new daily rows
+# (usage_weekly rows belong to one customer, whose lock rating holds), the organisation days get a row with new minus
+# old, and then the rows of those days are merged into one per meter and day, skipping rows another open
+# transaction holds (usage_daily_meter rows are shared by every customer: a run never waits for another's).
+_PG_BUCKET_ROWS = f"""
+    SELECT t.customer_id, t.meter_id, t.day, t.events, {", ".join(f"t.{c}" for c in dict.fromkeys(WEEKLY_SUMS + METER_DAY_SUMS))}
+    FROM usage_daily t JOIN unnest(%s::bigint[], %s::date[]) AS b(customer_id, day)
+         ON t.customer_id = b.customer_id AND t.day = b.day
+"""  # noqa: S608 - column names from the definitions above
+
+
+def _pg_weekly(sign: int) -> str:
+    return f"""
+    INSERT INTO usage_weekly AS w (customer_id, meter_id, week, events, {", ".join(WEEKLY_SUMS)})
+    SELECT d.customer_id, d.meter_id, date_trunc('week', d.day)::date, {sign} * SUM(d.events),
+           {", ".join(f"{sign} * SUM(d.{c})" for c in WEEKLY_SUMS)}
+    FROM d GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    ON CONFLICT (customer_id, meter_id, week) DO UPDATE SET
+        {", ".join(f"{c} = w.{c} + EXCLUDED.{c}" for c in ("events", *WEEKLY_SUMS))}
+    """  # noqa: S608 - column names from the definitions above
+
+
+_METER_DAY_COLUMNS = ("events", *METER_DAY_SUMS)
+_NONZERO = " OR ".join(f"SUM(x.{c}) <> 0" for c in _METER_DAY_COLUMNS)
+
+_PG_COARSE_BEFORE = f"""
+WITH d AS MATERIALIZED ({_PG_BUCKET_ROWS}), weekly AS ({_pg_weekly(-1)})
+SELECT d.day, d.meter_id, {", ".join(f"SUM(d.{c})" for c in _METER_DAY_COLUMNS)}
+FROM d GROUP BY 1, 2
+"""  # noqa: S608 - column names from the definitions above
+
+_PG_COARSE_AFTER = f"""
+WITH d AS MATERIALIZED ({_PG_BUCKET_ROWS}), weekly AS ({_pg_weekly(1)})
+INSERT INTO usage_daily_meter (day, meter_id, {", ".join(_METER_DAY_COLUMNS)})
+SELECT x.day, x.meter_id, {", ".join(f"SUM(x.{c})" for c in _METER_DAY_COLUMNS)}
+FROM (
+    SELECT d.day, d.meter_id, {", ".join(f"d.{c}" for c in _METER_DAY_COLUMNS)} FROM d
+    UNION ALL
+    SELECT o.day, o.meter_id, {", ".join(f"-o.{c}" for c in _METER_DAY_COLUMNS)}
+    FROM unnest(%s::date[], %s::bigint[], %s::bigint[], {", ".join("%s::numeric[]" for _ in METER_DAY_SUMS)})
+         AS o(day, meter_id, {", ".join(_METER_DAY_COLUMNS)})
+) AS x
+GROUP BY 1, 2 HAVING {_NONZERO}
+"""  # noqa: S608 - column names from the definitions above, values as parameters
+
+# Merge the rows of the days into one per meter and day (dropping those that sum to zero), leaving alone the rows an
+# open transaction holds (SKIP LOCKED): another run merging them, whose merged row appears when it commits.
+_PG_METER_DAY_MERGE = f"""
+WITH gone AS (
+    DELETE FROM usage_daily_meter WHERE id IN (
+        SELECT id FROM usage_daily_meter WHERE day = ANY(%s::date[]) FOR UPDATE SKIP LOCKED
+    )
+    RETURNING day, meter_id, {", ".join(_METER_DAY_COLUMNS)}
+)
+INSERT INTO usage_daily_meter (day, meter_id, {", ".join(_METER_DAY_COLUMNS)})
+SELECT x.day, x.meter_id, {", ".join(f"SUM(x.{c})" for c in _METER_DAY_COLUMNS)}
+FROM gone AS x GROUP BY 1, 2 HAVING {_NONZERO}
+"""  # noqa: S608 - column names from the definitions above, values as parameters
+
+
+def _pg_coarse_before(cursor: CursorWrapper, pairs: list[tuple[int, date]]) -> list[tuple]:
+    """Take the buckets' daily rows out of their weeks; return their sums per organisation day (for the after)."""
+    cursor.execute(_PG_COARSE_BEFORE, [[c for c, _ in pairs], [d for _, d in pairs]])
+    return cursor.fetchall()
+
+
+def _pg_coarse_after(cursor: CursorWrapper, pairs: list[tuple[int, date]], before: list[tuple]) -> None:
+    columns = [list(column) for column in zip(*before, strict=True)] or [[] for _ in range(3 + len(METER_DAY_SUMS))]
+    cursor.execute(_PG_COARSE_AFTER, [[c for c, _ in pairs], [d for _, d in pairs], *columns])
+    cursor.execute(_PG_METER_DAY_MERGE, [sorted({d for _, d in pairs})])
+
+
+def refill_coarse_rollups() -> None:
+    """PostgreSQL: replace usage_weekly and usage_daily_meter with the sums of every usage_daily row (after a bulk
+    load of usage_daily, such as the dashboard benchmark's; rating keeps them itself)."""
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM usage_weekly")
+        cursor.execute("DELETE FROM usage_daily_meter")
+        cursor.execute(f"""
+            INSERT INTO usage_weekly (customer_id, meter_id, week, events, {", ".join(WEEKLY_SUMS)})
+            SELECT customer_id, meter_id, date_trunc('week', day)::date, SUM(events),
+                   {", ".join(f"SUM({c})" for c in WEEKLY_SUMS)}
+            FROM usage_daily GROUP BY 1, 2, 3 ORDER BY 3, 1, 2
+        """)  # noqa: S608 - column names from the definitions above
+        cursor.execute(f"""
+            INSERT INTO usage_daily_meter (day, meter_id, events, {", ".join(METER_DAY_SUMS)})
+            SELECT day, meter_id, SUM(events), {", ".join(f"SUM({c})" for c in METER_DAY_SUMS)}
+            FROM usage_daily GROUP BY 1, 2 ORDER BY 1, 2
+        """)  # noqa: S608 - column names from the definitions above
+
+
+def _recompute_coarse(pairs: list[tuple[int, date]]) -> None:
+    """SQLite: recompute the touched weeks and organisation days from usage_daily, summed in Python with Decimal."""
+    weeks = {(c, week_of(d)) for c, d in pairs}
+    days = sorted({d for _, d in pairs})
+    customers = sorted({c for c, _ in weeks})
+    starts = sorted({w for _, w in weeks})
+    weekly: dict[tuple[int, int, date], list] = {}
+    rows = DailyUsage.objects.filter(
+        customer_id__in=customers, day__gte=starts[0], day__lt=starts[-1] + timedelta(days=7)
+    ).values_list("customer_id", "meter_id", "day", "events", *WEEKLY_SUMS)
+    for customer_id, meter_id, day, events, *sums in rows:
+        if (customer_id, week_of(day)) not in weeks:
+            continue
+        acc = weekly.setdefault((customer_id, meter_id, week_of(day)), [0] + [ZERO] * len(WEEKLY_SUMS))
+        acc[0] += events
+        for i, value in enumerate(sums):
+            acc[1 + i] += value
+    for customer_id, week in weeks:
+        WeeklyUsage.objects.filter(customer_id=customer_id, week=week).delete()
+    fast_insert(
+        WeeklyUsage,
+        [
+            WeeklyUsage(
+                customer_id=c, meter_id=m, week=w, events=acc[0], **dict(zip(WEEKLY_SUMS, acc[1:], strict=True))
+            )
+            for (c, m, w), acc in weekly.items()
+        ],
+    )
+    by_day: dict[tuple[date, int], list] = {}
+    for day, meter_id, events, *sums in DailyUsage.objects.filter(day__in=days).values_list(
+        "day", "meter_id", "events", *METER_DAY_SUMS
+    ):
+        acc = by_day.setdefault((day, meter_id), [0] + [ZERO] * len(METER_DAY_SUMS))
+        acc[0] += events
+        for i, value in enumerate(sums):
+            acc[1 + i] += value
+    DailyMeterTotal.objects.filter(day__in=days).delete()
+    fast_insert(
+        DailyMeterTotal,
+        [
+            DailyMeterTotal(day=d, meter_id=m, events=acc[0], **dict(zip(METER_DAY_SUMS, acc[1:], strict=True)))
+            for (d, m), acc in by_day.items()
+        ],
+    )
+
+
 def update_rollups(
     *, rebuild: set[tuple[int, date]], added: Iterable[tuple[int, date, int]], now: datetime | None = None
 ) -> None:
@@ -114,11 +271,16 @@ def update_rollups(
     if connection.vendor != "postgresql":
         rebuild_rollups(rebuild | {(customer_id, day) for customer_id, day, _ in added}, now=now)
         return
-    rebuild_rollups(rebuild, now=now)
     event_ids = [event_id for customer_id, day, event_id in added if (customer_id, day) not in rebuild]
-    if event_ids:
-        with connection.cursor() as cursor:  # one text parameter rather than thousands
+    pairs = sorted(rebuild | {(customer_id, day) for customer_id, day, _ in added})
+    if not pairs:
+        return
+    with connection.cursor() as cursor:
+        before = _pg_coarse_before(cursor, pairs)
+        _pg_rebuild_daily(cursor, sorted(rebuild), now=now)
+        if event_ids:  # one text parameter rather than thousands
             cursor.execute(_PG_ADD, [",".join(map(str, event_ids)), now, now])
+        _pg_coarse_after(cursor, pairs, before)
 
 
 def rebuild_rollups(buckets: set[tuple[int, date]], *, now: datetime | None = None) -> None:
@@ -128,14 +290,22 @@ def rebuild_rollups(buckets: set[tuple[int, date]], *, now: datetime | None = No
     now = now or timezone.now()
     pairs = sorted(buckets)
     if connection.vendor == "postgresql":
-        customers = [c for c, _ in pairs]
-        days = [d for _, d in pairs]
         with connection.cursor() as cursor:
-            for table in ("usage_daily", "usage_daily_attribution"):
-                cursor.execute(_PG_DELETE.format(table=table), [customers, days])
-            cursor.execute(_PG_REBUILD, [customers, days, now, now])
+            before = _pg_coarse_before(cursor, pairs)
+            _pg_rebuild_daily(cursor, pairs, now=now)
+            _pg_coarse_after(cursor, pairs, before)
         return
     _rebuild_rollups_exact(pairs, now=now)
+
+
+def _pg_rebuild_daily(cursor: CursorWrapper, pairs: list[tuple[int, date]], *, now: datetime) -> None:
+    if not pairs:
+        return
+    customers = [c for c, _ in pairs]
+    days = [d for _, d in pairs]
+    for table in ("usage_daily", "usage_daily_attribution"):
+        cursor.execute(_PG_DELETE.format(table=table), [customers, days])
+    cursor.execute(_PG_REBUILD, [customers, days, now, now])
 
 
 def _rebuild_rollups_exact(pairs: list[tuple[int, date]], *, now: datetime) -> None:
@@ -207,6 +377,7 @@ def _rebuild_rollups_exact(pairs: list[tuple[int, date]], *, now: datetime) -> N
             for (c, d, k, v), a in attribution.items()
         ],
     )
+    _recompute_coarse([(c, d) for c in customers for d in days])
 
 
 def rebuild_rollups_between(*, start: date, end: date, customer_id: int | None = None) -> int:

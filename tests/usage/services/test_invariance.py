@@ -93,7 +93,9 @@ def assert_rollups_match_records(customer) -> None:
         for d in DailyUsage.objects.filter(customer=customer)
     }
     assert actual == expected
+    assert_coarse_rollups_match_daily()
     assert_rollups_equal_a_rebuild(customer)
+    assert_coarse_rollups_match_daily()
     cursors: dict = {}
     for r in rs:
         cursors[(r.meter_id, r.period_start)] = cursors.get((r.meter_id, r.period_start), Decimal(0)) + r.quantity
@@ -116,6 +118,34 @@ def _rollup_rows(customer) -> tuple[dict, dict]:
     daily = dict(row(d, ("meter_id", "day")) for d in DailyUsage.objects.filter(customer=customer))
     attribution = dict(row(a, ("day", "kind", "value")) for a in DailyAttribution.objects.filter(customer=customer))
     return daily, attribution
+
+
+def assert_coarse_rollups_match_daily() -> None:
+    """usage_weekly and usage_daily_meter are exactly the sums of usage_daily's rows (every customer), however the
+    rating runs, rebuilds and re-rates got there; a coarse key left without usage sums to all zeros."""
+    from apps.usage.models import METER_DAY_SUMS, WEEKLY_SUMS, DailyMeterTotal, WeeklyUsage, week_of
+
+    weekly: dict = {}
+    by_day: dict = {}
+    for d in DailyUsage.objects.all():
+        w = weekly.setdefault((d.customer_id, d.meter_id, week_of(d.day)), [0] + [Decimal(0)] * len(WEEKLY_SUMS))
+        m = by_day.setdefault((d.meter_id, d.day), [0] + [Decimal(0)] * len(METER_DAY_SUMS))
+        for acc, names in ((w, WEEKLY_SUMS), (m, METER_DAY_SUMS)):
+            acc[0] += d.events
+            for i, name in enumerate(names):
+                acc[1 + i] += getattr(d, name)
+    for model, key, names, expected in (
+        (WeeklyUsage, ("customer_id", "meter_id", "week"), WEEKLY_SUMS, weekly),
+        (DailyMeterTotal, ("meter_id", "day"), METER_DAY_SUMS, by_day),
+    ):
+        summed: dict = {}  # usage_daily_meter may hold more than one row per key (appended changes)
+        for row in model.objects.all():
+            acc = summed.setdefault(tuple(getattr(row, k) for k in key), [0] + [Decimal(0)] * len(names))
+            for i, value in enumerate([row.events] + [getattr(row, n) for n in names]):
+                acc[i] += value
+        for values in summed.values():
+            assert values[0] or not any(values), (model.__name__, values)
+        assert {k: v for k, v in summed.items() if v[0]} == expected, model.__name__
 
 
 def assert_rollups_equal_a_rebuild(customer) -> None:
