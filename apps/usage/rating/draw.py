@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -16,7 +16,7 @@ from apps.core.money import ZERO, quantize_rated
 
 from ..models import RatedUsage
 from . import pricing
-from .settle import charges
+from .settle import PeriodCaps, charges
 from .types import Charge, RunState, WalletDraw, _Part, _parts, _Priced
 
 if TYPE_CHECKING:
@@ -26,7 +26,13 @@ log = logging.getLogger("apps.usage.engine")
 
 
 class DrawStep(RunState):
-    def _draw(self, customer_id: int, new_items: Sequence[Charge], superseded: list[RatedUsage]) -> WalletDraw:
+    def _draw(
+        self,
+        customer_id: int,
+        new_items: Sequence[Charge],
+        superseded: list[RatedUsage],
+        used: Mapping[datetime, Decimal],
+    ) -> WalletDraw:
         """Wallet and policy for one customer's new records. Every record's allocations are exactly its share of
         the ledger (grant, debit, credits, revenue), so for every grant the ledger's allocations equal the current
         records' draws, and the ledger's revenue equals theirs:
@@ -60,7 +66,7 @@ class DrawStep(RunState):
                 reference=f"usage {self.batch.key}",
             )
             self._apply_debit(debit, indexes, needs, share_of, debit_of)
-        return self._after_debits(customer_id, new_items, needs, share_of, debit_of, short, superseded)
+        return self._after_debits(customer_id, new_items, needs, share_of, debit_of, short, superseded, used)
 
     def _give_backs(self, superseded: list[RatedUsage]) -> dict[tuple[int, int], tuple]:
         """1. Credits the superseded records drew go back to the grants they came from."""
@@ -137,18 +143,25 @@ class DrawStep(RunState):
         debit_of: dict,
         short: dict,
         superseded: list[RatedUsage],
+        used: Mapping[datetime, Decimal] | None = None,
     ) -> WalletDraw:
         # 2a. What a superseded true-up had given back and the grant no longer holds stays given back: it is
         # charged to a new record of the same meter x period instead (a shortfall: overage or over the limit).
         if short:
             self._charge_short(short, superseded, new_items, share_of)
 
-        # 2b. True-ups give back to what the period's earlier records drew.
+        # 2b. True-ups cancel what is over the limit, then overage, then give back to what earlier records drew.
         trueups = [i for i, item in enumerate(new_items) if item.contract.wallet_backed and needs[i] < 0]
+        cancels: dict[int, Decimal] = {}
         if trueups:
-            self._true_ups(customer_id, new_items, needs, trueups, share_of, superseded)
+            if used is None:  # _settles_alone keeps customers with true-ups out of the joint settlement
+                raise RuntimeError("true-ups are settled one customer at a time, with the overage used")
+            cancels = self._true_ups(customer_id, new_items, needs, trueups, share_of, superseded, used)
         return WalletDraw(
-            needs=tuple(needs), shares={i: tuple(parts) for i, parts in share_of.items()}, debit_of=debit_of
+            needs=tuple(needs),
+            shares={i: tuple(parts) for i, parts in share_of.items()},
+            debit_of=debit_of,
+            cancels=cancels,
         )
 
     def _load_included(self, resolved: dict) -> None:
@@ -326,37 +339,18 @@ class DrawStep(RunState):
         return short
 
     def _unpaid(
-        self,
-        customer_id: int,
-        new_items: Sequence[Charge],
-        needs: list[Decimal],
-        share_of: dict,
-        gone: set[int],
+        self, customer_id: int, new_items: Sequence[Charge], needs: list[Decimal], gone: set[int]
     ) -> dict[datetime, Decimal]:
-        """Credits over the limit (needed, neither drawn nor overage) per billing period of this run's true-ups
-        on contracts that allow no overage (hard): the period's current records plus this run's new items."""
-        periods = {
-            item.period[0]
-            for i, item in enumerate(new_items)
-            if needs[i] < 0
-            and pricing.overage_cap(
-                wallet_backed=item.contract.wallet_backed,
-                enforcement=item.contract.enforcement,
-                overdraft_limit=item.contract.overdraft_limit,
-            )
-            == ZERO
-        }
+        """Credits over the limit (needed, neither drawn nor overage) so far in each billing period of this run's
+        true-ups: the period's current records (without the superseded ones); this run's items add theirs as
+        they are walked (see _true_ups)."""
+        periods = {item.period[0] for i, item in enumerate(new_items) if needs[i] < 0 and item.contract.wallet_backed}
         unpaid: dict[datetime, Decimal] = dict.fromkeys(periods, ZERO)
-        if not periods:
-            return unpaid
         for r in RatedUsage.objects.filter(
             customer_id=customer_id, period_start__in=periods, superseded_at__isnull=True
         ).only("id", "period_start", "credits", "credits_drawn", "overage_units"):
             if r.pk not in gone:
                 unpaid[r.period_start] += r.credits - r.credits_drawn - r.overage_units
-        for i, item in enumerate(new_items):
-            if item.period[0] in unpaid and item.contract.wallet_backed and needs[i] > 0:
-                unpaid[item.period[0]] += needs[i] - sum((p.credits for p in share_of.get(i, ())), ZERO)
         return unpaid
 
     def _true_ups(
@@ -367,9 +361,14 @@ class DrawStep(RunState):
         trueups: list[int],
         share_of: dict,
         superseded: list[RatedUsage],
-    ) -> None:
-        """For each negative charge, give back up to its amount from the draws of the earlier current records of
-        its meter x period (existing ones and this run's), last drawn first; its parts are negative."""
+        used: Mapping[datetime, Decimal],
+    ) -> dict[int, Decimal]:
+        """For each negative charge, in rating order: first cancel what its billing period has over the limit, then
+        the overage it accrued (PeriodCaps, as settle() will count them), and give back only the rest, from the
+        draws of the earlier current records of its meter x period (existing ones and this run's), last drawn
+        first; its parts are negative. Credits given back while the period is over the limit or in overage would
+        stay undrawn while usage is unpaid or billed as overage, and totals would depend on how events were
+        batched. Returns what each true-up cancelled over the limit (for settle)."""
         gone = {r.pk for r in superseded}
         groups = {(new_items[i].event.meter_id, new_items[i].period[0]) for i in trueups}
         existing: dict[tuple[int, datetime], list] = {}
@@ -401,52 +400,54 @@ class DrawStep(RunState):
                         slot[2] -= used
                         left -= used
 
-        unpaid = self._unpaid(customer_id, new_items, needs, share_of, gone)
+        caps = PeriodCaps(used, self._unpaid(customer_id, new_items, needs, gone))
+        cancels: dict[int, Decimal] = {}
         back: dict[int, dict[int, list[Decimal]]] = defaultdict(lambda: defaultdict(lambda: [ZERO, ZERO]))
         trueup_set = set(trueups)
         for index, item in enumerate(new_items):
             group = (item.event.meter_id, item.period[0])
-            if group not in groups:
-                continue
-            pool, rows = pools[group], existing[group]
-            while (
-                cursor[group] < len(rows)
-                and (rows[cursor[group]].timestamp, rows[cursor[group]].event_ref) < item.event.key
-            ):
-                add(pool, _parts(rows[cursor[group]]))
-                cursor[group] += 1
-            add(pool, share_of.get(index, []))
-            if index not in trueup_set:
-                continue
-            left = -needs[index]
-            period_start = item.period[0]
-            if period_start in unpaid:
-                # On a contract with no overage, a true-up first cancels what the period left unpaid (over the
-                # limit): the wallet had nothing left for it, so giving credits back while usage is over the
-                # limit would leave them undrawn, and totals would depend on how events were batched.
-                cancel = min(left, max(unpaid[period_start], ZERO))
-                unpaid[period_start] -= cancel
+            if group in groups:
+                pool, rows = pools[group], existing[group]
+                while (
+                    cursor[group] < len(rows)
+                    and (rows[cursor[group]].timestamp, rows[cursor[group]].event_ref) < item.event.key
+                ):
+                    add(pool, _parts(rows[cursor[group]]))
+                    cursor[group] += 1
+                add(pool, share_of.get(index, []))
+            if index in trueup_set:
+                period_start = item.period[0]
+                left = -needs[index]
+                cancel = min(left, max(caps.unpaid.get(period_start, ZERO), ZERO))
+                if cancel:
+                    cancels[index] = cancel
                 left -= cancel
-            mine: list[_Part] = []
-            for slot in reversed(pool):
-                if left == 0:
-                    break
-                if slot[2] <= 0:
-                    continue
-                part = min(slot[2], left)
-                revenue = slot[3] if part == slot[2] else quantize_rated(part * slot[4].price_per_credit)
-                slot[2] -= part
-                slot[3] -= revenue
-                left -= part
-                p = slot[4]
-                mine.append(_Part(slot[0], slot[1], -part, -revenue, p.kind, p.price_per_credit))
-                acc = back[slot[0]][slot[1]]
-                acc[0] += part
-                acc[1] += revenue
-            share_of[index] = share_of.get(index, []) + mine
+                left -= min(left, max(caps.overage.get(period_start, ZERO), ZERO))  # a credit note on overage
+                mine: list[_Part] = []
+                for slot in reversed(pools[group]):
+                    if left == 0:
+                        break
+                    if slot[2] <= 0:
+                        continue
+                    part = min(slot[2], left)
+                    revenue = slot[3] if part == slot[2] else quantize_rated(part * slot[4].price_per_credit)
+                    slot[2] -= part
+                    slot[3] -= revenue
+                    left -= part
+                    p = slot[4]
+                    mine.append(_Part(slot[0], slot[1], -part, -revenue, p.kind, p.price_per_credit))
+                    acc = back[slot[0]][slot[1]]
+                    acc[0] += part
+                    acc[1] += revenue
+                share_of[index] = share_of.get(index, []) + mine
+            take = sum((p.credits for p in share_of.get(index, ())), ZERO)
+            caps.take(
+                item, needs[index] - take, wallet=item.contract.wallet_backed, cancels_unpaid=cancels.get(index, ZERO)
+            )
         self._give_back(
             back,
             key=f"usage-trueup:{self.batch.key}",
             reference=f"usage {self.batch.key}",
             note="volume true-up: a later event lowered the price of earlier ones in the period",
         )
+        return cancels

@@ -169,7 +169,8 @@ class Engine(SequenceStep, DrawStep, WriteStep):
         mark = len(self.result.ledger_entries)
         try:
             with transaction.atomic():
-                draw = self._draw(customer_id, priced.new_items, priced.superseded)
+                used = overage_used(cursors[customer_id], priced.superseded)
+                draw = self._draw(customer_id, priced.new_items, priced.superseded, used)
                 work[customer_id] = self._settled(priced, draw, cursors[customer_id])
             entries[customer_id] = self.result.ledger_entries[mark:]
         except (OperationalError, InterfaceError):

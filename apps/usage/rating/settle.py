@@ -26,13 +26,64 @@ def charges(items: Sequence[Charge]) -> list[Decimal]:
 
 
 def overage_used(cursors: Mapping, superseded: Sequence) -> dict[datetime, Decimal]:
-    """Overage used so far in each period (without the superseded records), for the caps."""
+    """Overage used so far in each period (without the superseded records), for the caps: the sum of the current
+    records' overage, credit notes on overage (negative) included, so a credit note frees room under the cap."""
     used: dict[datetime, Decimal] = {}
     for (_, period_start), cursor in cursors.items():
         used[period_start] = used.get(period_start, ZERO) + cursor.overage_units
     for record in superseded:
-        used[record.period_start] = used.get(record.period_start, ZERO) - max(record.overage_units, ZERO)
+        used[record.period_start] = used.get(record.period_start, ZERO) - record.overage_units
     return used
+
+
+class PeriodCaps:
+    """Each billing period's overage as items are settled in rating order: the cap left (None: no cap) and what the
+    period has accrued as overage and over the limit (needed, neither drawn nor overage). settle() and the
+    true-ups (draw.py: a true-up first cancels what is over the limit, then overage, and only then gives credits
+    back to the wallet) walk the same items with it, so both see the same figures."""
+
+    def __init__(self, used: Mapping[datetime, Decimal], unpaid: Mapping[datetime, Decimal] | None = None):
+        self._used = used
+        self._left: dict[datetime, Decimal | None] = {}
+        self.overage: dict[datetime, Decimal] = dict(used)
+        self.unpaid: dict[datetime, Decimal] = dict(unpaid or {})
+
+    def left(self, item: Charge) -> Decimal | None:
+        period_start = item.period[0]
+        if period_start not in self._left:
+            c = item.contract
+            cap = pricing.overage_cap(
+                wallet_backed=c.wallet_backed, enforcement=c.enforcement, overdraft_limit=c.overdraft_limit
+            )
+            if not c.wallet_backed and c.credit_policy is not None:  # a postpaid spend limit (hard) caps overage
+                cap = combine_caps(cap, postpaid_spend_cap(c.credit_policy, enforcement=c.enforcement))
+            self._left[period_start] = None if cap is None else cap - self._used.get(period_start, ZERO)
+        return self._left[period_start]
+
+    def take(self, item: Charge, shortfall: Decimal, *, wallet: bool, cancels_unpaid: Decimal = ZERO) -> Decimal:
+        """The overage of an item `shortfall` short of its charge after what it drew (negative: a true-up that
+        gave back less than its charge; `cancels_unpaid` of that went against what was over the limit)."""
+        period_start = item.period[0]
+        cap_left = self.left(item)
+        if shortfall > 0 and cap_left is not None:
+            overage = min(shortfall, max(cap_left, ZERO))
+        elif (
+            shortfall < 0
+            and wallet
+            and cap_left is not None
+            and cap_left <= 0
+            and self._used.get(period_start, ZERO) <= 0
+        ):
+            overage = ZERO  # a true-up beyond what was drawn, on a contract that accrued no overage
+        elif shortfall < 0:
+            overage = shortfall + cancels_unpaid  # a credit note against overage
+        else:
+            overage = shortfall  # no cap
+        if cap_left is not None:
+            self._left[period_start] = cap_left - overage
+        self.overage[period_start] = self.overage.get(period_start, ZERO) + overage
+        self.unpaid[period_start] = self.unpaid.get(period_start, ZERO) + shortfall - overage
+        return overage
 
 
 def settle(
@@ -47,7 +98,7 @@ def settle(
     """Per item: credits, overage within the cap, over limit beyond it; one RatedRow each, in the items' order."""
     rows: list[RatedRow] = []
     needs, share_of, debit_of = draw.needs, draw.shares, draw.debit_of
-    caps: dict[datetime, Decimal | None] = {}
+    caps = PeriodCaps(used)
     wallet_backed: dict[int, bool] = {}  # per contract (terms are the same for all its items)
     proportion, credits_to_currency = pricing.proportion, pricing.credits_to_currency
     for index, item in enumerate(items):
@@ -55,13 +106,6 @@ def settle(
         p = item.priced
         event = item.event
         period_start = item.period[0]
-        if period_start not in caps:
-            cap = pricing.overage_cap(
-                wallet_backed=c.wallet_backed, enforcement=c.enforcement, overdraft_limit=c.overdraft_limit
-            )
-            if not c.wallet_backed and c.credit_policy is not None:  # a postpaid spend limit (hard) caps overage
-                cap = combine_caps(cap, postpaid_spend_cap(c.credit_policy, enforcement=c.enforcement))
-            caps[period_start] = None if cap is None else cap - used.get(period_start, ZERO)
         need = needs[index]
         wallet = wallet_backed.get(c.id)
         if wallet is None:
@@ -72,14 +116,7 @@ def settle(
             take += share.credits
             revenue += share.revenue
         shortfall = need - take
-        cap_left = caps[period_start]
-        if shortfall > 0 and cap_left is not None:
-            overage = min(shortfall, max(cap_left, ZERO))
-            caps[period_start] = cap_left - overage
-        elif shortfall < 0 and wallet and cap_left is not None and cap_left <= 0 and used.get(period_start, ZERO) <= 0:
-            overage = ZERO  # a true-up beyond what was drawn, on a contract that accrued no overage
-        else:
-            overage = shortfall  # no cap, or a credit note against overage (negative)
+        overage = caps.take(item, shortfall, wallet=wallet, cancels_unpaid=draw.cancels.get(index, ZERO))
         over_limit = max(shortfall - overage, ZERO)
         overage_amount = credits_to_currency(overage, credit_price=c.credit_price) if wallet else overage
         chargeable = p.chargeable_quantity

@@ -244,6 +244,7 @@ class WalletDraw:
     needs: tuple[Decimal, ...]
     shares: Mapping[int, tuple[_Part, ...]]
     debit_of: Mapping[int, int | None]
+    cancels: Mapping[int, Decimal] = field(default_factory=dict)  # true-up -> what it cancelled over the limit
 
 
 @dataclass(frozen=True)

@@ -101,11 +101,11 @@ class WriteStep(RunState):
         for record in superseded:
             cursor = cursor_for(record.meter_id, record.period_start, record.contract_id, None)
             cursor.quantity -= record.quantity
-            cursor.overage_units -= max(record.overage_units, ZERO)
+            cursor.overage_units -= record.overage_units
         for item, row in zip(new_items, rows, strict=True):
             cursor = cursor_for(row.meter_id, row.period_start, row.contract_id, item.period[1])
             cursor.quantity += row.quantity
-            cursor.overage_units += max(row.overage_units, ZERO)
+            cursor.overage_units += row.overage_units  # signed: a credit note on overage frees cap room
             if cursor.last_timestamp is None or (cursor.last_timestamp, cursor.last_event_ref) < item.event.key:
                 cursor.last_timestamp, cursor.last_event_ref = item.event.key
         return list(changed.values())
