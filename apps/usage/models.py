@@ -205,7 +205,7 @@ class RatingCursor(models.Model):
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()
     quantity = DecimalField(default=Decimal(0))
-    # Signed: a credit note on overage (a volume true-up) frees room under the cap (migration 0009 recounted it).
+    # Signed: a credit note on overage (a volume true-up) frees room under the cap (migration 0010 recounted it).
     overage_units = DecimalField(
         default=Decimal(0), help_text="Overage in the period: credits (prepaid, hybrid) or currency (postpaid)."
     )

@@ -28,6 +28,6 @@ def recount(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("usage", "0008_rated_batch_not_indexed")]
+    dependencies = [("usage", "0009_coarse_rollups")]
 
     operations = [migrations.RunPython(recount, migrations.RunPython.noop)]
