@@ -7,7 +7,7 @@ cross billing periods (give-backs, several debits per customer, shortfalls, caps
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from django.db import transaction
@@ -16,14 +16,12 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from apps.catalog import services as catalog
-from apps.contracts import services as contracts
 from apps.usage.models import RatedUsage
 from apps.usage.rating.draw import DrawStep
 from apps.usage.services import usage_rerate
 from apps.wallets.models import CreditGrant, LedgerEntry, Wallet
-from tests.usage.builders import D, _override, ago, ingest, rate
 from tests.usage.simulation.helpers import day_range, draft
-from tests.usage.simulation.test_property import contract_specs, rate_specs, usage
+from tests.usage.simulation.test_property import contract_specs, generated_world, rate_specs, usage
 
 pytestmark = pytest.mark.django_db
 _ids = itertools.count(1)
@@ -90,33 +88,7 @@ def _state(customers) -> dict:
     first_days_ago=st.integers(min_value=1, max_value=24),
 )
 def test_settling_together_writes_what_settling_alone_writes(world, monkeypatch, old, new, customers, first_days_ago):
-    n = next(_ids)
-    tokens = world.meter(f"tok.t{n}", cost="0.002")
-    table = world.table(unit="credits")
-    world.version(table, {tokens: old}, effective_from=ago(days=90))
-    made, events = [], []
-    for index, (spec, rows) in enumerate(customers):
-        billing_model, enforcement = spec["billing"]
-        customer = contracts.customer_create(external_id=f"t{n}-{index}", name="Together", actor=world.owner)
-        contracts.contract_create(
-            customer_id=customer.pk,
-            rate_table_id=table.id,
-            starts_at=datetime(2020, 1, 1, tzinfo=UTC),
-            billing_model=billing_model,
-            enforcement=enforcement,
-            overdraft_limit=D("3") if enforcement == "soft" else D(0),
-            included_credits=D(spec["included"]),
-            billing_anchor_day=1 + index * 7,
-            allowances={tokens.id: D(spec["allowance"])} if spec["allowance"] else {},
-            overrides={tokens.id: _override(*spec["override"])} if spec["override"] else {},
-            actor=world.finance,
-        )
-        if spec["credits"] is not None:
-            world.grant(customer, spec["credits"], price_per_credit="0.5")
-        events += [world.event(customer, tokens, q, ago(days=d, hours=1, minutes=i)) for i, (d, q) in enumerate(rows)]
-        made.append(customer)
-    ingest(events)
-    rate()
+    table, tokens, made = generated_world(world, old, customers, tag=f"t{next(_ids)}", anchor_step=7)
     version = draft(world, table, {tokens: new})
     first = (timezone.now() - timedelta(days=first_days_ago)).date()
     start, end = day_range(first, timezone.now().date())

@@ -58,6 +58,38 @@ usage = st.lists(
 )
 
 
+def generated_world(world, old: dict, customers: list, *, tag: str, anchor_step: int) -> tuple:
+    """A credits table priced by `old` from 90 days ago, one customer per (contract spec, usage) with its contract
+    and grant, their usage ingested and rated: (table, meter, customers)."""
+    tokens = world.meter(f"tok.{tag}", cost="0.002")
+    table = world.table(unit="credits")
+    world.version(table, {tokens: old}, effective_from=ago(days=90))
+    made, events = [], []
+    for index, (spec, rows) in enumerate(customers):
+        billing_model, enforcement = spec["billing"]
+        customer = contracts.customer_create(external_id=f"{tag}-{index}", name="Prop", actor=world.owner)
+        contracts.contract_create(
+            customer_id=customer.pk,
+            rate_table_id=table.id,
+            starts_at=datetime(2020, 1, 1, tzinfo=UTC),
+            billing_model=billing_model,
+            enforcement=enforcement,
+            overdraft_limit=D("3") if enforcement == "soft" else D(0),
+            included_credits=D(spec["included"]),
+            billing_anchor_day=1 + index * anchor_step,
+            allowances={tokens.id: D(spec["allowance"])} if spec["allowance"] else {},
+            overrides={tokens.id: _override(*spec["override"])} if spec["override"] else {},
+            actor=world.finance,
+        )
+        if spec["credits"] is not None:
+            world.grant(customer, spec["credits"], price_per_credit="0.5")
+        events += [world.event(customer, tokens, q, ago(days=d, hours=1, minutes=i)) for i, (d, q) in enumerate(rows)]
+        made.append(customer)
+    ingest(events)
+    rate()
+    return table, tokens, made
+
+
 @settings(
     max_examples=8,
     deadline=None,
@@ -71,33 +103,7 @@ usage = st.lists(
     first_days_ago=st.integers(min_value=1, max_value=24),
 )
 def test_simulation_equals_approval_then_rerate(world, old, new, customers, first_days_ago):
-    n = next(_ids)
-    tokens = world.meter(f"tok.p{n}", cost="0.002")
-    table = world.table(unit="credits")
-    world.version(table, {tokens: old}, effective_from=ago(days=90))
-    made, events = [], []
-    for index, (spec, rows) in enumerate(customers):
-        billing_model, enforcement = spec["billing"]
-        customer = contracts.customer_create(external_id=f"p{n}-{index}", name="Prop", actor=world.owner)
-        contracts.contract_create(
-            customer_id=customer.pk,
-            rate_table_id=table.id,
-            starts_at=datetime(2020, 1, 1, tzinfo=UTC),
-            billing_model=billing_model,
-            enforcement=enforcement,
-            overdraft_limit=D("3") if enforcement == "soft" else D(0),
-            included_credits=D(spec["included"]),
-            billing_anchor_day=1 + index * 9,
-            allowances={tokens.id: D(spec["allowance"])} if spec["allowance"] else {},
-            overrides={tokens.id: _override(*spec["override"])} if spec["override"] else {},
-            actor=world.finance,
-        )
-        if spec["credits"] is not None:
-            world.grant(customer, spec["credits"], price_per_credit="0.5")
-        events += [world.event(customer, tokens, q, ago(days=d, hours=1, minutes=i)) for i, (d, q) in enumerate(rows)]
-        made.append(customer)
-    ingest(events)
-    rate()
+    table, tokens, made = generated_world(world, old, customers, tag=f"p{next(_ids)}", anchor_step=9)
     version = draft(world, table, {tokens: new})
     first, last = (timezone.now() - timedelta(days=first_days_ago)).date(), timezone.now().date()
 
