@@ -4,24 +4,29 @@ open), the late adjustments the next open month carries, and the record of closi
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from django.utils import timezone
 
-from apps.contracts.selectors import customer_get, customers_all
+from apps.contracts.selectors import contracts_for_customers, customer_get, customers_all
 from apps.core.errors import NotFound
 from apps.core.money import ZERO
 from apps.wallets.selectors import purchases_of
 
+from ..statements import fees_starting_in
 from .models import ClosedPeriod, FrozenLine, FrozenStatement, PeriodAction, ReopenRequest
 from .statements import (
     ADJUSTMENT,
+    BASE_FEE,
     CREDIT_PURCHASE,
+    FEE_ADJUSTMENT,
     LINE_FIELDS,
     USAGE,
     USAGE_FIGURES,
+    LateFee,
+    LateFees,
     LatePurchases,
     Line,
     PeriodStatement,
@@ -29,6 +34,7 @@ from .statements import (
     grant_key,
     month_bounds,
     month_label,
+    month_last_day,
     next_month,
     period_hash,
     previous_month,
@@ -68,27 +74,36 @@ class Carried:
     """What closed statements already carry for the closed months: per (customer, closed month), per meter, the
     usage figures (the month's own frozen usage lines plus the adjustments for it that later closed months carry);
     and the (customer, purchase key) of every purchase on a closed statement (as a purchase of its month, or as
-    an adjustment for it)."""
+    an adjustment for it); per (customer, closed month), the base fees carried (its own lines and later
+    adjustments for it)."""
 
     usage: dict
     purchases: set[tuple[int, str]]
+    fees: dict[tuple[int, date], Decimal] = field(default_factory=dict)  # (customer, closed month) -> base fees
 
 
 def carried(closes: dict[date, ClosedPeriod]) -> Carried:
     booked: dict = defaultdict(lambda: defaultdict(lambda: dict.fromkeys(USAGE_FIGURES, ZERO)))
     purchases: set[tuple[int, str]] = set()
+    fees: dict[tuple[int, date], Decimal] = defaultdict(lambda: ZERO)
     if not closes:
-        return Carried(booked, purchases)
+        return Carried(booked, purchases, fees)
     by_id = {p.pk: m for m, p in closes.items()}
     rows = FrozenLine.objects.filter(
-        statement__period_id__in=list(by_id), kind__in=[USAGE, ADJUSTMENT, CREDIT_PURCHASE]
+        statement__period_id__in=list(by_id), kind__in=[BASE_FEE, USAGE, ADJUSTMENT, CREDIT_PURCHASE]
     ).values_list(
         "statement__customer_id", "statement__period_id", "kind", "line_id", "meter", "reference", *USAGE_FIGURES
     )
     labels = {month_label(m): m for m in closes}
     for customer_id, period_id, kind, line_id, meter, reference, *figures in rows:
+        key = line_id.rsplit(":", 1)[-1]
+        if kind == BASE_FEE or (kind == ADJUSTMENT and key == FEE_ADJUSTMENT):
+            fee_month = by_id[period_id] if kind == BASE_FEE else labels.get(reference)
+            if fee_month is not None:  # (an adjustment for a month since reopened: its fees are live again)
+                fees[(customer_id, fee_month)] += figures[USAGE_FIGURES.index("amount")] or ZERO
+            continue
         if kind == CREDIT_PURCHASE or (kind == ADJUSTMENT and not meter):  # a purchase (or one carried late)
-            purchases.add((customer_id, line_id.rsplit(":", 1)[-1]))
+            purchases.add((customer_id, key))
             continue
         month = by_id[period_id] if kind == USAGE else labels.get(reference)
         if month is None:  # an adjustment for a month that has since been reopened: its figures are live again
@@ -96,7 +111,7 @@ def carried(closes: dict[date, ClosedPeriod]) -> Carried:
         sums = booked[(customer_id, month)][meter]
         for name, value in zip(USAGE_FIGURES, figures, strict=True):
             sums[name] += value or ZERO
-    return Carried(booked, purchases)
+    return Carried(booked, purchases, fees)
 
 
 def late_adjustments(
@@ -141,6 +156,30 @@ def late_purchases(
     return result
 
 
+def late_fees(
+    *, customer_ids: list[int], closes: dict[date, ClosedPeriod], booked: Carried | None = None
+) -> dict[int, LateFees]:
+    """Per customer, per closed month: its base fees as the contracts stand now (the billing periods starting in
+    it) against what closed statements carry for it, where they differ: a contract recorded, back-dated or changed
+    after the month's close. The difference is billed once, as an adjustment on the next open month referencing
+    the closed one; the closed statements never change. One query."""
+    if not closes:
+        return {}
+    booked = carried(closes) if booked is None else booked
+    result: dict[int, list] = defaultdict(list)
+    contracts = contracts_for_customers(customer_ids=customer_ids)
+    for customer_id in customer_ids:
+        terms = contracts.get(customer_id, [])
+        for month in sorted(closes):
+            fees = fees_starting_in(contracts=terms, start=month, end=month_last_day(month))
+            now = sum((f.base_fee for f in fees), ZERO)
+            before = booked.fees.get((customer_id, month), ZERO)
+            if now != before:
+                currency = fees[-1].currency if fees else ""
+                result[customer_id].append(LateFee(month, now, before, currency))
+    return result
+
+
 # --- statements ------------------------------------------------------------------------------------------------
 
 
@@ -164,11 +203,15 @@ def live_statements(*, month: date, customer=None) -> list[PeriodStatement]:
     ids = [c.pk for c in customers]
     adjustments: dict = {}
     purchases: dict = {}
+    fees: dict = {}
     if adjustment_month(closes) == month:
         booked = carried(closes)
         adjustments = late_adjustments(customer_ids=ids, closes=closes, booked=booked)
         purchases = late_purchases(customer_ids=ids, closes=closes, booked=booked)
-    built = build_statements(customers=customers, month=month, adjustments=adjustments, late_purchases=purchases)
+        fees = late_fees(customer_ids=ids, closes=closes, booked=booked)
+    built = build_statements(
+        customers=customers, month=month, adjustments=adjustments, late_purchases=purchases, late_fees=fees
+    )
     return sorted((st for st in built.values() if st.lines), key=lambda s: s.customer_external_id)
 
 

@@ -229,6 +229,20 @@ def _currency(contracts: list, month: date, fallback: str) -> str:
 
 Adjustments = list[tuple[date, str, dict[str, Decimal]]]  # (closed month, meter, figure differences)
 LatePurchases = list[tuple[date, GrantView]]  # (closed month, the purchase)
+FEE_ADJUSTMENT = "base-fee"  # what a base-fee adjustment's line id ends with (`...:adjustment:2026-10:base-fee`)
+
+
+@dataclass(frozen=True)
+class LateFee:
+    """A closed month's base fees as the contracts stand now, against what closed statements carry for it."""
+
+    month: date
+    now: Decimal
+    carried: Decimal
+    currency: str
+
+
+LateFees = list[LateFee]
 
 
 def build_statement(
@@ -237,6 +251,7 @@ def build_statement(
     month: date,
     adjustments: Adjustments | None = None,
     late_purchases: LatePurchases | None = None,
+    late_fees: LateFees | None = None,
     contracts: list | None = None,
 ) -> PeriodStatement:
     """The customer's statement for `month` as things stand now (`build_statements` for one customer)."""
@@ -245,6 +260,7 @@ def build_statement(
         month=month,
         adjustments={customer.pk: adjustments or []},
         late_purchases={customer.pk: late_purchases or []},
+        late_fees={customer.pk: late_fees or []},
         contracts=None if contracts is None else {customer.pk: contracts},
     )[customer.pk]
 
@@ -255,13 +271,15 @@ def build_statements(
     month: date,
     adjustments: dict[int, Adjustments] | None = None,
     late_purchases: dict[int, LatePurchases] | None = None,
+    late_fees: dict[int, LateFees] | None = None,
     contracts: dict[int, list] | None = None,
 ) -> dict[int, PeriodStatement]:
     """The customers' statements for `month` as things stand now, in one set of queries whatever their number:
     customer id -> PeriodStatement (maybe without lines). Per customer, `adjustments`: late usage for closed
     months to carry (see closing.selectors.late_adjustments); `late_purchases`: purchases dated in a closed month
-    and recorded after its close (closing.selectors.late_purchases); `contracts`: their ContractTerms when the
-    caller loaded them."""
+    and recorded after its close (closing.selectors.late_purchases); `late_fees`: base fees of billing periods
+    starting in a closed month that no closed statement carries (closing.selectors.late_fees); `contracts`: their
+    ContractTerms when the caller loaded them."""
     customers = list(customers)
     ids = [c.pk for c in customers]
     first, last = month, month_last_day(month)
@@ -352,6 +370,24 @@ def build_statements(
                     currency=currency,
                     reference=ref,
                     **_purchase_figures(g),
+                )
+            )
+        for fee in (late_fees or {}).get(customer.pk, []):
+            ref = month_label(fee.month)
+            what = (
+                f"Base fee for {fee.month:%B %Y}, recorded after it was closed"
+                if fee.carried == 0
+                else f"Base fee for {fee.month:%B %Y} changed after it was closed: {decimal_str(fee.now)} now, "
+                f"{decimal_str(fee.carried)} billed"
+            )
+            lines.append(
+                Line(
+                    line_id=_id(month, ext, ADJUSTMENT, f"{ref}:{FEE_ADJUSTMENT}"),
+                    kind=ADJUSTMENT,
+                    description=what,
+                    amount=fee.now - fee.carried,
+                    currency=fee.currency or currency,
+                    reference=ref,
                 )
             )
         result[customer.pk] = PeriodStatement(month, customer.pk, ext, customer.name, currency, lines)

@@ -332,3 +332,67 @@ def test_a_void_after_the_close_is_not_credited_back_and_a_voided_late_purchase_
     late = _purchase(m, m.beta, 400, 14, key="beta-late-then-voided")
     grant_void(grant_id=late.pk, idempotency_key="void-late", actor=SYSTEM, reason="entered twice")
     assert all(not s.lines_of("adjustment") for s in selectors.period_statements(month=m.next_month))
+
+
+def test_a_contract_back_dated_into_a_closed_month_has_its_base_fee_billed_once_in_the_next(month_world, actors):
+    from apps.contracts import services as contracts
+    from apps.contracts.models import Contract
+
+    m = month_world
+    period = services.period_close(month=m.month, actor=actors["finance"])
+    # recorded after the close, starting in the closed month: its billing period of that month was on no statement
+    gamma = contracts.customer_create(external_id="gamma", name="Gamma", actor=m.world.owner)
+    contracts.contract_create(
+        customer_id=gamma.pk,
+        rate_table_id=Contract.objects.get(customer=m.acme).rate_table_id,
+        starts_at=m.at(1, hour=0),
+        billing_model="postpaid",
+        enforcement="unlimited",
+        base_fee=D("50"),
+        billing_anchor_day=1,
+        actor=m.world.finance,
+    )
+    assert selectors.frozen_intact(period=period)
+    nxt = _by_customer(selectors.period_statements(month=m.next_month))["gamma"]
+    label = month_label(m.month)
+    (adj,) = nxt.lines_of("adjustment")
+    assert adj.line_id == f"{month_label(m.next_month)}:gamma:adjustment:{label}:base-fee"
+    assert (adj.reference, adj.amount, adj.currency) == (label, D("50.00"), "USD")
+    assert adj.description == f"Base fee for {m.month:%B %Y}, recorded after it was closed"
+    # the next month's own base fee is billed as usual, besides the adjustment
+    assert [ln.amount for ln in nxt.lines_of("base_fee")] == [D("50.00")]
+    assert nxt.amount_due == D("100.00")
+    # carried once: frozen with the next close, nothing more for it the month after
+    closed_next = services.period_close(
+        month=m.next_month, actor=actors["finance"], now=m.at(1, month=m.next_month) + timedelta(days=40)
+    )
+    frozen = _by_customer(st for st, _ in selectors.frozen_statements(period=closed_next))
+    assert [ln.line_id.rsplit(":", 1)[-1] for ln in frozen["gamma"].lines_of("adjustment")] == ["base-fee"]
+    following = _by_customer(selectors.period_statements(month=next_month(closed_next.month)))
+    assert "gamma" not in following or not following["gamma"].lines_of("adjustment")
+
+
+def test_a_base_fee_changed_after_the_close_bills_the_difference_once(month_world, actors):
+    from apps.contracts import services as contracts
+    from apps.contracts.models import Contract
+
+    m = month_world
+    services.period_close(month=m.month, actor=actors["finance"])
+    contract = Contract.objects.get(customer=m.acme)
+    contracts.contract_update(
+        contract_id=contract.pk, base_fee=D("120"), change_reason="fee agreed late", actor=m.world.finance
+    )
+    nxt = _by_customer(selectors.period_statements(month=m.next_month))["acme"]
+    (adj,) = nxt.lines_of("adjustment")
+    assert adj.amount == D("20.00") and adj.reference == month_label(m.month)
+    assert adj.description == f"Base fee for {m.month:%B %Y} changed after it was closed: 120 now, 100 billed"
+    # an anchor moved after the close bills no second fee for the month (one period starts in it either way)
+    contracts.contract_update(
+        contract_id=contract.pk,
+        base_fee=D("99.995"),
+        billing_anchor_day=1,
+        change_reason="anchor",
+        actor=m.world.finance,
+    )
+    nxt = _by_customer(selectors.period_statements(month=m.next_month))["acme"]
+    assert not nxt.lines_of("adjustment")
