@@ -360,8 +360,8 @@ def usage_rerate(
     result = RunResult()
     looked_at = 0
     chunk: list[EventInput] = []
+    lock_customers(wanted)  # one round trip, ascending as the engine takes them: no rating of them commits now on
     for position, one in enumerate(wanted, start=1):
-        lock_customers([one])  # (ascending, as the engine takes them) no rating of it commits from here on
         chunk += _rerate_inputs(customer_id=one, start=start, end=end)
         if chunk and (len(chunk) >= RERATE_CHUNK or position == len(wanted)):
             looked_at += len(chunk)

@@ -23,6 +23,20 @@ def _by_customer(statements):
     return {s.customer_external_id: s for s in statements}
 
 
+def _beta_tops_up_500_below_600(m):
+    from apps.contracts.models import Contract
+    from apps.contracts.services import credit_policy_set
+
+    credit_policy_set(
+        contract_id=Contract.objects.get(customer=m.beta).pk,
+        actor=SYSTEM,
+        change_reason="agreed in the order form",
+        topup_threshold=D(600),
+        topup_amount=D(500),
+        topup_monthly_cap=3,
+    )
+
+
 def test_statement_lines_base_fee_usage_purchases_and_credits_applied(month_world):
     m = month_world
     sts = _by_customer(selectors.period_statements(month=m.month))
@@ -202,21 +216,11 @@ def test_the_hash_check_notices_a_line_changed_behind_the_triggers(month_world, 
 
 
 def test_an_auto_top_up_is_billed_as_one_in_the_month_it_fired(month_world):
-    from apps.contracts.models import Contract
-    from apps.contracts.services import credit_policy_set
     from apps.usage.closing.statements import CREDIT_PURCHASE, build_statement
     from apps.wallets.models import CreditGrant
 
     m = month_world
-    contract = Contract.objects.get(customer=m.beta)
-    credit_policy_set(
-        contract_id=contract.pk,
-        actor=SYSTEM,
-        change_reason="agreed in the order form",
-        topup_threshold=D(600),
-        topup_amount=D(500),
-        topup_monthly_cap=3,
-    )
+    _beta_tops_up_500_below_600(m)
     m.usage(m.beta, 200, m.at(10), id="b2")  # 750 -> 550 credits: crosses 600 once
     topup = CreditGrant.objects.get(wallet__customer=m.beta, reason_code="auto_topup")
     purchases = [ln for ln in build_statement(customer=m.beta, month=m.month).lines if ln.kind == CREDIT_PURCHASE]
@@ -291,20 +295,10 @@ def test_a_back_dated_purchase_is_carried_once_and_frozen_with_the_next_close(mo
 
 
 def test_an_auto_top_up_fired_by_late_usage_for_a_closed_month_is_adjusted_in_the_next(month_world, actors):
-    from apps.contracts.models import Contract
-    from apps.contracts.services import credit_policy_set
     from apps.wallets.models import CreditGrant
 
     m = month_world
-    contract = Contract.objects.get(customer=m.beta)
-    credit_policy_set(
-        contract_id=contract.pk,
-        actor=SYSTEM,
-        change_reason="agreed in the order form",
-        topup_threshold=D(600),
-        topup_amount=D(500),
-        topup_monthly_cap=3,
-    )
+    _beta_tops_up_500_below_600(m)
     services.period_close(month=m.month, actor=actors["finance"])
     # late usage for the closed month: 750 -> 550 credits crosses 600, the top-up is dated at the usage
     m.usage(m.beta, 200, m.at(25), id="b-late", received=m.at(1, month=m.next_month))
