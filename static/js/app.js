@@ -13,7 +13,9 @@
       pending = {id: active.id, value: active.value, start: active.selectionStart, end: active.selectionEnd};
     }
   });
-  document.addEventListener("htmx:afterSettle", function () {
+  /* Put it back at the swap itself: htmx has just moved the focus to the fresh field, and no keystroke can come
+     in between. ("Settle" follows some milliseconds later; an Enter pressed before it found nothing to save.) */
+  document.addEventListener("htmx:afterSwap", function () {
     if (!pending) return;
     const field = document.getElementById(pending.id);
     if (field && field.value === field.defaultValue) {

@@ -132,6 +132,34 @@ def test_a_value_typed_while_the_previous_cell_saves_is_saved_by_enter(new_page,
     assert (rate.unit_price, rate.price_per_units) == (Decimal("0.5"), Decimal(10))
 
 
+def test_enter_pressed_while_the_fresh_row_settles_saves_what_was_typed(new_page, actors):
+    # htmx swaps the row in, then "settles" it a moment later. A keystroke can land between the two; what was typed
+    # while the previous cell saved must already be back in the fresh field by then, or Enter finds nothing to save
+    # and the value is never sent. The settle is stretched to 1.5 s here so that the gap is certain to be hit.
+    w = _world(actors)
+    rate = w["rate"]
+    owner = new_page("owner", PASSWORD)
+    held = []
+    owner.route("**/cell/", lambda route: held.append(route) if not held else route.continue_())
+    owner.goto(f"/catalog/versions/{w['draft'].pk}/")
+    owner.evaluate("htmx.config.defaultSettleDelay = 1500")
+    owner.click(f"#r{rate.pk}-unit_price")
+    owner.keyboard.press("Control+a")
+    owner.keyboard.type("0.50")
+    owner.keyboard.press("Tab")
+    wait_for_js(owner, f"document.activeElement.id === 'r{rate.pk}-price_per_units'")
+    owner.keyboard.press("Control+a")
+    owner.keyboard.type("10")
+    held[0].continue_()
+    # The fresh row is in (its first cell carries the "saved" mark from the server) but has not settled yet.
+    wait_for_js(owner, f"document.querySelector('#r{rate.pk}-unit_price').classList.contains('saved')", interval_ms=10)
+    assert owner.evaluate("document.querySelector('.htmx-settling') !== null")
+    with owner.expect_response(lambda r: "/cell/" in r.url):
+        owner.keyboard.press("Enter")
+    rate.refresh_from_db()
+    assert (rate.unit_price, rate.price_per_units) == (Decimal("0.5"), Decimal(10))
+
+
 def test_reviewer_sees_tier_changes_and_a_below_cost_tier_in_the_banner(new_page, actors):
     # The version in force is already graduated (one open tier at 0.60); the draft splits it at 1000.
     w = _world(actors, tiers=[TierSpec(None, Decimal("0.60"))])
