@@ -191,6 +191,12 @@ class RatedUsage(models.Model):
                 condition=Q(superseded_at__isnull=True),
                 name="usage_rated_current_bucket",
             ),
+            # Usage over the limit, for settling it again when credits come back (small: only those rows).
+            models.Index(
+                fields=["customer", "timestamp"],
+                condition=Q(superseded_at__isnull=True, over_limit=True),
+                name="usage_rated_over_limit",
+            ),
         ]
 
 

@@ -111,16 +111,28 @@ def _on_rated(batch: RatingBatch, customer_ids) -> None:
 
 
 def _run_isolated(
-    *, batch: RatingBatch, actor: Actor, events: list[EventInput], window: tuple[datetime, datetime] | None = None
+    *,
+    batch: RatingBatch,
+    actor: Actor,
+    events: list[EventInput],
+    window: tuple[datetime, datetime] | None = None,
+    settle_over_limit: bool = False,
 ) -> RunResult:
     """Rate the events; if the run fails as a whole because of the data (an error the engine's per-customer
     isolation did not catch, e.g. a figure the database refuses while writing), rate them again one customer at a
     time, and mark the events of a customer that still fails as `error` with the reason: one bad event or customer
     never keeps the others pending. Other failures (the database going away, a bug) roll the batch back whole:
     its events stay pending for the retry."""
+
+    def run(group: list[EventInput]) -> RunResult:
+        result = Engine(batch=batch, actor=actor, window=window, settle_over_limit=settle_over_limit).run(group)
+        if result.gave_back and not settle_over_limit:
+            _pay_over_limit(customer_ids=sorted(result.gave_back), actor=actor)
+        return result
+
     try:
         with transaction.atomic():
-            return Engine(batch=batch, actor=actor, window=window).run(events)
+            return run(events)
     except DATA_ERRORS:
         log.exception("rating batch %s failed; rating its customers one by one", batch.key)
     result = RunResult()
@@ -130,7 +142,7 @@ def _run_isolated(
     for customer_id, group in sorted(by_customer.items()):
         try:
             with transaction.atomic():
-                result.merge(Engine(batch=batch, actor=actor, window=window).run(group))
+                result.merge(run(group))
         except DATA_ERRORS as exc:
             log.exception("rating customer %s in batch %s failed", customer_id, batch.key)
             reason = failure_reason(exc)
@@ -138,6 +150,58 @@ def _run_isolated(
             UsageEvent.objects.filter(pk__in=ids).update(state=UsageEvent.State.ERROR, rating_error=reason[:200])
             result.errors += len(ids)
     return result
+
+
+class _NothingMorePaid(Exception):
+    pass
+
+
+def _pay_over_limit(*, customer_ids: Sequence[int], actor: Actor) -> None:
+    """Credits given back to a wallet (a volume true-up, a re-rate that lowered prices) while some of the
+    customer's usage is over a hard limit pay for that usage: its records are settled again, in rating order, as a
+    re-rate of the span from the first of them to the last the wallet's balance can reach. Without it, usage
+    rated before the credits came back stayed unpaid while they sat in the wallet, and what a customer paid
+    followed how events happened to be batched (one batch rates that usage after the give-back). A re-rate that
+    pays nothing more is rolled back (no churn of identical records). A soft limit is left as it is: its usage
+    beyond the balance is overage within a cap per billing period, which settling again would move between
+    periods and between overage and over the limit."""
+    from apps.wallets.selectors import wallet_of
+
+    for customer_id in customer_ids:
+        wallet = wallet_of(customer_id=customer_id)
+        balance = wallet.balance if wallet is not None else ZERO
+        if balance <= 0:
+            continue
+        span: list[datetime] = []
+        unpaid = ZERO
+        over_limit = (
+            RatedUsage.objects.filter(
+                customer_id=customer_id, over_limit=True, superseded_at__isnull=True, enforcement="hard"
+            )
+            .order_by("timestamp", "event_ref")
+            .values_list("timestamp", "credits", "credits_drawn", "overage_units")
+        )
+        for timestamp, credits, drawn, overage in over_limit.iterator(chunk_size=1000):
+            span.append(timestamp)
+            unpaid += credits - drawn - overage
+            if unpaid >= balance:
+                break
+        if not span:
+            continue
+        try:
+            with transaction.atomic():
+                summary = usage_rerate(
+                    start=span[0],
+                    end=span[-1] + timedelta(microseconds=1),
+                    customer_id=customer_id,
+                    actor=actor,
+                    reason="credits given back to the wallet pay for usage over the limit",
+                    settle_over_limit=True,
+                )
+                if summary.after["credits_drawn"] <= summary.before["credits_drawn"]:
+                    raise _NothingMorePaid
+        except _NothingMorePaid:
+            continue
 
 
 def _customers_to_claim(batch_size: int) -> tuple[list[int], int, int]:
@@ -318,6 +382,7 @@ def usage_rerate(
     customer_ids: Sequence[int] | None = None,
     actor: Actor,
     reason: str = "",
+    settle_over_limit: bool = False,
 ) -> RerateSummary:
     """Re-rate the usage with timestamps in [start, end) (one customer, the customers listed, or all) under
     today's terms: the versions in force at each timestamp, the contract terms, the meter costs. Records whose
@@ -325,7 +390,8 @@ def usage_rerate(
     (one debit per customer). Events that could not be rated before are retried. Rollups are rebuilt.
 
     Customers are re-rated several at a time, in engine runs of about RERATE_CHUNK events (whole customers):
-    memory stays bounded whatever the range, and the per-run work (terms, wallets, writes) is shared."""
+    memory stays bounded whatever the range, and the per-run work (terms, wallets, writes) is shared.
+    `settle_over_limit`: records over the limit are settled again even where their price stands."""
     for name, value in (("start", start), ("end", end)):
         if value is None or value.tzinfo is None:
             raise ValidationFailed(f"The {name} needs a date and time with a time zone.", field=name)
@@ -365,7 +431,11 @@ def usage_rerate(
         chunk += _rerate_inputs(customer_id=one, start=start, end=end)
         if chunk and (len(chunk) >= RERATE_CHUNK or position == len(wanted)):
             looked_at += len(chunk)
-            result.merge(_run_isolated(batch=batch, actor=actor, events=chunk, window=(start, end)))
+            result.merge(
+                _run_isolated(
+                    batch=batch, actor=actor, events=chunk, window=(start, end), settle_over_limit=settle_over_limit
+                )
+            )
             chunk = []
     before, after = _totals(result.totals_before), _totals(result.totals_after)
     difference = {name: after[name] - before[name] for name in TOTAL_FIELDS}

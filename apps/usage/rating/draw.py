@@ -444,6 +444,8 @@ class DrawStep(RunState):
             caps.take(
                 item, needs[index] - take, wallet=item.contract.wallet_backed, cancels_unpaid=cancels.get(index, ZERO)
             )
+        if back:
+            self.result.gave_back.add(customer_id)
         self._give_back(
             back,
             key=f"usage-trueup:{self.batch.key}",

@@ -77,11 +77,14 @@ class Engine(SequenceStep, DrawStep, WriteStep):
         actor: Actor,
         now: datetime | None = None,
         window: tuple[datetime, datetime] | None = None,
+        settle_over_limit: bool = False,
     ):
         """`window` (re-rating): the events include, as their `current`, every current record of their customers
         with a timestamp in [start, end), read under the customers' rating locks; late suffixes then read only
-        the records outside it."""
+        the records outside it. `settle_over_limit`: records over a hard limit are settled again even when their
+        price stands (credits given back since may pay for them)."""
         self.window = window
+        self.settle_over_limit = settle_over_limit
         self.batch = batch
         self.actor = actor
         self.now = now or timezone.now()
@@ -149,6 +152,9 @@ class Engine(SequenceStep, DrawStep, WriteStep):
                 for message, ids in resolved[customer_id][2].items():
                     self._errors[message].extend(ids)
         self.result.ledger_entries = [e for c in customer_ids for e in entries.get(c, ())]
+        self.result.gave_back.update(
+            c for c, w in work.items() if any(r.credits_drawn > 0 for r in w.superseded)
+        )  # their draws went back to the wallet (the new records drew again, maybe less)
         self._write([work[c] for c in customer_ids if c in work])
         self._finish()
         update_rollups(rebuild=self._touched, added=self._added, now=self.now)
@@ -273,7 +279,12 @@ class Engine(SequenceStep, DrawStep, WriteStep):
                     continue  # takes no position: the events after it are priced as if it were not there
                 prior += item.quantity
                 current = item.event.current
-                if current is not None and current.period_start == item.period[0] and self._same(current, item):
+                if (
+                    current is not None
+                    and current.period_start == item.period[0]
+                    and not (self.settle_over_limit and current.over_limit and current.enforcement == "hard")
+                    and self._same(current, item)
+                ):
                     if current.prior_quantity != item.priced.prior_quantity:
                         current.prior_quantity = item.priced.prior_quantity
                         kept_priors.append(current)

@@ -113,9 +113,13 @@ class RunResult:
     totals_after: dict = field(default_factory=dict)
     ledger_entries: list = field(default_factory=list)
     changed: set = field(default_factory=set)  # customers with records written or superseded
+    # Customers to whose wallet this run gave credits back (superseded draws, volume true-ups): credits that may
+    # now pay for their usage left over the limit (services: usage over the limit is settled again).
+    gave_back: set = field(default_factory=set)
 
     def merge(self, other: RunResult) -> None:
         self.changed |= other.changed
+        self.gave_back |= other.gave_back
         self.written += other.written
         self.superseded += other.superseded
         self.errors += other.errors
@@ -160,6 +164,7 @@ SUFFIX_FIELDS = (
     "attr_user",
     "attr_agent",
     "attr_team",
+    "over_limit",
 )
 
 

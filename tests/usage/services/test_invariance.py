@@ -329,3 +329,49 @@ def test_volume_true_up_on_a_hard_contract_cancels_usage_over_the_limit_before_g
         assert result["over_limit_credits"] == D("53.1")
         assert wallet_balance(customer_id=customer.pk).balance == 0
         assert wallet_conservation(customer_id=customer.pk).holds
+
+
+def test_credits_a_true_up_gives_back_pay_for_usage_left_over_the_limit_in_another_period(catalog):
+    """12 credits, hard, two billing periods. Newer period: 9 images (5.67 credits) and 150 volume units (6); older
+    period, arriving later: 100 volume units (5). Then 60 more volume units in the newer period lower its volume
+    price (-3.9 credits). Rated in one batch (older period first) every credit is drawn and 0.77 stay over the
+    limit. Rated as it arrives, the older period found 0.33 credits left (4.67 over the limit) and the true-up then
+    gave 3.9 credits back to the wallet, where they stayed while that usage was unpaid: they pay for it now."""
+    world, now = catalog["world"], catalog["now"]
+    _, images, volume = catalog["meters"]
+    one, split = (
+        world.customer(
+            f"two-periods-{i}",
+            catalog["table"],
+            enforcement="hard",
+            credits="12",
+            price_per_credit="0.5",
+            anchor_day=catalog["anchor"],
+            overrides={images: ("multiplier", "0.9")},
+        )
+        for i in range(2)
+    )
+
+    def raw(customer):
+        return [
+            world.event(customer, images, 9, now - timedelta(hours=2), id="img-9"),
+            world.event(customer, volume, 150, now - timedelta(hours=1), id="vol-150"),
+            world.event(customer, volume, 100, now - timedelta(days=6), id="old-vol-100"),
+            world.event(customer, volume, 60, now - timedelta(minutes=30), id="vol-60"),
+        ]
+
+    ingest(raw(one))
+    usage_rate_pending()
+    events = raw(split)
+    for arriving in (events[:2], events[2:3], events[3:]):
+        ingest(arriving)
+        usage_rate_pending()
+    assert RatedUsage.objects.filter(customer=one).values("period_start").distinct().count() == 2
+    for customer in (one, split):
+        result = totals(customer, split=False)
+        assert result["credits"] == D("12.77")  # 5.67 + 2.1 (210 units at 0.01) + 5
+        assert result["credits_drawn"] == D("12")
+        assert result["over_limit_credits"] == D("0.77")
+        assert wallet_balance(customer_id=customer.pk).balance == 0
+        assert wallet_conservation(customer_id=customer.pk).holds
+        assert_rollups_match_records(customer)
