@@ -48,6 +48,7 @@ WORKERS = 2
 WORKER_THREADS = int(os.environ.get("BENCH_WORKER_THREADS", 2))
 RATING_PROCESSES = int(os.environ.get("BENCH_RATING_PROCESSES", WORKERS))
 SQL_PROFILE = os.environ.get("BENCH_SQL_PROFILE", "") not in ("", "0")
+PY_PROFILE = os.environ.get("BENCH_PY_PROFILE", "")
 
 
 @dataclass
@@ -565,8 +566,18 @@ def _rating_process(database_name: str, ready, go, results) -> None:
         go.wait()
         statements: dict[str, list] = {}
         started, cpu = time.monotonic(), time.process_time()
+        profiler = None
+        if PY_PROFILE:  # BENCH_PY_PROFILE=dir: each process's cProfile stats, for `python -m pstats`
+            import cProfile
+
+            profiler = cProfile.Profile()
         with _muted(usage_rated), _sql_timed(connection, statements):
+            if profiler is not None:
+                profiler.enable()
             summary = usage_rate_pending()
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(os.path.join(PY_PROFILE, f"rating-{os.getpid()}.prof"))
         ended, cpu = time.monotonic(), time.process_time() - cpu
         connection.close()
         results.put(
