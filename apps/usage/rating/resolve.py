@@ -68,11 +68,11 @@ class ResolveStep(RunState):
         known = self._choices.get(contract.id)
         if known is None:
             versions = self.versions.get(contract.rate_table_id, [])
-            instants = {v.effective_from for v in versions}
-            instants.update(v.grandfather_until for v in versions if v.grandfather_until is not None)
+            changes = {v.effective_from for v in versions}
+            changes.update(v.grandfather_until for v in versions if v.grandfather_until is not None)
             if contract.protected_until is not None:
-                instants.add(contract.protected_until)
-            known = self._choices[contract.id] = (sorted(instants), versions, contract.facts, {})
+                changes.add(contract.protected_until)
+            known = self._choices[contract.id] = (sorted(changes), versions, contract.facts, {})
         instants, versions, facts, chosen = known
         interval = bisect_right(instants, at)
         if interval in chosen:
