@@ -1,7 +1,10 @@
-"""Rating chooses each event's version once per interval between the instants where the choice can change
+"""The rating hot path's shortcuts give what the definitions give.
+
+Rating chooses each event's version once per interval between the instants where the choice can change
 (ResolveStep._version_at). Over generated versions (cohorts, grandfathering ends), contracts (starts, segments,
 price protection) and instants (the boundaries themselves, a microsecond either side, between them), the memoized
-choice must be the one pure choice (apps.catalog.selectors.version_for_contract_at) makes for that instant."""
+choice must be the one pure choice (apps.catalog.selectors.version_for_contract_at) makes for that instant. An event's three attribution
+columns read at once (_attrs) are each one read alone (_attr)."""
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -13,6 +16,7 @@ from apps.catalog.cohorts import Cohort
 from apps.catalog.selectors import VersionSpec, version_for_contract_at
 from apps.contracts.selectors import ContractTerms
 from apps.usage.rating.resolve import ResolveStep
+from apps.usage.rating.types import _attr, _attrs
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 US = timedelta(microseconds=1)
@@ -75,3 +79,14 @@ def test_memoized_choice_is_the_pure_choice(setup):
     for at in probes:  # in any order: the memo fills as it goes
         expected = version_for_contract_at(versions, contract.facts, at)
         assert step._version_at(contract, at) is expected, at
+
+
+values = st.none() | st.text(max_size=130) | st.integers() | st.booleans() | st.just({"a": 1}) | st.just([1])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(st.none(), st.text(max_size=3), st.dictionaries(st.sampled_from(["user", "agent", "team", "x"]), values))
+)
+def test_attribution_of_all_three_is_each_one(attributes):
+    assert _attrs(attributes) == (_attr(attributes, "user"), _attr(attributes, "agent"), _attr(attributes, "team"))
