@@ -22,6 +22,7 @@ loopback only, with bounded loops:
 
 from __future__ import annotations
 
+import gc
 import http.client
 import io
 import json
@@ -48,6 +49,7 @@ WORKERS = 2
 WORKER_THREADS = int(os.environ.get("BENCH_WORKER_THREADS", 2))
 RATING_PROCESSES = int(os.environ.get("BENCH_RATING_PROCESSES", WORKERS))
 SQL_PROFILE = os.environ.get("BENCH_SQL_PROFILE", "") not in ("", "0")
+PY_PROFILE = os.environ.get("BENCH_PY_PROFILE", "")
 
 
 @dataclass
@@ -564,10 +566,30 @@ def _rating_process(database_name: str, ready, go, results) -> None:
         ready.put(os.getpid())
         go.wait()
         statements: dict[str, list] = {}
+        gc_seconds = [0.0, 0.0]  # cyclic garbage collection: time in collections, and when the current one began
+
+        def gc_timed(phase: str, info: dict) -> None:
+            if phase == "start":
+                gc_seconds[1] = time.process_time()
+            else:
+                gc_seconds[0] += time.process_time() - gc_seconds[1]
+
+        gc.callbacks.append(gc_timed)
         started, cpu = time.monotonic(), time.process_time()
+        profiler = None
+        if PY_PROFILE:  # BENCH_PY_PROFILE=dir: each process's cProfile stats, for `python -m pstats`
+            import cProfile
+
+            profiler = cProfile.Profile()
         with _muted(usage_rated), _sql_timed(connection, statements):
+            if profiler is not None:
+                profiler.enable()
             summary = usage_rate_pending()
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(os.path.join(PY_PROFILE, f"rating-{os.getpid()}.prof"))
         ended, cpu = time.monotonic(), time.process_time() - cpu
+        gc.callbacks.remove(gc_timed)
         connection.close()
         results.put(
             {
@@ -576,6 +598,7 @@ def _rating_process(database_name: str, ready, go, results) -> None:
                 "started": started,
                 "ended": ended,
                 "cpu": cpu,
+                "gc": gc_seconds[0],
                 "statements": statements,
                 "error": None,
             }
@@ -651,6 +674,7 @@ def rating_section(ctx: BenchContext, *, ingest_rate: float | None = None) -> di
         # Python CPU seconds of each process (its database backend's work not included): on a busy machine the
         # wall clock says little, this says whether both processes worked and how much work an event costs.
         "rating_process_cpu_s": "/".join(f"{o['cpu']:.1f}" for o in outcomes),
+        "rating_process_gc_s": "/".join(f"{o['gc']:.1f}" for o in outcomes),
         "rating_seconds": round(seconds, 2),
         "rating_events_per_s": round(rate),
     }

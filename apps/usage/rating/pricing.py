@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, getcontext, localcontext, setcontext
 from typing import TYPE_CHECKING, NamedTuple
 
 from apps.catalog.pricing import PER_UNIT, PricingError, RateSpec, price_quantity, price_validated, validate_rate
@@ -103,7 +103,19 @@ class RunPricer:
     its validation, the memo key and the lines' unit prices are worked out once; each `price` call does only the
     event's own arithmetic, exactly price_position's."""
 
-    __slots__ = ("_lines_price", "allowance", "key", "kind", "memo", "multiplier", "no_line_price", "spec", "value")
+    __slots__ = (
+        "_context",
+        "_lines_price",
+        "_unit_price",
+        "allowance",
+        "key",
+        "kind",
+        "memo",
+        "multiplier",
+        "no_line_price",
+        "spec",
+        "value",
+    )
 
     def __init__(
         self,
@@ -124,12 +136,18 @@ class RunPricer:
             first = spec.tiers[0].unit_price if spec.tiers else spec.unit_price
             self.no_line_price = quantize_rated(first * multiplier)
         self._lines_price: dict[Decimal, str] = {}
+        self._unit_price: dict[Decimal, Decimal] = {}  # a line's unit price -> the record's (x multiplier, rated)
+        # what `with localcontext() as ctx: ctx.prec = 60` gives (a copy of the caller's context at 60 digits),
+        # made once: entering a fresh local context per event costs more than the event's own pricing arithmetic
+        self._context = getcontext().copy()
+        self._context.prec = 60
 
     def price(self, quantity: Decimal, prior: Decimal) -> Priced:
         """Price `quantity` units at positions [prior, prior + quantity) of the period."""
         spec, multiplier, allowance, memo = self.spec, self.multiplier, self.allowance, self.memo
-        with localcontext() as ctx:
-            ctx.prec = 60
+        caller = getcontext()
+        setcontext(self._context)
+        try:
             included = min(max(allowance - prior, ZERO), quantity)
             chargeable = quantity - included
             start, end = prior + included, prior + quantity
@@ -161,6 +179,13 @@ class RunPricer:
                     }
                 )
             last = result.lines[-1] if result.lines else None
+            if last is None:
+                unit = self.no_line_price
+            else:
+                known = self._unit_price.get(last.unit_price)
+                if known is None:
+                    known = self._unit_price[last.unit_price] = quantize_rated(last.unit_price * multiplier)
+                unit = known
             return Priced(
                 quantity,
                 prior,
@@ -168,13 +193,15 @@ class RunPricer:
                 chargeable,
                 after - before,
                 spec.pricing_model,
-                self.no_line_price if last is None else quantize_rated(last.unit_price * multiplier),
+                unit,
                 spec.price_per_units,
                 None if last is None or last.tier_index is None else last.tier_index + 1,
                 tuple(lines),
                 self.kind,
                 self.value,
             )
+        finally:
+            setcontext(caller)
 
 
 def to_credits(amount: Decimal, *, priced_in_credits: bool, credit_price: Decimal) -> Decimal:
@@ -183,9 +210,8 @@ def to_credits(amount: Decimal, *, priced_in_credits: bool, credit_price: Decima
         return amount
     if credit_price <= 0:
         return ZERO
-    with localcontext() as ctx:
-        ctx.prec = 60
-        return quantize_rated(amount / credit_price)
+    # quantize_rated(amount / credit_price) at 60 digits (as in a localcontext), without entering one per charge
+    return _PRECISE.divide(amount, credit_price).quantize(RATED_PLACES, rounding=ROUND_HALF_EVEN, context=_PRECISE)
 
 
 def to_currency(amount: Decimal, *, priced_in_credits: bool, credit_price: Decimal) -> Decimal:

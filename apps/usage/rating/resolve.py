@@ -4,9 +4,11 @@ the rate for its meter, its billing period (clipped to the contract) and its met
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from apps.catalog.selectors import (
     VersionSpec,
@@ -20,6 +22,9 @@ from apps.core.money import ZERO
 
 from .types import EventInput, Resolution, Resolved, RunState, Unrated, _utc_day
 
+if TYPE_CHECKING:
+    from apps.catalog.cohorts import ContractFacts
+
 
 class ResolveStep(RunState):
     contracts: dict[int, list[ContractTerms]]  # per customer, by start
@@ -27,6 +32,9 @@ class ResolveStep(RunState):
     costs: dict[int, list[tuple[datetime, Decimal]]]  # per meter, by effective_from
     count_meters: set[int]
     _periods: dict[tuple[int, date], tuple[datetime, datetime]]  # (contract, UTC day) -> its billing period
+    # per contract: the instants where its version choice can change, its versions and facts, and the choice
+    # made in each interval between those instants (see _version_at)
+    _choices: dict[int, tuple[list[datetime], list[VersionSpec], ContractFacts, dict[int, VersionSpec | None]]]
 
     def _load_context(self, customer_ids: Iterable[int], meter_ids: Iterable[int]) -> None:
         self.contracts = contracts_for_customers(customer_ids=customer_ids)
@@ -34,6 +42,7 @@ class ResolveStep(RunState):
         self.versions = rate_table_versions_approved(rate_table_ids=table_ids) if table_ids else {}
         self.costs = meter_cost_history(meter_ids=meter_ids)
         self.count_meters = {m.id for m in meters_by_code().values() if m.aggregation == "count"}
+        self._choices = {}
 
     def _contract_at(self, customer_id: int, at: datetime) -> ContractTerms | None:
         found = None
@@ -50,14 +59,33 @@ class ResolveStep(RunState):
             cost = per_unit
         return cost
 
+    def _version_at(self, contract: ContractTerms, at: datetime) -> VersionSpec | None:
+        """version_for_contract_at, chosen once per interval between the instants where the choice can change.
+
+        The choice compares `at` only with the versions' effective instants and grandfathering ends and with the
+        contract's price protection end, always as `at >= instant` (or its negation). So two instants with the
+        same count of those instants at or before them (bisect_right) get the same choice."""
+        known = self._choices.get(contract.id)
+        if known is None:
+            versions = self.versions.get(contract.rate_table_id, [])
+            changes = {v.effective_from for v in versions}
+            changes.update(v.grandfather_until for v in versions if v.grandfather_until is not None)
+            if contract.protected_until is not None:
+                changes.add(contract.protected_until)
+            known = self._choices[contract.id] = (sorted(changes), versions, contract.facts, {})
+        instants, versions, facts, chosen = known
+        interval = bisect_right(instants, at)
+        if interval in chosen:
+            return chosen[interval]
+        version = chosen[interval] = version_for_contract_at(versions, facts, at)
+        return version
+
     def _resolve(self, event: EventInput) -> Resolution:
         contract = self._contract_at(event.customer_id, event.timestamp)
         if contract is None:
             return Unrated("no contract in force at the event's timestamp")
         # cohorts, grandfathering and price protection: the one choice (apps.catalog.cohorts)
-        version = version_for_contract_at(
-            self.versions.get(contract.rate_table_id, []), contract.facts, event.timestamp
-        )
+        version = self._version_at(contract, event.timestamp)
         if version is None:
             return Unrated("no approved rate table version in force at the event's timestamp")
         rate = version.rates.get(event.meter_id)

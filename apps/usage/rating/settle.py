@@ -12,7 +12,7 @@ from apps.contracts.policies import combine_caps, postpaid_spend_cap
 from apps.core.money import ZERO, quantize_rated
 
 from . import pricing
-from .types import Charge, RatedRow, WalletDraw, _attr, _utc_day
+from .types import Charge, RatedRow, WalletDraw, _attrs, _utc_day
 
 
 def charges(items: Sequence[Charge]) -> list[Decimal]:
@@ -127,7 +127,7 @@ def settle(
             credit_q, overage_q = chargeable, ZERO
         else:
             credit_q, overage_q = ZERO, chargeable
-        attributes = event.attributes
+        attr_user, attr_agent, attr_team = _attrs(event.attributes)
         rows.append(
             RatedRow(
                 event_id=event.pk,
@@ -169,9 +169,9 @@ def settle(
                 over_limit=over_limit > 0,
                 ledger_entry_id=debit_of.get(index) if grant_shares and need > 0 else None,
                 allocations=[s.as_dict() for s in grant_shares],
-                attr_user=_attr(attributes, "user"),
-                attr_agent=_attr(attributes, "agent"),
-                attr_team=_attr(attributes, "team"),
+                attr_user=attr_user,
+                attr_agent=attr_agent,
+                attr_team=attr_team,
                 superseded_at=None,
                 superseded_by_id=None,
                 created_at=now,

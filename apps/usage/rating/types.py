@@ -181,6 +181,20 @@ def _attr(attributes: dict, name: str) -> str:
     return str(value)[:120]
 
 
+def _attrs(attributes: dict) -> tuple[str, str, str]:
+    """(_attr user, agent, team): the usual attributes (short strings, or absent) without a call each."""
+    if type(attributes) is not dict:
+        return _attr(attributes, "user"), _attr(attributes, "agent"), _attr(attributes, "team")
+    user, agent, team = attributes.get("user"), attributes.get("agent"), attributes.get("team")
+    if (
+        (user is None or (type(user) is str and len(user) <= 120))
+        and (agent is None or (type(agent) is str and len(agent) <= 120))
+        and (team is None or (type(team) is str and len(team) <= 120))
+    ):
+        return user or "", agent or "", team or ""
+    return _attr(attributes, "user"), _attr(attributes, "agent"), _attr(attributes, "team")
+
+
 def _utc_day(ts: datetime) -> date:
     return ts.astimezone(UTC).date()
 

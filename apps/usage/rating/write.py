@@ -27,6 +27,9 @@ def _add_totals(totals: dict, records: Sequence[RatedUsage] | Sequence[RatedRow]
         totals[name] = sum(map(one, map(attrgetter(name), records)), totals.get(name, ZERO))
 
 
+_json = json.JSONEncoder().encode  # json.dumps(value) with its default arguments, without its per-call checks
+
+
 def fast_insert(model: type[Model], objects: Sequence[Any]) -> None:
     """Insert rows without the ORM's per-row statement building (ids are not read back): COPY on PostgreSQL,
     executemany elsewhere. `objects` are model instances or any objects with the fields' attnames (the rating
@@ -50,7 +53,8 @@ def fast_insert(model: type[Model], objects: Sequence[Any]) -> None:
             for obj in objects:
                 row = list(values(obj))
                 for i in json_at:
-                    row[i] = json.dumps(row[i])
+                    value = row[i]
+                    row[i] = "[]" if value == [] else _json(value)  # most records have no allocations
                 copy.write_row(row)
         return
     rows = [[f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields] for obj in objects]
