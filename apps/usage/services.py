@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import DataError, IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.catalog.cohorts import Cohort
@@ -167,26 +167,24 @@ def _pay_over_limit(*, customer_ids: Sequence[int], actor: Actor) -> None:
     pays nothing more is rolled back (no churn of identical records). A soft limit is left as it is: its usage
     beyond the balance is overage within a cap per billing period, which settling again would move between
     periods and between overage and over the limit."""
-    from apps.wallets.selectors import wallet_of
+    from apps.wallets.selectors import customer_balances
 
-    for customer_id in customer_ids:
-        wallet = wallet_of(customer_id=customer_id)
-        balance = wallet.balance if wallet is not None else ZERO
-        if balance <= 0:
-            continue
-        span: list[datetime] = []
-        unpaid = ZERO
-        over_limit = (
+    balances = customer_balances(customer_ids=customer_ids)  # one read; usually none has anything to pay
+    for customer_id in sorted(c for c, balance in balances.items() if balance > 0):
+        span: list[datetime] = []  # over-limit records in rating order, up to what the balance can pay
+        owed = ZERO
+        for timestamp, unpaid in (
             RatedUsage.objects.filter(
                 customer_id=customer_id, over_limit=True, superseded_at__isnull=True, enforcement="hard"
             )
+            .annotate(unpaid=F("credits") - F("credits_drawn") - F("overage_units"))
             .order_by("timestamp", "event_ref")
-            .values_list("timestamp", "credits", "credits_drawn", "overage_units")
-        )
-        for timestamp, credits, drawn, overage in over_limit.iterator(chunk_size=1000):
+            .values_list("timestamp", "unpaid")
+            .iterator(chunk_size=1000)
+        ):
             span.append(timestamp)
-            unpaid += credits - drawn - overage
-            if unpaid >= balance:
+            owed += unpaid
+            if owed >= balances[customer_id]:
                 break
         if not span:
             continue
