@@ -118,3 +118,30 @@ def test_rerate_validates_its_range(rated):
 
     with pytest.raises(ValidationFailed):
         usage_rerate(start=ago(days=1), end=ago(days=2), actor=SYSTEM)
+
+
+def test_credits_a_re_rate_gives_back_pay_for_usage_over_a_hard_limit_in_an_earlier_period(world):
+    """100 credits, hard. This period: 80 tokens at 1 (80 drawn). The previous period's 50 tokens arrive late:
+    20 drawn, 30 over the limit. A backdated version halves this period's price: the re-rate gives 40 credits
+    back, and they pay for the 30 left over the limit (a re-rate batch of its own, which says why)."""
+    tokens = world.meter("tok", cost="0.1")
+    table = world.table(unit="credits")
+    world.version(table, {tokens: "1"}, effective_from=ago(days=60))
+    acme = world.customer("acme", table, credits="100", enforcement="hard", anchor_day=ago(days=5).day)
+    ingest([world.event(acme, tokens, 80, ago(days=1), id="now-80")])
+    rate()
+    ingest([world.event(acme, tokens, 50, ago(days=8), id="late-50")])
+    rate()
+    late = RatedUsage.objects.get(event_ref="late-50", superseded_at__isnull=True)
+    assert (late.credits_drawn, late.over_limit) == (20, True)
+
+    world.version(table, {tokens: "0.5"}, effective_from=ago(days=3), backdated=True)
+    usage_rerate(start=ago(days=3), end=timezone.now(), actor=SYSTEM, reason="cheaper")
+
+    current = {r.event_ref: r for r in RatedUsage.objects.filter(customer=acme, superseded_at__isnull=True)}
+    assert (current["now-80"].credits, current["now-80"].credits_drawn) == (40, 40)
+    assert (current["late-50"].credits_drawn, current["late-50"].over_limit) == (50, False)
+    assert wallet_balance(customer_id=acme.pk).balance == 10
+    assert wallet_conservation(customer_id=acme.pk).holds
+    assert_rollups_match_records(acme)
+    assert RatingBatch.objects.filter(kind=RatingBatch.Kind.RERATE, reason__contains="pay for usage over").count() == 1
