@@ -104,16 +104,17 @@ def test_keyboard_edits_a_row_left_to_right_and_focus_follows(new_page, actors):
     assert (rate.unit_price, rate.price_per_units, rate.free_units) == (Decimal("0.5"), Decimal(10), Decimal(5))
 
 
-def test_a_value_typed_while_the_previous_cell_saves_is_saved_by_enter(new_page, actors):
-    # The row comes back from the first save only after the next cell has been typed into: what was typed is
-    # put back into the fresh row, and Enter must still save it (a value set from script is not an "edit" to
-    # the browser, so without help Enter would do nothing and the keystrokes would be lost silently).
+def _second_cell_typed_while_the_first_saves(new_page, actors, *, settle_ms: int | None = None):
+    """The owner types 0.50 into the price, Tab, and 10 into "per units" while the price's save is held back:
+    (page, rate, the held route: continue it to let the first save answer)."""
     w = _world(actors)
     rate = w["rate"]
     owner = new_page("owner", PASSWORD)
     held = []
     owner.route("**/cell/", lambda route: held.append(route) if not held else route.continue_())
     owner.goto(f"/catalog/versions/{w['draft'].pk}/")
+    if settle_ms is not None:
+        owner.evaluate(f"htmx.config.defaultSettleDelay = {settle_ms}")
     owner.click(f"#r{rate.pk}-unit_price")
     owner.keyboard.press("Control+a")
     owner.keyboard.type("0.50")
@@ -121,6 +122,14 @@ def test_a_value_typed_while_the_previous_cell_saves_is_saved_by_enter(new_page,
     wait_for_js(owner, f"document.activeElement.id === 'r{rate.pk}-price_per_units'")
     owner.keyboard.press("Control+a")
     owner.keyboard.type("10")
+    return owner, rate, held
+
+
+def test_a_value_typed_while_the_previous_cell_saves_is_saved_by_enter(new_page, actors):
+    # The row comes back from the first save only after the next cell has been typed into: what was typed is
+    # put back into the fresh row, and Enter must still save it (a value set from script is not an "edit" to
+    # the browser, so without help Enter would do nothing and the keystrokes would be lost silently).
+    owner, rate, held = _second_cell_typed_while_the_first_saves(new_page, actors)
     assert len(held) == 1
     with owner.expect_response(lambda r: "/cell/" in r.url):
         held[0].continue_()
@@ -136,20 +145,7 @@ def test_enter_pressed_while_the_fresh_row_settles_saves_what_was_typed(new_page
     # htmx swaps the row in, then "settles" it a moment later. A keystroke can land between the two; what was typed
     # while the previous cell saved must already be back in the fresh field by then, or Enter finds nothing to save
     # and the value is never sent. The settle is stretched to 1.5 s here so that the gap is certain to be hit.
-    w = _world(actors)
-    rate = w["rate"]
-    owner = new_page("owner", PASSWORD)
-    held = []
-    owner.route("**/cell/", lambda route: held.append(route) if not held else route.continue_())
-    owner.goto(f"/catalog/versions/{w['draft'].pk}/")
-    owner.evaluate("htmx.config.defaultSettleDelay = 1500")
-    owner.click(f"#r{rate.pk}-unit_price")
-    owner.keyboard.press("Control+a")
-    owner.keyboard.type("0.50")
-    owner.keyboard.press("Tab")
-    wait_for_js(owner, f"document.activeElement.id === 'r{rate.pk}-price_per_units'")
-    owner.keyboard.press("Control+a")
-    owner.keyboard.type("10")
+    owner, rate, held = _second_cell_typed_while_the_first_saves(new_page, actors, settle_ms=1500)
     held[0].continue_()
     # The fresh row is in (its first cell carries the "saved" mark from the server) but has not settled yet.
     wait_for_js(owner, f"document.querySelector('#r{rate.pk}-unit_price').classList.contains('saved')", interval_ms=10)

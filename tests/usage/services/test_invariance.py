@@ -286,16 +286,13 @@ def test_rollups_equal_records_after_late_duplicate_and_retried_work(catalog):
     assert by_kind == {("agent", "bot"): 5, ("team", "legal"): 3}
 
 
-def test_volume_true_up_on_a_hard_contract_cancels_usage_over_the_limit_before_giving_credits_back(catalog):
-    """12 credits, hard: 150 volume units (6 credits) and 100 images (63 credits) draw all 12 and leave 57 over
-    the limit; 60 more volume units lower the volume price (-3.9 credits). The true-up cancels 3.9 of what was
-    over the limit: all 12 credits stay drawn, whether the true-up is rated with the rest or in a later batch
-    (it used to give 3.9 back to the grant, where they stayed undrawn while usage was over the limit)."""
-    world, now = catalog["world"], catalog["now"]
-    _, images, volume = catalog["meters"]
-    one, split = (
-        world.customer(
-            f"hard-trueup-{i}",
+def _hard_twins(catalog, name: str) -> tuple:
+    """Two customers on the same terms (hard, 12 credits at 0.5, images at 0.9 x list): one rated in one batch,
+    the other as its events arrive."""
+    images = catalog["meters"][1]
+    return tuple(
+        catalog["world"].customer(
+            f"{name}-{i}",
             catalog["table"],
             enforcement="hard",
             credits="12",
@@ -305,6 +302,16 @@ def test_volume_true_up_on_a_hard_contract_cancels_usage_over_the_limit_before_g
         )
         for i in range(2)
     )
+
+
+def test_volume_true_up_on_a_hard_contract_cancels_usage_over_the_limit_before_giving_credits_back(catalog):
+    """12 credits, hard: 150 volume units (6 credits) and 100 images (63 credits) draw all 12 and leave 57 over
+    the limit; 60 more volume units lower the volume price (-3.9 credits). The true-up cancels 3.9 of what was
+    over the limit: all 12 credits stay drawn, whether the true-up is rated with the rest or in a later batch
+    (it used to give 3.9 back to the grant, where they stayed undrawn while usage was over the limit)."""
+    world, now = catalog["world"], catalog["now"]
+    _, images, volume = catalog["meters"]
+    one, split = _hard_twins(catalog, "hard-trueup")
 
     def raw(customer):
         return [
@@ -339,18 +346,7 @@ def test_credits_a_true_up_gives_back_pay_for_usage_left_over_the_limit_in_anoth
     gave 3.9 credits back to the wallet, where they stayed while that usage was unpaid: they pay for it now."""
     world, now = catalog["world"], catalog["now"]
     _, images, volume = catalog["meters"]
-    one, split = (
-        world.customer(
-            f"two-periods-{i}",
-            catalog["table"],
-            enforcement="hard",
-            credits="12",
-            price_per_credit="0.5",
-            anchor_day=catalog["anchor"],
-            overrides={images: ("multiplier", "0.9")},
-        )
-        for i in range(2)
-    )
+    one, split = _hard_twins(catalog, "two-periods")
 
     def raw(customer):
         return [
